@@ -1,0 +1,135 @@
+"""The archive itself: validate a batch, then insert, update and safely delete it.
+
+Plain async functions over a Database; nothing here knows about gRPC or HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from server import sql
+from server.db import Database, Session, TransientConflict
+from server.errors import (
+    MAX_LEADS_PER_BATCH,
+    DeleteLeadsNotBoolean,
+    DuplicateLeadIds,
+    InsertLeadsNotBoolean,
+    NoLeadIds,
+    TooManyLeadIds,
+    UnknownLeadIds,
+    UpdateLeadsNotBoolean,
+)
+from server.schema import read_archive_schema
+
+log = logging.getLogger(__name__)
+
+BATCH_LOCK_TIMEOUT_S = 30
+
+
+@dataclass(frozen=True)
+class ArchiveBatch:
+    """A request that passed the field checks: flags and distinct lead IDs."""
+
+    insert: bool
+    update: bool
+    delete: bool
+    lead_ids: tuple[int, ...]
+
+    @classmethod
+    def validated(
+        cls,
+        *,
+        insert: bool | None,
+        update: bool | None,
+        delete: bool | None,
+        lead_ids: Sequence[int],
+    ) -> ArchiveBatch:
+        """Apply the documented field checks in order; the first failure is raised."""
+        if insert is None:
+            raise InsertLeadsNotBoolean()
+        if update is None:
+            raise UpdateLeadsNotBoolean()
+        if delete is None:
+            raise DeleteLeadsNotBoolean()
+        if not lead_ids:
+            raise NoLeadIds()
+        if len(lead_ids) > MAX_LEADS_PER_BATCH:
+            raise TooManyLeadIds()
+        duplicates = [lead_id for lead_id, seen in Counter(lead_ids).items() if seen > 1]
+        if duplicates:
+            raise DuplicateLeadIds(duplicates)
+        return cls(insert, update, delete, tuple(lead_ids))
+
+
+@dataclass(frozen=True)
+class ArchiveResult:
+    """What one batch read and changed."""
+
+    select_count: int = 0
+    insert_count: int = 0
+    update_count: int = 0
+    delete_count: int = 0
+    kept_count: int = 0
+
+
+async def archive_leads(db: Database, batch: ArchiveBatch, *, attempts: int = 5) -> ArchiveResult:
+    """Archive one batch; a deadlock rolls back the whole batch and it runs again."""
+    for attempt in range(1, attempts + 1):
+        try:
+            async with db.session() as session:
+                return await _archive_locked(session, batch)
+        except TransientConflict:
+            if attempt == attempts:
+                raise
+            log.info("lock conflict on attempt %d, retrying the batch", attempt)
+            await asyncio.sleep(0.05 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+async def _archive_locked(session: Session, batch: ArchiveBatch) -> ArchiveResult:
+    """Run the batch alone: one batch at a time per database, inside one transaction."""
+    async with (
+        session.named_lock(sql.ACQUIRE_BATCH_LOCK, sql.RELEASE_BATCH_LOCK, BATCH_LOCK_TIMEOUT_S),
+        session.transaction(),
+    ):
+        return await _archive(session, batch)
+
+
+async def _archive(session: Session, batch: ArchiveBatch) -> ArchiveResult:
+    """Validate existence, then insert, update and delete, each one set-based statement."""
+    archived = await _archived_by_lead(session, batch.lead_ids)
+    missing = [lead_id for lead_id in batch.lead_ids if lead_id not in archived]
+    if missing:
+        raise UnknownLeadIds(missing)
+    columns = (await read_archive_schema(session)).columns
+    new = [lead_id for lead_id in batch.lead_ids if not archived[lead_id]]
+    old = [lead_id for lead_id in batch.lead_ids if archived[lead_id]]
+    inserted = await _run(session, batch.insert, sql.insert_missing(columns, len(new)), new)
+    updated = await _run(session, batch.update, sql.update_archived(columns, len(old)), old)
+    deleted = await _run(
+        session, batch.delete, sql.delete_archived(columns, len(batch.lead_ids)), batch.lead_ids
+    )
+    return ArchiveResult(
+        select_count=len(archived),
+        insert_count=inserted,
+        update_count=updated,
+        delete_count=deleted,
+        kept_count=len(archived) - deleted if batch.delete else 0,
+    )
+
+
+async def _archived_by_lead(session: Session, lead_ids: Sequence[int]) -> dict[int, bool]:
+    """For each requested lead in vicidial_list: is it in the archive already?"""
+    rows = await session.fetch_all(sql.select_membership(len(lead_ids)), lead_ids)
+    return {int(lead_id): bool(archived) for lead_id, archived in rows}
+
+
+async def _run(session: Session, enabled: bool, statement: str, lead_ids: Sequence[int]) -> int:
+    """Run one phase's statement when its flag is set and it has leads to touch."""
+    if not enabled or not lead_ids:
+        return 0
+    return await session.execute(statement, lead_ids)

@@ -1,0 +1,202 @@
+"""The `lead-archive` command: run the service, set up tables, manage keys, run a demo."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from server import keys, run
+from server.db import Database
+from server.demo import DEMO_DATABASE, DEMO_LIST_ID, Demo, seed_demo
+from server.errors import ArchiveError
+from server.settings import Settings, SettingsError, load_settings
+from server.tables import init_tables
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="Move old Vicidial leads from vicidial_list to vicidial_list_archive, losing none.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Create the tables the service needs.", no_args_is_help=True)
+keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+
+err = Console(stderr=True)
+out = Console()
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app()
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Stop with one clear line, never a traceback."""
+    err.print(f"[red]lead-archive:[/red] {message}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+def settings_or_exit(**overrides: Any) -> Settings:
+    """Read the settings, or stop with the one line that says which is wrong."""
+    try:
+        return load_settings(**overrides)
+    except SettingsError as error:
+        fail(str(error), 2)
+
+
+def run_or_exit(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine; service errors (database down, …) end in one line."""
+    try:
+        return asyncio.run(coroutine)
+    except ArchiveError as error:
+        fail(error.message)
+    except (LookupError, ValueError) as error:
+        fail(str(error))
+
+
+async def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    db = await Database.connect(settings.database, pool_size=2)
+    try:
+        return await work(db)
+    finally:
+        await db.close()
+
+
+@app.command()
+def serve() -> None:
+    """Serve gRPC and the REST shim in one process."""
+    settings = settings_or_exit()
+    run_or_exit(run.run(settings, on_ready=_announce(settings)))
+
+
+@app.command("grpc")
+def grpc_only() -> None:
+    """Serve gRPC only."""
+    settings = settings_or_exit()
+    run_or_exit(run.run_grpc(settings, on_ready=_announce(settings)))
+
+
+@app.command()
+def rest(
+    upstream: Annotated[str, typer.Option(help="The gRPC server, HOST:PORT.")],
+) -> None:
+    """Serve the REST shim only, in front of a gRPC server elsewhere."""
+    settings = settings_or_exit()
+    run_or_exit(run.run_rest(settings, upstream))
+
+
+@db_app.command("init")
+def db_init() -> None:
+    """Create the API key table and vicidial_list_archive where missing; safe to run twice."""
+    settings = settings_or_exit()
+    created = run_or_exit(_with_db(settings, init_tables))
+    out.print("created: " + ", ".join(created) if created else "nothing to do: all tables exist")
+
+
+@keys_app.command("create")
+def keys_create(
+    user: Annotated[str, typer.Option(help="The API user the key belongs to.")],
+) -> None:
+    """Create a key; it is printed once, alone on the last line, and never stored."""
+    settings = settings_or_exit()
+    key = run_or_exit(_with_db(settings, lambda db: keys.create_key(db, user)))
+    err.print(f"API key for {user} (shown once; store it now):")
+    print(key)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys: id, user, created, revoked (never the keys themselves)."""
+    settings = settings_or_exit()
+    rows = run_or_exit(_with_db(settings, keys.list_keys))
+    table = Table("id", "user", "created", "revoked")
+    for row in rows:
+        table.add_row(str(row.key_id), row.api_user, str(row.created_at), str(row.revoked_at or ""))
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[int | None, typer.Argument(help="The id shown by 'keys list'.")] = None,
+    user: Annotated[str | None, typer.Option(help="Revoke every key of this user.")] = None,
+) -> None:
+    """Revoke one key by id, or every key of a user."""
+    if (key_id is None) == (user is None):
+        fail("give a key id or --user, not both", 2)
+    settings = settings_or_exit()
+    if user is not None:
+        count = run_or_exit(_with_db(settings, lambda db: keys.revoke_user_keys(db, user)))
+        out.print(f"revoked {count} key(s) of {user}")
+        return
+    assert key_id is not None
+    revoked_id = key_id
+    if not run_or_exit(_with_db(settings, lambda db: keys.revoke_key(db, revoked_id))):
+        fail(f"no live key with id {revoked_id}")
+    out.print(f"revoked key {revoked_id}")
+
+
+@app.command()
+def demo(
+    database: Annotated[str, typer.Option(help="Demo database to (re)create.")] = DEMO_DATABASE,
+) -> None:
+    """Recreate a demo database with a dummy list of 500 leads, print a key and a curl, serve."""
+    base = settings_or_exit()
+    url = base.database.with_database(database)
+    overrides: dict[str, Any] = {"database_url": url.url()}
+    if "LEAD_ARCHIVE_OFFICE_HOURS" not in os.environ:
+        overrides["office_hours"] = "none"
+    settings = settings_or_exit(**overrides)
+    seeded = run_or_exit(seed_demo(url))
+    run_or_exit(run.run(settings, on_ready=lambda g, h: _print_demo(settings, seeded, g, h)))
+
+
+def _announce(settings: Settings) -> run.OnReady:
+    def announce(grpc_port: int, http_port: int | None) -> None:
+        err.print(f"gRPC on {settings.grpc_host}:{grpc_port}", highlight=False)
+        if http_port is not None:
+            err.print(f"REST on http://{settings.http_host}:{http_port}", highlight=False)
+
+    return announce
+
+
+def _print_demo(settings: Settings, demo: Demo, grpc_port: int, http_port: int | None) -> None:
+    first, last = demo.lead_ids[0], demo.lead_ids[-1]
+    url = f"http://{settings.http_host}:{http_port}/vicidial/leads/archive"
+    out.print(
+        f"""
+[bold]lead-archive demo[/bold]: database {demo.url.masked()}
+List {DEMO_LIST_ID} holds {len(demo.lead_ids)} dummy leads, lead IDs {first} to {last}.
+Office hours: {settings.office_hours}.
+gRPC: {settings.grpc_host}:{grpc_port}   REST: {url}
+Demo API key (user demo): {demo.api_key}
+
+Archive two demo leads:
+""",
+        highlight=False,
+    )
+    print(
+        f"curl -k -X POST {url} \\\n"
+        f'-H "Authorization: Key={demo.api_key}" \\\n'
+        '-H "Content-Type: application/json" \\\n'
+        f'-d \'{{"insert_leads": true, "update_leads": true, "delete_leads": true, '
+        f'"lead_ids": [{first}, {first + 1}]}}\'\n',
+        flush=True,
+    )
+    err.print("Ctrl-C stops the demo.")
+
+
+if __name__ == "__main__":
+    main()

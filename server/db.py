@@ -1,0 +1,176 @@
+"""The database boundary: the only module that imports aiomysql.
+
+Driver exceptions become the service's own errors here, in `_translate`, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+import aiomysql
+import pymysql
+
+from server.errors import ArchiveError, DatabaseUnavailable, ServerError
+from server.settings import DatabaseUrl
+
+log = logging.getLogger(__name__)
+
+Row = tuple[Any, ...]
+
+# MariaDB error numbers the service reacts to.
+ER_LOCK_WAIT_TIMEOUT = 1205
+ER_LOCK_DEADLOCK = 1213
+_RETRYABLE = {ER_LOCK_WAIT_TIMEOUT, ER_LOCK_DEADLOCK}
+# Client-side codes for a server that is gone: can't connect, gone away, lost connection.
+_CONNECTION_LOST = {2003, 2006, 2013, 2055}
+
+
+class TransientConflict(ServerError):
+    """A deadlock or lock-wait timeout: the transaction was rolled back and may be retried."""
+
+    message = "database lock conflict; retry the batch"
+
+
+class Session:
+    """One pooled connection, used by one request at a time."""
+
+    def __init__(self, connection: aiomysql.Connection) -> None:
+        self._connection = connection
+
+    async def fetch_all(self, sql: str, args: Sequence[object] = ()) -> list[Row]:
+        """Run a query and return every row as a tuple."""
+        async with self._connection.cursor() as cursor:
+            await cursor.execute(sql, tuple(args) or None)
+            return list(await cursor.fetchall())
+
+    async def fetch_dicts(self, sql: str, args: Sequence[object] = ()) -> list[dict[str, Any]]:
+        """Run a query and return every row as a column-name dict."""
+        async with self._connection.cursor(aiomysql.DictCursor) as cursor:
+            await cursor.execute(sql, tuple(args) or None)
+            return list(await cursor.fetchall())
+
+    async def execute(self, sql: str, args: Sequence[object] = ()) -> int:
+        """Run a statement and return the rows it changed."""
+        async with self._connection.cursor() as cursor:
+            await cursor.execute(sql, tuple(args) or None)
+            return int(cursor.rowcount)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """BEGIN … COMMIT; our own errors roll back, driver errors close the connection."""
+        await self.execute("BEGIN")
+        try:
+            yield
+        except ArchiveError:
+            await self.execute("ROLLBACK")
+            raise
+        await self.execute("COMMIT")
+
+    @asynccontextmanager
+    async def named_lock(self, acquire: str, release: str, wait_s: int) -> AsyncIterator[None]:
+        """Hold a server-side named lock (GET_LOCK); the server drops it if we die."""
+        rows = await self.fetch_all(acquire, (wait_s,))
+        if not rows or rows[0][0] != 1:
+            raise DatabaseUnavailable(
+                message=f"another batch held the archive lock for {wait_s} s; retry the batch"
+            )
+        try:
+            yield
+        finally:
+            # On a dead connection the release fails too; the server has dropped the lock.
+            with suppress(pymysql.err.MySQLError, OSError):
+                await self.fetch_all(release)
+
+    @property
+    def thread_id(self) -> int:
+        """The server's id of this connection (what KILL takes)."""
+        return int(self._connection.thread_id())
+
+
+class Database:
+    """A pool of connections to the Vicidial database."""
+
+    def __init__(self, pool: aiomysql.Pool, url: DatabaseUrl) -> None:
+        self._pool = pool
+        self.url = url
+
+    @classmethod
+    async def connect(cls, url: DatabaseUrl, *, pool_size: int = 8) -> Database:
+        """Open the pool, or raise DatabaseUnavailable with a one-line reason."""
+        try:
+            pool = await aiomysql.create_pool(
+                host=url.host,
+                port=url.port,
+                user=url.user,
+                password=url.password,
+                db=url.database or None,
+                charset="utf8mb4",
+                autocommit=True,
+                minsize=1,
+                maxsize=pool_size,
+                pool_recycle=3600,
+                connect_timeout=10,
+            )
+        except (pymysql.err.MySQLError, OSError) as error:
+            raise DatabaseUnavailable(
+                message=f"cannot connect to {url.masked()}: {_reason(error)}"
+            ) from None
+        return cls(pool, url)
+
+    async def close(self) -> None:
+        """Close every connection."""
+        self._pool.close()
+        await self._pool.wait_closed()
+
+    @property
+    def pool_stats(self) -> tuple[int, int]:
+        """(connections in use, connections open)."""
+        return len(self._pool._used), self._pool.size
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[Session]:
+        """Lend one connection; a connection left in an unknown state is closed, not reused."""
+        try:
+            connection = await self._pool.acquire()
+        except (pymysql.err.MySQLError, OSError) as error:
+            raise _translate(error) from None
+        try:
+            yield Session(connection)
+        except (pymysql.err.MySQLError, OSError) as error:
+            connection.close()
+            raise _translate(error) from None
+        except ArchiveError:
+            raise  # raised by our own code between statements: the connection is clean
+        except BaseException:
+            connection.close()  # cancelled or crashed mid-statement
+            raise
+        finally:
+            self._pool.release(connection)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Session]:
+        """Lend one connection inside BEGIN … COMMIT; any exception rolls back."""
+        async with self.session() as session, session.transaction():
+            yield session
+
+
+def _translate(error: BaseException) -> ServerError:
+    """Map a driver error to the service's vocabulary; log the detail, never return it."""
+    code = error.args[0] if error.args and isinstance(error.args[0], int) else None
+    if code in _RETRYABLE:
+        return TransientConflict()
+    if code in _CONNECTION_LOST or isinstance(error, OSError):
+        log.warning("database connection lost: %s", _reason(error))
+        return DatabaseUnavailable()
+    log.error("database error: %s", _reason(error))
+    return ServerError()
+
+
+def _reason(error: BaseException) -> str:
+    """The driver's own words for an error, without the SQL it ran."""
+    if isinstance(error, pymysql.err.MySQLError) and len(error.args) >= 2:
+        return f"({error.args[0]}) {error.args[1]}"
+    return str(error) or type(error).__name__

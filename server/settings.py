@@ -1,0 +1,176 @@
+"""Settings: LEAD_ARCHIVE_* environment variables over an optional TOML file; read only here."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from server.office_hours import OfficeHoursError, parse_holidays, parse_office_hours
+
+CONFIG_FILE_ENV = "LEAD_ARCHIVE_CONFIG"
+DEFAULT_OFFICE_HOURS = "mon-fri 08:00-18:00"
+
+
+class SettingsError(ValueError):
+    """A setting is wrong; the message is one line naming it."""
+
+
+@dataclass(frozen=True)
+class DatabaseUrl:
+    """Parts of a mysql://user:pass@host:port/db URL."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+
+    @classmethod
+    def parse(cls, url: str) -> DatabaseUrl:
+        """Parse a database URL, or raise SettingsError naming what is wrong."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("mysql", "mariadb"):
+            raise SettingsError(
+                "LEAD_ARCHIVE_DATABASE_URL must look like mysql://user:pass@host:port/db"
+            )
+        try:
+            port = parts.port or 3306
+        except ValueError:
+            raise SettingsError("LEAD_ARCHIVE_DATABASE_URL has a bad port") from None
+        return cls(
+            host=parts.hostname or "127.0.0.1",
+            port=port,
+            user=unquote(parts.username or "root"),
+            password=unquote(parts.password or ""),
+            database=unquote(parts.path.lstrip("/")),
+        )
+
+    def url(self) -> str:
+        """The URL form LEAD_ARCHIVE_DATABASE_URL takes."""
+        user = quote(self.user, safe="")
+        secret = ":" + quote(self.password, safe="") if self.password else ""
+        return f"mysql://{user}{secret}@{self.host}:{self.port}/{quote(self.database, safe='')}"
+
+    def masked(self) -> str:
+        """Return the URL with the password hidden."""
+        secret = ":***" if self.password else ""
+        return f"mysql://{self.user}{secret}@{self.host}:{self.port}/{self.database}"
+
+    def with_database(self, database: str) -> DatabaseUrl:
+        """Return the same server with another database name."""
+        return DatabaseUrl(self.host, self.port, self.user, self.password, database)
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; see the README's settings table."""
+
+    model_config = SettingsConfigDict(env_prefix="LEAD_ARCHIVE_", extra="ignore")
+
+    database_url: str = "mysql://root@127.0.0.1:3306/asterisk"
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = Field(default=50051, ge=0, le=65535)
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    timezone: str = ""
+    office_hours: str = DEFAULT_OFFICE_HOURS
+    holidays: str = ""
+    call_time_id: str = ""
+    pool_size: int = Field(default=8, ge=1, le=100)
+    retry_attempts: int = Field(default=5, ge=1, le=50)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        if value:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown timezone {value!r}") from None
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment wins over the TOML file named by LEAD_ARCHIVE_CONFIG."""
+        config_file = os.environ.get(CONFIG_FILE_ENV, "")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    @property
+    def database(self) -> DatabaseUrl:
+        """The parsed database URL."""
+        return DatabaseUrl.parse(self.database_url)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The timezone office hours are read in: the setting, else the server's."""
+        return ZoneInfo(self.timezone) if self.timezone else _server_zone()
+
+    def check(self) -> None:
+        """Raise SettingsError for any setting that cannot work, before start-up."""
+        database = self.database
+        if not database.database:
+            raise SettingsError("LEAD_ARCHIVE_DATABASE_URL names no database (…/dbname)")
+        try:
+            parse_office_hours(self.office_hours, timezone=self.zone)
+            parse_holidays(self.holidays)
+        except OfficeHoursError as error:
+            raise SettingsError(str(error)) from None
+
+
+def _server_zone() -> ZoneInfo:
+    """Return the machine's own timezone (TZ, /etc/timezone, /etc/localtime), UTC if unknown."""
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    timezone_file = Path("/etc/timezone")
+    if timezone_file.exists():
+        candidates.append(timezone_file.read_text().strip())
+    localtime = Path("/etc/localtime")
+    if localtime.is_symlink():
+        candidates.append(str(localtime.resolve()).split("zoneinfo/")[-1])
+    for name in candidates:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+    return ZoneInfo("UTC")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment and config file, or raise SettingsError."""
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as error:
+        first = error.errors()[0]
+        name = "LEAD_ARCHIVE_" + "_".join(str(p) for p in first["loc"]).upper()
+        raise SettingsError(f"{name}: {first['msg']}") from None
+    except (OSError, ValueError) as error:  # an unreadable or malformed TOML file
+        raise SettingsError(f"{CONFIG_FILE_ENV}: {error}") from None
+    settings.check()
+    return settings
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings, read once."""
+    return load_settings()

@@ -1,0 +1,39 @@
+"""Create the service's own tables and the archive table, the Vicidial way."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+
+from server import sql
+from server.db import Database, Session
+
+
+async def init_tables(db: Database) -> list[str]:
+    """Create what is missing and return the names created; safe to run twice."""
+    created: list[str] = []
+    async with db.session() as session:
+        if not await _exists(session, sql.KEYS):
+            await session.execute(sql.CREATE_KEYS)
+            created.append(sql.KEYS)
+        if not await _exists(session, sql.LEADS):
+            raise LookupError(f"table {sql.LEADS} not found in database {db.url.database!r}")
+        if not await _exists(session, sql.ARCHIVE):
+            # The ALTER rebuilds the table, so it runs only on a table made just now.
+            for statement in sql.CREATE_ARCHIVE:
+                await session.execute(statement)
+            created.append(sql.ARCHIVE)
+    return created
+
+
+async def _exists(session: Session, table: str) -> bool:
+    rows = await session.fetch_all(sql.TABLE_EXISTS, (table,))
+    return bool(rows[0][0])
+
+
+def vicidial_schema_statements(engine: str = "MyISAM") -> list[str]:
+    """Vicidial's own CREATE TABLE statements (for the demo and tests), on the given engine."""
+    text = resources.files("server").joinpath("vicidial_schema.sql").read_text()
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
+    statements = [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    return [re.sub(r"ENGINE=MyISAM", f"ENGINE={engine}", s) for s in statements]

@@ -1,0 +1,63 @@
+"""Shared fixtures: a real MariaDB database per storage engine, seeded with Vicidial's tables.
+
+Set LEAD_ARCHIVE_TEST_DATABASE_URL (default mysql://root@127.0.0.1:3306) to use another server.
+Each test run makes its own databases (la_test_<pid>_<engine>) and drops them at the end.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from server.db import Database
+from server.settings import DatabaseUrl
+from server.tables import init_tables, vicidial_schema_statements
+from tests.support import ENGINES, TestDb
+
+SERVER_URL = os.environ.get("LEAD_ARCHIVE_TEST_DATABASE_URL", "mysql://root@127.0.0.1:3306")
+
+
+@pytest.fixture(scope="session")
+async def databases() -> AsyncIterator[dict[str, TestDb]]:
+    """One database per engine for the whole run; dropped afterwards."""
+    server = DatabaseUrl.parse(SERVER_URL)
+    admin = await Database.connect(server.with_database(""), pool_size=1)
+    made: dict[str, TestDb] = {}
+    try:
+        for engine in ENGINES:
+            url = server.with_database(f"la_test_{os.getpid()}_{engine.lower()}")
+            async with admin.session() as session:
+                await session.execute(f"DROP DATABASE IF EXISTS `{url.database}`")
+                await session.execute(f"CREATE DATABASE `{url.database}` CHARACTER SET utf8mb4")
+            db = await Database.connect(url, pool_size=8)
+            made[engine] = TestDb(db, engine)
+            await made[engine].create_vicidial_tables()
+            await init_tables(db)
+        yield made
+    finally:
+        for test_db in made.values():
+            await test_db.db.close()
+        async with admin.session() as session:
+            for test_db in made.values():
+                await session.execute(f"DROP DATABASE IF EXISTS `{test_db.db.url.database}`")
+        await admin.close()
+
+
+@pytest.fixture(params=ENGINES)
+async def tdb(request: pytest.FixtureRequest, databases: dict[str, TestDb]) -> TestDb:
+    """A database on one engine with empty Vicidial tables (every test runs on both)."""
+    test_db = databases[request.param]
+    await test_db.reset()
+    return test_db
+
+
+@pytest.fixture
+def schema_statements() -> list[str]:
+    return vicidial_schema_statements()
+
+
+def pytest_configure(config: Any) -> None:
+    os.environ.setdefault("TZ", "UTC")

@@ -1,0 +1,131 @@
+"""Test helpers over a real database: seeding leads and reading tables back."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from server.db import Database
+from server.tables import vicidial_schema_statements
+
+ENGINES = ("MyISAM", "InnoDB")
+LEADS = "vicidial_list"
+ARCHIVE = "vicidial_list_archive"
+_serial = itertools.count(1)
+
+
+def lead_row(**overrides: Any) -> dict[str, Any]:
+    """A realistic lead using every kind of Vicidial column; overrides win."""
+    n = next(_serial)
+    row: dict[str, Any] = {
+        "entry_date": "2024-03-01 10:00:00",
+        "modify_date": "2024-03-02 11:30:00",
+        "status": "NEW",
+        "user": "6666",
+        "vendor_lead_code": f"V{n:06d}",
+        "source_id": "src",
+        "list_id": 1001,
+        "gmt_offset_now": "-5.00",
+        "called_since_last_reset": "N",
+        "phone_code": "1",
+        "phone_number": f"555{n:07d}",
+        "title": "Mr",
+        "first_name": "John",
+        "middle_initial": "Q",
+        "last_name": "Smith",
+        "address1": "1 Main St",
+        "address2": None,
+        "address3": "",
+        "city": "Springfield",
+        "state": "IL",
+        "province": None,
+        "postal_code": "62701",
+        "country_code": "USA",
+        "gender": "M",
+        "date_of_birth": "1980-05-17",
+        "alt_phone": None,
+        "email": "john@example.com",
+        "security_phrase": None,
+        "comments": "called twice 😀",
+        "called_count": 2,
+        "last_local_call_time": "2024-03-02 11:00:00",
+        "rank": 0,
+        "owner": "",
+        "entry_list_id": 0,
+    }
+    row.update(overrides)
+    return row
+
+
+@dataclass
+class TestDb:
+    __test__ = False  # not a test class, despite the name
+
+    """A test database on one engine, and helpers to seed and read it."""
+
+    db: Database
+    engine: str
+
+    async def execute(self, statement: str, args: Sequence[object] = ()) -> int:
+        async with self.db.session() as session:
+            return await session.execute(statement, args)
+
+    async def fetch(self, statement: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        async with self.db.session() as session:
+            return await session.fetch_all(statement, args)
+
+    async def create_vicidial_tables(self) -> None:
+        for statement in vicidial_schema_statements(self.engine):
+            await self.execute(statement)
+
+    async def reset(self) -> None:
+        """Empty tables, undoing any schema change a test made."""
+        for table in (LEADS, ARCHIVE, "vicidial_call_times", "vicidial_call_time_holidays"):
+            await self.execute(f"DROP TABLE IF EXISTS {table}")
+        recreated = (f"TABLE {LEADS}", f"TABLE {ARCHIVE}", "vicidial_call_time")
+        for statement in vicidial_schema_statements(self.engine):
+            if any(name in statement for name in recreated):
+                await self.execute(statement)
+        await self.execute("DELETE FROM lead_archive_api_keys")
+
+    async def insert_leads(self, rows: Sequence[dict[str, Any]], table: str = LEADS) -> list[int]:
+        """Insert leads and return their lead_ids in order."""
+        ids = []
+        for row in rows:
+            columns = ", ".join(f"`{c}`" for c in row)
+            marks = ", ".join(["%s"] * len(row))
+            async with self.db.session() as session:
+                await session.execute(
+                    f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(row.values())
+                )
+                if "lead_id" in row:
+                    ids.append(int(row["lead_id"]))
+                else:
+                    ids.append(int((await session.fetch_all("SELECT LAST_INSERT_ID()"))[0][0]))
+        return ids
+
+    async def seed(self, count: int, **overrides: Any) -> list[int]:
+        return await self.insert_leads([lead_row(**overrides) for _ in range(count)])
+
+    async def copy_to_archive(self, lead_ids: Sequence[int]) -> None:
+        marks = ", ".join(["%s"] * len(lead_ids))
+        await self.execute(
+            f"INSERT INTO {ARCHIVE} SELECT * FROM {LEADS} WHERE lead_id IN ({marks})", lead_ids
+        )
+
+    async def rows(self, table: str, lead_ids: Sequence[int] | None = None) -> dict[int, tuple]:
+        """Every row of a table (or of some leads) keyed by lead_id, byte-exact values."""
+        where = ""
+        if lead_ids:
+            where = f" WHERE lead_id IN ({', '.join(['%s'] * len(lead_ids))})"
+        rows = await self.fetch(f"SELECT * FROM {table}{where}", list(lead_ids or ()))
+        return {int(r[0]): tuple(r) for r in rows}
+
+    async def count(self, table: str) -> int:
+        return int((await self.fetch(f"SELECT COUNT(*) FROM {table}"))[0][0])
+
+    async def snapshot(self) -> tuple[dict[int, tuple], dict[int, tuple]]:
+        """Both tables, for 'nothing changed' assertions."""
+        return await self.rows(LEADS), await self.rows(ARCHIVE)
