@@ -158,6 +158,9 @@ def _server_zone() -> ZoneInfo:
 
 def load_settings(**overrides: Any) -> Settings:
     """Read settings from the environment and config file, or raise SettingsError."""
+    config_file = os.environ.get(CONFIG_FILE_ENV, "")
+    if config_file and not Path(config_file).is_file():
+        raise SettingsError(f"{CONFIG_FILE_ENV}: no such file {config_file!r}")
     try:
         settings = Settings(**overrides)
     except ValidationError as error:
