@@ -101,11 +101,14 @@ async def _archive_locked(session: Session, batch: ArchiveBatch) -> ArchiveResul
 
 async def _archive(session: Session, batch: ArchiveBatch) -> ArchiveResult:
     """Validate existence, then insert, update and delete, each one set-based statement."""
+    schema = await read_archive_schema(session)
+    schema.require_tables()
     archived = await _archived_by_lead(session, batch.lead_ids)
     missing = [lead_id for lead_id in batch.lead_ids if lead_id not in archived]
     if missing:
         raise UnknownLeadIds(missing)
-    columns = (await read_archive_schema(session)).columns
+    schema.require_exact_copy()
+    columns = schema.columns
     new = [lead_id for lead_id in batch.lead_ids if not archived[lead_id]]
     old = [lead_id for lead_id in batch.lead_ids if archived[lead_id]]
     inserted = await _run(session, batch.insert, sql.insert_missing(columns, len(new)), new)

@@ -45,7 +45,7 @@ def main() -> None:
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Stop with one clear line, never a traceback."""
-    err.print(f"[red]lead-archive:[/red] {message}", highlight=False, markup=True)
+    typer.echo(f"lead-archive: {message}", err=True)
     raise typer.Exit(code)
 
 

@@ -20,36 +20,41 @@ class Column:
 
 @dataclass(frozen=True)
 class TableShape:
-    """A table's columns in order, and its storage engine."""
+    """A table's columns in order."""
 
     columns: tuple[Column, ...]
-    engine: str
 
 
 @dataclass(frozen=True)
 class ArchiveSchema:
-    """The columns an exact copy needs, and whether one transaction covers both tables."""
+    """The columns an exact copy needs, and what (if anything) makes one impossible."""
 
     columns: tuple[str, ...]
-    transactional: bool
+    tables_exist: bool
+    drift: str | None
+
+    def require_tables(self) -> None:
+        """Raise SchemaDrift when either table is missing."""
+        if not self.tables_exist:
+            raise SchemaDrift(message=self.drift)
+
+    def require_exact_copy(self) -> None:
+        """Raise SchemaDrift when the archive cannot hold an exact copy of a lead."""
+        if self.drift:
+            raise SchemaDrift(message=self.drift)
 
 
 async def read_archive_schema(session: Session) -> ArchiveSchema:
-    """Read both tables, or raise SchemaDrift naming what keeps an exact copy impossible."""
+    """Read both tables' columns in one round trip."""
     rows = await session.fetch_all(sql.TABLE_COLUMNS, (sql.LEADS, sql.ARCHIVE))
     shapes: dict[str, list[Column]] = {sql.LEADS: [], sql.ARCHIVE: []}
-    engines: dict[str, str] = {}
-    for table, name, column_type, charset, engine in rows:
+    for table, name, column_type, charset in rows:
         shapes[table].append(Column(name, column_type, charset))
-        engines[table] = engine or ""
-    leads = TableShape(tuple(shapes[sql.LEADS]), engines.get(sql.LEADS, ""))
-    archive = TableShape(tuple(shapes[sql.ARCHIVE]), engines.get(sql.ARCHIVE, ""))
-    problem = drift(leads, archive)
-    if problem:
-        raise SchemaDrift(message=problem)
+    leads, archive = TableShape(tuple(shapes[sql.LEADS])), TableShape(tuple(shapes[sql.ARCHIVE]))
     return ArchiveSchema(
         columns=tuple(c.name for c in leads.columns),
-        transactional=leads.engine == archive.engine == "InnoDB",
+        tables_exist=bool(leads.columns and archive.columns),
+        drift=drift(leads, archive),
     )
 
 

@@ -21,14 +21,12 @@ def placeholders(count: int) -> str:
 
 # --- Schema -------------------------------------------------------------------------------
 
-# Both tables' columns and engines in one round trip, in column order.
+# Both tables' columns in one round trip, in column order.
 TABLE_COLUMNS = """
-SELECT c.TABLE_NAME, c.COLUMN_NAME, c.COLUMN_TYPE, IFNULL(c.CHARACTER_SET_NAME, ''), t.ENGINE
-FROM information_schema.COLUMNS c
-JOIN information_schema.TABLES t
-  ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME
-WHERE c.TABLE_SCHEMA = DATABASE() AND c.TABLE_NAME IN (%s, %s)
-ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION
+SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IFNULL(CHARACTER_SET_NAME, '')
+FROM information_schema.COLUMNS
+WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (%s, %s)
+ORDER BY TABLE_NAME, ORDINAL_POSITION
 """
 
 # Vicidial's own way to create the archive (ADMIN_archive_leads.pl).

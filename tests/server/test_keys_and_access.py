@@ -104,7 +104,9 @@ async def test_holiday_setting_lifts_office_hours(tdb: TestDb) -> None:
 
 async def test_call_time_from_vicidial_decides_office_hours(tdb: TestDb) -> None:
     # 9am-9pm every day; Sunday closed by its own 2400-2400 override.
-    await tdb.execute("UPDATE vicidial_call_times SET ct_sunday_start = 2400, ct_sunday_stop = 2400")
+    await tdb.execute(
+        "UPDATE vicidial_call_times SET ct_sunday_start = 2400, ct_sunday_stop = 2400"
+    )
     guard, header = await guard_for(tdb, MONDAY_NOON_UTC, call_time_id="9am-9pm")
     with pytest.raises(OfficeHours):
         await guard.admit(header)

@@ -37,7 +37,9 @@ def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.zone.key == "America/Chicago"
 
 
-def test_toml_file_with_environment_winning(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_toml_file_with_environment_winning(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     config = tmp_path / "lead-archive.toml"
     config.write_text('http_port = 9090\noffice_hours = "mon-sun 07:00-23:00"\n')
     monkeypatch.setenv("LEAD_ARCHIVE_CONFIG", str(config))
@@ -56,7 +58,11 @@ def test_database_url_round_trips() -> None:
     ("name", "value", "says"),
     [
         ("DATABASE_URL", "postgres://x@y/z", "LEAD_ARCHIVE_DATABASE_URL must look like"),
-        ("DATABASE_URL", "mysql://root@127.0.0.1:99999/x", "LEAD_ARCHIVE_DATABASE_URL has a bad port"),
+        (
+            "DATABASE_URL",
+            "mysql://root@127.0.0.1:99999/x",
+            "LEAD_ARCHIVE_DATABASE_URL has a bad port",
+        ),
         ("DATABASE_URL", "mysql://root@127.0.0.1:3306", "names no database"),
         ("TIMEZONE", "Mars/Olympus", "LEAD_ARCHIVE_TIMEZONE"),
         ("OFFICE_HOURS", "mon-fry 08:00-18:00", "unknown day 'fry'"),
