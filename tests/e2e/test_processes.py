@@ -1,0 +1,177 @@
+"""The real console script in its own process: demo, serve, and grpc + rest apart."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from server.settings import DatabaseUrl
+from tests.conftest import SERVER_URL
+from tests.support import LEADS, TestDb
+
+LEAD_ARCHIVE = str(Path(sys.executable).parent / "lead-archive")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def environment(**values: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEAD_ARCHIVE_")}
+    return env | {f"LEAD_ARCHIVE_{k.upper()}": v for k, v in values.items()}
+
+
+@asynccontextmanager
+async def running(*args: str, env: dict[str, str]) -> AsyncIterator[asyncio.subprocess.Process]:
+    """Run the command; on leaving, SIGTERM it and insist it exits cleanly."""
+    process = await asyncio.create_subprocess_exec(
+        LEAD_ARCHIVE,
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        returncode = await asyncio.wait_for(process.wait(), 30)
+        assert returncode == 0, (await process.stderr.read()).decode()[-2000:]
+
+
+async def read_until(stream: asyncio.StreamReader, pattern: str, seconds: float = 60) -> str:
+    """Read lines until one matches; return everything read."""
+    seen = ""
+    async with asyncio.timeout(seconds):
+        while not re.search(pattern, seen):
+            line = await stream.readline()
+            if not line:
+                raise AssertionError(f"process ended before {pattern!r}:\n{seen}")
+            seen += line.decode()
+    return seen
+
+
+async def wait_for_http(port: int) -> None:
+    async with asyncio.timeout(30), httpx.AsyncClient() as client:
+        while True:
+            try:
+                await client.get(f"http://127.0.0.1:{port}/docs")
+                return
+            except httpx.TransportError:
+                await asyncio.sleep(0.1)
+
+
+async def test_demo_prints_a_curl_that_works_as_pasted(databases: dict[str, TestDb]) -> None:
+    database = f"la_test_demo_{os.getpid()}"
+    env = environment(
+        database_url=DatabaseUrl.parse(SERVER_URL).with_database("unused").url(),
+        grpc_port=str(free_port()),
+        http_port=str(free_port()),
+    )
+    try:
+        printed, output = await run_demo(database, env)
+    finally:
+        await databases["InnoDB"].execute(f"DROP DATABASE IF EXISTS `{database}`")
+    assert "500 dummy leads" in printed
+    assert json.loads(output) == {
+        "message": "lead_ids batch was successfully processed",
+        "select_count": 2,
+        "insert_count": 2,
+        "update_count": 0,
+        "delete_count": 2,
+    }
+
+
+async def run_demo(database: str, env: dict[str, str]) -> tuple[str, bytes]:
+    """Start the demo, paste its curl into bash, return what it printed and curl's output."""
+    async with running("demo", "--database", database, env=env) as demo:
+        printed = await read_until(demo.stdout, r"\"lead_ids\": \[\d+, \d+\]\}'")
+        curl = printed[printed.index("curl -k") :]
+        pasted = await asyncio.create_subprocess_exec(
+            "bash", "-c", curl + " --silent", stdout=asyncio.subprocess.PIPE
+        )
+        output, _ = await pasted.communicate()
+    return printed, output
+
+
+@pytest.mark.parametrize("layout", ["serve", "apart"])
+async def test_serve_and_split_processes_answer_and_stop_on_sigterm(
+    databases: dict[str, TestDb], layout: str
+) -> None:
+    tdb = databases["InnoDB"]  # process wiring does not depend on the engine
+    await tdb.reset()
+    ids = await tdb.seed(3)
+    grpc_port, http_port = free_port(), free_port()
+    env = environment(
+        database_url=tdb.db.url.url(),
+        grpc_port=str(grpc_port),
+        http_port=str(http_port),
+        office_hours="none",
+    )
+    created = await asyncio.create_subprocess_exec(
+        LEAD_ARCHIVE, "keys", "create", "--user", "6666", env=env, stdout=asyncio.subprocess.PIPE
+    )
+    key = (await created.communicate())[0].decode().strip().splitlines()[-1]
+    async with running("grpc" if layout == "apart" else "serve", env=env) as first:
+        if layout == "apart":
+            await read_until(first.stderr, "gRPC on")
+            async with running("rest", "--upstream", f"127.0.0.1:{grpc_port}", env=env):
+                await wait_for_http(http_port)
+                response = await post(http_port, key, ids)
+        else:
+            await wait_for_http(http_port)
+            response = await post(http_port, key, ids)
+    assert response.status_code == 200, response.text
+    assert response.json()["delete_count"] == 3
+    assert await tdb.count(LEADS) == 0
+
+
+async def post(port: int, key: str, ids: list[int]) -> httpx.Response:
+    body = {"insert_leads": True, "update_leads": True, "delete_leads": True, "lead_ids": ids}
+    async with httpx.AsyncClient() as client:
+        return await client.post(
+            f"http://127.0.0.1:{port}/vicidial/leads/archive",
+            json=body,
+            headers={"Authorization": f"Key={key}"},
+        )
+
+
+def test_bad_setting_stops_start_up_with_one_line() -> None:
+    result = subprocess.run(
+        [LEAD_ARCHIVE, "serve"],
+        env=environment(office_hours="mon-fri 8-6"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("lead-archive: LEAD_ARCHIVE_OFFICE_HOURS")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unreachable_database_stops_start_up_with_one_line() -> None:
+    result = subprocess.run(
+        [LEAD_ARCHIVE, "serve"],
+        env=environment(database_url="mysql://root@127.0.0.1:1/asterisk", office_hours="none"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "cannot connect to mysql://root@127.0.0.1:1/asterisk" in result.stderr
+    assert "Traceback" not in result.stderr
