@@ -1,0 +1,104 @@
+"""`python -m bench`: floor, gRPC, REST, bulk and pt-archiver on one fresh 100,000-lead table.
+
+See the README's performance section; `python -m bench --help` lists the knobs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+import warnings
+
+from bench import report, runner
+from bench.plan import Plan
+from server.db import Database
+from server.settings import DatabaseUrl
+
+DEFAULT_SERVER = os.environ.get("LEAD_ARCHIVE_TEST_DATABASE_URL", "mysql://root@127.0.0.1:3306")
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--engine", choices=["MyISAM", "InnoDB", "both"], default="both")
+    parser.add_argument("--leads", type=int, default=100_000, help="leads seeded (default 100000)")
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument(
+        "--batches", type=int, default=40, help="fresh batches per latency path (default 40)"
+    )
+    parser.add_argument(
+        "--throughput-leads",
+        type=int,
+        default=None,
+        help="leads for the bulk run and for pt-archiver (default: up to 20000)",
+    )
+    parser.add_argument(
+        "--requests", type=int, default=10_000, help="requests before the RSS reading"
+    )
+    parser.add_argument("--in-flight", type=int, default=4)
+    parser.add_argument("--validation-samples", type=int, default=200)
+    parser.add_argument("--no-pt-archiver", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for `lead-archive serve`, e.g. LEAD_ARCHIVE_POOL_SIZE=4",
+    )
+    parser.add_argument("--database-url", default=DEFAULT_SERVER, help="the MariaDB server")
+    return parser.parse_args(argv)
+
+
+def progress(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+async def mariadb_version(server: DatabaseUrl) -> str:
+    db = await Database.connect(server.with_database(""), pool_size=1)
+    try:
+        async with db.session() as session:
+            return str((await session.fetch_all("SELECT VERSION()"))[0][0])
+    finally:
+        await db.close()
+
+
+async def main(argv: list[str]) -> int:
+    args = parse(argv)
+    # MariaDB's notes on DROP DATABASE IF EXISTS of a database that is not there.
+    warnings.filterwarnings("ignore", "Can't drop database")
+    server = DatabaseUrl.parse(args.database_url)
+    try:
+        plan = Plan.make(args.leads, args.batch_size, args.batches, args.throughput_leads)
+    except ValueError as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return 2
+    extra = dict(item.split("=", 1) for item in args.server_env)
+    version = await mariadb_version(server)
+    engines = ["MyISAM", "InnoDB"] if args.engine == "both" else [args.engine]
+    lines = []
+    for engine in engines:
+        options = runner.Options(
+            engine=engine,
+            server=server,
+            plan=plan,
+            requests=args.requests,
+            in_flight=args.in_flight,
+            validation_samples=args.validation_samples,
+            pt_archiver=not args.no_pt_archiver,
+            keep=args.keep,
+            server_env=extra,
+        )
+        result = await runner.run(options, progress)
+        saved = report.save(result, version)
+        progress(f"{engine}: raw numbers in {saved}")
+        print(report.table(result, version), flush=True)
+        lines.append(report.last_line(result))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(sys.argv[1:])))

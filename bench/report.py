@@ -1,0 +1,190 @@
+"""The table, the last line, and the raw numbers as JSON under bench/results/."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.runner import Result
+
+RESULTS = Path(__file__).parent / "results"
+
+# Targets of issue 5 (medians, both engines, same run).
+GRPC_MAX_RATIO = 1.2
+REST_MAX_RATIO = 1.35
+BULK_MIN_RATIO = 2.0
+VALIDATION_MAX_MS = 5.0
+RSS_MAX_MB = 150.0
+
+
+@dataclass(frozen=True)
+class Row:
+    what: str
+    value: str
+    detail: str
+    target: str
+    ok: bool | None
+
+
+def machine() -> str:
+    """nproc, CPU model, RAM and the MariaDB version the numbers were taken on."""
+    model = "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    ram_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores, {model}, {ram_gib:.0f} GiB RAM, {platform.python_version()}"
+
+
+def _p90(values: Sequence[float]) -> float:
+    return statistics.quantiles(values, n=10)[-1] if len(values) > 1 else values[0]
+
+
+def _pt_detail(result: Result) -> str:
+    if not result.pt:
+        return result.pt_note
+    pt = result.pt
+    return f"{pt.leads} leads, wall {pt.wall_s:.2f} s, own time {pt.work_s or 0:.2f} s"
+
+
+def rows(result: Result) -> list[Row]:
+    floor = result.median("floor")
+    out = [
+        Row(
+            "floor (server's SQL, 1 connection)",
+            f"{floor:.1f} ms",
+            f"p90 {_p90(result.latency_ms['floor']):.1f}",
+            "",
+            None,
+        )
+    ]
+    for path, label, limit in (
+        ("grpc", "gRPC, 1 channel, sequential", GRPC_MAX_RATIO),
+        ("rest", "REST, keep-alive, sequential", REST_MAX_RATIO),
+    ):
+        ratio = result.median(path) / floor
+        out.append(
+            Row(
+                label,
+                f"{result.median(path):.1f} ms",
+                f"p90 {_p90(result.latency_ms[path]):.1f}, {ratio:.2f}x floor",
+                f"<= {limit}x",
+                ratio <= limit,
+            )
+        )
+    pt = result.pt.leads_per_s if result.pt else None
+    bulk_ratio = result.leads_per_s / pt if pt else None
+    out.append(
+        Row(
+            "bulk, gRPC, 4 in flight",
+            f"{result.leads_per_s:,.0f} leads/s",
+            f"{result.throughput_leads} leads"
+            + (f", {bulk_ratio:.2f}x pt-archiver" if bulk_ratio else ""),
+            f">= {BULK_MIN_RATIO}x pt",
+            None if bulk_ratio is None else bulk_ratio >= BULK_MIN_RATIO,
+        )
+    )
+    out.append(
+        Row(
+            "pt-archiver --limit 500 --txn-size 500 --bulk-delete",
+            f"{pt:,.0f} leads/s" if pt else "n/a",
+            _pt_detail(result),
+            "",
+            None,
+        )
+    )
+    size = result.plan.batch_size
+    for kind, label in (("duplicates", "duplicate IDs"), ("unknown", f"1 unknown ID of {size}")):
+        times = result.validation_ms[kind]
+        median = statistics.median(times)
+        out.append(
+            Row(
+                f"validation failure, gRPC: {label}",
+                f"{median:.2f} ms",
+                f"p90 {_p90(times):.2f}, n={len(times)}",
+                f"< {VALIDATION_MAX_MS} ms",
+                median < VALIDATION_MAX_MS,
+            )
+        )
+    out.append(
+        Row(
+            f"server RSS after {result.requests} requests",
+            f"{result.rss_after_requests_mb:.0f} MiB",
+            f"at start {result.rss_start_mb:.0f}, at end {result.rss_end_mb:.0f}, "
+            f"{result.requests / result.requests_s:,.0f} req/s",
+            f"< {RSS_MAX_MB:.0f} MB",
+            result.rss_after_requests_mb < RSS_MAX_MB,
+        )
+    )
+    out.append(
+        Row(
+            "server peak RSS",
+            f"{result.rss_peak_mb:.0f} MiB",
+            "VmHWM of lead-archive serve",
+            "",
+            None,
+        )
+    )
+    return out
+
+
+def table(result: Result, mariadb: str) -> str:
+    """One table for a run."""
+    lines = [f"{result.engine}, {result.plan.leads} leads; {machine()}; MariaDB {mariadb}"]
+    body = rows(result)
+    widths = [max(len(r.what) for r in body), max(len(r.value) for r in body)]
+    for r in body:
+        verdict = "" if r.ok is None else ("ok" if r.ok else "MISSED")
+        target = f"{r.target} {verdict}".strip()
+        lines.append(
+            f"  {r.what:<{widths[0]}}  {r.value:>{widths[1]}}  {r.detail:<44} {target}".rstrip()
+        )
+    return "\n".join(lines)
+
+
+def last_line(result: Result) -> str:
+    """floor_ms=… grpc_ratio=… rest_ratio=… leads_s=… pt_archiver_leads_s=… (then extras)."""
+    floor = result.median("floor")
+    pt = f"{result.pt.leads_per_s:.0f}" if result.pt else "n/a"
+    validation = max(statistics.median(v) for v in result.validation_ms.values())
+    return (
+        f"floor_ms={floor:.1f} grpc_ratio={result.median('grpc') / floor:.3f} "
+        f"rest_ratio={result.median('rest') / floor:.3f} leads_s={result.leads_per_s:.0f} "
+        f"pt_archiver_leads_s={pt} validation_ms={validation:.2f} "
+        f"rss_mb={result.rss_after_requests_mb:.0f} peak_rss_mb={result.rss_peak_mb:.0f} "
+        f"engine={result.engine}"
+    )
+
+
+def save(result: Result, mariadb: str) -> Path:
+    """Keep the raw numbers (bench/results/ is not committed)."""
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}-{result.engine.lower()}.json"
+    raw = {
+        "engine": result.engine,
+        "machine": machine(),
+        "mariadb": mariadb,
+        "plan": vars(result.plan),
+        "latency_ms": result.latency_ms,
+        "validation_ms": result.validation_ms,
+        "throughput": {"leads": result.throughput_leads, "seconds": result.throughput_s},
+        "pt_archiver": vars(result.pt) if result.pt else result.pt_note,
+        "rss_mb": {
+            "start": result.rss_start_mb,
+            "after_requests": result.rss_after_requests_mb,
+            "end": result.rss_end_mb,
+            "peak": result.rss_peak_mb,
+        },
+        "last_line": last_line(result),
+    }
+    path.write_text(json.dumps(raw, indent=1))
+    return path

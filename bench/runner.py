@@ -1,0 +1,222 @@
+"""One benchmark run on one engine: seed, start the server, measure, stop, drop."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import grpc
+from vicidial.leads.v1 import lead_archive_pb2 as pb
+
+from bench import ptarchiver, seed
+from bench.floor import open_floor
+from bench.plan import LATENCY_PATHS, Plan
+from bench.service import (
+    GrpcClient,
+    RestClient,
+    ServerProcess,
+    full_request,
+    grpc_client,
+    rest_client,
+    serving,
+)
+from server.settings import DatabaseUrl
+
+UNKNOWN_BASE = 4_000_000_000  # lead_id values no seeded lead has
+ProgressFn = Callable[[str], None]
+T = TypeVar("T")
+
+
+@dataclass
+class Options:
+    """What to run; see `python -m bench --help`."""
+
+    engine: str
+    server: DatabaseUrl
+    plan: Plan
+    requests: int
+    in_flight: int
+    validation_samples: int
+    pt_archiver: bool
+    keep: bool
+    server_env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Result:
+    """Everything one run measured."""
+
+    engine: str
+    plan: Plan
+    latency_ms: dict[str, list[float]] = field(default_factory=dict)
+    validation_ms: dict[str, list[float]] = field(default_factory=dict)
+    throughput_leads: int = 0
+    throughput_s: float = 0.0
+    pt: ptarchiver.PtResult | None = None
+    pt_note: str = ""
+    requests: int = 0
+    requests_s: float = 0.0
+    rss_start_mb: float = 0.0
+    rss_after_requests_mb: float = 0.0
+    rss_end_mb: float = 0.0
+    rss_peak_mb: float = 0.0
+
+    def median(self, path: str) -> float:
+        return statistics.median(self.latency_ms[path])
+
+    @property
+    def leads_per_s(self) -> float:
+        return self.throughput_leads / self.throughput_s if self.throughput_s else 0.0
+
+
+async def run(options: Options, progress: ProgressFn) -> Result:
+    """Seed a fresh database, run every measurement against the real server, drop it."""
+    plan = options.plan
+    progress(f"{options.engine}: seeding {plan.leads} leads")
+    bench_db = await seed.create(options.server, options.engine, plan.leads)
+    result = Result(options.engine, plan)
+    try:
+        pt_note = await ptarchiver.ensure_installed() if options.pt_archiver else "skipped"
+        result.pt_note = pt_note or ""
+        async with (
+            serving(bench_db.url, options.server_env) as server,
+            grpc_client(server.grpc_port, bench_db.api_key) as grpc_c,
+            rest_client(server.http_port, bench_db.api_key) as rest_c,
+        ):
+            result.rss_start_mb = server.memory_mb()[0]
+            await _measure(options, result, server, (grpc_c, rest_c), bench_db, progress)
+            result.rss_end_mb, result.rss_peak_mb = server.memory_mb()
+        await _check_tables(bench_db.url, plan, pt_ran=result.pt is not None)
+    finally:
+        if not options.keep:
+            await seed.drop(bench_db)
+    return result
+
+
+async def _measure(
+    options: Options,
+    result: Result,
+    server: ServerProcess,
+    clients: tuple[GrpcClient, RestClient],
+    bench_db: seed.BenchDatabase,
+    progress: ProgressFn,
+) -> None:
+    """Each measurement in turn; pt-archiver before the bulk run, see Plan.pt_range."""
+    plan, (grpc_c, rest_c) = options.plan, clients
+    progress(f"{options.engine}: validation failures, {options.validation_samples} each")
+    result.validation_ms = await _validation(grpc_c, plan, options.validation_samples)
+    progress(f"{options.engine}: {options.requests} requests, {options.in_flight} in flight")
+    started = time.perf_counter()
+    result.requests = await _soak(grpc_c, rest_c, plan, options.requests, options.in_flight)
+    result.requests_s = time.perf_counter() - started
+    result.rss_after_requests_mb = server.memory_mb()[0]
+    progress(f"{options.engine}: latency, {plan.batches} batches per path")
+    result.latency_ms = await _latency(bench_db.url, plan, grpc_c, rest_c)
+    if not result.pt_note:
+        first, last = plan.pt_range
+        progress(f"{options.engine}: pt-archiver, {last - first + 1} leads")
+        result.pt = await ptarchiver.run(bench_db.url, first, last)
+        if result.pt.leads != plan.throughput_leads:
+            raise AssertionError(f"pt-archiver moved {result.pt.leads} leads")
+    progress(f"{options.engine}: bulk, {plan.throughput_leads} leads")
+    started = time.perf_counter()
+    await _in_flight(grpc_c.archive, plan.throughput_batches(), options.in_flight)
+    result.throughput_s = time.perf_counter() - started
+    result.throughput_leads = plan.throughput_leads
+
+
+async def _validation(grpc_c: GrpcClient, plan: Plan, samples: int) -> dict[str, list[float]]:
+    """Failures a caller gets back at once: duplicates, and an ID that does not exist."""
+    untouched = plan.untouched
+    duplicates = full_request([*untouched[:-1], untouched[0]])
+    unknown = full_request([*untouched[:-1], UNKNOWN_BASE])
+    timings: dict[str, list[float]] = {"duplicates": [], "unknown": []}
+    invalid = grpc.StatusCode.INVALID_ARGUMENT
+    for _ in range(samples):
+        timings["duplicates"].append(await grpc_c.fails(duplicates, invalid))
+        timings["unknown"].append(await grpc_c.fails(unknown, invalid))
+    return timings
+
+
+async def _soak(
+    grpc_c: GrpcClient, rest_c: RestClient, plan: Plan, requests: int, in_flight: int
+) -> int:
+    """Many requests that leave the data as it is, over gRPC and REST, to watch memory."""
+    untouched = plan.untouched
+    unknown = [UNKNOWN_BASE + i for i in range(plan.batch_size)]
+    read_only = pb.ArchiveLeadsRequest(
+        insert_leads=False, update_leads=False, delete_leads=False, lead_ids=untouched
+    )
+    rest_read_only = {
+        "insert_leads": False,
+        "update_leads": False,
+        "delete_leads": False,
+        "lead_ids": untouched,
+    }
+    invalid = grpc.StatusCode.INVALID_ARGUMENT
+
+    async def grpc_read_only() -> None:
+        reply = await grpc_c.call(read_only)
+        if (reply.select_count, reply.delete_count) != (len(untouched), 0):
+            raise AssertionError(f"gRPC read-only: {reply}")
+
+    async def rest_expect(body: object, status: int) -> None:
+        response = await rest_c.post(body)
+        if response.status_code != status:
+            raise AssertionError(f"REST: {response.status_code} instead of {status}")
+
+    kinds: list[Callable[[], Awaitable[object]]] = [
+        grpc_read_only,
+        lambda: grpc_c.fails(full_request(unknown), invalid),
+        lambda: grpc_c.fails(full_request([*untouched[:10], untouched[0]]), invalid),
+        lambda: rest_expect(rest_read_only, 200),
+        lambda: rest_expect({**rest_read_only, "lead_ids": unknown}, 400),
+        lambda: rest_expect({**rest_read_only, "lead_ids": [1.5, "x"]}, 400),
+    ]
+    calls = itertools.islice(itertools.cycle(kinds), requests)
+    await _in_flight(lambda kind: kind(), list(calls), in_flight)
+    return requests
+
+
+async def _latency(
+    url: DatabaseUrl, plan: Plan, grpc_c: GrpcClient, rest_c: RestClient
+) -> dict[str, list[float]]:
+    """Floor, gRPC and REST batches interleaved, so that noise falls on all three alike."""
+    timings: dict[str, list[float]] = {path: [] for path in LATENCY_PATHS}
+    async with open_floor(url) as floor:
+        paths = {"floor": floor.archive, "grpc": grpc_c.archive, "rest": rest_c.archive}
+        for round_batches in plan.latency_rounds():
+            for path, lead_ids in round_batches:
+                timings[path].append(await paths[path](lead_ids))
+    return timings
+
+
+async def _in_flight(
+    work: Callable[[T], Awaitable[object]], items: Sequence[T], in_flight: int
+) -> None:
+    """Run work over items with at most in_flight calls outstanding; any failure stops all."""
+    queue = iter(items)
+
+    async def worker() -> None:
+        for item in queue:
+            await work(item)
+
+    async with asyncio.TaskGroup() as group:
+        for _ in range(in_flight):
+            group.create_task(worker())
+
+
+async def _check_tables(url: DatabaseUrl, plan: Plan, *, pt_ran: bool) -> None:
+    """Every lead a measurement archived is in the archive and gone from vicidial_list."""
+    moved = plan.latency_leads + plan.throughput_leads
+    if pt_ran:
+        moved += plan.throughput_leads
+    archived = await seed.count_rows(url, "vicidial_list_archive")
+    remaining = await seed.count_rows(url, "vicidial_list")
+    if (archived, remaining) != (moved, plan.leads - moved):
+        raise AssertionError(f"archive holds {archived}, vicidial_list {remaining}")

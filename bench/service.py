@@ -1,0 +1,196 @@
+"""The real server in its own process (`lead-archive serve`), and its two kinds of client."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import httpx
+from vicidial.leads.v1 import lead_archive_pb2 as pb
+from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
+
+from server.settings import DatabaseUrl
+
+LEAD_ARCHIVE = str(Path(sys.executable).parent / "lead-archive")
+ENDPOINT = "/vicidial/leads/archive"
+START_TIMEOUT_S = 60
+STOP_TIMEOUT_S = 60
+
+
+def free_port() -> int:
+    """A port on the loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServerProcess:
+    """A running `lead-archive serve` and where it listens."""
+
+    process: asyncio.subprocess.Process
+    grpc_port: int
+    http_port: int
+
+    def memory_mb(self) -> tuple[float, float]:
+        """(resident now, peak resident) of the server process, in MiB, from /proc."""
+        fields: dict[str, float] = {}
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name in ("VmRSS", "VmHWM"):
+                fields[name] = int(value.split()[0]) / 1024
+        return fields["VmRSS"], fields["VmHWM"]
+
+
+def _environment(
+    url: DatabaseUrl, grpc_port: int, http_port: int, extra: Mapping[str, str]
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEAD_ARCHIVE_")}
+    env |= {
+        "LEAD_ARCHIVE_DATABASE_URL": url.url(),
+        "LEAD_ARCHIVE_GRPC_HOST": "127.0.0.1",
+        "LEAD_ARCHIVE_GRPC_PORT": str(grpc_port),
+        "LEAD_ARCHIVE_HTTP_HOST": "127.0.0.1",
+        "LEAD_ARCHIVE_HTTP_PORT": str(http_port),
+        "LEAD_ARCHIVE_OFFICE_HOURS": "none",
+    }
+    return env | dict(extra)
+
+
+@asynccontextmanager
+async def serving(url: DatabaseUrl, extra_env: Mapping[str, str]) -> AsyncIterator[ServerProcess]:
+    """Run `lead-archive serve` until both ports answer; SIGTERM it on the way out."""
+    grpc_port, http_port = free_port(), free_port()
+    process = await asyncio.create_subprocess_exec(
+        LEAD_ARCHIVE,
+        "serve",
+        env=_environment(url, grpc_port, http_port, extra_env),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    drain: asyncio.Task[bytes] | None = None
+    try:
+        await _read_until(process.stderr, "REST on ")
+        drain = asyncio.create_task(process.stderr.read())  # keep the pipe from filling
+        yield ServerProcess(process, grpc_port, http_port)
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(process.wait(), STOP_TIMEOUT_S)
+        if drain is not None:
+            await drain
+
+
+async def _read_until(stream: asyncio.StreamReader, marker: str) -> str:
+    seen = ""
+    async with asyncio.timeout(START_TIMEOUT_S):
+        while marker not in seen:
+            line = await stream.readline()
+            if not line:
+                raise RuntimeError(f"server exited before it was ready:\n{seen[-2000:]}")
+            seen += line.decode(errors="replace")
+    return seen
+
+
+def full_request(lead_ids: Sequence[int]) -> pb.ArchiveLeadsRequest:
+    return pb.ArchiveLeadsRequest(
+        insert_leads=True, update_leads=True, delete_leads=True, lead_ids=lead_ids
+    )
+
+
+def expect_full_archive(counts: Sequence[int], lead_ids: Sequence[int], via: str) -> None:
+    """Every fresh lead read, inserted and deleted; none updated."""
+    n = len(lead_ids)
+    if tuple(counts) != (n, n, 0, n):
+        raise AssertionError(f"{via}: counts {tuple(counts)} for {n} fresh leads")
+
+
+class GrpcClient:
+    """One channel, as a caller keeps it: `archive` waits for each answer."""
+
+    def __init__(self, channel: grpc.aio.Channel, api_key: str) -> None:
+        self._stub = pb_grpc.LeadArchiveServiceStub(channel)
+        self._metadata = (("authorization", f"Key={api_key}"),)
+
+    async def call(self, request: pb.ArchiveLeadsRequest) -> pb.ArchiveLeadsResponse:
+        response: pb.ArchiveLeadsResponse = await self._stub.ArchiveLeads(
+            request, metadata=self._metadata
+        )
+        return response
+
+    async def archive(self, lead_ids: Sequence[int]) -> float:
+        """Archive fresh leads; return milliseconds. Checks every count of the answer."""
+        request = full_request(lead_ids)
+        started = time.perf_counter()
+        reply = await self.call(request)
+        elapsed = (time.perf_counter() - started) * 1000
+        counts = (reply.select_count, reply.insert_count, reply.update_count, reply.delete_count)
+        expect_full_archive(counts, lead_ids, "gRPC")
+        return elapsed
+
+    async def fails(self, request: pb.ArchiveLeadsRequest, code: grpc.StatusCode) -> float:
+        """Send a request that must fail with `code`; return milliseconds."""
+        started = time.perf_counter()
+        try:
+            await self.call(request)
+        except grpc.aio.AioRpcError as error:
+            elapsed = (time.perf_counter() - started) * 1000
+            if error.code() != code:
+                raise AssertionError(f"gRPC: {error.code()} instead of {code}") from None
+            return elapsed
+        raise AssertionError(f"gRPC: the request succeeded instead of failing with {code}")
+
+
+@asynccontextmanager
+async def grpc_client(port: int, api_key: str) -> AsyncIterator[GrpcClient]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        await asyncio.wait_for(channel.channel_ready(), START_TIMEOUT_S)
+        yield GrpcClient(channel, api_key)
+
+
+class RestClient:
+    """One keep-alive HTTP client, as a caller keeps it."""
+
+    def __init__(self, http: httpx.AsyncClient, api_key: str) -> None:
+        self._http = http
+        self._headers = {"Authorization": f"Key={api_key}", "Content-Type": "application/json"}
+
+    async def post(self, body: object) -> httpx.Response:
+        return await self._http.post(ENDPOINT, json=body, headers=self._headers)
+
+    async def archive(self, lead_ids: Sequence[int]) -> float:
+        """Archive fresh leads; return milliseconds. Checks status and every count."""
+        body = {
+            "insert_leads": True,
+            "update_leads": True,
+            "delete_leads": True,
+            "lead_ids": list(lead_ids),
+        }
+        started = time.perf_counter()
+        response = await self.post(body)
+        elapsed = (time.perf_counter() - started) * 1000
+        if response.status_code != 200:
+            raise AssertionError(f"REST: {response.status_code} {response.text[:300]}")
+        answer = response.json()
+        counts = [answer[f"{k}_count"] for k in ("select", "insert", "update", "delete")]
+        expect_full_archive(counts, lead_ids, "REST")
+        return elapsed
+
+
+@asynccontextmanager
+async def rest_client(port: int, api_key: str) -> AsyncIterator[RestClient]:
+    limits = httpx.Limits(max_keepalive_connections=8, keepalive_expiry=300)
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60
+    ) as http:
+        yield RestClient(http, api_key)
