@@ -10,9 +10,10 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from server import sql
-from server.db import Database, Session, TransientConflict
+from server.db import Database, NoSuchTable, Session, TransientConflict
 from server.errors import (
     MAX_LEADS_PER_BATCH,
     DeleteLeadsNotBoolean,
@@ -23,7 +24,7 @@ from server.errors import (
     UnknownLeadIds,
     UpdateLeadsNotBoolean,
 )
-from server.schema import read_archive_schema
+from server.schema import ArchiveSchema, read_archive_schema
 
 log = logging.getLogger(__name__)
 
@@ -101,34 +102,89 @@ async def _archive_locked(session: Session, batch: ArchiveBatch) -> ArchiveResul
 
 async def _archive(session: Session, batch: ArchiveBatch) -> ArchiveResult:
     """Validate existence, then insert, update and delete, each one set-based statement."""
-    schema = await read_archive_schema(session)
-    schema.require_tables()
-    archived = await _archived_by_lead(session, batch.lead_ids)
-    missing = [lead_id for lead_id in batch.lead_ids if lead_id not in archived]
-    if missing:
-        raise UnknownLeadIds(missing)
-    schema.require_exact_copy()
-    columns = schema.columns
-    new = [lead_id for lead_id in batch.lead_ids if not archived[lead_id]]
-    old = [lead_id for lead_id in batch.lead_ids if archived[lead_id]]
+    state = await _read_state(session, batch.lead_ids)
+    state.schema.require_tables()
+    if state.missing:
+        raise UnknownLeadIds(state.missing)
+    state.schema.require_exact_copy()
+    columns = state.schema.columns
+    archived = state.archived
+    new = [lead_id for lead_id in batch.lead_ids if lead_id not in archived]
+    old = [lead_id for lead_id in batch.lead_ids if lead_id in archived]
     inserted = await _run(session, batch.insert, sql.insert_missing(columns, len(new)), new)
     updated = await _run(session, batch.update, sql.update_archived(columns, len(old)), old)
     deleted = await _run(
         session, batch.delete, sql.delete_archived(columns, len(batch.lead_ids)), batch.lead_ids
     )
+    selected = len(batch.lead_ids) - len(state.missing)
     return ArchiveResult(
-        select_count=len(archived),
+        select_count=selected,
         insert_count=inserted,
         update_count=updated,
         delete_count=deleted,
-        kept_count=len(archived) - deleted if batch.delete else 0,
+        kept_count=selected - deleted if batch.delete else 0,
     )
 
 
-async def _archived_by_lead(session: Session, lead_ids: Sequence[int]) -> dict[int, bool]:
-    """For each requested lead in vicidial_list: is it in the archive already?"""
+@dataclass(frozen=True)
+class _BatchState:
+    """What the batch found under the lock: the tables' columns and the requested leads."""
+
+    schema: ArchiveSchema
+    missing: list[int]  # requested leads not in vicidial_list, in request order
+    archived: frozenset[int]  # requested leads already in the archive
+
+
+async def _read_state(session: Session, lead_ids: Sequence[int]) -> _BatchState:
+    """Read which leads exist and are archived, then both tables' columns, for every batch.
+
+    The membership query is the transaction's first statement on both tables: from then on
+    the transaction holds their metadata locks until COMMIT (on MyISAM too), so ALTER TABLE
+    waits, and the columns read after it are the columns every later statement sees.
+    """
+    try:
+        rows = await session.fetch_all(sql.select_batch_leads(len(lead_ids)), lead_ids)
+    except NoSuchTable:
+        (await read_archive_schema(session)).require_tables()  # says which table
+        raise
+    schema = await read_archive_schema(session)
+    found, found_digits, found_ids, in_archive, archived_digits, archived_ids = rows[0]
+    every_lead_exists = found == len(lead_ids)  # the IDs are distinct, lead_id is the key
+    existing = frozenset() if every_lead_exists else _id_set(found_ids, found, found_digits)
+    archived = _id_set(archived_ids, in_archive, archived_digits)
+    if existing is None or archived is None:  # cut short by group_concat_max_len
+        return await _read_state_by_rows(session, lead_ids, schema)
+    missing = [] if every_lead_exists else [i for i in lead_ids if i not in existing]
+    return _BatchState(schema, missing, archived)
+
+
+def _id_set(text: str | bytes | None, count: int, digits: Decimal | None) -> frozenset[int] | None:
+    """Lead IDs from GROUP_CONCAT text; None unless all `count` IDs came back whole.
+
+    `digits` is the IDs' total length: with the commas it is the length of the whole list,
+    so a list cut anywhere, even inside its last ID, is never mistaken for a complete one.
+    """
+    if not count:
+        return frozenset()
+    listed = _text(text)
+    if len(listed) != int(digits or 0) + count - 1:
+        return None
+    return frozenset(int(i) for i in listed.split(","))
+
+
+def _text(value: str | bytes | None) -> str:
+    """GROUP_CONCAT's value as text (some servers send a binary string)."""
+    return value.decode() if isinstance(value, bytes) else value or ""
+
+
+async def _read_state_by_rows(
+    session: Session, lead_ids: Sequence[int], schema: ArchiveSchema
+) -> _BatchState:
+    """Membership one row per lead: the slow path when GROUP_CONCAT was too short."""
     rows = await session.fetch_all(sql.select_membership(len(lead_ids)), lead_ids)
-    return {int(lead_id): bool(archived) for lead_id, archived in rows}
+    known = {int(lead_id): bool(archived) for lead_id, archived in rows}
+    missing = [lead_id for lead_id in lead_ids if lead_id not in known]
+    return _BatchState(schema, missing, frozenset(i for i, a in known.items() if a))
 
 
 async def _run(session: Session, enabled: bool, statement: str, lead_ids: Sequence[int]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from server import sql
@@ -47,6 +48,11 @@ class ArchiveSchema:
 async def read_archive_schema(session: Session) -> ArchiveSchema:
     """Read both tables' columns in one round trip."""
     rows = await session.fetch_all(sql.TABLE_COLUMNS, (sql.LEADS, sql.ARCHIVE))
+    return archive_schema(rows)
+
+
+def archive_schema(rows: Iterable[tuple[str, str, str, str]]) -> ArchiveSchema:
+    """The schema from (table, column, column type, charset) rows in column order."""
     shapes: dict[str, list[Column]] = {sql.LEADS: [], sql.ARCHIVE: []}
     for table, name, column_type, charset in rows:
         shapes[table].append(Column(name, column_type, charset))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from functools import lru_cache
 
 LEADS = "vicidial_list"
 ARCHIVE = "vicidial_list_archive"
@@ -14,6 +14,7 @@ def quote(identifier: str) -> str:
     return "`" + identifier.replace("`", "``") + "`"
 
 
+@lru_cache(maxsize=512)
 def placeholders(count: int) -> str:
     """`%s,%s,…` for an IN list of `count` values."""
     return ",".join(["%s"] * count)
@@ -40,6 +41,11 @@ SELECT COUNT(*) FROM information_schema.TABLES
 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s
 """
 
+# Set on every new connection: room for a batch's lead IDs and the tables' columns in
+# GROUP_CONCAT (MariaDB's default is 1 MiB, MySQL's only 1 KiB). The readers check what they
+# get against COUNT(*), so a shorter limit costs a slower path, never a wrong answer.
+SESSION_SETUP = "SET SESSION group_concat_max_len = 1048576"
+
 # --- Archive batch --------------------------------------------------------------------------
 
 # One lock per database serialises batches, so overlapping batches never race on the
@@ -49,7 +55,7 @@ RELEASE_BATCH_LOCK = "SELECT RELEASE_LOCK(CONCAT('lead_archive:', DATABASE()))"
 
 
 def select_membership(count: int) -> str:
-    """Which requested leads exist, and whether each is archived already."""
+    """Which requested leads exist, and whether each is archived already (one row per lead)."""
     return (
         f"SELECT l.lead_id, a.lead_id IS NOT NULL FROM {LEADS} l "
         f"LEFT JOIN {ARCHIVE} a ON a.lead_id = l.lead_id "
@@ -57,7 +63,25 @@ def select_membership(count: int) -> str:
     )
 
 
-def insert_missing(columns: Sequence[str], count: int) -> str:
+@lru_cache(maxsize=512)
+def select_batch_leads(count: int) -> str:
+    """In one row: the requested leads in vicidial_list and those already archived.
+
+    One row of GROUP_CONCAT text costs far less to read than a row per lead. Each list
+    comes with its COUNT and the total length of its IDs, so a list cut short by
+    group_concat_max_len (even in the middle of an ID) is noticed and read again with
+    select_membership, never taken as complete.
+    """
+    return (
+        "SELECT COUNT(l.lead_id), SUM(LENGTH(l.lead_id)), GROUP_CONCAT(l.lead_id), "
+        "COUNT(a.lead_id), SUM(LENGTH(a.lead_id)), GROUP_CONCAT(a.lead_id) "
+        f"FROM {LEADS} l LEFT JOIN {ARCHIVE} a ON a.lead_id = l.lead_id "
+        f"WHERE l.lead_id IN ({placeholders(count)})"
+    )
+
+
+@lru_cache(maxsize=512)
+def insert_missing(columns: tuple[str, ...], count: int) -> str:
     """Copy leads that the archive did not hold (membership was read under the batch lock)."""
     names = ", ".join(quote(c) for c in columns)
     return (
@@ -66,7 +90,8 @@ def insert_missing(columns: Sequence[str], count: int) -> str:
     )
 
 
-def update_archived(columns: Sequence[str], count: int) -> str:
+@lru_cache(maxsize=512)
+def update_archived(columns: tuple[str, ...], count: int) -> str:
     """Overwrite every archived column with the current vicidial_list row.
 
     Assigning modify_date explicitly keeps ON UPDATE CURRENT_TIMESTAMP from bumping it.
@@ -84,7 +109,8 @@ def identical(left: str, right: str, column: str) -> str:
     return f"{a} <=> {b} AND CAST({a} AS BINARY) <=> CAST({b} AS BINARY)"
 
 
-def delete_archived(columns: Sequence[str], count: int) -> str:
+@lru_cache(maxsize=512)
+def delete_archived(columns: tuple[str, ...], count: int) -> str:
     """Delete requested leads whose archived copy is identical in every column."""
     same = " AND ".join(identical("l", "a", c) for c in columns)
     return (

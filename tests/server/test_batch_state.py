@@ -1,0 +1,153 @@
+"""How a batch reads its leads and columns: one row of membership, columns under the MDL.
+
+These guard the performance work of issue 5 against weakening safety: the column list is
+read for every batch inside its transaction, after the statement that takes both tables'
+metadata locks, so no ALTER TABLE can slip between that read and the delete.
+"""
+
+from __future__ import annotations
+
+import pymysql
+import pytest
+
+import server.archive as archive_module
+from server import sql
+from server.archive import ArchiveBatch, ArchiveResult, archive_leads
+from server.db import Database, NoSuchTable, _bound
+from server.errors import SchemaDrift, UnknownLeadIds
+from tests.support import ARCHIVE, LEADS, TestDb
+
+
+def batch(ids, insert=True, update=True, delete=True) -> ArchiveBatch:
+    return ArchiveBatch.validated(insert=insert, update=update, delete=delete, lead_ids=ids)
+
+
+@pytest.mark.filterwarnings("ignore:Row 3 was cut by GROUP_CONCAT")
+async def test_membership_read_again_by_rows_when_group_concat_is_short(tdb: TestDb) -> None:
+    """A server with a tiny group_concat_max_len gets the slow path, never a wrong answer."""
+    ids = await tdb.seed(6)
+    await tdb.copy_to_archive(ids[:2])
+    await tdb.execute(f"UPDATE {LEADS} SET status = 'SALE' WHERE lead_id = %s", [ids[0]])
+    db = await Database.connect(tdb.db.url, pool_size=1)
+    try:
+        async with db.session() as session:
+            await session.execute("SET SESSION group_concat_max_len = 4")
+        with pytest.raises(UnknownLeadIds) as raised:
+            await archive_leads(db, batch([*ids, 999_999, -3]))
+        assert raised.value.lead_ids == (999_999, -3)
+        original = await tdb.rows(LEADS)
+        result = await archive_leads(db, batch(ids))
+    finally:
+        await db.close()
+    assert result == ArchiveResult(6, 4, 1, 6, 0)
+    assert await tdb.rows(ARCHIVE) == original
+
+
+async def test_missing_table_is_named(tdb: TestDb) -> None:
+    ids = await tdb.seed(1)
+    await tdb.execute(f"DROP TABLE {ARCHIVE}")
+    with pytest.raises(SchemaDrift) as raised:
+        await archive_leads(tdb.db, batch(ids))
+    assert f"table {ARCHIVE} does not exist" in raised.value.message
+    assert list(await tdb.rows(LEADS)) == ids
+
+
+async def test_a_missing_table_is_its_own_error(tdb: TestDb) -> None:
+    async with tdb.db.session() as session:
+        with pytest.raises(NoSuchTable):
+            await session.fetch_all("SELECT * FROM no_such_table_here")
+        assert await session.fetch_all("SELECT 1") == [(1,)]  # the connection is still fine
+
+
+async def test_alter_table_waits_for_a_batch_that_read_its_columns(
+    tdb: TestDb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the batch read its columns, an ALTER TABLE cannot run until it commits.
+
+    This is what makes the column list safe for the rest of the batch, on MyISAM too.
+    """
+    ids = await tdb.seed(3)
+    original = await tdb.rows(LEADS)
+    read_state = archive_module._read_state
+    outcomes: list[int] = []
+
+    async def read_then_alter(session, lead_ids):
+        state = await read_state(session, lead_ids)
+        other = await Database.connect(tdb.db.url, pool_size=1)
+        try:
+            async with other.session() as alter:
+                await alter.execute("SET SESSION lock_wait_timeout = 1")
+                for table in (LEADS, ARCHIVE):
+                    try:
+                        await alter.execute(f"ALTER TABLE {table} ADD COLUMN late VARCHAR(9)")
+                    except pymysql.err.OperationalError as error:
+                        outcomes.append(error.args[0])
+        finally:
+            await other.close()
+        return state
+
+    monkeypatch.setattr(archive_module, "_read_state", read_then_alter)
+    result = await archive_leads(tdb.db, batch(ids))
+    assert outcomes == [1205, 1205]  # lock wait timeout: both tables were held
+    assert result.delete_count == 3
+    assert await tdb.rows(ARCHIVE) == original
+
+
+async def test_column_added_to_both_tables_between_batches_is_archived(tdb: TestDb) -> None:
+    """The next batch copies and compares the new column: no lead leaves without its value."""
+    ids = await tdb.seed(4)
+    assert (await archive_leads(tdb.db, batch(ids[:2]))).delete_count == 2
+    for table in (LEADS, ARCHIVE):
+        await tdb.execute(f"ALTER TABLE {table} ADD COLUMN late VARCHAR(9) DEFAULT 'x'")
+    await tdb.execute(f"UPDATE {LEADS} SET late = 'precious' WHERE lead_id = %s", [ids[2]])
+    original = await tdb.rows(LEADS)
+    assert (await archive_leads(tdb.db, batch(ids[2:]))).delete_count == 2
+    archived = await tdb.rows(ARCHIVE, ids[2:])
+    assert archived == original
+    assert archived[ids[2]][-1] == "precious"
+
+
+async def test_column_added_between_batches_is_compared_on_delete(tdb: TestDb) -> None:
+    """A lead whose new column differs in the archive copy stays in vicidial_list."""
+    ids = await tdb.seed(3)
+    assert (await archive_leads(tdb.db, batch(ids[:1]))).delete_count == 1
+    await archive_leads(tdb.db, batch(ids[1:], update=False, delete=False))
+    for table in (LEADS, ARCHIVE):
+        await tdb.execute(f"ALTER TABLE {table} ADD COLUMN late VARCHAR(9) DEFAULT 'x'")
+    await tdb.execute(f"UPDATE {LEADS} SET late = 'precious' WHERE lead_id = %s", [ids[1]])
+    result = await archive_leads(tdb.db, batch(ids[1:], insert=False, update=False))
+    assert (result.delete_count, result.kept_count) == (1, 1)
+    assert list(await tdb.rows(LEADS)) == [ids[1]]
+
+
+async def test_column_added_to_vicidial_list_only_between_batches_is_refused(
+    tdb: TestDb,
+) -> None:
+    ids = await tdb.seed(2)
+    assert (await archive_leads(tdb.db, batch(ids[:1]))).delete_count == 1
+    await tdb.execute(f"ALTER TABLE {LEADS} ADD COLUMN late VARCHAR(9) DEFAULT 'x'")
+    before = await tdb.snapshot()
+    with pytest.raises(SchemaDrift) as raised:
+        await archive_leads(tdb.db, batch(ids[1:]))
+    assert "late" in raised.value.message
+    assert await tdb.snapshot() == before
+
+
+def test_batch_sql_is_built_once_per_column_list_and_count() -> None:
+    columns = ("lead_id", "status")
+    assert sql.delete_archived(columns, 3) is sql.delete_archived(columns, 3)
+    assert sql.delete_archived((*columns, "late"), 3) != sql.delete_archived(columns, 3)
+    assert "`late`" in sql.delete_archived((*columns, "late"), 3)
+
+
+@pytest.mark.parametrize(
+    ("args", "bound"),
+    [
+        ((1, -2, 2**63 - 1), ("IN (1,-2,9223372036854775807)", None)),
+        ((), ("IN (%s,%s,%s)", None)),
+        ((True, 2, 3), ("IN (%s,%s,%s)", (True, 2, 3))),  # bools go to the driver
+        (("1", 2, 3), ("IN (%s,%s,%s)", ("1", 2, 3))),
+    ],
+)
+def test_only_plain_ints_are_bound_without_the_driver(args, bound) -> None:
+    assert _bound("IN (%s,%s,%s)", args) == bound
