@@ -89,6 +89,7 @@ async def main(argv: list[str]) -> int:
             validation_samples=args.validation_samples,
             pt_archiver=not args.no_pt_archiver,
             keep=args.keep,
+            server_log=report.RESULTS / f"server-{engine.lower()}.log",
             server_env=extra,
         )
         result = await runner.run(options, progress)

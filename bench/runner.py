@@ -8,6 +8,7 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 import grpc
@@ -44,6 +45,7 @@ class Options:
     validation_samples: int
     pt_archiver: bool
     keep: bool
+    server_log: Path = Path("server.log")
     server_env: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -84,7 +86,7 @@ async def run(options: Options, progress: ProgressFn) -> Result:
         pt_note = await ptarchiver.ensure_installed() if options.pt_archiver else "skipped"
         result.pt_note = pt_note or ""
         async with (
-            serving(bench_db.url, options.server_env) as server,
+            serving(bench_db.url, options.server_env, options.server_log) as server,
             grpc_client(server.grpc_port, bench_db.api_key) as grpc_c,
             rest_client(server.http_port, bench_db.api_key) as rest_c,
         ):
@@ -168,7 +170,9 @@ async def _soak(
     async def rest_expect(body: object, status: int) -> None:
         response = await rest_c.post(body)
         if response.status_code != status:
-            raise AssertionError(f"REST: {response.status_code} instead of {status}")
+            raise AssertionError(
+                f"REST: {response.status_code} instead of {status}: {response.text[:300]}"
+            )
 
     kinds: list[Callable[[], Awaitable[object]]] = [
         grpc_read_only,

@@ -67,39 +67,35 @@ def _environment(
 
 
 @asynccontextmanager
-async def serving(url: DatabaseUrl, extra_env: Mapping[str, str]) -> AsyncIterator[ServerProcess]:
-    """Run `lead-archive serve` until both ports answer; SIGTERM it on the way out."""
+async def serving(
+    url: DatabaseUrl, extra_env: Mapping[str, str], log: Path
+) -> AsyncIterator[ServerProcess]:
+    """Run `lead-archive serve` (its log into `log`) until ready; SIGTERM it on the way out."""
     grpc_port, http_port = free_port(), free_port()
-    process = await asyncio.create_subprocess_exec(
-        LEAD_ARCHIVE,
-        "serve",
-        env=_environment(url, grpc_port, http_port, extra_env),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert process.stderr is not None
-    drain: asyncio.Task[bytes] | None = None
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as log_file:
+        process = await asyncio.create_subprocess_exec(
+            LEAD_ARCHIVE,
+            "serve",
+            env=_environment(url, grpc_port, http_port, extra_env),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=log_file,
+        )
     try:
-        await _read_until(process.stderr, "REST on ")
-        drain = asyncio.create_task(process.stderr.read())  # keep the pipe from filling
+        await _until_logged(process, log, "REST on ")
         yield ServerProcess(process, grpc_port, http_port)
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)
             await asyncio.wait_for(process.wait(), STOP_TIMEOUT_S)
-        if drain is not None:
-            await drain
 
 
-async def _read_until(stream: asyncio.StreamReader, marker: str) -> str:
-    seen = ""
-    async with asyncio.timeout(START_TIMEOUT_S):
-        while marker not in seen:
-            line = await stream.readline()
-            if not line:
-                raise RuntimeError(f"server exited before it was ready:\n{seen[-2000:]}")
-            seen += line.decode(errors="replace")
-    return seen
+async def _until_logged(process: asyncio.subprocess.Process, log: Path, marker: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while marker not in (text := log.read_text(errors="replace")):  # noqa: ASYNC240 (tiny file)
+        if process.returncode is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"lead-archive serve did not start:\n{text[-2000:]}")
+        await asyncio.sleep(0.05)
 
 
 def full_request(lead_ids: Sequence[int]) -> pb.ArchiveLeadsRequest:
