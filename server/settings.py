@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -90,6 +90,7 @@ class Settings(BaseSettings):
     call_time_id: str = ""
     pool_size: int = Field(default=8, ge=1, le=100)
     retry_attempts: int = Field(default=5, ge=1, le=50)
+    event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
 
     @field_validator("timezone")
     @classmethod
