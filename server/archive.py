@@ -24,11 +24,13 @@ from server.errors import (
     UnknownLeadIds,
     UpdateLeadsNotBoolean,
 )
-from server.schema import ArchiveSchema, read_archive_schema
+from server.schema import SchemaCache, current_schema, read_archive_schema
 
 log = logging.getLogger(__name__)
 
 BATCH_LOCK_TIMEOUT_S = 30
+# Column lists by the tables' exact description, shared by every batch (see SchemaCache).
+SCHEMAS = SchemaCache()
 
 
 @dataclass(frozen=True)
@@ -77,12 +79,14 @@ class ArchiveResult:
     kept_count: int = 0
 
 
-async def archive_leads(db: Database, batch: ArchiveBatch, *, attempts: int = 5) -> ArchiveResult:
+async def archive_leads(
+    db: Database, batch: ArchiveBatch, *, attempts: int = 5, schemas: SchemaCache | None = None
+) -> ArchiveResult:
     """Archive one batch; a deadlock rolls back the whole batch and it runs again."""
     for attempt in range(1, attempts + 1):
         try:
             async with db.session() as session:
-                return await _archive_locked(session, batch)
+                return await _archive_locked(session, batch, schemas or SCHEMAS)
         except TransientConflict:
             if attempt == attempts:
                 raise
@@ -91,24 +95,31 @@ async def archive_leads(db: Database, batch: ArchiveBatch, *, attempts: int = 5)
     raise AssertionError("unreachable")
 
 
-async def _archive_locked(session: Session, batch: ArchiveBatch) -> ArchiveResult:
+async def _archive_locked(
+    session: Session, batch: ArchiveBatch, schemas: SchemaCache
+) -> ArchiveResult:
     """Run the batch alone: one batch at a time per database, inside one transaction."""
     async with (
         session.named_lock(sql.ACQUIRE_BATCH_LOCK, sql.RELEASE_BATCH_LOCK, BATCH_LOCK_TIMEOUT_S),
         session.transaction(),
     ):
-        return await _archive(session, batch)
+        return await _archive(session, batch, schemas)
 
 
-async def _archive(session: Session, batch: ArchiveBatch) -> ArchiveResult:
-    """Validate existence, then insert, update and delete, each one set-based statement."""
-    state = await _read_state(session, batch.lead_ids)
-    state.schema.require_tables()
-    if state.missing:
-        raise UnknownLeadIds(state.missing)
-    state.schema.require_exact_copy()
-    columns = state.schema.columns
-    archived = state.archived
+async def _archive(session: Session, batch: ArchiveBatch, schemas: SchemaCache) -> ArchiveResult:
+    """Validate existence, then insert, update and delete, each one set-based statement.
+
+    The membership query is the transaction's first statement on both tables: from then on
+    it holds their metadata locks until COMMIT (on MyISAM too), so ALTER TABLE waits, and
+    the columns read after it are the columns every later statement of the batch sees.
+    """
+    leads = await _read_leads(session, batch.lead_ids)
+    if leads.missing:
+        raise UnknownLeadIds(leads.missing)
+    schema = await current_schema(session, schemas)
+    schema.require_exact_copy()
+    columns = schema.columns
+    archived = leads.archived
     new = [lead_id for lead_id in batch.lead_ids if lead_id not in archived]
     old = [lead_id for lead_id in batch.lead_ids if lead_id in archived]
     inserted = await _run(session, batch.insert, sql.insert_missing(columns, len(new)), new)
@@ -116,7 +127,7 @@ async def _archive(session: Session, batch: ArchiveBatch) -> ArchiveResult:
     deleted = await _run(
         session, batch.delete, sql.delete_archived(columns, len(batch.lead_ids)), batch.lead_ids
     )
-    selected = len(batch.lead_ids) - len(state.missing)
+    selected = len(batch.lead_ids)
     return ArchiveResult(
         select_count=selected,
         insert_count=inserted,
@@ -127,35 +138,28 @@ async def _archive(session: Session, batch: ArchiveBatch) -> ArchiveResult:
 
 
 @dataclass(frozen=True)
-class _BatchState:
-    """What the batch found under the lock: the tables' columns and the requested leads."""
+class _Leads:
+    """The requested leads as the batch found them under the lock."""
 
-    schema: ArchiveSchema
-    missing: list[int]  # requested leads not in vicidial_list, in request order
-    archived: frozenset[int]  # requested leads already in the archive
+    missing: list[int]  # not in vicidial_list, in request order
+    archived: frozenset[int]  # already in the archive
 
 
-async def _read_state(session: Session, lead_ids: Sequence[int]) -> _BatchState:
-    """Read which leads exist and are archived, then both tables' columns, for every batch.
-
-    The membership query is the transaction's first statement on both tables: from then on
-    the transaction holds their metadata locks until COMMIT (on MyISAM too), so ALTER TABLE
-    waits, and the columns read after it are the columns every later statement sees.
-    """
+async def _read_leads(session: Session, lead_ids: Sequence[int]) -> _Leads:
+    """Which requested leads exist and which are archived, in one row (see select_batch_leads)."""
     try:
         rows = await session.fetch_all(sql.select_batch_leads(len(lead_ids)), lead_ids)
     except NoSuchTable:
         (await read_archive_schema(session)).require_tables()  # says which table
         raise
-    schema = await read_archive_schema(session)
     found, found_digits, found_ids, in_archive, archived_digits, archived_ids = rows[0]
     every_lead_exists = found == len(lead_ids)  # the IDs are distinct, lead_id is the key
     existing = frozenset() if every_lead_exists else _id_set(found_ids, found, found_digits)
     archived = _id_set(archived_ids, in_archive, archived_digits)
     if existing is None or archived is None:  # cut short by group_concat_max_len
-        return await _read_state_by_rows(session, lead_ids, schema)
+        return await _read_leads_by_rows(session, lead_ids)
     missing = [] if every_lead_exists else [i for i in lead_ids if i not in existing]
-    return _BatchState(schema, missing, archived)
+    return _Leads(missing, archived)
 
 
 def _id_set(text: str | bytes | None, count: int, digits: Decimal | None) -> frozenset[int] | None:
@@ -177,14 +181,12 @@ def _text(value: str | bytes | None) -> str:
     return value.decode() if isinstance(value, bytes) else value or ""
 
 
-async def _read_state_by_rows(
-    session: Session, lead_ids: Sequence[int], schema: ArchiveSchema
-) -> _BatchState:
+async def _read_leads_by_rows(session: Session, lead_ids: Sequence[int]) -> _Leads:
     """Membership one row per lead: the slow path when GROUP_CONCAT was too short."""
     rows = await session.fetch_all(sql.select_membership(len(lead_ids)), lead_ids)
     known = {int(lead_id): bool(archived) for lead_id, archived in rows}
     missing = [lead_id for lead_id in lead_ids if lead_id not in known]
-    return _BatchState(schema, missing, frozenset(i for i, a in known.items() if a))
+    return _Leads(missing, frozenset(i for i, a in known.items() if a))
 
 
 async def _run(session: Session, enabled: bool, statement: str, lead_ids: Sequence[int]) -> int:

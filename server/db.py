@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
+from dataclasses import dataclass
 from typing import Any
 
 import aiomysql
@@ -65,6 +66,20 @@ def _bound(sql: str, args: Sequence[object]) -> tuple[str, tuple[object, ...] | 
     return sql, tuple(args) or None
 
 
+@dataclass(frozen=True)
+class ResultColumn:
+    """A result column as the server describes it: where it comes from and its type."""
+
+    database: str
+    table: str
+    name: str
+    type_code: int
+    length: int
+    decimals: int
+    charset: int
+    flags: int
+
+
 class Session:
     """One pooled connection, used by one request at a time."""
 
@@ -90,6 +105,27 @@ class Session:
             with _no_such_table_as_error():
                 await cursor.execute(*_bound(sql, args))
             return int(cursor.rowcount)
+
+    async def describe(self, sql: str) -> tuple[ResultColumn, ...]:
+        """Run a query for the description of its result columns (it should return no row)."""
+        async with self._connection.cursor() as cursor:
+            with _no_such_table_as_error():
+                await cursor.execute(sql)
+            await cursor.fetchall()
+            fields = cursor._result.fields if cursor._result else ()  # the driver keeps them here
+        return tuple(
+            ResultColumn(
+                f.db.decode() if isinstance(f.db, bytes) else str(f.db),
+                f.org_table,
+                f.org_name,
+                f.type_code,
+                f.length,
+                f.scale,
+                f.charsetnr,
+                f.flags,
+            )
+            for f in fields
+        )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:

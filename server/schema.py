@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from server import sql
-from server.db import Session
+from server.db import ResultColumn, Session
 from server.errors import SchemaDrift
 
 
@@ -62,6 +64,59 @@ def archive_schema(rows: Iterable[tuple[str, str, str, str]]) -> ArchiveSchema:
         tables_exist=bool(leads.columns and archive.columns),
         drift=drift(leads, archive),
     )
+
+
+class SchemaCache:
+    """ArchiveSchema by the exact description of both tables' columns.
+
+    A batch describes both tables (sql.DESCRIBE_TABLES) inside its transaction, after it took
+    their metadata locks, so the description is the tables as they are until COMMIT. An
+    entry is stored only from an information_schema read made in a transaction whose
+    description was its key, under the same locks. The key holds every column's database,
+    table, name, position, type, length, decimals, charset and flags, so a hit means the
+    cached column names are exactly the current ones: a column added, dropped, renamed or
+    moved between batches changes the key and forces a fresh read. What a description
+    cannot show (the members of an ENUM or SET) only words the refusal message: the compare
+    before delete is byte-exact whatever the types say. Entries are read afresh after
+    max_age_s all the same, so that message is never older than that.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_age_s: float = 10.0,
+        size: int = 16,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._entries: OrderedDict[tuple[ResultColumn, ...], tuple[float, ArchiveSchema]] = (
+            OrderedDict()
+        )
+        self._max_age_s = max_age_s
+        self._size = size
+        self._clock = clock
+
+    def get(self, key: tuple[ResultColumn, ...]) -> ArchiveSchema | None:
+        """The schema stored for this description, unless it is older than max_age_s."""
+        entry = self._entries.get(key)
+        if entry is None or self._clock() - entry[0] > self._max_age_s:
+            return None
+        return entry[1]
+
+    def put(self, key: tuple[ResultColumn, ...], schema: ArchiveSchema) -> None:
+        self._entries[key] = (self._clock(), schema)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+
+async def current_schema(session: Session, cache: SchemaCache) -> ArchiveSchema:
+    """Both tables' columns now; call it inside a transaction that already used both tables."""
+    key = await session.describe(sql.DESCRIBE_TABLES)
+    schema = cache.get(key)
+    if schema is None:
+        schema = await read_archive_schema(session)
+        cache.put(key, schema)
+    return schema
 
 
 def drift(leads: TableShape, archive: TableShape) -> str | None:

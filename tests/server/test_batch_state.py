@@ -1,11 +1,14 @@
 """How a batch reads its leads and columns: one row of membership, columns under the MDL.
 
-These guard the performance work of issue 5 against weakening safety: the column list is
-read for every batch inside its transaction, after the statement that takes both tables'
-metadata locks, so no ALTER TABLE can slip between that read and the delete.
+These guard the performance work of issue 5 against weakening safety: the columns are
+described for every batch inside its transaction, after the statement that takes both
+tables' metadata locks, so no ALTER TABLE can slip between that read and the delete, and a
+cached column list is used only when the tables' description is exactly the cached one.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import pymysql
 import pytest
@@ -14,7 +17,8 @@ import server.archive as archive_module
 from server import sql
 from server.archive import ArchiveBatch, ArchiveResult, archive_leads
 from server.db import Database, NoSuchTable, _bound
-from server.errors import SchemaDrift, UnknownLeadIds
+from server.errors import SchemaDrift, ServerError, UnknownLeadIds
+from server.schema import SchemaCache
 from tests.support import ARCHIVE, LEADS, TestDb
 
 
@@ -68,11 +72,11 @@ async def test_alter_table_waits_for_a_batch_that_read_its_columns(
     """
     ids = await tdb.seed(3)
     original = await tdb.rows(LEADS)
-    read_state = archive_module._read_state
+    read_leads = archive_module._read_leads
     outcomes: list[int] = []
 
     async def read_then_alter(session, lead_ids):
-        state = await read_state(session, lead_ids)
+        state = await read_leads(session, lead_ids)
         other = await Database.connect(tdb.db.url, pool_size=1)
         try:
             async with other.session() as alter:
@@ -86,7 +90,7 @@ async def test_alter_table_waits_for_a_batch_that_read_its_columns(
             await other.close()
         return state
 
-    monkeypatch.setattr(archive_module, "_read_state", read_then_alter)
+    monkeypatch.setattr(archive_module, "_read_leads", read_then_alter)
     result = await archive_leads(tdb.db, batch(ids))
     assert outcomes == [1205, 1205]  # lock wait timeout: both tables were held
     assert result.delete_count == 3
@@ -151,3 +155,54 @@ def test_batch_sql_is_built_once_per_column_list_and_count() -> None:
 )
 def test_only_plain_ints_are_bound_without_the_driver(args, bound) -> None:
     assert _bound("IN (%s,%s,%s)", args) == bound
+
+
+async def test_column_swapped_for_another_between_batches_is_archived(tdb: TestDb) -> None:
+    """Same column count, other name: the cached list is not used."""
+    ids = await tdb.seed(2)
+    assert (await archive_leads(tdb.db, batch(ids[:1]))).delete_count == 1
+    for table in (LEADS, ARCHIVE):
+        await tdb.execute(f"ALTER TABLE {table} DROP COLUMN owner, ADD COLUMN late VARCHAR(9)")
+    await tdb.execute(f"UPDATE {LEADS} SET late = 'precious'")
+    original = await tdb.rows(LEADS)
+    assert (await archive_leads(tdb.db, batch(ids[1:]))).delete_count == 1
+    assert await tdb.rows(ARCHIVE, ids[1:]) == original
+
+
+async def test_column_moved_between_batches_is_archived(tdb: TestDb) -> None:
+    ids = await tdb.seed(2)
+    assert (await archive_leads(tdb.db, batch(ids[:1]))).delete_count == 1
+    for table in (LEADS, ARCHIVE):
+        await tdb.execute(f"ALTER TABLE {table} MODIFY owner VARCHAR(20) AFTER lead_id")
+    original = await tdb.rows(LEADS)
+    assert (await archive_leads(tdb.db, batch(ids[1:]))).delete_count == 1
+    assert await tdb.rows(ARCHIVE, ids[1:]) == original
+
+
+async def test_enum_change_is_reported_once_the_cache_entry_is_old(tdb: TestDb) -> None:
+    """What a description cannot show (ENUM members) is read again after max_age_s."""
+    now = [0.0]
+    schemas = SchemaCache(max_age_s=10, clock=lambda: now[0])
+    ids = await tdb.seed(1, gender="M") + await tdb.seed(2, gender="U")
+    assert (await archive_leads(tdb.db, batch(ids[:1]), schemas=schemas)).delete_count == 1
+    await tdb.execute(f"ALTER TABLE {ARCHIVE} MODIFY gender ENUM('M','F','X') DEFAULT 'X'")
+    # Within max_age_s the old entry words no refusal, yet the lead stays: the archive cannot
+    # hold its 'U', so the insert fails (strict mode) or the compare sees the difference.
+    with contextlib.suppress(ServerError):
+        result = await archive_leads(tdb.db, batch(ids[1:2]), schemas=schemas)
+        assert (result.delete_count, result.kept_count) == (0, 1)
+    assert ids[1] in await tdb.rows(LEADS)
+    now[0] = 11.0
+    with pytest.raises(SchemaDrift) as raised:
+        await archive_leads(tdb.db, batch(ids[2:]), schemas=schemas)
+    assert "gender" in raised.value.message
+    assert sorted(await tdb.rows(LEADS)) == ids[1:]
+
+
+def test_schema_cache_forgets_the_oldest_entry() -> None:
+    schemas = SchemaCache(size=2)
+    first, second, third = ((object(),), (object(),), (object(),))
+    for key in (first, second, third):
+        schemas.put(key, key)  # type: ignore[arg-type]
+    assert schemas.get(first) is None  # type: ignore[arg-type]
+    assert schemas.get(third) is third  # type: ignore[arg-type]
