@@ -38,6 +38,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--requests", type=int, default=10_000, help="requests before the RSS reading"
     )
     parser.add_argument("--in-flight", type=int, default=4)
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="turns the bulk run and pt-archiver take (default 4)"
+    )
     parser.add_argument("--validation-samples", type=int, default=200)
     parser.add_argument("--no-pt-archiver", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
@@ -71,7 +74,9 @@ async def main(argv: list[str]) -> int:
     warnings.filterwarnings("ignore", "Can't drop database")
     server = DatabaseUrl.parse(args.database_url)
     try:
-        plan = Plan.make(args.leads, args.batch_size, args.batches, args.throughput_leads)
+        plan = Plan.make(
+            args.leads, args.batch_size, args.batches, args.throughput_leads, args.rounds
+        )
     except ValueError as error:
         print(f"bench: {error}", file=sys.stderr)
         return 2

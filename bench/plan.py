@@ -16,14 +16,19 @@ class Plan:
     batch_size: int
     batches: int  # per latency path (floor, gRPC, REST)
     throughput_leads: int  # for the bulk run, and again for pt-archiver
+    rounds: int = 1  # the bulk run and pt-archiver take turns, so noise falls on both alike
 
     @classmethod
-    def make(cls, leads: int, batch_size: int, batches: int, throughput: int | None) -> Plan:
+    def make(
+        cls, leads: int, batch_size: int, batches: int, throughput: int | None, rounds: int = 4
+    ) -> Plan:
         latency = len(LATENCY_PATHS) * batches * batch_size
         if throughput is None:
             spare = (leads - latency) // 2
             throughput = min(20_000, spare - spare % batch_size)
-        plan = cls(leads, batch_size, batches, throughput)
+        while rounds > 1 and throughput % (rounds * batch_size):
+            rounds -= 1
+        plan = cls(leads, batch_size, batches, throughput, rounds)
         if throughput < batch_size or latency + 2 * throughput > leads:
             raise ValueError(
                 f"{leads} leads are too few for {batches} latency batches of {batch_size} "
@@ -59,10 +64,26 @@ class Plan:
         first = self.latency_leads + 1
         return first, first + self.throughput_leads - 1
 
-    def throughput_batches(self) -> list[list[int]]:
-        first_batch = (self.latency_leads + self.throughput_leads) // self.batch_size
-        count = self.throughput_leads // self.batch_size
-        return [self.batch(first_batch + i) for i in range(count)]
+    def bulk_rounds(self) -> list[tuple[tuple[int, int], list[list[int]]]]:
+        """Per round, pt-archiver's lead_id range and the bulk run's batches, equal in size.
+
+        pt-archiver goes first in each round, so the table's highest lead_id (in the bulk
+        run's last batch) is still there whenever pt-archiver runs.
+        """
+        per_round = self.throughput_leads // self.rounds
+        pt_first, _ = self.pt_range
+        bulk_first_batch = (self.latency_leads + self.throughput_leads) // self.batch_size
+        batches_per_round = per_round // self.batch_size
+        return [
+            (
+                (pt_first + r * per_round, pt_first + (r + 1) * per_round - 1),
+                [
+                    self.batch(bulk_first_batch + r * batches_per_round + i)
+                    for i in range(batches_per_round)
+                ],
+            )
+            for r in range(self.rounds)
+        ]
 
     @property
     def untouched(self) -> list[int]:

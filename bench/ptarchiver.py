@@ -22,7 +22,16 @@ class PtResult:
     leads: int
     wall_s: float
     work_s: float | None
-    note: str = ""
+
+    @classmethod
+    def total(cls, parts: list[PtResult]) -> PtResult:
+        """Several runs as one."""
+        work = [p.work_s for p in parts]
+        return cls(
+            leads=sum(p.leads for p in parts),
+            wall_s=sum(p.wall_s for p in parts),
+            work_s=None if None in work else sum(w or 0.0 for w in work),
+        )
 
     @property
     def leads_per_s(self) -> float:

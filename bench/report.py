@@ -87,7 +87,7 @@ def rows(result: Result) -> list[Row]:
         Row(
             "bulk, gRPC, 4 in flight",
             f"{result.leads_per_s:,.0f} leads/s",
-            f"{result.throughput_leads} leads"
+            f"{result.throughput_leads} leads in {result.plan.rounds} turns with pt"
             + (f", {bulk_ratio:.2f}x pt-archiver" if bulk_ratio else ""),
             f">= {BULK_MIN_RATIO}x pt",
             None if bulk_ratio is None else bulk_ratio >= BULK_MIN_RATIO,

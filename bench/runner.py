@@ -108,7 +108,7 @@ async def _measure(
     bench_db: seed.BenchDatabase,
     progress: ProgressFn,
 ) -> None:
-    """Each measurement in turn; pt-archiver before the bulk run, see Plan.pt_range."""
+    """Each measurement in turn."""
     plan, (grpc_c, rest_c) = options.plan, clients
     progress(f"{options.engine}: validation failures, {options.validation_samples} each")
     result.validation_ms = await _validation(grpc_c, plan, options.validation_samples)
@@ -119,17 +119,22 @@ async def _measure(
     result.rss_after_requests_mb = server.memory_mb()[0]
     progress(f"{options.engine}: latency, {plan.batches} batches per path")
     result.latency_ms = await _latency(bench_db.url, plan, grpc_c, rest_c)
-    if not result.pt_note:
-        first, last = plan.pt_range
-        progress(f"{options.engine}: pt-archiver, {last - first + 1} leads")
-        result.pt = await ptarchiver.run(bench_db.url, first, last)
+    progress(
+        f"{options.engine}: bulk and pt-archiver, {plan.throughput_leads} leads each, "
+        f"in {plan.rounds} rounds"
+    )
+    pt_parts: list[ptarchiver.PtResult] = []
+    for (first, last), batches in plan.bulk_rounds():
+        if not result.pt_note:
+            pt_parts.append(await ptarchiver.run(bench_db.url, first, last))
+        started = time.perf_counter()
+        await _in_flight(grpc_c.archive, batches, options.in_flight)
+        result.throughput_s += time.perf_counter() - started
+        result.throughput_leads += len(batches) * plan.batch_size
+    if pt_parts:
+        result.pt = ptarchiver.PtResult.total(pt_parts)
         if result.pt.leads != plan.throughput_leads:
             raise AssertionError(f"pt-archiver moved {result.pt.leads} leads")
-    progress(f"{options.engine}: bulk, {plan.throughput_leads} leads")
-    started = time.perf_counter()
-    await _in_flight(grpc_c.archive, plan.throughput_batches(), options.in_flight)
-    result.throughput_s = time.perf_counter() - started
-    result.throughput_leads = plan.throughput_leads
 
 
 async def _validation(grpc_c: GrpcClient, plan: Plan, samples: int) -> dict[str, list[float]]:
