@@ -80,6 +80,36 @@ class ResultColumn:
     flags: int
 
 
+@dataclass(frozen=True)
+class ResultSet:
+    """What one statement of several sent at once returned."""
+
+    rows: list[Row]
+    columns: tuple[ResultColumn, ...]
+
+
+async def _result_set(cursor: aiomysql.Cursor) -> ResultSet:
+    return ResultSet(list(await cursor.fetchall()), _columns(cursor))
+
+
+def _columns(cursor: aiomysql.Cursor) -> tuple[ResultColumn, ...]:
+    """The current result's columns; the driver keeps their full description in _result."""
+    fields = getattr(cursor._result, "fields", None) or ()
+    return tuple(
+        ResultColumn(
+            f.db.decode() if isinstance(f.db, bytes) else str(f.db),
+            f.org_table,
+            f.org_name,
+            f.type_code,
+            f.length,
+            f.scale,
+            f.charsetnr,
+            f.flags,
+        )
+        for f in fields
+    )
+
+
 class Session:
     """One pooled connection, used by one request at a time."""
 
@@ -112,20 +142,41 @@ class Session:
             with _no_such_table_as_error():
                 await cursor.execute(sql)
             await cursor.fetchall()
-            fields = cursor._result.fields if cursor._result else ()  # the driver keeps them here
-        return tuple(
-            ResultColumn(
-                f.db.decode() if isinstance(f.db, bytes) else str(f.db),
-                f.org_table,
-                f.org_name,
-                f.type_code,
-                f.length,
-                f.scale,
-                f.charsetnr,
-                f.flags,
+            return _columns(cursor)
+
+    async def fetch_sets(self, sql: str, args: Sequence[object] = ()) -> list[ResultSet]:
+        """Run ';'-separated statements in one round trip: one ResultSet per statement.
+
+        The server stops at the first statement that fails, and so does this (raising).
+        (aiomysql always lets a connection send several statements at once.)
+        """
+        async with self._connection.cursor() as cursor:
+            with _no_such_table_as_error():
+                await cursor.execute(*_bound(sql, args))
+                sets = [await _result_set(cursor)]
+                while await cursor.nextset():
+                    sets.append(await _result_set(cursor))
+        return sets
+
+    @asynccontextmanager
+    async def locked_transaction(
+        self, acquire: str, release: str, wait_s: int
+    ) -> AsyncIterator[None]:
+        """Take a named lock (GET_LOCK) and begin in one round trip; commit or roll back and
+        release in one more. If the connection dies, the server rolls back and drops the lock.
+        """
+        taken = (await self.fetch_sets(f"{acquire}; START TRANSACTION", (wait_s,)))[0].rows
+        if not taken or taken[0][0] != 1:
+            await self.execute("ROLLBACK")
+            raise DatabaseUnavailable(
+                message=f"another batch held the archive lock for {wait_s} s; retry the batch"
             )
-            for f in fields
-        )
+        try:
+            yield
+        except ArchiveError:
+            await self.fetch_sets(f"ROLLBACK; {release}")
+            raise
+        await self.fetch_sets(f"COMMIT; {release}")
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:

@@ -109,13 +109,16 @@ class SchemaCache:
             self._entries.popitem(last=False)
 
 
-async def current_schema(session: Session, cache: SchemaCache) -> ArchiveSchema:
-    """Both tables' columns now; call it inside a transaction that already used both tables."""
-    key = await session.describe(sql.DESCRIBE_TABLES)
-    schema = cache.get(key)
+async def current_schema(
+    session: Session, description: tuple[ResultColumn, ...], cache: SchemaCache
+) -> ArchiveSchema:
+    """Both tables' columns, given their description (sql.DESCRIBE_TABLES) read in a
+    transaction that already used both tables; information_schema only when not cached.
+    """
+    schema = cache.get(description)
     if schema is None:
         schema = await read_archive_schema(session)
-        cache.put(key, schema)
+        cache.put(description, schema)
     return schema
 
 
