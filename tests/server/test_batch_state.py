@@ -18,7 +18,7 @@ from server import sql
 from server.archive import ArchiveBatch, ArchiveResult, archive_leads
 from server.db import Database, NoSuchTable, _bound
 from server.errors import SchemaDrift, ServerError, UnknownLeadIds
-from server.schema import SchemaCache
+from server.schema import ArchiveSchema, SchemaCache
 from tests.support import ARCHIVE, LEADS, TestDb
 
 
@@ -199,10 +199,26 @@ async def test_enum_change_is_reported_once_the_cache_entry_is_old(tdb: TestDb) 
     assert sorted(await tdb.rows(LEADS)) == ids[1:]
 
 
+async def test_column_dropped_from_the_archive_between_batches_deletes_nothing(
+    tdb: TestDb,
+) -> None:
+    """The cached entry still lists the column; every statement naming it fails first."""
+    ids = await tdb.seed(3)
+    schemas = SchemaCache()
+    assert (await archive_leads(tdb.db, batch(ids[:1]), schemas=schemas)).delete_count == 1
+    await archive_leads(tdb.db, batch(ids[1:2], delete=False), schemas=schemas)
+    await tdb.execute(f"ALTER TABLE {ARCHIVE} DROP COLUMN email")
+    for lead_ids in (ids[1:2], ids[2:]):  # archived before, and new
+        with pytest.raises(ServerError):
+            await archive_leads(tdb.db, batch(lead_ids), schemas=schemas)
+    assert sorted(await tdb.rows(LEADS)) == ids[1:]
+
+
 def test_schema_cache_forgets_the_oldest_entry() -> None:
     schemas = SchemaCache(size=2)
+    clean = ArchiveSchema(columns=("lead_id",), tables_exist=True, drift=None)
     first, second, third = ((object(),), (object(),), (object(),))
     for key in (first, second, third):
-        schemas.put(key, key)  # type: ignore[arg-type]
+        schemas.put(key, clean)  # type: ignore[arg-type]
     assert schemas.get(first) is None  # type: ignore[arg-type]
-    assert schemas.get(third) is third  # type: ignore[arg-type]
+    assert schemas.get(third) is clean  # type: ignore[arg-type]
