@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from server import sql
-from server.db import Database, NoSuchTable, ResultColumn, Session, TransientConflict
+from server.db import Database, NoSuchTable, Session, TransientConflict
 from server.errors import (
     MAX_LEADS_PER_BATCH,
     DeleteLeadsNotBoolean,
@@ -24,12 +24,12 @@ from server.errors import (
     UnknownLeadIds,
     UpdateLeadsNotBoolean,
 )
-from server.schema import SchemaCache, current_schema, read_archive_schema
+from server.schema import SchemaCache, current_schema, definitions_key, read_archive_schema
 
 log = logging.getLogger(__name__)
 
 BATCH_LOCK_TIMEOUT_S = 30
-# Column lists by the tables' exact description, shared by every batch (see SchemaCache).
+# Column lists by both tables' definitions, shared by every batch (see SchemaCache).
 SCHEMAS = SchemaCache()
 
 
@@ -110,12 +110,12 @@ async def _archive(session: Session, batch: ArchiveBatch, schemas: SchemaCache) 
 
     The membership query is the transaction's first statement on both tables: from then on
     it holds their metadata locks until COMMIT (on MyISAM too), so ALTER TABLE waits, and
-    the columns described right after it are the columns every later statement sees.
+    the definitions read right after it are those every later statement sees.
     """
     leads = await _read_leads(session, batch.lead_ids)
     if leads.missing:
         raise UnknownLeadIds(leads.missing)
-    schema = await current_schema(session, leads.description, schemas)
+    schema = await current_schema(session, leads.definitions, schemas)
     schema.require_exact_copy()
     columns = schema.columns
     archived = leads.archived
@@ -142,27 +142,28 @@ class _Leads:
 
     missing: list[int]  # not in vicidial_list, in request order
     archived: frozenset[int]  # already in the archive
-    description: tuple[ResultColumn, ...]  # both tables' columns (sql.DESCRIBE_TABLES)
+    definitions: tuple[str, str]  # both tables' definitions (schema.definitions_key)
 
 
 async def _read_leads(session: Session, lead_ids: Sequence[int]) -> _Leads:
-    """Which requested leads exist and which are archived (see select_batch_leads), and the
-    tables' description, in one round trip.
+    """Which requested leads exist and which are archived (see select_batch_leads), and both
+    tables' definitions, in one round trip.
     """
-    script = f"{sql.select_batch_leads(len(lead_ids))}; {sql.DESCRIBE_TABLES}"
+    script = f"{sql.select_batch_leads(len(lead_ids))}; {sql.SHOW_CREATE_TABLES}"
     try:
-        membership, described = await session.fetch_sets(script, lead_ids)
+        membership, leads_table, archive_table = await session.fetch_sets(script, lead_ids)
     except NoSuchTable:
         (await read_archive_schema(session)).require_tables()  # says which table
         raise
     found, found_digits, found_ids, in_archive, archived_digits, archived_ids = membership.rows[0]
+    definitions = definitions_key(leads_table.rows[0][1], archive_table.rows[0][1])
     every_lead_exists = found == len(lead_ids)  # the IDs are distinct, lead_id is the key
     existing = frozenset() if every_lead_exists else _id_set(found_ids, found, found_digits)
     archived = _id_set(archived_ids, in_archive, archived_digits)
     if existing is None or archived is None:  # cut short by group_concat_max_len
-        return await _read_leads_by_rows(session, lead_ids, described.columns)
+        return await _read_leads_by_rows(session, lead_ids, definitions)
     missing = [] if every_lead_exists else [i for i in lead_ids if i not in existing]
-    return _Leads(missing, archived, described.columns)
+    return _Leads(missing, archived, definitions)
 
 
 def _id_set(text: str | bytes | None, count: int, digits: Decimal | None) -> frozenset[int] | None:
@@ -185,13 +186,13 @@ def _text(value: str | bytes | None) -> str:
 
 
 async def _read_leads_by_rows(
-    session: Session, lead_ids: Sequence[int], description: tuple[ResultColumn, ...]
+    session: Session, lead_ids: Sequence[int], definitions: tuple[str, str]
 ) -> _Leads:
     """Membership one row per lead: the slow path when GROUP_CONCAT was too short."""
     rows = await session.fetch_all(sql.select_membership(len(lead_ids)), lead_ids)
     known = {int(lead_id): bool(archived) for lead_id, archived in rows}
     missing = [lead_id for lead_id in lead_ids if lead_id not in known]
-    return _Leads(missing, frozenset(i for i, a in known.items() if a), description)
+    return _Leads(missing, frozenset(i for i, a in known.items() if a), definitions)
 
 
 async def _run(session: Session, enabled: bool, statement: str, lead_ids: Sequence[int]) -> int:

@@ -67,47 +67,10 @@ def _bound(sql: str, args: Sequence[object]) -> tuple[str, tuple[object, ...] | 
 
 
 @dataclass(frozen=True)
-class ResultColumn:
-    """A result column as the server describes it: where it comes from and its type."""
-
-    database: str
-    table: str
-    name: str
-    type_code: int
-    length: int
-    decimals: int
-    charset: int
-    flags: int
-
-
-@dataclass(frozen=True)
 class ResultSet:
     """What one statement of several sent at once returned."""
 
     rows: list[Row]
-    columns: tuple[ResultColumn, ...]
-
-
-async def _result_set(cursor: aiomysql.Cursor) -> ResultSet:
-    return ResultSet(list(await cursor.fetchall()), _columns(cursor))
-
-
-def _columns(cursor: aiomysql.Cursor) -> tuple[ResultColumn, ...]:
-    """The current result's columns; the driver keeps their full description in _result."""
-    fields = getattr(cursor._result, "fields", None) or ()
-    return tuple(
-        ResultColumn(
-            f.db.decode() if isinstance(f.db, bytes) else str(f.db),
-            f.org_table,
-            f.org_name,
-            f.type_code,
-            f.length,
-            f.scale,
-            f.charsetnr,
-            f.flags,
-        )
-        for f in fields
-    )
 
 
 class Session:
@@ -136,14 +99,6 @@ class Session:
                 await cursor.execute(*_bound(sql, args))
             return int(cursor.rowcount)
 
-    async def describe(self, sql: str) -> tuple[ResultColumn, ...]:
-        """Run a query for the description of its result columns (it should return no row)."""
-        async with self._connection.cursor() as cursor:
-            with _no_such_table_as_error():
-                await cursor.execute(sql)
-            await cursor.fetchall()
-            return _columns(cursor)
-
     async def fetch_sets(self, sql: str, args: Sequence[object] = ()) -> list[ResultSet]:
         """Run ';'-separated statements in one round trip: one ResultSet per statement.
 
@@ -153,9 +108,9 @@ class Session:
         async with self._connection.cursor() as cursor:
             with _no_such_table_as_error():
                 await cursor.execute(*_bound(sql, args))
-                sets = [await _result_set(cursor)]
+                sets = [ResultSet(list(await cursor.fetchall()))]
                 while await cursor.nextset():
-                    sets.append(await _result_set(cursor))
+                    sets.append(ResultSet(list(await cursor.fetchall())))
         return sets
 
     @asynccontextmanager

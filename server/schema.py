@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
+import re
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from server import sql
-from server.db import ResultColumn, Session
+from server.db import Session
 from server.errors import SchemaDrift
 
 
@@ -66,59 +66,63 @@ def archive_schema(rows: Iterable[tuple[str, str, str, str]]) -> ArchiveSchema:
     )
 
 
-class SchemaCache:
-    """ArchiveSchema by the exact description of both tables' columns.
+# The one table option that changes without any change to the table: the next lead_id.
+_NEXT_ID = re.compile(r" AUTO_INCREMENT=\d+")
 
-    A batch describes both tables (sql.DESCRIBE_TABLES) inside its transaction, after it took
-    their metadata locks, so the description is the tables as they are until COMMIT. An
-    entry is stored only from an information_schema read made in a transaction whose
-    description was its key, under the same locks. The key holds every column's database,
-    table, name, position, type, length, decimals, charset and flags, so a hit means the
-    cached column names are exactly the current ones: a column added, dropped, renamed or
-    moved between batches changes the key and forces a fresh read. What a description
-    cannot show (the members of an ENUM or SET) only words the refusal message: the compare
-    before delete is byte-exact whatever the types say. Entries are read afresh after
-    max_age_s all the same, so that message is never older than that.
+
+def definitions_key(leads: str, archive: str) -> tuple[str, str]:
+    """Both tables' SHOW CREATE TABLE text, less the AUTO_INCREMENT counter in the table options.
+
+    Only the options after the last column and key are touched, so every column's name,
+    position, type, ENUM members, charset and attributes stay in the key as written.
+    """
+    return _without_counter(leads), _without_counter(archive)
+
+
+def _without_counter(definition: str) -> str:
+    body, close, options = definition.rpartition("\n)")
+    return body + close + _NEXT_ID.sub("", options)
+
+
+class SchemaCache:
+    """ArchiveSchema by both tables' full definitions.
+
+    A batch reads SHOW CREATE TABLE for both tables inside its transaction, after its
+    membership query took both tables' metadata locks, so the definitions are the tables as
+    they are until COMMIT. An entry is stored only from an information_schema read made in a
+    transaction whose definitions were its key, under the same locks. The columns
+    information_schema reports (names, order, types, charsets) are a function of the
+    definition, so a hit gives exactly the current columns: any ALTER TABLE that touches a
+    column changes the key and forces a fresh read.
     """
 
-    def __init__(
-        self,
-        *,
-        max_age_s: float = 10.0,
-        size: int = 16,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._entries: OrderedDict[tuple[ResultColumn, ...], tuple[float, ArchiveSchema]] = (
-            OrderedDict()
-        )
-        self._max_age_s = max_age_s
+    def __init__(self, *, size: int = 16) -> None:
+        self._entries: OrderedDict[tuple[str, str], ArchiveSchema] = OrderedDict()
         self._size = size
-        self._clock = clock
 
-    def get(self, key: tuple[ResultColumn, ...]) -> ArchiveSchema | None:
-        """The schema stored for this description, unless it is older than max_age_s."""
-        entry = self._entries.get(key)
-        if entry is None or self._clock() - entry[0] > self._max_age_s:
-            return None
-        return entry[1]
+    def get(self, key: tuple[str, str]) -> ArchiveSchema | None:
+        schema = self._entries.get(key)
+        if schema is not None:
+            self._entries.move_to_end(key)
+        return schema
 
-    def put(self, key: tuple[ResultColumn, ...], schema: ArchiveSchema) -> None:
-        self._entries[key] = (self._clock(), schema)
+    def put(self, key: tuple[str, str], schema: ArchiveSchema) -> None:
+        self._entries[key] = schema
         self._entries.move_to_end(key)
         while len(self._entries) > self._size:
             self._entries.popitem(last=False)
 
 
 async def current_schema(
-    session: Session, description: tuple[ResultColumn, ...], cache: SchemaCache
+    session: Session, key: tuple[str, str], cache: SchemaCache
 ) -> ArchiveSchema:
-    """Both tables' columns, given their description (sql.DESCRIBE_TABLES) read in a
-    transaction that already used both tables; information_schema only when not cached.
+    """Both tables' columns, given their definitions_key read in a transaction that already
+    used both tables; information_schema only when the definitions are new.
     """
-    schema = cache.get(description)
+    schema = cache.get(key)
     if schema is None:
         schema = await read_archive_schema(session)
-        cache.put(description, schema)
+        cache.put(key, schema)
     return schema
 
 

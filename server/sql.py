@@ -30,9 +30,9 @@ WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (%s, %s)
 ORDER BY TABLE_NAME, ORDINAL_POSITION
 """
 
-# Both tables' columns as the description of an empty result: exact names and types at the
-# cost of one round trip, without information_schema's temporary table on disk.
-DESCRIBE_TABLES = f"SELECT l.*, a.* FROM {LEADS} l, {ARCHIVE} a WHERE FALSE"
+# Both tables' full definitions (one row each), as the key of the column-list cache: the
+# server writes them from the open table, with no information_schema temporary table on disk.
+SHOW_CREATE_TABLES = f"SHOW CREATE TABLE {LEADS}; SHOW CREATE TABLE {ARCHIVE}"
 
 # Vicidial's own way to create the archive (ADMIN_archive_leads.pl).
 CREATE_ARCHIVE = (

@@ -1,14 +1,12 @@
 """How a batch reads its leads and columns: one row of membership, columns under the MDL.
 
-These guard the performance work of issue 5 against weakening safety: the columns are
-described for every batch inside its transaction, after the statement that takes both
-tables' metadata locks, so no ALTER TABLE can slip between that read and the delete, and a
-cached column list is used only when the tables' description is exactly the cached one.
+These guard the performance work of issue 5 against weakening safety: both tables'
+definitions are read for every batch inside its transaction, after the statement that takes
+both tables' metadata locks, so no ALTER TABLE can slip between that read and the delete, and
+a cached column list is used only when both definitions are exactly the cached ones.
 """
 
 from __future__ import annotations
-
-import contextlib
 
 import pymysql
 import pytest
@@ -18,7 +16,7 @@ from server import sql
 from server.archive import ArchiveBatch, ArchiveResult, archive_leads
 from server.db import Database, NoSuchTable, _bound
 from server.errors import SchemaDrift, ServerError, UnknownLeadIds
-from server.schema import ArchiveSchema, SchemaCache
+from server.schema import ArchiveSchema, SchemaCache, definitions_key
 from tests.support import ARCHIVE, LEADS, TestDb
 
 
@@ -179,24 +177,27 @@ async def test_column_moved_between_batches_is_archived(tdb: TestDb) -> None:
     assert await tdb.rows(ARCHIVE, ids[1:]) == original
 
 
-async def test_enum_change_is_reported_once_the_cache_entry_is_old(tdb: TestDb) -> None:
-    """What a description cannot show (ENUM members) is read again after max_age_s."""
-    now = [0.0]
-    schemas = SchemaCache(max_age_s=10, clock=lambda: now[0])
-    ids = await tdb.seed(1, gender="M") + await tdb.seed(2, gender="U")
-    assert (await archive_leads(tdb.db, batch(ids[:1]), schemas=schemas)).delete_count == 1
+async def test_enum_member_dropped_from_the_archive_between_batches_is_refused(
+    tdb: TestDb,
+) -> None:
+    """The cache key is the whole definition, ENUM members included."""
+    ids = await tdb.seed(1, gender="M") + await tdb.seed(1, gender="U")
+    assert (await archive_leads(tdb.db, batch(ids[:1]))).delete_count == 1
     await tdb.execute(f"ALTER TABLE {ARCHIVE} MODIFY gender ENUM('M','F','X') DEFAULT 'X'")
-    # Within max_age_s the old entry words no refusal, yet the lead stays: the archive cannot
-    # hold its 'U', so the insert fails (strict mode) or the compare sees the difference.
-    with contextlib.suppress(ServerError):
-        result = await archive_leads(tdb.db, batch(ids[1:2]), schemas=schemas)
-        assert (result.delete_count, result.kept_count) == (0, 1)
-    assert ids[1] in await tdb.rows(LEADS)
-    now[0] = 11.0
     with pytest.raises(SchemaDrift) as raised:
-        await archive_leads(tdb.db, batch(ids[2:]), schemas=schemas)
+        await archive_leads(tdb.db, batch(ids[1:]))
     assert "gender" in raised.value.message
-    assert sorted(await tdb.rows(LEADS)) == ids[1:]
+    assert list(await tdb.rows(LEADS)) == ids[1:]
+
+
+def test_definitions_key_ignores_only_the_auto_increment_counter() -> None:
+    table = "CREATE TABLE `t` (\n  `id` int(9) NOT NULL AUTO_INCREMENT,\n  PRIMARY KEY (`id`)\n)"
+    one = definitions_key(table + " ENGINE=MyISAM AUTO_INCREMENT=7 DEFAULT CHARSET=utf8mb4", "")
+    two = definitions_key(table + " ENGINE=MyISAM AUTO_INCREMENT=9 DEFAULT CHARSET=utf8mb4", "")
+    assert one == two
+    assert "NOT NULL AUTO_INCREMENT," in one[0]
+    other = definitions_key(table.replace("int(9)", "int(10)") + " ENGINE=MyISAM", "")
+    assert other != definitions_key(table + " ENGINE=MyISAM", "")
 
 
 async def test_column_dropped_from_the_archive_between_batches_deletes_nothing(
@@ -214,11 +215,13 @@ async def test_column_dropped_from_the_archive_between_batches_deletes_nothing(
     assert sorted(await tdb.rows(LEADS)) == ids[1:]
 
 
-def test_schema_cache_forgets_the_oldest_entry() -> None:
+def test_schema_cache_forgets_the_least_recently_used_entry() -> None:
     schemas = SchemaCache(size=2)
     clean = ArchiveSchema(columns=("lead_id",), tables_exist=True, drift=None)
-    first, second, third = ((object(),), (object(),), (object(),))
-    for key in (first, second, third):
-        schemas.put(key, clean)  # type: ignore[arg-type]
-    assert schemas.get(first) is None  # type: ignore[arg-type]
-    assert schemas.get(third) is clean  # type: ignore[arg-type]
+    first, second, third = (("1", ""), ("2", ""), ("3", ""))
+    schemas.put(first, clean)
+    schemas.put(second, clean)
+    assert schemas.get(first) is clean
+    schemas.put(third, clean)
+    assert schemas.get(second) is None
+    assert schemas.get(first) is clean
