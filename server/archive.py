@@ -29,6 +29,8 @@ from server.schema import SchemaCache, current_schema, definitions_key, read_arc
 log = logging.getLogger(__name__)
 
 BATCH_LOCK_TIMEOUT_S = 30
+# Lead IDs spanning fewer than this many times their number are read as one range.
+SPAN_FACTOR = 2
 # Column lists by both tables' definitions, shared by every batch (see SchemaCache).
 SCHEMAS = SchemaCache()
 
@@ -141,23 +143,35 @@ class _Leads:
     """The requested leads as the batch found them under the lock."""
 
     missing: list[int]  # not in vicidial_list, in request order
-    archived: frozenset[int]  # already in the archive
+    archived: frozenset[int]  # already in the archive (may hold other IDs of a span too)
     definitions: tuple[str, str]  # both tables' definitions (schema.definitions_key)
 
 
 async def _read_leads(session: Session, lead_ids: Sequence[int]) -> _Leads:
-    """Which requested leads exist and which are archived (see select_batch_leads), and both
-    tables' definitions, in one round trip.
+    """Which requested leads exist and which are archived, and both tables' definitions, in
+    one round trip.
+
+    Dense IDs (spanning less than twice their number) are read as one range, sparse ones by
+    an IN list (see sql.SELECT_LEADS_IN_SPAN); either way only the requested IDs count.
     """
-    script = f"{sql.select_batch_leads(len(lead_ids))}; {sql.SHOW_CREATE_TABLES}"
+    low, high = min(lead_ids), max(lead_ids)
+    in_span = high - low < SPAN_FACTOR * len(lead_ids)
+    args: tuple[int, ...]
+    if in_span:
+        membership_sql, args = sql.SELECT_LEADS_IN_SPAN, (low, high)
+    else:
+        membership_sql, args = sql.select_batch_leads(len(lead_ids)), tuple(lead_ids)
     try:
-        membership, leads_table, archive_table = await session.fetch_sets(script, lead_ids)
+        membership, leads_table, archive_table = await session.fetch_sets(
+            f"{membership_sql}; {sql.SHOW_CREATE_TABLES}", args
+        )
     except NoSuchTable:
         (await read_archive_schema(session)).require_tables()  # says which table
         raise
     found, found_digits, found_ids, in_archive, archived_digits, archived_ids = membership.rows[0]
     definitions = definitions_key(leads_table.rows[0][1], archive_table.rows[0][1])
-    every_lead_exists = found == len(lead_ids)  # the IDs are distinct, lead_id is the key
+    # Without a span every row is a requested lead: the IDs are distinct, lead_id the key.
+    every_lead_exists = not in_span and found == len(lead_ids)
     existing = frozenset() if every_lead_exists else _id_set(found_ids, found, found_digits)
     archived = _id_set(archived_ids, in_archive, archived_digits)
     if existing is None or archived is None:  # cut short by group_concat_max_len

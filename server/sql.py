@@ -67,21 +67,26 @@ def select_membership(count: int) -> str:
     )
 
 
+# The leads found, and those already archived: each as COUNT, total length of the IDs and
+# GROUP_CONCAT. One row of text costs far less to read than a row per lead; the caller checks
+# each list against its COUNT and length, so a list cut short by group_concat_max_len (even
+# inside an ID) is noticed and read again with select_membership, never taken as complete.
+_BATCH_LEADS = (
+    "SELECT COUNT(l.lead_id), SUM(LENGTH(l.lead_id)), GROUP_CONCAT(l.lead_id), "
+    "COUNT(a.lead_id), SUM(LENGTH(a.lead_id)), GROUP_CONCAT(a.lead_id) "
+    f"FROM {LEADS} l LEFT JOIN {ARCHIVE} a ON a.lead_id = l.lead_id "
+)
+
+
 @lru_cache(maxsize=512)
 def select_batch_leads(count: int) -> str:
-    """In one row: the requested leads in vicidial_list and those already archived.
+    """The requested leads in vicidial_list and those already archived, in one row."""
+    return _BATCH_LEADS + f"WHERE l.lead_id IN ({placeholders(count)})"
 
-    One row of GROUP_CONCAT text costs far less to read than a row per lead. Each list
-    comes with its COUNT and the total length of its IDs, so a list cut short by
-    group_concat_max_len (even in the middle of an ID) is noticed and read again with
-    select_membership, never taken as complete.
-    """
-    return (
-        "SELECT COUNT(l.lead_id), SUM(LENGTH(l.lead_id)), GROUP_CONCAT(l.lead_id), "
-        "COUNT(a.lead_id), SUM(LENGTH(a.lead_id)), GROUP_CONCAT(a.lead_id) "
-        f"FROM {LEADS} l LEFT JOIN {ARCHIVE} a ON a.lead_id = l.lead_id "
-        f"WHERE l.lead_id IN ({placeholders(count)})"
-    )
+
+# The same for every lead_id from %s to %s: for dense IDs one range scan costs a fraction of
+# an IN list of 500 (the caller keeps only the IDs it asked for).
+SELECT_LEADS_IN_SPAN = _BATCH_LEADS + "WHERE l.lead_id BETWEEN %s AND %s"
 
 
 @lru_cache(maxsize=512)

@@ -8,6 +8,8 @@ a cached column list is used only when both definitions are exactly the cached o
 
 from __future__ import annotations
 
+import random
+
 import pymysql
 import pytest
 
@@ -225,3 +227,29 @@ def test_schema_cache_forgets_the_least_recently_used_entry() -> None:
     schemas.put(third, clean)
     assert schemas.get(second) is None
     assert schemas.get(first) is clean
+
+
+async def test_span_and_in_list_reads_agree_with_one_row_per_lead(tdb: TestDb) -> None:
+    """Dense or sparse, with holes, archived leads and IDs no lead can have."""
+    ids = await tdb.seed(40)
+    await tdb.copy_to_archive(ids[5:15])
+    holes = [ids[3], ids[8], ids[20], ids[21]]  # two of them archived
+    await tdb.execute(f"DELETE FROM {LEADS} WHERE lead_id IN (%s, %s, %s, %s)", holes)
+    beyond = [ids[-1] + n for n in range(1, 30)] + [-5, 0, 2**40, 2**63 - 1]
+    rng = random.Random(5)
+    spans = 0
+    async with tdb.db.session() as session:
+        for case in range(80):
+            if case % 2:  # dense: a window of IDs, some left out, some beyond the last lead
+                start = rng.randrange(len(ids))
+                window = [*ids, *beyond[:29]][start : start + rng.randint(1, 40)]
+                wanted = [i for i in window if rng.random() < 0.8] or window[:1]
+                rng.shuffle(wanted)
+            else:
+                wanted = rng.sample(ids + beyond, rng.randint(1, 35))
+            fast = await archive_module._read_leads(session, wanted)
+            rows = await archive_module._read_leads_by_rows(session, wanted, fast.definitions)
+            assert fast.missing == rows.missing, wanted
+            assert fast.archived.intersection(wanted) == rows.archived, wanted
+            spans += max(wanted) - min(wanted) < archive_module.SPAN_FACTOR * len(wanted)
+    assert 10 < spans < 70  # both ways were taken
