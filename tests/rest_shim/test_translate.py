@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 
-from rest_shim import messages
+from rest_shim import messages, translate
 from rest_shim.translate import (
     INT64_MAX,
     INT64_MIN,
@@ -16,6 +18,7 @@ from rest_shim.translate import (
     JsonValue,
     RawNumber,
     auth_metadata,
+    is_integer,
     parse_body,
     plan_archive,
     render_json,
@@ -284,3 +287,28 @@ def test_render_json_handles_deep_nesting_iteratively() -> None:
     for _ in range(50_000):
         deep = [deep]
     assert render_json(deep) == b"[" * 50_000 + b"1" + b"]" * 50_000
+
+
+_JSON_NUMBER = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from(["1.0", "1e3", "-0", "0", "-0.5E-2", "9" * 5000, "true", "null", '"7"']),
+)
+
+
+@given(st.lists(_JSON_NUMBER, max_size=40))
+def test_fast_paths_agree_with_the_hook_for_every_element(elements: list[int | str]) -> None:
+    """Native int parsing and the all-int shortcuts give what the per-element hooks gave."""
+    raw = ("[" + ",".join(str(e) for e in elements) + "]").encode()
+    slow = json.loads(
+        raw,
+        parse_float=translate._raw_float,
+        parse_int=translate._parse_int,
+        parse_constant=translate._reject_constant,
+    )
+    assert translate._loads(raw) == slow
+    integers, offending = split_lead_ids(slow)
+    assert integers == [e for e in slow if is_integer(e)]
+    assert offending == [e for e in slow if not is_integer(e)]
+    wire, sentinels = to_int64(integers)
+    assert all(INT64_MIN <= w <= INT64_MAX for w in wire)
+    assert [sentinels.get(w, w) for w in wire] == integers
