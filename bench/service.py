@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -14,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-import httpx
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
+from bench.http import KeepAliveClient, Reply
 from server.settings import DatabaseUrl
 
 LEAD_ARCHIVE = str(Path(sys.executable).parent / "lead-archive")
@@ -155,14 +156,13 @@ async def grpc_client(port: int, api_key: str) -> AsyncIterator[GrpcClient]:
 
 
 class RestClient:
-    """One keep-alive HTTP client, as a caller keeps it."""
+    """One keep-alive HTTP client, as a caller keeps it (see bench/http.py)."""
 
-    def __init__(self, http: httpx.AsyncClient, api_key: str) -> None:
+    def __init__(self, http: KeepAliveClient) -> None:
         self._http = http
-        self._headers = {"Authorization": f"Key={api_key}", "Content-Type": "application/json"}
 
-    async def post(self, body: object) -> httpx.Response:
-        return await self._http.post(ENDPOINT, json=body, headers=self._headers)
+    async def post(self, body: object) -> Reply:
+        return await self._http.post(ENDPOINT, json.dumps(body).encode())
 
     async def archive(self, lead_ids: Sequence[int]) -> float:
         """Archive fresh leads; return milliseconds. Checks status and every count."""
@@ -178,6 +178,7 @@ class RestClient:
         if response.status_code != 200:
             raise AssertionError(f"REST: {response.status_code} {response.text[:300]}")
         answer = response.json()
+        assert isinstance(answer, dict)
         counts = [answer[f"{k}_count"] for k in ("select", "insert", "update", "delete")]
         expect_full_archive(counts, lead_ids, "REST")
         return elapsed
@@ -185,8 +186,9 @@ class RestClient:
 
 @asynccontextmanager
 async def rest_client(port: int, api_key: str) -> AsyncIterator[RestClient]:
-    limits = httpx.Limits(max_keepalive_connections=8, keepalive_expiry=300)
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60
-    ) as http:
-        yield RestClient(http, api_key)
+    headers = {"Authorization": f"Key={api_key}", "Content-Type": "application/json"}
+    http = KeepAliveClient("127.0.0.1", port, headers)
+    try:
+        yield RestClient(http)
+    finally:
+        await http.close()
