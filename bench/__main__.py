@@ -11,6 +11,7 @@ import os
 import sys
 import time
 import warnings
+from pathlib import Path
 
 from bench import report, runner
 from bench.plan import Plan
@@ -52,6 +53,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
         help="extra environment for `lead-archive serve`, e.g. LEAD_ARCHIVE_POOL_SIZE=4",
     )
     parser.add_argument("--database-url", default=DEFAULT_SERVER, help="the MariaDB server")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=report.RESULTS,
+        help="folder for the raw numbers and the server's log (default bench/results)",
+    )
     return parser.parse_args(argv)
 
 
@@ -94,11 +101,11 @@ async def main(argv: list[str]) -> int:
             validation_samples=args.validation_samples,
             pt_archiver=not args.no_pt_archiver,
             keep=args.keep,
-            server_log=report.RESULTS / f"server-{engine.lower()}.log",
+            server_log=args.results / f"server-{engine.lower()}.log",
             server_env=extra,
         )
         result = await runner.run(options, progress)
-        saved = report.save(result, version)
+        saved = report.save(result, version, args.results)
         progress(f"{engine}: raw numbers in {saved}")
         print(report.table(result, version), flush=True)
         lines.append(report.last_line(result))

@@ -165,10 +165,10 @@ def last_line(result: Result) -> str:
     )
 
 
-def save(result: Result, mariadb: str) -> Path:
+def save(result: Result, mariadb: str, folder: Path = RESULTS) -> Path:
     """Keep the raw numbers (bench/results/ is not committed)."""
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}-{result.engine.lower()}.json"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{result.engine.lower()}.json"
     raw = {
         "engine": result.engine,
         "machine": machine(),

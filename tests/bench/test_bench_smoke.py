@@ -1,0 +1,49 @@
+"""The benchmark's quick mode runs end to end against the real server (not a timing test)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import SERVER_URL
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_quick_bench_prints_a_table_and_the_last_line_per_engine(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEAD_ARCHIVE_")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--leads=2000",
+            "--batches=3",
+            "--batch-size=100",
+            "--requests=24",
+            "--validation-samples=3",
+            "--no-pt-archiver",
+            f"--database-url={SERVER_URL}",
+            f"--results={tmp_path}",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    for engine, line in zip(("MyISAM", "InnoDB"), lines[-2:], strict=True):
+        assert re.fullmatch(
+            r"floor_ms=[\d.]+ grpc_ratio=[\d.]+ rest_ratio=[\d.]+ leads_s=\d+ "
+            rf"pt_archiver_leads_s=n/a validation_ms=[\d.]+ rss_mb=\d+ peak_rss_mb=\d+ "
+            rf"engine={engine}",
+            line,
+        ), line
+    assert "gRPC, 1 channel, sequential" in result.stdout
+    assert len(list(tmp_path.glob("*.json"))) == 2
