@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     call_time_id: str = ""
     pool_size: int = Field(default=8, ge=1, le=100)
     retry_attempts: int = Field(default=5, ge=1, le=50)
+    # For `lead-archive archive`, a client of the API: the key it sends, and where to.
+    api_key: SecretStr = SecretStr("")
+    target: str = ""
 
     @field_validator("timezone")
     @classmethod
@@ -121,6 +124,14 @@ class Settings(BaseSettings):
     def database(self) -> DatabaseUrl:
         """The parsed database URL."""
         return DatabaseUrl.parse(self.database_url)
+
+    @property
+    def archive_target(self) -> str:
+        """The gRPC server `archive` calls: LEAD_ARCHIVE_TARGET, else this machine's gRPC port."""
+        if self.target:
+            return self.target
+        host = "127.0.0.1" if self.grpc_host in ("", "0.0.0.0", "::") else self.grpc_host
+        return f"[{host}]:{self.grpc_port}" if ":" in host else f"{host}:{self.grpc_port}"
 
     @property
     def zone(self) -> ZoneInfo:
