@@ -5,14 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable, Coroutine
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from datetime import date
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
+import grpc
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from server import keys, run
+from server import bulk, keys, run
+from server.bulk_console import Connection, Screens, run_archive
 from server.db import Database
 from server.demo import DEMO_DATABASE, DEMO_LIST_ID, Demo, seed_demo
 from server.errors import ArchiveError
@@ -161,6 +166,146 @@ def demo(
     settings = settings_or_exit(**overrides)
     seeded = run_or_exit(seed_demo(url))
     run_or_exit(run.run(settings, on_ready=lambda g, h: _print_demo(settings, seeded, g, h)))
+
+
+@app.command("archive")
+def archive(
+    list_id: Annotated[
+        list[str] | None,
+        typer.Option("--list-id", metavar="ID", help="Leads of this list; repeat or use commas."),
+    ] = None,
+    campaign: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="ID",
+            help="Leads of every list of this campaign (vicidial_lists); repeat or use commas.",
+        ),
+    ] = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option(metavar="STATUS", help="Leads with this status; repeat or use commas."),
+    ] = None,
+    called_before: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DATE",
+            help="Leads last called before this day (YYYY-MM-DD, today or yesterday).",
+        ),
+    ] = None,
+    entered_before: Annotated[
+        str | None,
+        typer.Option(metavar="DATE", help="Leads entered before this day (entry_date)."),
+    ] = None,
+    all_leads: Annotated[
+        bool, typer.Option("--all", help="Every lead in vicidial_list, with no cut-off.")
+    ] = False,
+    ids_from: Annotated[
+        str | None,
+        typer.Option(metavar="FILE", help="Read the lead IDs from FILE (- for stdin) instead."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would move; change nothing.")
+    ] = False,
+    no_delete: Annotated[
+        bool, typer.Option("--no-delete", help="Copy into the archive; delete nothing.")
+    ] = False,
+    concurrency: Annotated[int, typer.Option(help="Batches in flight at once.")] = 4,
+    batch_size: Annotated[int, typer.Option(help="Leads per batch, at most 500.")] = 500,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            metavar="HOST:PORT",
+            help="The gRPC server (default: LEAD_ARCHIVE_TARGET, else 127.0.0.1 and "
+            "LEAD_ARCHIVE_GRPC_PORT).",
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option(help="The API key (default: LEAD_ARCHIVE_API_KEY).")
+    ] = None,
+    tls: Annotated[bool, typer.Option("--tls", help="Reach the server over TLS.")] = False,
+    ca_cert: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="Trust this CA for TLS (implies --tls).")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds one batch may take.")] = 60.0,
+    retry_for: Annotated[
+        float, typer.Option(help="Seconds to keep retrying an unreachable server.")
+    ] = 120.0,
+) -> None:
+    """Archive many leads through the API, selected like ADMIN_archive_leads.pl or listed.
+
+    Cut-offs combine: a lead must match them all. Rerun to finish an interrupted run.
+
+    Exit codes: 0 all archived, 1 some not, 2 wrong options, 3 office hours, 130 Ctrl-C.
+    """
+    settings = settings_or_exit()
+    try:
+        selection = bulk.Selection(
+            list_ids=tuple(_list_ids(list_id or [])),
+            campaigns=bulk.split_values(campaign or []),
+            statuses=bulk.split_values(status or []),
+            called_before=_day(called_before),
+            entered_before=_day(entered_before),
+        )
+        if ids_from is not None and all_leads:
+            raise bulk.JobError("--ids-from selects the leads itself: leave out --all")
+        if all_leads != selection.is_empty and ids_from is None:
+            raise bulk.JobError(
+                "say which leads: --list-id, --campaign, --status, --called-before, "
+                "--entered-before (combined), --ids-from, or --all (and --all alone)"
+            )
+        job = bulk.Job(
+            selection=selection,
+            lead_ids=None if ids_from is None else _read_ids(ids_from),
+            delete=not no_delete,
+            dry_run=dry_run,
+            batch_size=batch_size,
+            concurrency=concurrency,
+        )
+        connection = Connection(
+            target=target or settings.archive_target,
+            api_key=api_key or settings.api_key.get_secret_value(),
+            tls=_credentials(ca_cert) if ca_cert else tls,
+            timeout=timeout,
+            retry_for=retry_for,
+        )
+    except bulk.JobError as error:
+        fail(str(error), bulk.EXIT_USAGE)
+    code = run_or_exit(run_archive(job, settings, connection, Screens(out, err)))
+    raise typer.Exit(code)
+
+
+def _list_ids(values: list[str]) -> list[int]:
+    ids = []
+    for value in bulk.split_values(values):
+        if not value.isdigit():
+            raise bulk.JobError(f"--list-id {value!r} is not a list ID")
+        ids.append(int(value))
+    return ids
+
+
+def _day(text: str | None) -> date | None:
+    return None if text is None else bulk.parse_day(text, today=date.today())
+
+
+def _read_ids(path: str) -> Sequence[int]:
+    if path == "-":
+        listed = bulk.read_lead_ids(sys.stdin, source="stdin")
+    else:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as lines:
+                listed = bulk.read_lead_ids(lines, source=path)
+        except OSError as error:
+            raise bulk.JobError(f"--ids-from {path}: {error.strerror or error}") from None
+    if listed.repeats:
+        err.print(f"{listed.repeats} repeated lead IDs are taken once.", highlight=False)
+    return listed.lead_ids
+
+
+def _credentials(ca_cert: Path) -> grpc.ChannelCredentials:
+    try:
+        return grpc.ssl_channel_credentials(root_certificates=ca_cert.read_bytes())
+    except OSError as error:
+        raise bulk.JobError(f"--ca-cert {ca_cert}: {error.strerror or error}") from None
 
 
 def _announce(settings: Settings) -> run.OnReady:
