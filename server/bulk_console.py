@@ -171,8 +171,8 @@ def _ctrl_c(archiver: Archiver, screens: Screens) -> Iterator[None]:
         presses += 1
         if presses == 1:
             screens.say(
-                f"Stopping: {archiver.in_flight} batches in flight will finish, no new one "
-                "starts. Ctrl-C again to abandon them (safe, but their outcome is unknown)."
+                f"Stopping: finishing {archiver.in_flight} batches in flight, starting none. "
+                "Ctrl-C again to abandon them."
             )
             archiver.interrupt()
         else:

@@ -106,7 +106,7 @@ async def test_dry_run_then_real_run(served: Stack) -> None:
     ids, original = await seed(tdb)
     await tdb.copy_to_archive(ids[:150])
     await tdb.execute(f"UPDATE {ARCHIVE} SET city = 'Stale' WHERE lead_id > 100")
-    before = await tdb.snapshot()
+    before = (original, await tdb.rows(ARCHIVE))
 
     dry = await archive_command(served, "--list-id", "1001", "--dry-run")
     assert dry.returncode == 0, dry.stderr
