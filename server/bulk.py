@@ -444,6 +444,8 @@ class Archiver:
                 self._in_flight[task] = len(page)
             else:
                 self.tally.finished = True
+        except ArchiveError as error:  # the next page could not be read
+            self._halt(StopReason.FAILED, f"reading the database: {error.message}")
         finally:
             await pages.aclose()
             await self._drain()

@@ -62,6 +62,12 @@ class Connection:
     timeout: float = 60.0
     retry_for: float = 120.0
 
+    def __post_init__(self) -> None:
+        if not self.timeout > 0:
+            raise JobError("--timeout must be more than 0 seconds")
+        if not self.retry_for >= 0:
+            raise JobError("--retry-for must be 0 seconds or more")
+
 
 @dataclass(frozen=True)
 class Screens:

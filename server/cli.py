@@ -270,7 +270,10 @@ def archive(
         )
     except bulk.JobError as error:
         fail(str(error), bulk.EXIT_USAGE)
-    code = run_or_exit(run_archive(job, settings, connection, Screens(out, err)))
+    try:
+        code = run_or_exit(run_archive(job, settings, connection, Screens(out, err)))
+    except KeyboardInterrupt:  # before the first batch: the run itself handles Ctrl-C
+        fail("interrupted before any batch was sent", bulk.EXIT_INTERRUPTED)
     raise typer.Exit(code)
 
 

@@ -47,6 +47,8 @@ def test_help() -> None:
         (("--ids-from", "/nonexistent/ids.txt"), "--ids-from /nonexistent/ids.txt: No such file"),
         (("--all", "--ca-cert", "/nonexistent/ca.pem"), "--ca-cert /nonexistent/ca.pem"),
         (("--all",), "no API key: give --api-key or set LEAD_ARCHIVE_API_KEY"),
+        (("--all", "--timeout", "0"), "--timeout must be more than 0 seconds"),
+        (("--all", "--retry-for", "-1"), "--retry-for must be 0 seconds or more"),
     ],
 )
 def test_wrong_options_say_what_is_wrong_in_one_line(

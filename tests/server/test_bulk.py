@@ -31,6 +31,7 @@ from server.bulk import (
     survey,
 )
 from server.bulk_console import explain, summary_table
+from server.errors import DatabaseUnavailable
 from tests.clients.conftest import QUICK_RETRY, Stack, batch_lock_held, running_stack
 from tests.e2e.conftest import MONDAY_MORNING, NIGHT
 from tests.support import ARCHIVE, LEADS, TestDb, lead_row
@@ -389,3 +390,22 @@ async def test_no_delete_copies_only(rig) -> None:
     again, _ = await run(rig, Job(selection=Selection(list_ids=(1001,)), batch_size=100))
     assert again.result == ArchiveResult(250, 0, 0, 250, 0)  # nothing copied twice
     await assert_moved(stack.tdb, original, ids)
+
+
+async def test_database_lost_between_pages_stops_with_a_summary(rig) -> None:
+    stack, client = rig
+    await stack.tdb.seed_many(300)
+    job = Job(selection=Selection(list_ids=(1001,)), batch_size=100, concurrency=1)
+    source = await open_source(stack.tdb.db, job)
+
+    class LosesTheDatabase:
+        total = source.total
+
+        async def pages(self):
+            pages = source.pages()
+            yield await anext(pages)
+            raise DatabaseUnavailable()
+
+    tally = await Archiver(client, stack.tdb.db, job).run(LosesTheDatabase())
+    assert (tally.stop, tally.result.delete_count, tally.left) == (StopReason.FAILED, 100, 200)
+    assert tally.problems == ["reading the database: database unavailable; retry the batch"]
