@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from server import keys, run
+from server import config_show, keys, logs, run
 from server.db import Database
 from server.demo import DEMO_DATABASE, DEMO_LIST_ID, Demo, seed_demo
 from server.errors import ArchiveError
@@ -28,8 +28,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Create the tables the service needs.", no_args_is_help=True)
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+config_app = typer.Typer(help="Show the settings in effect.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(config_app, name="config")
 
 err = Console(stderr=True)
 out = Console()
@@ -52,9 +54,11 @@ def fail(message: str, code: int = 1) -> NoReturn:
 def settings_or_exit(**overrides: Any) -> Settings:
     """Read the settings, or stop with the one line that says which is wrong."""
     try:
-        return load_settings(**overrides)
+        settings = load_settings(**overrides)
     except SettingsError as error:
         fail(str(error), 2)
+    logs.configure(settings.log_format, settings.log_level)
+    return settings
 
 
 def run_or_exit(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -92,10 +96,23 @@ def grpc_only() -> None:
 @app.command()
 def rest(
     upstream: Annotated[str, typer.Option(help="The gRPC server, HOST:PORT.")],
+    upstream_tls: Annotated[
+        bool,
+        typer.Option(
+            help="Reach the gRPC server over TLS (CA: LEAD_ARCHIVE_UPSTREAM_CA, else the "
+            "system's; name: LEAD_ARCHIVE_UPSTREAM_SERVER_NAME, else HOST)."
+        ),
+    ] = False,
 ) -> None:
     """Serve the REST shim only, in front of a gRPC server elsewhere."""
     settings = settings_or_exit()
-    run_or_exit(run.run_rest(settings, upstream))
+    run_or_exit(run.run_rest(settings, upstream, upstream_tls=upstream_tls))
+
+
+@config_app.command("show")
+def config_show_command() -> None:
+    """Print the effective settings as TOML; the database password is masked."""
+    print(config_show.render(settings_or_exit()))
 
 
 @db_app.command("init")
@@ -167,14 +184,16 @@ def _announce(settings: Settings) -> run.OnReady:
     def announce(grpc_port: int, http_port: int | None) -> None:
         err.print(f"gRPC on {settings.grpc_host}:{grpc_port}", highlight=False)
         if http_port is not None:
-            err.print(f"REST on http://{settings.http_host}:{http_port}", highlight=False)
+            scheme = "https" if settings.http_tls else "http"
+            err.print(f"REST on {scheme}://{settings.http_host}:{http_port}", highlight=False)
 
     return announce
 
 
 def _print_demo(settings: Settings, demo: Demo, grpc_port: int, http_port: int | None) -> None:
     first, last = demo.lead_ids[0], demo.lead_ids[-1]
-    url = f"http://{settings.http_host}:{http_port}/vicidial/leads/archive"
+    scheme = "https" if settings.http_tls else "http"
+    url = f"{scheme}://{settings.http_host}:{http_port}/vicidial/leads/archive"
     out.print(
         f"""
 [bold]lead-archive demo[/bold]: database {demo.url.masked()}
