@@ -57,6 +57,12 @@ def _credentials(tls: Tls) -> grpc.ChannelCredentials | None:
     return grpc.ssl_channel_credentials() if tls else None
 
 
+def _options(tls_server_name: str | None) -> tuple[tuple[str, str | int], ...]:
+    if tls_server_name:
+        return (*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", tls_server_name))
+    return CHANNEL_OPTIONS
+
+
 def _metadata(api_key: str) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Key={api_key}"),)
 
@@ -65,7 +71,9 @@ class LeadArchiveClient:
     """Archive leads over gRPC, blocking; one channel for the client's lifetime.
 
     ``tls``: False for a plaintext channel, True for TLS checked against the system's CAs,
-    or ``grpc.ssl_channel_credentials(...)`` for your own CA or client certificate.
+    or ``grpc.ssl_channel_credentials(...)`` for your own CA or client certificate;
+    ``tls_server_name`` is the name the server's certificate must carry when it is not the
+    host in ``target``.
     ``timeout`` bounds each attempt in seconds; ``retry`` says how long transient failures
     are retried (see ``clients.retry``). Use it as a context manager, or call ``close()``.
     """
@@ -78,11 +86,12 @@ class LeadArchiveClient:
         tls: Tls = False,
         timeout: float = DEFAULT_TIMEOUT_S,
         retry: RetryPolicy = DEFAULT_RETRY,
+        tls_server_name: str | None = None,
     ) -> None:
         credentials = _credentials(tls)
         self.target = target
         self._channel = (
-            grpc.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
+            grpc.secure_channel(target, credentials, options=_options(tls_server_name))
             if credentials
             else grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
         )
@@ -159,11 +168,12 @@ class AsyncLeadArchiveClient:
         tls: Tls = False,
         timeout: float = DEFAULT_TIMEOUT_S,
         retry: RetryPolicy = DEFAULT_RETRY,
+        tls_server_name: str | None = None,
     ) -> None:
         credentials = _credentials(tls)
         self.target = target
         self._channel = (
-            grpc.aio.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
+            grpc.aio.secure_channel(target, credentials, options=_options(tls_server_name))
             if credentials
             else grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
         )

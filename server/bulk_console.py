@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 from rich.console import Console
@@ -50,6 +51,7 @@ from server.bulk import (
 )
 from server.db import Database
 from server.settings import Settings
+from server.tls import local_upstream_tls
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class Connection:
     target: str
     api_key: str
     tls: bool | grpc.ChannelCredentials = False
+    tls_server_name: str | None = None
     timeout: float = 60.0
     retry_for: float = 120.0
 
@@ -67,6 +70,46 @@ class Connection:
             raise JobError("--timeout must be more than 0 seconds")
         if not self.retry_for >= 0:
             raise JobError("--retry-for must be 0 seconds or more")
+
+    @classmethod
+    def from_options(
+        cls,
+        settings: Settings,
+        *,
+        target: str | None,
+        api_key: str | None,
+        tls: bool,
+        ca_cert: Path | None,
+        timeout: float,
+        retry_for: float,
+    ) -> Connection:
+        """Options first, then settings; TLS as `serve`'s own shim uses it for the local port.
+
+        With no --target and no LEAD_ARCHIVE_TARGET, the command calls this machine's gRPC
+        port, over TLS when the settings give that port a certificate, trusting
+        LEAD_ARCHIVE_UPSTREAM_CA, else that certificate and the system's CAs.
+        """
+        credentials: bool | grpc.ChannelCredentials = tls
+        if ca_cert is not None:
+            credentials = grpc.ssl_channel_credentials(root_certificates=_read(ca_cert))
+        elif not tls and target is None and not settings.target and settings.grpc_tls:
+            roots = local_upstream_tls(settings, settings.grpc_tls[0]).root_certificates
+            credentials = grpc.ssl_channel_credentials(root_certificates=roots)
+        return cls(
+            target=target or settings.archive_target,
+            api_key=api_key or settings.api_key.get_secret_value(),
+            tls=credentials,
+            tls_server_name=settings.upstream_server_name or None,
+            timeout=timeout,
+            retry_for=retry_for,
+        )
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise JobError(f"--ca-cert {path}: {error.strerror or error}") from None
 
 
 @dataclass(frozen=True)
@@ -116,6 +159,7 @@ async def _archive(
         tls=connection.tls,
         timeout=connection.timeout,
         retry=retry,
+        tls_server_name=connection.tls_server_name,
     ) as client:
         refused = await _refused(client, screens)
         if refused is not None:

@@ -11,12 +11,11 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
-import grpc
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from server import bulk, keys, run
+from server import bulk, config_show, keys, logs, run
 from server.bulk_console import Connection, Screens, run_archive
 from server.db import Database
 from server.demo import DEMO_DATABASE, DEMO_LIST_ID, Demo, seed_demo
@@ -33,8 +32,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Create the tables the service needs.", no_args_is_help=True)
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+config_app = typer.Typer(help="Show the settings in effect.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(config_app, name="config")
 
 err = Console(stderr=True)
 out = Console()
@@ -57,9 +58,11 @@ def fail(message: str, code: int = 1) -> NoReturn:
 def settings_or_exit(**overrides: Any) -> Settings:
     """Read the settings, or stop with the one line that says which is wrong."""
     try:
-        return load_settings(**overrides)
+        settings = load_settings(**overrides)
     except SettingsError as error:
         fail(str(error), 2)
+    logs.configure(settings.log_format, settings.log_level)
+    return settings
 
 
 def run_or_exit(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -97,10 +100,23 @@ def grpc_only() -> None:
 @app.command()
 def rest(
     upstream: Annotated[str, typer.Option(help="The gRPC server, HOST:PORT.")],
+    upstream_tls: Annotated[
+        bool,
+        typer.Option(
+            help="Reach the gRPC server over TLS (CA: LEAD_ARCHIVE_UPSTREAM_CA, else the "
+            "system's; name: LEAD_ARCHIVE_UPSTREAM_SERVER_NAME, else HOST)."
+        ),
+    ] = False,
 ) -> None:
     """Serve the REST shim only, in front of a gRPC server elsewhere."""
     settings = settings_or_exit()
-    run_or_exit(run.run_rest(settings, upstream))
+    run_or_exit(run.run_rest(settings, upstream, upstream_tls=upstream_tls))
+
+
+@config_app.command("show")
+def config_show_command() -> None:
+    """Print the effective settings as TOML; the database password is masked."""
+    print(config_show.render(settings_or_exit()))
 
 
 @db_app.command("init")
@@ -222,7 +238,14 @@ def archive(
     api_key: Annotated[
         str | None, typer.Option(help="The API key (default: LEAD_ARCHIVE_API_KEY).")
     ] = None,
-    tls: Annotated[bool, typer.Option("--tls", help="Reach the server over TLS.")] = False,
+    tls: Annotated[
+        bool,
+        typer.Option(
+            "--tls",
+            help="Reach the server over TLS (on by default for this machine's gRPC port "
+            "when the settings give it a certificate).",
+        ),
+    ] = False,
     ca_cert: Annotated[
         Path | None, typer.Option(metavar="FILE", help="Trust this CA for TLS (implies --tls).")
     ] = None,
@@ -261,10 +284,12 @@ def archive(
             batch_size=batch_size,
             concurrency=concurrency,
         )
-        connection = Connection(
-            target=target or settings.archive_target,
-            api_key=api_key or settings.api_key.get_secret_value(),
-            tls=_credentials(ca_cert) if ca_cert else tls,
+        connection = Connection.from_options(
+            settings,
+            target=target,
+            api_key=api_key,
+            tls=tls,
+            ca_cert=ca_cert,
             timeout=timeout,
             retry_for=retry_for,
         )
@@ -304,25 +329,20 @@ def _read_ids(path: str) -> Sequence[int]:
     return listed.lead_ids
 
 
-def _credentials(ca_cert: Path) -> grpc.ChannelCredentials:
-    try:
-        return grpc.ssl_channel_credentials(root_certificates=ca_cert.read_bytes())
-    except OSError as error:
-        raise bulk.JobError(f"--ca-cert {ca_cert}: {error.strerror or error}") from None
-
-
 def _announce(settings: Settings) -> run.OnReady:
     def announce(grpc_port: int, http_port: int | None) -> None:
         err.print(f"gRPC on {settings.grpc_host}:{grpc_port}", highlight=False)
         if http_port is not None:
-            err.print(f"REST on http://{settings.http_host}:{http_port}", highlight=False)
+            scheme = "https" if settings.http_tls else "http"
+            err.print(f"REST on {scheme}://{settings.http_host}:{http_port}", highlight=False)
 
     return announce
 
 
 def _print_demo(settings: Settings, demo: Demo, grpc_port: int, http_port: int | None) -> None:
     first, last = demo.lead_ids[0], demo.lead_ids[-1]
-    url = f"http://{settings.http_host}:{http_port}/vicidial/leads/archive"
+    scheme = "https" if settings.http_tls else "http"
+    url = f"{scheme}://{settings.http_host}:{http_port}/vicidial/leads/archive"
     out.print(
         f"""
 [bold]lead-archive demo[/bold]: database {demo.url.masked()}

@@ -219,3 +219,43 @@ def insert_demo_leads(count: int) -> str:
 
 
 SELECT_LIST_LEADS = f"SELECT lead_id FROM {LEADS} WHERE list_id = %s ORDER BY lead_id"
+
+# --- Vicidial admin log (audit) -------------------------------------------------------------
+
+ADMIN_LOG = "vicidial_admin_log"
+# Vicidial's own admin pages write their LEADS events the same way (admin_modify_lead.php).
+INSERT_ADMIN_LOG = f"""
+INSERT INTO {ADMIN_LOG}
+  (event_date, user, ip_address, event_section, event_type, record_id, event_code,
+   event_sql, event_notes)
+VALUES (NOW(), %s, %s, 'LEADS', %s, %s, %s, %s, %s)
+"""
+
+
+def audit_outline(lead_ids: Sequence[int], insert: bool, update: bool, delete: bool) -> str:
+    """The batch's statements in outline, `|`-separated as Vicidial writes event_sql.
+
+    Column lists are left out (`*`, "every column"): they are read from information_schema
+    on every batch and would make each row several kilobytes longer.
+    """
+    ids = ",".join(str(int(lead_id)) for lead_id in lead_ids)
+    statements = []
+    if insert:
+        statements.append(
+            f"INSERT INTO {ARCHIVE} SELECT * FROM {LEADS} WHERE lead_id IN ({ids}) "
+            f"AND lead_id NOT IN (SELECT lead_id FROM {ARCHIVE})"
+        )
+    if update:
+        statements.append(
+            f"UPDATE {ARCHIVE} a JOIN {LEADS} l ON l.lead_id = a.lead_id "
+            f"SET a.* = l.* WHERE a.lead_id IN ({ids})"
+        )
+    if delete:
+        statements.append(
+            f"DELETE l FROM {LEADS} l JOIN {ARCHIVE} a ON a.lead_id = l.lead_id "
+            f"WHERE l.lead_id IN ({ids}) AND every column of l is identical to a"
+        )
+    return "".join(statement + "|" for statement in statements)
+
+
+PING = "SELECT 1"

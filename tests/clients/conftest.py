@@ -145,13 +145,17 @@ class Caller:
 
 
 @asynccontextmanager
-async def running_stack(tdb: TestDb) -> AsyncIterator[Stack]:
-    settings = Settings(
-        database_url=tdb.db.url.url(), office_hours="mon-fri 08:00-18:00", timezone="UTC"
-    )
-    stack = Stack(tdb, await create_key(tdb.db, "6666"), Clock(), settings)
+async def running_stack(tdb: TestDb, *, rest: bool = True, **settings: Any) -> AsyncIterator[Stack]:
+    """Start gRPC (and the shim, unless ``rest=False``) with these settings over the defaults."""
+    defaults = {
+        "database_url": tdb.db.url.url(),
+        "office_hours": "mon-fri 08:00-18:00",
+        "timezone": "UTC",
+    }
+    stack = Stack(tdb, await create_key(tdb.db, "6666"), Clock(), Settings(**defaults | settings))
     await stack.start_grpc()
-    await stack.start_rest()
+    if rest:
+        await stack.start_rest()
     try:
         yield stack
     finally:

@@ -12,6 +12,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,7 @@ from tests.clients.conftest import Stack, running_stack
 from tests.e2e.conftest import MONDAY_MORNING, NIGHT
 from tests.e2e.test_processes import LEAD_ARCHIVE, environment
 from tests.support import ARCHIVE, LEADS, TestDb
+from tests.support_tls import make_certs
 
 COUNT = 20_000
 OTHER_LIST = range(100_000, 100_300)  # list 2002: never selected
@@ -53,10 +55,11 @@ async def archive_command(
     *args: str,
     meanwhile: Callable[[asyncio.subprocess.Process], Awaitable[None]] | None = None,
     stdin: bytes | None = None,
+    **settings: str,
 ) -> Finished:
-    env = environment(
-        database_url=stack.tdb.db.url.url(), target=stack.grpc_target, api_key=stack.key
-    )
+    """Run the console script; settings (LEAD_ARCHIVE_*) replace the default target."""
+    values = {"target": stack.grpc_target} if not settings else {}
+    env = environment(database_url=stack.tdb.db.url.url(), api_key=stack.key, **(values | settings))
     started = time.monotonic()
     process = await asyncio.create_subprocess_exec(
         LEAD_ARCHIVE,
@@ -223,3 +226,42 @@ async def test_refused_before_the_first_batch(
     assert "Nothing was done" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert await served.tdb.snapshot() == before
+
+
+async def test_tls_port_of_this_machine_is_reached_over_tls(
+    databases: dict[str, TestDb], tmp_path: Path
+) -> None:
+    tdb = databases["InnoDB"]  # TLS does not depend on the engine
+    await tdb.reset()
+    certs = make_certs(tmp_path)
+    tls = {"grpc_tls_cert": str(certs.cert), "grpc_tls_key": str(certs.key)}
+    async with running_stack(tdb, rest=False, **tls) as stack:
+        ids, original = await seed(tdb, 600)
+        port = str(stack.grpc_port)
+        # The service's own settings: the command finds the port, and that it serves TLS.
+        local = await archive_command(
+            stack,
+            "--list-id",
+            "1001",
+            "--batch-size",
+            "300",
+            grpc_port=port,
+            upstream_ca=str(certs.ca),
+            **tls,
+        )
+        assert local.returncode == 0, local.stderr
+        assert local.summary["deleted"] == 600
+        await assert_final_state(tdb, original, ids)
+
+        await tdb.seed_many(10, first_id=50_000)
+        target = f"127.0.0.1:{port}"
+        plaintext = await archive_command(
+            stack, "--list-id", "1001", "--retry-for", "0.5", target=target
+        )
+        assert plaintext.returncode == 1
+        assert "cannot archive: UNAVAILABLE" in plaintext.stderr
+        trusted = await archive_command(
+            stack, "--list-id", "1001", "--ca-cert", str(certs.ca), target=target
+        )
+        assert trusted.returncode == 0, trusted.stderr
+        assert trusted.summary["deleted"] == 10

@@ -82,3 +82,13 @@ def test_unreachable_database_ends_in_one_line(monkeypatch: pytest.MonkeyPatch) 
     result = archive("--all", "--dry-run")
     assert result.exit_code == 1
     assert "cannot connect to mysql://root@127.0.0.1:1/asterisk" in result.output
+
+
+def test_config_show_masks_the_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEAD_ARCHIVE_API_KEY", "the-secret-key-0123456789")
+    monkeypatch.setenv("LEAD_ARCHIVE_TARGET", "archive.example:50051")
+    result = runner.invoke(app, ["config", "show"])
+    assert result.exit_code == 0, result.output
+    assert "the-secret-key" not in result.output
+    assert 'api_key = "***"' in result.output
+    assert 'target = "archive.example:50051"' in result.output
