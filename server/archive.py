@@ -9,6 +9,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -24,6 +25,7 @@ from server.errors import (
     UnknownLeadIds,
     UpdateLeadsNotBoolean,
 )
+from server.phases import phase
 from server.schema import SchemaCache, current_schema, definitions_key, read_archive_schema
 
 log = logging.getLogger(__name__)
@@ -101,9 +103,13 @@ async def _archive_locked(
     session: Session, batch: ArchiveBatch, schemas: SchemaCache
 ) -> ArchiveResult:
     """Run the batch alone: one batch at a time per database, inside one transaction."""
-    async with session.locked_transaction(
-        sql.ACQUIRE_BATCH_LOCK, sql.RELEASE_BATCH_LOCK, BATCH_LOCK_TIMEOUT_S
-    ):
+    async with AsyncExitStack() as stack:
+        with phase("lock"):  # time spent queueing behind other batches
+            await stack.enter_async_context(
+                session.locked_transaction(
+                    sql.ACQUIRE_BATCH_LOCK, sql.RELEASE_BATCH_LOCK, BATCH_LOCK_TIMEOUT_S
+                )
+            )
         return await _archive(session, batch, schemas)
 
 
@@ -114,19 +120,29 @@ async def _archive(session: Session, batch: ArchiveBatch, schemas: SchemaCache) 
     it holds their metadata locks until COMMIT (on MyISAM too), so ALTER TABLE waits, and
     the definitions read right after it are those every later statement sees.
     """
-    leads = await _read_leads(session, batch.lead_ids)
+    with phase("select"):
+        leads = await _read_leads(session, batch.lead_ids)
     if leads.missing:
         raise UnknownLeadIds(leads.missing)
-    schema = await current_schema(session, leads.definitions, schemas)
+    with phase("schema"):
+        schema = await current_schema(session, leads.definitions, schemas)
     schema.require_exact_copy()
     columns = schema.columns
     archived = leads.archived
     new = [lead_id for lead_id in batch.lead_ids if lead_id not in archived]
     old = [lead_id for lead_id in batch.lead_ids if lead_id in archived]
-    inserted = await _run(session, batch.insert, sql.insert_missing(columns, len(new)), new)
-    updated = await _run(session, batch.update, sql.update_archived(columns, len(old)), old)
+    inserted = await _run(
+        session, "insert", batch.insert, sql.insert_missing(columns, len(new)), new
+    )
+    updated = await _run(
+        session, "update", batch.update, sql.update_archived(columns, len(old)), old
+    )
     deleted = await _run(
-        session, batch.delete, sql.delete_archived(columns, len(batch.lead_ids)), batch.lead_ids
+        session,
+        "delete",
+        batch.delete,
+        sql.delete_archived(columns, len(batch.lead_ids)),
+        batch.lead_ids,
     )
     selected = len(batch.lead_ids)
     return ArchiveResult(
@@ -209,8 +225,11 @@ async def _read_leads_by_rows(
     return _Leads(missing, frozenset(i for i, a in known.items() if a), definitions)
 
 
-async def _run(session: Session, enabled: bool, statement: str, lead_ids: Sequence[int]) -> int:
+async def _run(
+    session: Session, name: str, enabled: bool, statement: str, lead_ids: Sequence[int]
+) -> int:
     """Run one phase's statement when its flag is set and it has leads to touch."""
     if not enabled or not lead_ids:
         return 0
-    return await session.execute(statement, lead_ids)
+    with phase(name):
+        return await session.execute(statement, lead_ids)

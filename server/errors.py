@@ -98,3 +98,10 @@ class SchemaDrift(ServerError):
 
     code = grpc.StatusCode.FAILED_PRECONDITION
     message = "vicidial_list_archive does not match vicidial_list"
+
+
+class ShuttingDown(ServerError):
+    """The server is stopping and takes no new batches; retry elsewhere or later (500)."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    message = "server shutting down; retry the batch"

@@ -92,4 +92,6 @@ async def _errors_as_status(
 
 async def _abort(context: grpc.aio.ServicerContext[object, object], error: ArchiveError) -> None:
     status = rich_status(error)
-    await context.abort(status.code, status.details, status.trailing_metadata)
+    # Keep what was set already (the request id) next to the status details.
+    trailing = (*(context.trailing_metadata() or ()), *status.trailing_metadata)
+    await context.abort(status.code, status.details, trailing)
