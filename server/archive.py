@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from server import sql
-from server.db import Database, NoSuchTable, Session, TransientConflict
+from server.db import Database, NoSuchTable, ResultSet, Session, TransientConflict
 from server.errors import (
     MAX_LEADS_PER_BATCH,
     DeleteLeadsNotBoolean,
@@ -102,26 +102,40 @@ async def archive_leads(
 async def _archive_locked(
     session: Session, batch: ArchiveBatch, schemas: SchemaCache
 ) -> ArchiveResult:
-    """Run the batch alone: one batch at a time per database, inside one transaction."""
-    async with AsyncExitStack() as stack:
-        with phase("lock"):  # time spent queueing behind other batches
-            await stack.enter_async_context(
-                session.locked_transaction(
-                    sql.ACQUIRE_BATCH_LOCK, sql.RELEASE_BATCH_LOCK, BATCH_LOCK_TIMEOUT_S
-                )
-            )
-        return await _archive(session, batch, schemas)
+    """Run the batch alone: one batch at a time per database, inside one transaction.
 
-
-async def _archive(session: Session, batch: ArchiveBatch, schemas: SchemaCache) -> ArchiveResult:
-    """Validate existence, then insert, update and delete, each one set-based statement.
-
-    The membership query is the transaction's first statement on both tables: from then on
-    it holds their metadata locks until COMMIT (on MyISAM too), so ALTER TABLE waits, and
-    the definitions read right after it are those every later statement sees.
+    The membership query and both tables' definitions ride in the round trip that takes the
+    lock and begins: the server runs them once the lock is held. The membership query is the
+    transaction's first statement on both tables: from then on it holds their metadata locks
+    until COMMIT (on MyISAM too), so ALTER TABLE waits, and the definitions read right after
+    it are those every later statement sees.
     """
-    with phase("select"):
-        leads = await _read_leads(session, batch.lead_ids)
+    membership = _Membership.of(batch.lead_ids)
+    async with AsyncExitStack() as stack:
+        try:
+            # Time spent queueing behind other batches, and the membership read.
+            with phase("lock"):
+                found = await stack.enter_async_context(
+                    session.locked_transaction(
+                        sql.ACQUIRE_BATCH_LOCK,
+                        sql.RELEASE_BATCH_LOCK,
+                        BATCH_LOCK_TIMEOUT_S,
+                        then=f"{membership.sql}; {sql.SHOW_CREATE_TABLES}",
+                        args=membership.args,
+                    )
+                )
+        except NoSuchTable:
+            (await read_archive_schema(session)).require_tables()  # says which table
+            raise
+        with phase("select"):
+            leads = await _read_leads(session, batch.lead_ids, membership, found)
+        return await _archive(session, batch, schemas, leads)
+
+
+async def _archive(
+    session: Session, batch: ArchiveBatch, schemas: SchemaCache, leads: _Leads
+) -> ArchiveResult:
+    """Validate existence, then insert, update and delete, each one set-based statement."""
     if leads.missing:
         raise UnknownLeadIds(leads.missing)
     with phase("schema"):
@@ -155,6 +169,27 @@ async def _archive(session: Session, batch: ArchiveBatch, schemas: SchemaCache) 
 
 
 @dataclass(frozen=True)
+class _Membership:
+    """How to ask which requested leads exist and which are archived.
+
+    Dense IDs (spanning less than SPAN_FACTOR times their number) are read as one range,
+    sparse ones by an IN list (see sql.SELECT_LEADS_IN_SPAN); either way only the requested
+    IDs count.
+    """
+
+    sql: str
+    args: tuple[int, ...]
+    in_span: bool
+
+    @classmethod
+    def of(cls, lead_ids: Sequence[int]) -> _Membership:
+        low, high = min(lead_ids), max(lead_ids)
+        if high - low < SPAN_FACTOR * len(lead_ids):
+            return cls(sql.SELECT_LEADS_IN_SPAN, (low, high), True)
+        return cls(sql.select_batch_leads(len(lead_ids)), tuple(lead_ids), False)
+
+
+@dataclass(frozen=True)
 class _Leads:
     """The requested leads as the batch found them under the lock."""
 
@@ -163,33 +198,17 @@ class _Leads:
     definitions: tuple[str, str]  # both tables' definitions (schema.definitions_key)
 
 
-async def _read_leads(session: Session, lead_ids: Sequence[int]) -> _Leads:
-    """Which requested leads exist and which are archived, and both tables' definitions, in
-    one round trip.
-
-    Dense IDs (spanning less than twice their number) are read as one range, sparse ones by
-    an IN list (see sql.SELECT_LEADS_IN_SPAN); either way only the requested IDs count.
-    """
-    low, high = min(lead_ids), max(lead_ids)
-    in_span = high - low < SPAN_FACTOR * len(lead_ids)
-    args: tuple[int, ...]
-    if in_span:
-        membership_sql, args = sql.SELECT_LEADS_IN_SPAN, (low, high)
-    else:
-        membership_sql, args = sql.select_batch_leads(len(lead_ids)), tuple(lead_ids)
-    try:
-        membership, leads_table, archive_table = await session.fetch_sets(
-            f"{membership_sql}; {sql.SHOW_CREATE_TABLES}", args
-        )
-    except NoSuchTable:
-        (await read_archive_schema(session)).require_tables()  # says which table
-        raise
-    found, found_digits, found_ids, in_archive, archived_digits, archived_ids = membership.rows[0]
+async def _read_leads(
+    session: Session, lead_ids: Sequence[int], membership: _Membership, found: list[ResultSet]
+) -> _Leads:
+    """The leads from the membership query's row, and both tables' definitions."""
+    counts, leads_table, archive_table = found
     definitions = definitions_key(leads_table.rows[0][1], archive_table.rows[0][1])
+    in_leads, leads_digits, leads_ids, in_archive, archive_digits, archive_ids = counts.rows[0]
     # Without a span every row is a requested lead: the IDs are distinct, lead_id the key.
-    every_lead_exists = not in_span and found == len(lead_ids)
-    existing = frozenset() if every_lead_exists else _id_set(found_ids, found, found_digits)
-    archived = _id_set(archived_ids, in_archive, archived_digits)
+    every_lead_exists = not membership.in_span and in_leads == len(lead_ids)
+    existing = frozenset() if every_lead_exists else _id_set(leads_ids, in_leads, leads_digits)
+    archived = _id_set(archive_ids, in_archive, archive_digits)
     if existing is None or archived is None:  # cut short by group_concat_max_len
         return await _read_leads_by_rows(session, lead_ids, definitions)
     missing = [] if every_lead_exists else [i for i in lead_ids if i not in existing]

@@ -115,19 +115,29 @@ class Session:
 
     @asynccontextmanager
     async def locked_transaction(
-        self, acquire: str, release: str, wait_s: int
-    ) -> AsyncIterator[None]:
-        """Take a named lock (GET_LOCK) and begin in one round trip; commit or roll back and
-        release in one more. If the connection dies, the server rolls back and drops the lock.
+        self, acquire: str, release: str, wait_s: int, then: str = "", args: Sequence[object] = ()
+    ) -> AsyncIterator[list[ResultSet]]:
+        """Take a named lock (GET_LOCK), begin, and run `then` (with `args`) in one round trip;
+        yield what `then` returned. Commit or roll back and release in one more round trip.
+
+        The server runs the statements in order, so `then` runs once the lock is held (when
+        GET_LOCK gives up instead, its result is thrown away). If the connection dies, the
+        server rolls back and drops the lock.
         """
-        taken = (await self.fetch_sets(f"{acquire}; START TRANSACTION", (wait_s,)))[0].rows
+        script = f"{acquire}; START TRANSACTION" + (f"; {then}" if then else "")
+        try:
+            sets = await self.fetch_sets(script, (wait_s, *args))
+        except ArchiveError:  # `then` failed cleanly (a missing table): the lock is held
+            await self.fetch_sets(f"ROLLBACK; {release}")
+            raise
+        taken = sets[0].rows
         if not taken or taken[0][0] != 1:
-            await self.execute("ROLLBACK")
+            await self.fetch_sets(f"ROLLBACK; {release}")
             raise DatabaseUnavailable(
                 message=f"another batch held the archive lock for {wait_s} s; retry the batch"
             )
         try:
-            yield
+            yield sets[2:]
         except ArchiveError:
             await self.fetch_sets(f"ROLLBACK; {release}")
             raise

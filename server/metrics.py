@@ -40,8 +40,8 @@ LEADS = Counter(
 )
 PHASE_SECONDS = Histogram(
     "lead_archive_phase_duration_seconds",
-    "Time spent in each phase of a batch: lock (waiting for other batches), schema, select, "
-    "insert, update, delete.",
+    "Time spent in each phase of a batch: lock (waiting for other batches, with the membership "
+    "query that rides in the same round trip), schema, select, insert, update, delete.",
     ["phase"],
     buckets=_BUCKETS,
 )

@@ -75,8 +75,8 @@ async def test_alter_table_waits_for_a_batch_that_read_its_columns(
     read_leads = archive_module._read_leads
     outcomes: list[int] = []
 
-    async def read_then_alter(session, lead_ids):
-        state = await read_leads(session, lead_ids)
+    async def read_then_alter(session, *args):
+        state = await read_leads(session, *args)
         other = await Database.connect(tdb.db.url, pool_size=1)
         try:
             async with other.session() as alter:
@@ -247,9 +247,36 @@ async def test_span_and_in_list_reads_agree_with_one_row_per_lead(tdb: TestDb) -
                 rng.shuffle(wanted)
             else:
                 wanted = rng.sample(ids + beyond, rng.randint(1, 35))
-            fast = await archive_module._read_leads(session, wanted)
+            membership = archive_module._Membership.of(wanted)
+            found = await session.fetch_sets(
+                f"{membership.sql}; {sql.SHOW_CREATE_TABLES}", membership.args
+            )
+            fast = await archive_module._read_leads(session, wanted, membership, found)
             rows = await archive_module._read_leads_by_rows(session, wanted, fast.definitions)
             assert fast.missing == rows.missing, wanted
             assert fast.archived.intersection(wanted) == rows.archived, wanted
             spans += max(wanted) - min(wanted) < archive_module.SPAN_FACTOR * len(wanted)
     assert 10 < spans < 70  # both ways were taken
+
+
+async def test_lock_held_elsewhere_changes_nothing_and_leaves_that_lock_alone(
+    tdb: TestDb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The membership read that rode along with a GET_LOCK that gave up is thrown away."""
+    ids = await tdb.seed(2)
+    monkeypatch.setattr(archive_module, "BATCH_LOCK_TIMEOUT_S", 1)
+    before = await tdb.snapshot()
+    holder = await Database.connect(tdb.db.url, pool_size=1)
+    try:
+        async with holder.session() as session:
+            assert await session.fetch_all(sql.ACQUIRE_BATCH_LOCK, (5,)) == [(1,)]
+            with pytest.raises(ServerError) as raised:
+                await archive_leads(tdb.db, batch(ids))
+            assert "held the archive lock" in raised.value.message
+            in_use = "SELECT IS_USED_LOCK(CONCAT('lead_archive:', DATABASE()))"
+            assert await session.fetch_all(in_use) == [(session.thread_id,)]
+            await session.fetch_all(sql.RELEASE_BATCH_LOCK)
+    finally:
+        await holder.close()
+    assert await tdb.snapshot() == before
+    assert (await archive_leads(tdb.db, batch(ids))).delete_count == 2
