@@ -31,8 +31,10 @@ from server.schema import SchemaCache, current_schema, definitions_key, read_arc
 log = logging.getLogger(__name__)
 
 BATCH_LOCK_TIMEOUT_S = 30
-# Lead IDs spanning fewer than this many times their number are read as one range.
+# Lead IDs within a window narrower than this many times their number are read as one range,
+# when at most this share of them lie outside it (those go in a short IN list).
 SPAN_FACTOR = 2
+MAX_OUTLIER_SHARE = 0.1
 # Column lists by both tables' definitions, shared by every batch (see SchemaCache).
 SCHEMAS = SchemaCache()
 
@@ -172,9 +174,9 @@ async def _archive(
 class _Membership:
     """How to ask which requested leads exist and which are archived.
 
-    Dense IDs (spanning less than SPAN_FACTOR times their number) are read as one range,
-    sparse ones by an IN list (see sql.SELECT_LEADS_IN_SPAN); either way only the requested
-    IDs count.
+    When most IDs fall in a window narrower than SPAN_FACTOR times their number, that window
+    is read as one range and the few others by an IN list; otherwise every ID goes in the IN
+    list (see sql.select_batch_leads_in_span). Either way only the requested IDs count.
     """
 
     sql: str
@@ -183,10 +185,24 @@ class _Membership:
 
     @classmethod
     def of(cls, lead_ids: Sequence[int]) -> _Membership:
-        low, high = min(lead_ids), max(lead_ids)
-        if high - low < SPAN_FACTOR * len(lead_ids):
-            return cls(sql.SELECT_LEADS_IN_SPAN, (low, high), True)
-        return cls(sql.select_batch_leads(len(lead_ids)), tuple(lead_ids), False)
+        ordered = sorted(lead_ids)
+        first, last = _densest_window(ordered, SPAN_FACTOR * len(ordered))
+        outliers = ordered[:first] + ordered[last + 1 :]
+        if len(outliers) > len(ordered) * MAX_OUTLIER_SHARE:
+            return cls(sql.select_batch_leads(len(lead_ids)), tuple(lead_ids), False)
+        window = (ordered[first], ordered[last])
+        return cls(sql.select_batch_leads_in_span(len(outliers)), (*window, *outliers), True)
+
+
+def _densest_window(ordered: Sequence[int], width: int) -> tuple[int, int]:
+    """Indexes (first, last) of the most sorted IDs that lie within less than `width`."""
+    best, first = (0, 0), 0
+    for last, value in enumerate(ordered):
+        while value - ordered[first] >= width:
+            first += 1
+        if last - first > best[1] - best[0]:
+            best = (first, last)
+    return best
 
 
 @dataclass(frozen=True)

@@ -88,9 +88,17 @@ def select_batch_leads(count: int) -> str:
     return _BATCH_LEADS + f"WHERE l.lead_id IN ({placeholders(count)})"
 
 
-# The same for every lead_id from %s to %s: for dense IDs one range scan costs a fraction of
-# an IN list of 500 (the caller keeps only the IDs it asked for).
-SELECT_LEADS_IN_SPAN = _BATCH_LEADS + "WHERE l.lead_id BETWEEN %s AND %s"
+@lru_cache(maxsize=512)
+def select_batch_leads_in_span(outliers: int) -> str:
+    """The same for every lead_id from %s to %s, and for `outliers` more IDs (%s each).
+
+    For dense IDs one range scan costs a fraction of an IN list of 500; the caller keeps only
+    the IDs it asked for.
+    """
+    where = "WHERE l.lead_id BETWEEN %s AND %s"
+    if outliers:
+        where += f" OR l.lead_id IN ({placeholders(outliers)})"
+    return _BATCH_LEADS + where
 
 
 @lru_cache(maxsize=512)

@@ -244,6 +244,9 @@ async def test_span_and_in_list_reads_agree_with_one_row_per_lead(tdb: TestDb) -
                 start = rng.randrange(len(ids))
                 window = [*ids, *beyond[:29]][start : start + rng.randint(1, 40)]
                 wanted = [i for i in window if rng.random() < 0.8] or window[:1]
+                if case % 4 == 1:  # and an ID far away, as in a request with a typo
+                    wanted.append(rng.choice([-5, 0, 2**40, 2**63 - 1, ids[0] + 10_000]))
+                    wanted = list(dict.fromkeys(wanted))
                 rng.shuffle(wanted)
             else:
                 wanted = rng.sample(ids + beyond, rng.randint(1, 35))
@@ -255,7 +258,7 @@ async def test_span_and_in_list_reads_agree_with_one_row_per_lead(tdb: TestDb) -
             rows = await archive_module._read_leads_by_rows(session, wanted, fast.definitions)
             assert fast.missing == rows.missing, wanted
             assert fast.archived.intersection(wanted) == rows.archived, wanted
-            spans += max(wanted) - min(wanted) < archive_module.SPAN_FACTOR * len(wanted)
+            spans += membership.in_span
     assert 10 < spans < 70  # both ways were taken
 
 
@@ -280,3 +283,14 @@ async def test_lock_held_elsewhere_changes_nothing_and_leaves_that_lock_alone(
         await holder.close()
     assert await tdb.snapshot() == before
     assert (await archive_leads(tdb.db, batch(ids))).delete_count == 2
+
+
+def test_densest_window_reads_the_many_by_range_and_the_few_by_list() -> None:
+    dense = list(range(1000, 1500))
+    membership = archive_module._Membership.of([*dense[:-1], 4_000_000_000])
+    assert membership.in_span
+    assert membership.args == (1000, 1498, 4_000_000_000)
+    assert "BETWEEN" in membership.sql and "IN (%s)" in membership.sql
+    scattered = archive_module._Membership.of(list(range(0, 50_000, 100)))
+    assert not scattered.in_span
+    assert archive_module._Membership.of([7]).args == (7, 7)
