@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from server import sql
@@ -28,6 +28,15 @@ from server.schema import read_archive_schema
 log = logging.getLogger(__name__)
 
 BATCH_LOCK_TIMEOUT_S = 30
+
+# Test seam: awaited after each step of a batch with the step's name ("schema", "checked",
+# "insert", "update", "delete") and the batch's session, so fault tests can kill the
+# connection or change the schema at an exact point. Production code never passes one.
+StepHook = Callable[[str, Session], Awaitable[None]]
+
+
+async def _no_hook(step: str, session: Session) -> None:
+    """The default: go straight on."""
 
 
 @dataclass(frozen=True)
@@ -76,12 +85,14 @@ class ArchiveResult:
     kept_count: int = 0
 
 
-async def archive_leads(db: Database, batch: ArchiveBatch, *, attempts: int = 5) -> ArchiveResult:
+async def archive_leads(
+    db: Database, batch: ArchiveBatch, *, attempts: int = 5, after_step: StepHook = _no_hook
+) -> ArchiveResult:
     """Archive one batch; a deadlock rolls back the whole batch and it runs again."""
     for attempt in range(1, attempts + 1):
         try:
             async with db.session() as session:
-                return await _archive_locked(session, batch)
+                return await _archive_locked(session, batch, after_step)
         except TransientConflict:
             if attempt == attempts:
                 raise
@@ -90,32 +101,42 @@ async def archive_leads(db: Database, batch: ArchiveBatch, *, attempts: int = 5)
     raise AssertionError("unreachable")
 
 
-async def _archive_locked(session: Session, batch: ArchiveBatch) -> ArchiveResult:
+async def _archive_locked(
+    session: Session, batch: ArchiveBatch, after_step: StepHook
+) -> ArchiveResult:
     """Run the batch alone: one batch at a time per database, inside one transaction."""
     async with (
         session.named_lock(sql.ACQUIRE_BATCH_LOCK, sql.RELEASE_BATCH_LOCK, BATCH_LOCK_TIMEOUT_S),
         session.transaction(),
     ):
-        return await _archive(session, batch)
+        return await _archive(session, batch, after_step)
 
 
-async def _archive(session: Session, batch: ArchiveBatch) -> ArchiveResult:
+async def _archive(session: Session, batch: ArchiveBatch, after_step: StepHook) -> ArchiveResult:
     """Validate existence, then insert, update and delete, each one set-based statement."""
-    schema = await read_archive_schema(session)
-    schema.require_tables()
+    (await read_archive_schema(session)).require_tables()
+    await after_step("schema", session)
     archived = await _archived_by_lead(session, batch.lead_ids)
     missing = [lead_id for lead_id in batch.lead_ids if lead_id not in archived]
     if missing:
         raise UnknownLeadIds(missing)
+    # Read the columns again: the query above opened both tables inside the transaction, so
+    # the batch now holds their metadata locks and no ALTER can land before COMMIT. A column
+    # list read earlier could miss a column added since, and the delete would not compare it.
+    schema = await read_archive_schema(session)
     schema.require_exact_copy()
+    await after_step("checked", session)
     columns = schema.columns
     new = [lead_id for lead_id in batch.lead_ids if not archived[lead_id]]
     old = [lead_id for lead_id in batch.lead_ids if archived[lead_id]]
     inserted = await _run(session, batch.insert, sql.insert_missing(columns, len(new)), new)
+    await after_step("insert", session)
     updated = await _run(session, batch.update, sql.update_archived(columns, len(old)), old)
+    await after_step("update", session)
     deleted = await _run(
         session, batch.delete, sql.delete_archived(columns, len(batch.lead_ids)), batch.lead_ids
     )
+    await after_step("delete", session)
     return ArchiveResult(
         select_count=len(archived),
         insert_count=inserted,

@@ -93,6 +93,35 @@ def delete_archived(columns: Sequence[str], count: int) -> str:
     )
 
 
+# --- Verify (read-only) ---------------------------------------------------------------------
+
+# A consistent view of both tables on InnoDB; on MyISAM each SELECT locks what it reads.
+BEGIN_READ_ONLY = "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"
+COUNT_LEADS = f"SELECT COUNT(*) FROM {LEADS}"
+COUNT_ARCHIVE = f"SELECT COUNT(*) FROM {ARCHIVE}"
+
+
+def _all_identical(columns: Sequence[str]) -> str:
+    """The safe delete's test, from the same `identical`; never NULL, so NOT works on it."""
+    return " AND ".join(identical("l", "a", c) for c in columns)
+
+
+def count_in_both(columns: Sequence[str]) -> str:
+    """One pass over leads present in both tables: (how many, how many differ)."""
+    return (
+        f"SELECT COUNT(*), COALESCE(SUM(NOT ({_all_identical(columns)})), 0) "
+        f"FROM {LEADS} l JOIN {ARCHIVE} a ON a.lead_id = l.lead_id"
+    )
+
+
+def first_differing(columns: Sequence[str], limit: int) -> str:
+    """The lowest `limit` lead IDs present in both tables with different data."""
+    return (
+        f"SELECT l.lead_id FROM {LEADS} l JOIN {ARCHIVE} a ON a.lead_id = l.lead_id "
+        f"WHERE NOT ({_all_identical(columns)}) ORDER BY l.lead_id LIMIT {int(limit)}"
+    )
+
+
 # --- API keys -------------------------------------------------------------------------------
 
 CREATE_KEYS = f"""
