@@ -98,3 +98,13 @@ class SchemaDrift(ServerError):
 
     code = grpc.StatusCode.FAILED_PRECONDITION
     message = "vicidial_list_archive does not match vicidial_list"
+
+
+class TableNeedsRepair(ServerError):
+    """A MyISAM table was left marked as crashed (e.g. MariaDB itself crashed) (500)."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    message = (
+        "a table is marked as crashed or its index is corrupt: run REPAIR TABLE on it, "
+        "then 'lead-archive verify', then rerun the batch"
+    )

@@ -20,9 +20,10 @@ class Column:
 
 @dataclass(frozen=True)
 class TableShape:
-    """A table's columns in order."""
+    """A table's columns in order; `unreadable` when it exists but they could not be read."""
 
     columns: tuple[Column, ...]
+    unreadable: bool = False
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,15 @@ async def read_table_shapes(session: Session) -> tuple[TableShape, TableShape]:
     shapes: dict[str, list[Column]] = {sql.LEADS: [], sql.ARCHIVE: []}
     for table, name, column_type, charset in rows:
         shapes[table].append(Column(name, column_type, charset))
-    return TableShape(tuple(shapes[sql.LEADS])), TableShape(tuple(shapes[sql.ARCHIVE]))
+    return await _shape(session, sql.LEADS, shapes), await _shape(session, sql.ARCHIVE, shapes)
+
+
+async def _shape(session: Session, table: str, shapes: dict[str, list[Column]]) -> TableShape:
+    """A table without columns may still exist: information_schema skips one it cannot open."""
+    if shapes[table]:
+        return TableShape(tuple(shapes[table]))
+    rows = await session.fetch_all(sql.TABLE_EXISTS, (table,))
+    return TableShape((), unreadable=bool(rows[0][0]))
 
 
 async def read_archive_schema(session: Session) -> ArchiveSchema:
@@ -71,6 +80,12 @@ def drift(leads: TableShape, archive: TableShape) -> str | None:
 
 def copy_blockers(leads: TableShape, archive: TableShape) -> list[str]:
     """Every reason the archive cannot hold an exact copy of a lead, in column order."""
+    for shape, table in ((leads, sql.LEADS), (archive, sql.ARCHIVE)):
+        if shape.unreadable:
+            return [
+                f"table {table} exists but its columns cannot be read (locked by a repair, "
+                f"or marked as crashed: run REPAIR TABLE {table})"
+            ]
     if not leads.columns:
         return [f"table {sql.LEADS} does not exist"]
     if not archive.columns:
