@@ -169,38 +169,38 @@ def verify_command(
         raise typer.Exit(1)
 
 
+def say(text: str) -> None:
+    """Print a line unwrapped, so scripts can grep it."""
+    out.print(text, highlight=False, soft_wrap=True)
+
+
 def _print_report(report: VerifyReport) -> None:
-    out.print(
+    say(
         f"vicidial_list: {report.leads} leads; vicidial_list_archive: {report.archived} leads; "
-        f"in both: {report.in_both} ({report.compared_columns} columns compared byte for byte)",
-        highlight=False,
+        f"in both: {report.in_both} ({report.compared_columns} columns compared byte for byte)"
     )
     if report.identical_in_both:
-        out.print(
+        say(
             f"{report.identical_in_both} lead(s) are archived exactly but still in "
-            "vicidial_list: rerun their batch to delete them.",
-            highlight=False,
+            "vicidial_list: rerun their batch to delete them."
         )
     if report.drift:
-        table = Table("schema drift between vicidial_list and vicidial_list_archive")
+        say(f"{len(report.drift)} difference(s) between the two tables' columns:")
+        table = Table("schema drift")
         for line in report.drift:
             table.add_row(line)
         out.print(table)
     if report.differing:
-        shown = len(report.first_differing)
-        table = Table(
-            "lead_id", title=f"{report.differing} lead(s) in both tables with different data"
-        )
+        say(f"{report.differing} lead(s) in both tables with different data:")
+        table = Table("lead_id")
         for lead_id in report.first_differing:
             table.add_row(str(lead_id))
         out.print(table)
+        shown = len(report.first_differing)
         if shown < report.differing:
-            out.print(f"… and {report.differing - shown} more (first {shown} shown).")
-        out.print(
-            "Those leads are still in vicidial_list: rerun their batch to archive their "
-            "current data."
-        )
-    out.print("OK: archive and vicidial_list agree." if report.clean else "NOT CLEAN.")
+            say(f"… and {report.differing - shown} more (first {shown} shown).")
+        say("They are still in vicidial_list: rerun their batch to archive their current data.")
+    say("OK: archive and vicidial_list agree." if report.clean else "NOT CLEAN.")
 
 
 @app.command()

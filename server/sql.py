@@ -106,19 +106,17 @@ def _all_identical(columns: Sequence[str]) -> str:
     return " AND ".join(identical("l", "a", c) for c in columns)
 
 
-def count_in_both(columns: Sequence[str]) -> str:
-    """One pass over leads present in both tables: (how many, how many differ)."""
-    return (
-        f"SELECT COUNT(*), COALESCE(SUM(NOT ({_all_identical(columns)})), 0) "
-        f"FROM {LEADS} l JOIN {ARCHIVE} a ON a.lead_id = l.lead_id"
-    )
+# Leads archived but still in vicidial_list (a primary-key join, no comparison).
+COUNT_IN_BOTH = f"SELECT COUNT(*) FROM {LEADS} l JOIN {ARCHIVE} a ON a.lead_id = l.lead_id"
 
 
-def first_differing(columns: Sequence[str], limit: int) -> str:
-    """The lowest `limit` lead IDs present in both tables with different data."""
+def differing_leads(columns: Sequence[str], limit: int) -> str:
+    """One pass: the lowest `limit` lead IDs in both tables with different data, each row
+    carrying how many differ in all (the window counts before LIMIT cuts)."""
     return (
-        f"SELECT l.lead_id FROM {LEADS} l JOIN {ARCHIVE} a ON a.lead_id = l.lead_id "
-        f"WHERE NOT ({_all_identical(columns)}) ORDER BY l.lead_id LIMIT {int(limit)}"
+        f"SELECT l.lead_id, COUNT(*) OVER () FROM {LEADS} l "
+        f"JOIN {ARCHIVE} a ON a.lead_id = l.lead_id WHERE NOT ({_all_identical(columns)}) "
+        f"ORDER BY l.lead_id LIMIT {max(int(limit), 1)}"
     )
 
 

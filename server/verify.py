@@ -2,8 +2,8 @@
 
 It lists leads present in both tables whose data differs (by the safe delete's own byte-exact,
 NULL-safe comparison) and every difference between the two tables' columns. Set-based: one
-pass over the leads found in both tables, and a second, stopping early, only to name the
-first differing lead IDs.
+pass compares the leads found in both tables, counting and naming the first differing ones
+at once; the other queries are counts.
 """
 
 from __future__ import annotations
@@ -56,17 +56,13 @@ async def _verify(session: Session, limit: int) -> VerifyReport:
     if not (leads.columns and archive.columns):
         return VerifyReport(0, 0, 0, 0, (), drift, 0)
     columns = _common_columns(leads, archive)
-    in_both, differing = (await session.fetch_all(sql.count_in_both(columns)))[0]
-    first: tuple[int, ...] = ()
-    if differing and limit > 0:
-        rows = await session.fetch_all(sql.first_differing(columns, limit))
-        first = tuple(int(row[0]) for row in rows)
+    rows = await session.fetch_all(sql.differing_leads(columns, limit))
     return VerifyReport(
         leads=await _count(session, sql.COUNT_LEADS),
         archived=await _count(session, sql.COUNT_ARCHIVE),
-        in_both=int(in_both),
-        differing=int(differing),
-        first_differing=first,
+        in_both=await _count(session, sql.COUNT_IN_BOTH),
+        differing=int(rows[0][1]) if rows else 0,
+        first_differing=tuple(int(row[0]) for row in rows[:limit]),
         drift=drift,
         compared_columns=len(columns),
     )
