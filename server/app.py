@@ -16,13 +16,15 @@ from server.servicer import LeadArchiveServicer
 from server.settings import Settings
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["LeadArchiveService"].full_name
+# A request of 500 lead IDs is a few kB; anything near this is not a request of ours.
+MAX_RECEIVE_BYTES = 1024 * 1024
 
 
 def create_server(
     settings: Settings, db: Database, *, clock: Clock = utc_now, port: int | None = None
 ) -> tuple[grpc.aio.Server, int]:
     """Build (not start) the server; port 0 picks a free one, which is returned."""
-    server = grpc.aio.server()
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_RECEIVE_BYTES)])
     guard = AccessGuard(db, office_hours_source(settings, db), clock)
     servicer = LeadArchiveServicer(db, guard, attempts=settings.retry_attempts)
     pb_grpc.add_LeadArchiveServiceServicer_to_server(servicer, server)

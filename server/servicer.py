@@ -16,10 +16,14 @@ from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
 from server.access import AccessGuard
 from server.archive import ArchiveBatch, archive_leads
+from server.auth_limit import client_of_peer
 from server.db import Database
 from server.errors import SUCCESS_MESSAGE, ArchiveError, ServerError
 
 log = logging.getLogger(__name__)
+
+# Set by the REST shim: the address of its HTTP client.
+FORWARDED_FOR = "x-forwarded-for"
 
 
 class LeadArchiveServicer(pb_grpc.LeadArchiveServiceServicer):
@@ -35,7 +39,7 @@ class LeadArchiveServicer(pb_grpc.LeadArchiveServiceServicer):
     ) -> pb.ArchiveLeadsResponse:
         """Check the caller, validate the batch, archive it."""
         async with _errors_as_status(context):
-            await self._guard.admit(_authorization(context))
+            await self._guard.admit(_authorization(context), _client(context))
             batch = ArchiveBatch.validated(
                 insert=_flag(request, "insert_leads"),
                 update=_flag(request, "update_leads"),
@@ -50,7 +54,7 @@ class LeadArchiveServicer(pb_grpc.LeadArchiveServiceServicer):
     ) -> pb.CheckAccessResponse:
         """Check the key and the office hours only."""
         async with _errors_as_status(context):
-            api_user = await self._guard.admit(_authorization(context))
+            api_user = await self._guard.admit(_authorization(context), _client(context))
         return pb.CheckAccessResponse(api_user=api_user)
 
 
@@ -60,8 +64,17 @@ def _flag(request: pb.ArchiveLeadsRequest, name: str) -> bool | None:
 
 
 def _authorization(context: grpc.aio.ServicerContext[object, object]) -> str | None:
+    return _metadata(context, "authorization")
+
+
+def _client(context: grpc.aio.ServicerContext[object, object]) -> str:
+    """Who failed authentications count against (see auth_limit.client_of_peer)."""
+    return client_of_peer(context.peer(), _metadata(context, FORWARDED_FOR))
+
+
+def _metadata(context: grpc.aio.ServicerContext[object, object], name: str) -> str | None:
     for key, value in context.invocation_metadata() or ():
-        if key == "authorization":
+        if key == name:
             return value if isinstance(value, str) else value.decode(errors="replace")
     return None
 
