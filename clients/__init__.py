@@ -1,0 +1,54 @@
+"""Python clients of the Vicidial Lead Archive API: gRPC and REST, sync and asyncio.
+
+::
+
+    from clients import LeadArchiveClient, OfficeHours
+
+    with LeadArchiveClient("127.0.0.1:50051", api_key) as client:
+        result = client.archive([101, 102, 103])
+    print(result.delete_count, result.kept_count)
+
+The generated gRPC code is here too, as ``pb`` (messages) and ``pb_grpc`` (stubs); it is
+also importable as ``vicidial.leads.v1``.
+"""
+
+from __future__ import annotations
+
+from vicidial.leads.v1 import lead_archive_pb2 as pb
+from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
+
+from clients.errors import (
+    InvalidLeads,
+    LeadArchiveError,
+    OfficeHours,
+    ServerError,
+    Timeout,
+    Unauthenticated,
+    Unavailable,
+    UnknownLeads,
+)
+from clients.grpc_client import AsyncLeadArchiveClient, LeadArchiveClient
+from clients.model import MAX_LEADS_PER_BATCH, ArchiveResult
+from clients.rest_client import AsyncRestLeadArchiveClient, RestLeadArchiveClient
+from clients.retry import NO_RETRY, RetryPolicy
+
+__all__ = [
+    "MAX_LEADS_PER_BATCH",
+    "NO_RETRY",
+    "ArchiveResult",
+    "AsyncLeadArchiveClient",
+    "AsyncRestLeadArchiveClient",
+    "InvalidLeads",
+    "LeadArchiveClient",
+    "LeadArchiveError",
+    "OfficeHours",
+    "RestLeadArchiveClient",
+    "RetryPolicy",
+    "ServerError",
+    "Timeout",
+    "Unauthenticated",
+    "Unavailable",
+    "UnknownLeads",
+    "pb",
+    "pb_grpc",
+]

@@ -9,24 +9,38 @@ import grpc  # type: ignore[import-untyped, unused-ignore]
 from fastapi import FastAPI
 from vicidial.leads.v1 import lead_archive_pb2_grpc
 
+from rest_shim import ops
+from rest_shim.context import RequestContextMiddleware
 from rest_shim.errors import ApiError, handle_api_error
 from rest_shim.routes import router
+from rest_shim.upstream import UpstreamTls, open_channel
 
 ChannelFactory = Callable[[str], grpc.aio.Channel]
 
 
-def create_app(upstream: str, *, channel_factory: ChannelFactory | None = None) -> FastAPI:
+def create_app(
+    upstream: str,
+    *,
+    channel_factory: ChannelFactory | None = None,
+    upstream_tls: UpstreamTls | None = None,
+    upstream_metadata: tuple[tuple[str, str], ...] = (),
+) -> FastAPI:
     """Build the REST shim that forwards to the LeadArchiveService at ``upstream`` (HOST:PORT).
 
-    The channel is opened when the app starts (``lifespan``) and closed when it stops;
-    ``channel_factory`` replaces ``grpc.aio.insecure_channel``, e.g. for TLS or tests.
+    The channel is opened when the app starts (``lifespan``) and closed when it stops; it
+    uses TLS when ``upstream_tls`` is given, and sends ``upstream_metadata`` with every
+    call. ``channel_factory`` replaces the channel altogether, e.g. for tests (its calls
+    then carry no request id or client address).
     """
-    open_channel: ChannelFactory = channel_factory or grpc.aio.insecure_channel
+    connect: ChannelFactory = channel_factory or (
+        lambda target: open_channel(target, upstream_tls, upstream_metadata)
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        channel = open_channel(upstream)
+        channel = connect(upstream)
         app.state.stub = lead_archive_pb2_grpc.LeadArchiveServiceStub(channel)
+        app.state.channel = channel
         try:
             yield
         finally:
@@ -39,5 +53,7 @@ def create_app(upstream: str, *, channel_factory: ChannelFactory | None = None) 
         lifespan=lifespan,
     )
     app.include_router(router)
+    app.include_router(ops.router)
     app.add_exception_handler(ApiError, handle_api_error)
+    app.add_middleware(RequestContextMiddleware)
     return app

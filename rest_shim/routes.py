@@ -60,9 +60,7 @@ async def _read_body(request: Request) -> bytes | None:
 
 async def _archive(request: Request) -> Response:
     stub = _stub(request)
-    metadata = translate.auth_metadata(
-        request.headers.get("authorization")
-    ) + translate.client_metadata(request.client.host if request.client else None)
+    metadata = translate.auth_metadata(request.headers.get("authorization"))
     raw = await _read_body(request)
     if raw is None:
         await _check_access(stub, metadata)  # 401 and 403 still come first

@@ -17,9 +17,6 @@ from vicidial.leads.v1 import lead_archive_pb2
 
 from rest_shim import messages
 
-# The metadata key the server reads the HTTP client's address from.
-FORWARDED_FOR = "x-forwarded-for"
-
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
@@ -224,13 +221,6 @@ def auth_metadata(authorization: str | None) -> tuple[tuple[str, str], ...]:
     if authorization is None or not all(" " <= char <= "~" for char in authorization):
         return ()
     return (("authorization", authorization),)
-
-
-def client_metadata(host: str | None) -> tuple[tuple[str, str], ...]:
-    """Name the HTTP client to the server, which limits failed authentications per client."""
-    if not host or not all(" " <= char <= "~" for char in host):
-        return ()
-    return ((FORWARDED_FOR, host),)
 
 
 def success_body(response: lead_archive_pb2.ArchiveLeadsResponse) -> dict[str, JsonValue]:

@@ -9,6 +9,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 from server import sql
@@ -23,6 +24,7 @@ from server.errors import (
     UnknownLeadIds,
     UpdateLeadsNotBoolean,
 )
+from server.phases import phase
 from server.schema import read_archive_schema
 
 log = logging.getLogger(__name__)
@@ -105,18 +107,24 @@ async def _archive_locked(
     session: Session, batch: ArchiveBatch, after_step: StepHook
 ) -> ArchiveResult:
     """Run the batch alone: one batch at a time per database, inside one transaction."""
-    async with (
-        session.named_lock(sql.ACQUIRE_BATCH_LOCK, sql.RELEASE_BATCH_LOCK, BATCH_LOCK_TIMEOUT_S),
-        session.transaction(),
-    ):
+    async with AsyncExitStack() as stack:
+        with phase("lock"):  # time spent queueing behind other batches
+            await stack.enter_async_context(
+                session.named_lock(
+                    sql.ACQUIRE_BATCH_LOCK, sql.RELEASE_BATCH_LOCK, BATCH_LOCK_TIMEOUT_S
+                )
+            )
+        await stack.enter_async_context(session.transaction())
         return await _archive(session, batch, after_step)
 
 
 async def _archive(session: Session, batch: ArchiveBatch, after_step: StepHook) -> ArchiveResult:
     """Validate existence, then insert, update and delete, each one set-based statement."""
-    (await read_archive_schema(session)).require_tables()
+    with phase("schema"):
+        (await read_archive_schema(session)).require_tables()
     await after_step("schema", session)
-    archived = await _archived_by_lead(session, batch.lead_ids)
+    with phase("select"):
+        archived = await _archived_by_lead(session, batch.lead_ids)
     missing = [lead_id for lead_id in batch.lead_ids if lead_id not in archived]
     if missing:
         raise UnknownLeadIds(missing)
@@ -129,12 +137,20 @@ async def _archive(session: Session, batch: ArchiveBatch, after_step: StepHook) 
     columns = schema.columns
     new = [lead_id for lead_id in batch.lead_ids if not archived[lead_id]]
     old = [lead_id for lead_id in batch.lead_ids if archived[lead_id]]
-    inserted = await _run(session, batch.insert, sql.insert_missing(columns, len(new)), new)
+    inserted = await _run(
+        session, "insert", batch.insert, sql.insert_missing(columns, len(new)), new
+    )
     await after_step("insert", session)
-    updated = await _run(session, batch.update, sql.update_archived(columns, len(old)), old)
+    updated = await _run(
+        session, "update", batch.update, sql.update_archived(columns, len(old)), old
+    )
     await after_step("update", session)
     deleted = await _run(
-        session, batch.delete, sql.delete_archived(columns, len(batch.lead_ids)), batch.lead_ids
+        session,
+        "delete",
+        batch.delete,
+        sql.delete_archived(columns, len(batch.lead_ids)),
+        batch.lead_ids,
     )
     await after_step("delete", session)
     return ArchiveResult(
@@ -152,8 +168,11 @@ async def _archived_by_lead(session: Session, lead_ids: Sequence[int]) -> dict[i
     return {int(lead_id): bool(archived) for lead_id, archived in rows}
 
 
-async def _run(session: Session, enabled: bool, statement: str, lead_ids: Sequence[int]) -> int:
+async def _run(
+    session: Session, name: str, enabled: bool, statement: str, lead_ids: Sequence[int]
+) -> int:
     """Run one phase's statement when its flag is set and it has leads to touch."""
     if not enabled or not lead_ids:
         return 0
-    return await session.execute(statement, lead_ids)
+    with phase(name):
+        return await session.execute(statement, lead_ids)

@@ -7,7 +7,6 @@ bounded: at most `max_clients` clients are remembered, the stalest forgotten fir
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from collections import deque
 from collections.abc import Callable
@@ -64,26 +63,3 @@ class FailedAuthLimiter:
         for remembered in (self._failures, self._blocked_until):
             while len(remembered) > self.max_clients:
                 del remembered[next(iter(remembered))]
-
-
-def client_of_peer(peer: str, forwarded_for: str | None = None) -> str:
-    """The client a gRPC call counts against: its peer address without the port.
-
-    A call from loopback that names a forwarded client (the REST shim, passing on its HTTP
-    client's address) counts against that client instead, so one bad HTTP client cannot get
-    every REST caller refused.
-    """
-    kind, _, address = peer.partition(":")
-    if kind not in ("ipv4", "ipv6"):
-        return peer
-    host = address.rsplit(":", 1)[0].strip("[]")
-    if forwarded_for and _is_loopback(host):
-        return forwarded_for
-    return host
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

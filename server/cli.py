@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable, Coroutine
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from datetime import date
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from server import keys, run
+from server import bulk, config_show, keys, logs, run
+from server.bulk_console import Connection, Screens, run_archive
 from server.db import Database
 from server.demo import DEMO_DATABASE, DEMO_LIST_ID, Demo, seed_demo
 from server.errors import ArchiveError
@@ -29,8 +33,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Create the tables the service needs.", no_args_is_help=True)
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+config_app = typer.Typer(help="Show the settings in effect.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(config_app, name="config")
 
 err = Console(stderr=True)
 out = Console()
@@ -53,9 +59,11 @@ def fail(message: str, code: int = 1) -> NoReturn:
 def settings_or_exit(**overrides: Any) -> Settings:
     """Read the settings, or stop with the one line that says which is wrong."""
     try:
-        return load_settings(**overrides)
+        settings = load_settings(**overrides)
     except SettingsError as error:
         fail(str(error), 2)
+    logs.configure(settings.log_format, settings.log_level)
+    return settings
 
 
 def run_or_exit(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -93,10 +101,23 @@ def grpc_only() -> None:
 @app.command()
 def rest(
     upstream: Annotated[str, typer.Option(help="The gRPC server, HOST:PORT.")],
+    upstream_tls: Annotated[
+        bool,
+        typer.Option(
+            help="Reach the gRPC server over TLS (CA: LEAD_ARCHIVE_UPSTREAM_CA, else the "
+            "system's; name: LEAD_ARCHIVE_UPSTREAM_SERVER_NAME, else HOST)."
+        ),
+    ] = False,
 ) -> None:
     """Serve the REST shim only, in front of a gRPC server elsewhere."""
     settings = settings_or_exit()
-    run_or_exit(run.run_rest(settings, upstream))
+    run_or_exit(run.run_rest(settings, upstream, upstream_tls=upstream_tls))
+
+
+@config_app.command("show")
+def config_show_command() -> None:
+    """Print the effective settings as TOML; the database password is masked."""
+    print(config_show.render(settings_or_exit()))
 
 
 @db_app.command("init")
@@ -218,18 +239,165 @@ def demo(
     run_or_exit(run.run(settings, on_ready=lambda g, h: _print_demo(settings, seeded, g, h)))
 
 
+@app.command("archive")
+def archive(
+    list_id: Annotated[
+        list[str] | None,
+        typer.Option("--list-id", metavar="ID", help="Leads of this list; repeat or use commas."),
+    ] = None,
+    campaign: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="ID",
+            help="Leads of every list of this campaign (vicidial_lists); repeat or use commas.",
+        ),
+    ] = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option(metavar="STATUS", help="Leads with this status; repeat or use commas."),
+    ] = None,
+    called_before: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DATE",
+            help="Leads last called before this day (YYYY-MM-DD, today or yesterday).",
+        ),
+    ] = None,
+    entered_before: Annotated[
+        str | None,
+        typer.Option(metavar="DATE", help="Leads entered before this day (entry_date)."),
+    ] = None,
+    all_leads: Annotated[
+        bool, typer.Option("--all", help="Every lead in vicidial_list, with no cut-off.")
+    ] = False,
+    ids_from: Annotated[
+        str | None,
+        typer.Option(metavar="FILE", help="Read the lead IDs from FILE (- for stdin) instead."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would move; change nothing.")
+    ] = False,
+    no_delete: Annotated[
+        bool, typer.Option("--no-delete", help="Copy into the archive; delete nothing.")
+    ] = False,
+    concurrency: Annotated[int, typer.Option(help="Batches in flight at once.")] = 4,
+    batch_size: Annotated[int, typer.Option(help="Leads per batch, at most 500.")] = 500,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            metavar="HOST:PORT",
+            help="The gRPC server (default: LEAD_ARCHIVE_TARGET, else 127.0.0.1 and "
+            "LEAD_ARCHIVE_GRPC_PORT).",
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option(help="The API key (default: LEAD_ARCHIVE_API_KEY).")
+    ] = None,
+    tls: Annotated[
+        bool,
+        typer.Option(
+            "--tls",
+            help="Reach the server over TLS (on by default for this machine's gRPC port "
+            "when the settings give it a certificate).",
+        ),
+    ] = False,
+    ca_cert: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="Trust this CA for TLS (implies --tls).")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds one batch may take.")] = 60.0,
+    retry_for: Annotated[
+        float, typer.Option(help="Seconds to keep retrying an unreachable server.")
+    ] = 120.0,
+) -> None:
+    """Archive many leads through the API, selected like ADMIN_archive_leads.pl or listed.
+
+    Cut-offs combine: a lead must match them all. Rerun to finish an interrupted run.
+
+    Exit codes: 0 all archived, 1 some not, 2 wrong options, 3 office hours, 130 Ctrl-C.
+    """
+    settings = settings_or_exit()
+    try:
+        selection = bulk.Selection(
+            list_ids=tuple(_list_ids(list_id or [])),
+            campaigns=bulk.split_values(campaign or []),
+            statuses=bulk.split_values(status or []),
+            called_before=_day(called_before),
+            entered_before=_day(entered_before),
+        )
+        if ids_from is not None and all_leads:
+            raise bulk.JobError("--ids-from selects the leads itself: leave out --all")
+        if all_leads != selection.is_empty and ids_from is None:
+            raise bulk.JobError(
+                "say which leads: --list-id, --campaign, --status, --called-before, "
+                "--entered-before (combined), --ids-from, or --all (and --all alone)"
+            )
+        job = bulk.Job(
+            selection=selection,
+            lead_ids=None if ids_from is None else _read_ids(ids_from),
+            delete=not no_delete,
+            dry_run=dry_run,
+            batch_size=batch_size,
+            concurrency=concurrency,
+        )
+        connection = Connection.from_options(
+            settings,
+            target=target,
+            api_key=api_key,
+            tls=tls,
+            ca_cert=ca_cert,
+            timeout=timeout,
+            retry_for=retry_for,
+        )
+    except bulk.JobError as error:
+        fail(str(error), bulk.EXIT_USAGE)
+    try:
+        code = run_or_exit(run_archive(job, settings, connection, Screens(out, err)))
+    except KeyboardInterrupt:  # before the first batch: the run itself handles Ctrl-C
+        fail("interrupted before any batch was sent", bulk.EXIT_INTERRUPTED)
+    raise typer.Exit(code)
+
+
+def _list_ids(values: list[str]) -> list[int]:
+    ids = []
+    for value in bulk.split_values(values):
+        if not value.isdigit():
+            raise bulk.JobError(f"--list-id {value!r} is not a list ID")
+        ids.append(int(value))
+    return ids
+
+
+def _day(text: str | None) -> date | None:
+    return None if text is None else bulk.parse_day(text, today=date.today())
+
+
+def _read_ids(path: str) -> Sequence[int]:
+    if path == "-":
+        listed = bulk.read_lead_ids(sys.stdin, source="stdin")
+    else:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as lines:
+                listed = bulk.read_lead_ids(lines, source=path)
+        except OSError as error:
+            raise bulk.JobError(f"--ids-from {path}: {error.strerror or error}") from None
+    if listed.repeats:
+        err.print(f"{listed.repeats} repeated lead IDs are taken once.", highlight=False)
+    return listed.lead_ids
+
+
 def _announce(settings: Settings) -> run.OnReady:
     def announce(grpc_port: int, http_port: int | None) -> None:
         err.print(f"gRPC on {settings.grpc_host}:{grpc_port}", highlight=False)
         if http_port is not None:
-            err.print(f"REST on http://{settings.http_host}:{http_port}", highlight=False)
+            scheme = "https" if settings.http_tls else "http"
+            err.print(f"REST on {scheme}://{settings.http_host}:{http_port}", highlight=False)
 
     return announce
 
 
 def _print_demo(settings: Settings, demo: Demo, grpc_port: int, http_port: int | None) -> None:
     first, last = demo.lead_ids[0], demo.lead_ids[-1]
-    url = f"http://{settings.http_host}:{http_port}/vicidial/leads/archive"
+    scheme = "https" if settings.http_tls else "http"
+    url = f"{scheme}://{settings.http_host}:{http_port}/vicidial/leads/archive"
     out.print(
         f"""
 [bold]lead-archive demo[/bold]: database {demo.url.masked()}

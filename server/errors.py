@@ -108,3 +108,10 @@ class TableNeedsRepair(ServerError):
         "a table is marked as crashed or its index is corrupt: run REPAIR TABLE on it, "
         "then 'lead-archive verify', then rerun the batch"
     )
+
+
+class ShuttingDown(ServerError):
+    """The server is stopping and takes no new batches; retry elsewhere or later (500)."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    message = "server shutting down; retry the batch"

@@ -16,14 +16,10 @@ from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
 from server.access import AccessGuard
 from server.archive import ArchiveBatch, archive_leads
-from server.auth_limit import client_of_peer
 from server.db import Database
 from server.errors import SUCCESS_MESSAGE, ArchiveError, ServerError
 
 log = logging.getLogger(__name__)
-
-# Set by the REST shim: the address of its HTTP client.
-FORWARDED_FOR = "x-forwarded-for"
 
 
 class LeadArchiveServicer(pb_grpc.LeadArchiveServiceServicer):
@@ -39,7 +35,7 @@ class LeadArchiveServicer(pb_grpc.LeadArchiveServiceServicer):
     ) -> pb.ArchiveLeadsResponse:
         """Check the caller, validate the batch, archive it."""
         async with _errors_as_status(context):
-            await self._guard.admit(_authorization(context), _client(context))
+            await self._guard.admit(_authorization(context))
             batch = ArchiveBatch.validated(
                 insert=_flag(request, "insert_leads"),
                 update=_flag(request, "update_leads"),
@@ -54,7 +50,7 @@ class LeadArchiveServicer(pb_grpc.LeadArchiveServiceServicer):
     ) -> pb.CheckAccessResponse:
         """Check the key and the office hours only."""
         async with _errors_as_status(context):
-            api_user = await self._guard.admit(_authorization(context), _client(context))
+            api_user = await self._guard.admit(_authorization(context))
         return pb.CheckAccessResponse(api_user=api_user)
 
 
@@ -64,17 +60,8 @@ def _flag(request: pb.ArchiveLeadsRequest, name: str) -> bool | None:
 
 
 def _authorization(context: grpc.aio.ServicerContext[object, object]) -> str | None:
-    return _metadata(context, "authorization")
-
-
-def _client(context: grpc.aio.ServicerContext[object, object]) -> str:
-    """Who failed authentications count against (see auth_limit.client_of_peer)."""
-    return client_of_peer(context.peer(), _metadata(context, FORWARDED_FOR))
-
-
-def _metadata(context: grpc.aio.ServicerContext[object, object], name: str) -> str | None:
     for key, value in context.invocation_metadata() or ():
-        if key == name:
+        if key == "authorization":
             return value if isinstance(value, str) else value.decode(errors="replace")
     return None
 
@@ -105,4 +92,6 @@ async def _errors_as_status(
 
 async def _abort(context: grpc.aio.ServicerContext[object, object], error: ArchiveError) -> None:
     status = rich_status(error)
-    await context.abort(status.code, status.details, status.trailing_metadata)
+    # Keep what was set already (the request id) next to the status details.
+    trailing = (*(context.trailing_metadata() or ()), *status.trailing_metadata)
+    await context.abort(status.code, status.details, trailing)

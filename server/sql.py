@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import NamedTuple
 
 LEADS = "vicidial_list"
 ARCHIVE = "vicidial_list_archive"
 KEYS = "lead_archive_api_keys"
+LISTS = "vicidial_lists"
 
 
 def quote(identifier: str) -> str:
@@ -120,6 +123,79 @@ def differing_leads(columns: Sequence[str], limit: int) -> str:
     )
 
 
+# --- Bulk selection (lead-archive archive) ---------------------------------------------------
+# The same cut-offs as Vicidial's ADMIN_archive_leads.pl, read page by page (keyset pagination
+# on the primary key) so that no run ever holds more than one page of lead IDs.
+
+
+def campaign_lists(count: int) -> str:
+    """The lists of `count` campaigns, picked as ADMIN_archive_leads.pl does (active Y or N)."""
+    return (
+        f"SELECT list_id FROM {LISTS} WHERE active IN ('Y','N') "
+        f"AND campaign_id IN ({placeholders(count)}) ORDER BY list_id"
+    )
+
+
+class LeadFilter(NamedTuple):
+    """A WHERE fragment over vicidial_list (empty, or starting with AND) and its arguments."""
+
+    clause: str
+    args: tuple[object, ...]
+
+
+def lead_filter(
+    *,
+    list_ids: Sequence[int] = (),
+    statuses: Sequence[str] = (),
+    called_before: datetime | None = None,
+    entered_before: datetime | None = None,
+) -> LeadFilter:
+    """Combine the cut-offs with AND; an empty one does not filter."""
+    parts: list[str] = []
+    args: list[object] = []
+    if list_ids:
+        parts.append(f"list_id IN ({placeholders(len(list_ids))})")
+        args += list_ids
+    if statuses:
+        parts.append(f"status IN ({placeholders(len(statuses))})")
+        args += statuses
+    if called_before is not None:
+        # Never-called leads (NULL) are not "called before": Vicidial keeps them too.
+        parts.append("last_local_call_time < %s")
+        args.append(called_before)
+    if entered_before is not None:
+        parts.append("entry_date < %s")
+        args.append(entered_before)
+    return LeadFilter("".join(f" AND {part}" for part in parts), tuple(args))
+
+
+def count_selected(where: LeadFilter) -> str:
+    """How many leads a selection holds now (arguments: the filter's)."""
+    return f"SELECT COUNT(*) FROM {LEADS} WHERE lead_id > 0{where.clause}"
+
+
+def select_page(where: LeadFilter) -> str:
+    """The next page of selected lead IDs (arguments: last lead_id, the filter's, page size)."""
+    return f"SELECT lead_id FROM {LEADS} WHERE lead_id > %s{where.clause} ORDER BY lead_id LIMIT %s"
+
+
+def leads_present(table: str, count: int) -> str:
+    """Which of `count` lead IDs a table holds (table: LEADS or ARCHIVE)."""
+    if table not in (LEADS, ARCHIVE):
+        raise ValueError(f"not a lead table: {table}")
+    return f"SELECT lead_id FROM {table} WHERE lead_id IN ({placeholders(count)})"
+
+
+def survey_leads(columns: Sequence[str], count: int) -> str:
+    """For each requested lead in vicidial_list: archived already? identical copy? (read-only)."""
+    same = " AND ".join(identical("l", "a", c) for c in columns)
+    return (
+        f"SELECT l.lead_id, a.lead_id IS NOT NULL, a.lead_id IS NOT NULL AND {same} "
+        f"FROM {LEADS} l LEFT JOIN {ARCHIVE} a ON a.lead_id = l.lead_id "
+        f"WHERE l.lead_id IN ({placeholders(count)})"
+    )
+
+
 # --- API keys -------------------------------------------------------------------------------
 
 CREATE_KEYS = f"""
@@ -170,3 +246,43 @@ def insert_demo_leads(count: int) -> str:
 
 
 SELECT_LIST_LEADS = f"SELECT lead_id FROM {LEADS} WHERE list_id = %s ORDER BY lead_id"
+
+# --- Vicidial admin log (audit) -------------------------------------------------------------
+
+ADMIN_LOG = "vicidial_admin_log"
+# Vicidial's own admin pages write their LEADS events the same way (admin_modify_lead.php).
+INSERT_ADMIN_LOG = f"""
+INSERT INTO {ADMIN_LOG}
+  (event_date, user, ip_address, event_section, event_type, record_id, event_code,
+   event_sql, event_notes)
+VALUES (NOW(), %s, %s, 'LEADS', %s, %s, %s, %s, %s)
+"""
+
+
+def audit_outline(lead_ids: Sequence[int], insert: bool, update: bool, delete: bool) -> str:
+    """The batch's statements in outline, `|`-separated as Vicidial writes event_sql.
+
+    Column lists are left out (`*`, "every column"): they are read from information_schema
+    on every batch and would make each row several kilobytes longer.
+    """
+    ids = ",".join(str(int(lead_id)) for lead_id in lead_ids)
+    statements = []
+    if insert:
+        statements.append(
+            f"INSERT INTO {ARCHIVE} SELECT * FROM {LEADS} WHERE lead_id IN ({ids}) "
+            f"AND lead_id NOT IN (SELECT lead_id FROM {ARCHIVE})"
+        )
+    if update:
+        statements.append(
+            f"UPDATE {ARCHIVE} a JOIN {LEADS} l ON l.lead_id = a.lead_id "
+            f"SET a.* = l.* WHERE a.lead_id IN ({ids})"
+        )
+    if delete:
+        statements.append(
+            f"DELETE l FROM {LEADS} l JOIN {ARCHIVE} a ON a.lead_id = l.lead_id "
+            f"WHERE l.lead_id IN ({ids}) AND every column of l is identical to a"
+        )
+    return "".join(statement + "|" for statement in statements)
+
+
+PING = "SELECT 1"

@@ -62,6 +62,20 @@ index (owner)
 CREATE TABLE vicidial_list_archive LIKE vicidial_list;
 ALTER TABLE vicidial_list_archive MODIFY lead_id INT(9) UNSIGNED NOT NULL;
 
+-- vicidial_lists: added for lead-archive (not in the shared spec's file), because
+-- `lead-archive archive --campaign` picks a campaign's lists the way ADMIN_archive_leads.pl
+-- does. Only the leading columns, which include every one lead-archive reads (list_id,
+-- campaign_id, active), with Vicidial's own definitions (MySQL_AST_CREATE_tables.sql).
+CREATE TABLE vicidial_lists (
+list_id BIGINT(14) UNSIGNED PRIMARY KEY NOT NULL,
+list_name VARCHAR(30),
+campaign_id VARCHAR(8),
+active ENUM('Y','N'),
+list_description VARCHAR(255),
+list_changedate DATETIME,
+list_lastcalldate DATETIME
+) ENGINE=MyISAM DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
+
 CREATE TABLE vicidial_call_times (
 call_time_id VARCHAR(10) PRIMARY KEY NOT NULL,
 call_time_name VARCHAR(30) NOT NULL,

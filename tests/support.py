@@ -11,6 +11,8 @@ from server.db import Database
 from server.tables import vicidial_schema_statements
 
 ENGINES = ("MyISAM", "InnoDB")
+# Names that collations treat as equal to others but bytes do not: case, accents, spaces, NULL.
+VARIED_NAMES = ("John", "john", "José", "Zoë ", "", None, "O'Brien", "李")
 LEADS = "vicidial_list"
 ARCHIVE = "vicidial_list_archive"
 _serial = itertools.count(1)
@@ -82,8 +84,16 @@ class TestDb:
 
     async def reset(self) -> None:
         """Empty tables, undoing any schema change a test made."""
-        for table in (LEADS, ARCHIVE, "vicidial_call_times", "vicidial_call_time_holidays"):
+        tables = (
+            LEADS,
+            ARCHIVE,
+            "vicidial_lists",
+            "vicidial_call_times",
+            "vicidial_call_time_holidays",
+        )
+        for table in tables:
             await self.execute(f"DROP TABLE IF EXISTS {table}")
+        # "TABLE vicidial_list" also matches vicidial_list_archive and vicidial_lists.
         recreated = (f"TABLE {LEADS}", f"TABLE {ARCHIVE}", "vicidial_call_time")
         for statement in vicidial_schema_statements(self.engine):
             if any(name in statement for name in recreated):
@@ -104,6 +114,24 @@ class TestDb:
                     ids.append(int(row["lead_id"]))
                 else:
                     ids.append(int((await session.fetch_all("SELECT LAST_INSERT_ID()"))[0][0]))
+        return ids
+
+    async def seed_many(
+        self, count: int, *, first_id: int = 1, chunk: int = 1000, **overrides: Any
+    ) -> list[int]:
+        """Insert leads first_id, first_id+1, … with multi-row INSERTs of `chunk` rows."""
+        ids = list(range(first_id, first_id + count))
+        for start in range(0, count, chunk):
+            rows = [
+                lead_row(**({"lead_id": i, "first_name": VARIED_NAMES[i % 8]} | overrides))
+                for i in ids[start : start + chunk]
+            ]
+            columns = ", ".join(f"`{c}`" for c in rows[0])
+            row = "(" + ", ".join(["%s"] * len(rows[0])) + ")"
+            await self.execute(
+                f"INSERT INTO {LEADS} ({columns}) VALUES " + ", ".join([row] * len(rows)),
+                [value for r in rows for value in r.values()],
+            )
         return ids
 
     async def seed(self, count: int, **overrides: Any) -> list[int]:

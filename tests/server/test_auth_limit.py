@@ -1,10 +1,8 @@
-"""The failed-authentication limit: the class with a fake clock, and the peer addresses."""
+"""The failed-authentication limit, with a fake clock."""
 
 from __future__ import annotations
 
-import pytest
-
-from server.auth_limit import FailedAuthLimiter, client_of_peer
+from server.auth_limit import FailedAuthLimiter
 
 
 class FakeClock:
@@ -58,18 +56,3 @@ def test_memory_is_bounded_stalest_forgotten_first() -> None:
     for _ in range(3):
         limit.failed("10.9.9.9")
     assert limit.blocked("10.9.9.9")
-
-
-@pytest.mark.parametrize(
-    ("peer", "forwarded", "client"),
-    [
-        ("ipv4:192.0.2.7:51234", None, "192.0.2.7"),
-        ("ipv6:[2001:db8::1]:51234", None, "2001:db8::1"),
-        ("ipv4:127.0.0.1:40000", "203.0.113.9", "203.0.113.9"),  # the REST shim's HTTP client
-        ("ipv6:[::1]:40000", "203.0.113.9", "203.0.113.9"),
-        ("ipv4:192.0.2.7:51234", "203.0.113.9", "192.0.2.7"),  # only loopback may forward
-        ("unix:/run/x.sock", None, "unix:/run/x.sock"),
-    ],
-)
-def test_client_of_peer(peer: str, forwarded: str | None, client: str) -> None:
-    assert client_of_peer(peer, forwarded) == client

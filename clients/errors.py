@@ -1,0 +1,253 @@
+"""Everything the clients raise, and the one boundary where wire failures become it.
+
+::
+
+    LeadArchiveError                      base; message, lead_errors, lead_ids, status
+    ├── Unauthenticated    401  UNAUTHENTICATED     key missing, malformed, unknown or revoked
+    ├── OfficeHours        403  PERMISSION_DENIED   the API refuses to run in office hours
+    ├── InvalidLeads       400  INVALID_ARGUMENT    the batch breaks a documented rule
+    │   └── UnknownLeads   400  "lead_ids does not exist": lead_ids are not in vicidial_list
+    └── ServerError        500  every other code
+        ├── Unavailable    UNAVAILABLE, or the connection failed or dropped: retried
+        └── Timeout        DEADLINE_EXCEEDED, or no HTTP answer in time: never retried
+
+``GRPC_ERRORS`` names every gRPC status code and ``HTTP_ERRORS`` every status the API
+documents; ``error_from_grpc``, ``error_from_http`` and ``error_from_transport`` are the only
+places a gRPC status, an HTTP answer or an httpx exception turns into one of these.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Final
+
+import grpc
+import httpx
+from google.protobuf.message import DecodeError
+from google.rpc import status_pb2
+from vicidial.leads.v1 import lead_archive_pb2 as pb
+
+# The one message that gets its own class: a caller can drop those leads and resend.
+UNKNOWN_LEADS_MESSAGE: Final = "lead_ids does not exist"
+# grpc-status-details-bin carries the google.rpc.Status with the LeadErrors detail.
+STATUS_DETAILS_KEY: Final = "grpc-status-details-bin"
+
+Metadata = Iterable[tuple[str, str | bytes]]
+
+
+class LeadArchiveError(Exception):
+    """An archive call failed; ``message`` is the server's (the API document's) wording.
+
+    ``lead_errors`` and ``lead_ids`` are the documented error body's fields: how many lead IDs
+    are at fault and which, as the server reported them (integers, except the REST answer to
+    values that are not integers, which a client of this package never sends). ``status`` is
+    the HTTP status the API answers with for this error; ``grpc_code`` is the gRPC status code
+    when the call went over gRPC, else None.
+    """
+
+    status: int = 500
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        lead_errors: int = 0,
+        lead_ids: Sequence[object] = (),
+        grpc_code: grpc.StatusCode | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.lead_errors = lead_errors
+        self.lead_ids: tuple[object, ...] = tuple(lead_ids)
+        self.grpc_code = grpc_code
+
+
+class Unauthenticated(LeadArchiveError):
+    """The API key is missing, malformed, unknown or revoked (401, UNAUTHENTICATED)."""
+
+    status = 401
+
+
+class OfficeHours(LeadArchiveError):
+    """The API refuses to run during office hours (403, PERMISSION_DENIED); try again later."""
+
+    status = 403
+
+
+class InvalidLeads(LeadArchiveError):
+    """The batch breaks one of the documented rules (400, INVALID_ARGUMENT); fix the request."""
+
+    status = 400
+
+
+class UnknownLeads(InvalidLeads):
+    """Some lead IDs are not in vicidial_list (``lead_ids`` lists them); nothing was changed.
+
+    A lead archived by an earlier call is no longer in vicidial_list, so resending a batch
+    that was archived before ends here: drop ``lead_ids`` and send the rest.
+    """
+
+    lead_ids: tuple[int, ...]
+
+
+class ServerError(LeadArchiveError):
+    """The server failed (500): the batch may be partly done, never with a lead lost."""
+
+
+class Unavailable(ServerError):
+    """The service or its database could not be reached, even after retrying until the deadline.
+
+    Also what a dropped connection becomes. Resending the batch later is safe.
+    """
+
+
+class Timeout(ServerError):
+    """No answer within the timeout. Not retried: the batch may still be running or be done."""
+
+
+# --- gRPC -----------------------------------------------------------------------------------
+
+GRPC_ERRORS: Final[Mapping[grpc.StatusCode, type[LeadArchiveError]]] = MappingProxyType(
+    {
+        grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+        grpc.StatusCode.PERMISSION_DENIED: OfficeHours,
+        grpc.StatusCode.INVALID_ARGUMENT: InvalidLeads,
+        grpc.StatusCode.UNAVAILABLE: Unavailable,
+        grpc.StatusCode.DEADLINE_EXCEEDED: Timeout,
+        # Everything else is one of the API document's "any other errors" (500).
+        grpc.StatusCode.CANCELLED: ServerError,
+        grpc.StatusCode.UNKNOWN: ServerError,
+        grpc.StatusCode.NOT_FOUND: ServerError,
+        grpc.StatusCode.ALREADY_EXISTS: ServerError,
+        grpc.StatusCode.RESOURCE_EXHAUSTED: ServerError,
+        grpc.StatusCode.FAILED_PRECONDITION: ServerError,
+        grpc.StatusCode.ABORTED: ServerError,
+        grpc.StatusCode.OUT_OF_RANGE: ServerError,
+        grpc.StatusCode.UNIMPLEMENTED: ServerError,
+        grpc.StatusCode.INTERNAL: ServerError,
+        grpc.StatusCode.DATA_LOSS: ServerError,
+    }
+)
+
+
+def error_from_rpc(error: grpc.RpcError, *, target: str) -> LeadArchiveError:
+    """Turn a failed gRPC call (sync or asyncio) into its typed error."""
+    if isinstance(error, grpc.aio.AioRpcError):
+        return error_from_grpc(
+            error.code(), error.details(), error.trailing_metadata(), target=target
+        )
+    if isinstance(error, grpc.Call):
+        return error_from_grpc(
+            error.code(), error.details(), error.trailing_metadata(), target=target
+        )
+    return ServerError(f"gRPC call to {target} failed: {error}")
+
+
+def error_from_grpc(
+    code: grpc.StatusCode,
+    details: str | None,
+    trailing_metadata: Metadata | None,
+    *,
+    target: str,
+) -> LeadArchiveError:
+    """Turn a gRPC status and its LeadErrors detail into the typed error."""
+    kind = GRPC_ERRORS[code]
+    detail = lead_errors_detail(trailing_metadata)
+    if detail is None:
+        # A status the channel made itself (no server detail): say where and what.
+        message = f"{code.name} from {target}: {details or 'no details'}"
+        return kind(message, grpc_code=code)
+    kind = _refined(kind, detail.message)
+    return kind(
+        detail.message,
+        lead_errors=detail.lead_errors,
+        lead_ids=tuple(detail.lead_ids),
+        grpc_code=code,
+    )
+
+
+def lead_errors_detail(trailing_metadata: Metadata | None) -> pb.LeadErrors | None:
+    """The LeadErrors detail packed into a status's trailing metadata, if there is one."""
+    for key, value in trailing_metadata or ():
+        if key != STATUS_DETAILS_KEY or not isinstance(value, bytes):
+            continue
+        try:
+            status = status_pb2.Status.FromString(value)
+        except DecodeError:
+            return None
+        for packed in status.details:
+            detail = pb.LeadErrors()
+            if packed.Unpack(detail):
+                return detail
+    return None
+
+
+# --- HTTP -----------------------------------------------------------------------------------
+
+HTTP_ERRORS: Final[Mapping[int, type[LeadArchiveError]]] = MappingProxyType(
+    {
+        400: InvalidLeads,
+        401: Unauthenticated,
+        403: OfficeHours,
+        500: ServerError,
+    }
+)
+
+
+def error_for_status(status: int) -> type[LeadArchiveError]:
+    """The error class for an HTTP status other than 200.
+
+    The API answers only 200, 400, 401, 403 and 500; any other status came from something
+    in between (a proxy, a wrong URL) and is a ServerError.
+    """
+    return HTTP_ERRORS.get(status, ServerError)
+
+
+def error_from_http(status: int, body: bytes, *, url: str) -> LeadArchiveError:
+    """Turn an HTTP answer other than 200 into the typed error, using its documented body."""
+    kind = error_for_status(status)
+    parsed = _json_object(body)
+    message = parsed.get("message") if parsed is not None else None
+    if status not in HTTP_ERRORS or parsed is None or not isinstance(message, str):
+        text = body[:200].decode(errors="replace").strip()
+        return kind(f"HTTP {status} from {url}, not an answer of the Lead Archive API: {text}")
+    lead_ids = parsed.get("lead_ids")
+    lead_errors = parsed.get("lead_errors")
+    return _refined(kind, message)(
+        message,
+        lead_errors=lead_errors if isinstance(lead_errors, int) else 0,
+        lead_ids=tuple(lead_ids) if isinstance(lead_ids, list) else (),
+    )
+
+
+def error_from_transport(error: httpx.TransportError, *, url: str) -> LeadArchiveError:
+    """Turn an httpx failure into Unavailable (retried) or Timeout/ServerError (not retried).
+
+    Unavailable: the request never reached the server, or the connection dropped before the
+    answer. A read or write timeout is not: the server may still be working on the batch.
+    """
+    reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    if isinstance(error, httpx.ConnectTimeout | httpx.ConnectError | httpx.RemoteProtocolError):
+        return Unavailable(f"cannot reach {url}: {reason}")
+    if isinstance(error, httpx.ReadError | httpx.WriteError):
+        return Unavailable(f"connection to {url} dropped: {reason}")
+    if isinstance(error, httpx.TimeoutException):
+        return Timeout(f"no answer from {url} in time: {reason}")
+    return ServerError(f"request to {url} failed: {reason}")
+
+
+def _json_object(body: bytes) -> dict[str, object] | None:
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _refined(kind: type[LeadArchiveError], message: str) -> type[LeadArchiveError]:
+    """The more precise class a documented message calls for."""
+    if kind is InvalidLeads and message == UNKNOWN_LEADS_MESSAGE:
+        return UnknownLeads
+    return kind

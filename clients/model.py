@@ -1,0 +1,54 @@
+"""What a batch asks for and what it did: plain values shared by the gRPC and REST clients."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+
+MAX_LEADS_PER_BATCH = 500
+"""The API's limit on lead IDs per request."""
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveResult:
+    """What one batch read and changed (or, added up with ``+``, what many batches did).
+
+    ``kept_count`` is how many requested leads stayed in vicidial_list because their archived
+    copy differs (they changed while being archived); it is 0 when the batch did not delete.
+    """
+
+    select_count: int = 0
+    insert_count: int = 0
+    update_count: int = 0
+    delete_count: int = 0
+    kept_count: int = 0
+
+    def __add__(self, other: ArchiveResult) -> ArchiveResult:
+        """Add two results count by count."""
+        return ArchiveResult(
+            *(getattr(self, f.name) + getattr(other, f.name) for f in fields(ArchiveResult))
+        )
+
+
+def checked_lead_ids(lead_ids: Iterable[int]) -> list[int]:
+    """Return the IDs as a list, or raise TypeError/ValueError for what no request can carry.
+
+    Counts, duplicates and existence are the server's to judge (it answers InvalidLeads);
+    only values that cannot be sent at all are refused here, the same way by both clients.
+    """
+    checked = list(lead_ids)
+    for lead_id in checked:
+        if isinstance(lead_id, bool) or not isinstance(lead_id, int):
+            raise TypeError(f"lead IDs must be integers, got {lead_id!r}")
+        if not INT64_MIN <= lead_id <= INT64_MAX:
+            raise ValueError(f"lead ID {lead_id} is outside the 64-bit range a request carries")
+    return checked
+
+
+def checked_flag(name: str, value: bool) -> bool:
+    """Refuse a flag that is not a real bool (1 or "yes" would be silently truthy)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return value

@@ -1,0 +1,262 @@
+"""Every client flavour against the real server and database: counts, every typed error, retry."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+import server.archive
+from clients import (
+    NO_RETRY,
+    ArchiveResult,
+    InvalidLeads,
+    LeadArchiveError,
+    OfficeHours,
+    RetryPolicy,
+    ServerError,
+    Timeout,
+    Unauthenticated,
+    Unavailable,
+    UnknownLeads,
+)
+from tests.clients.conftest import FLAVOURS, GRPC_FLAVOURS, REST_FLAVOURS, Stack, batch_lock_held
+from tests.e2e.conftest import MONDAY_MORNING
+from tests.support import ARCHIVE, LEADS
+
+pytestmark = pytest.mark.parametrize("flavour", FLAVOURS)
+
+
+async def expect(
+    stack: Stack, call, kind: type[LeadArchiveError], message: str, lead_ids=()
+) -> LeadArchiveError:
+    """The call raises exactly ``kind`` with the documented fields, and changes nothing."""
+    before = await stack.tdb.snapshot()
+    with pytest.raises(LeadArchiveError) as raised:
+        await call
+    error = raised.value
+    assert type(error) is kind, error
+    assert (error.message, error.lead_errors, error.lead_ids) == (
+        message,
+        len(lead_ids),
+        tuple(lead_ids),
+    )
+    assert str(error) == message
+    assert await stack.tdb.snapshot() == before
+    return error
+
+
+# --- Counts, on both engines -------------------------------------------------------------------
+
+
+async def test_counts_of_a_full_archive(stack: Stack, flavour: str) -> None:
+    ids = await stack.tdb.seed(3)
+    original = await stack.tdb.rows(LEADS)
+    result = await stack.caller(flavour).archive(ids)
+    assert result == ArchiveResult(
+        select_count=3, insert_count=3, update_count=0, delete_count=3, kept_count=0
+    )
+    assert await stack.tdb.rows(ARCHIVE) == original
+    assert await stack.tdb.count(LEADS) == 0
+
+
+async def test_counts_with_flags_and_a_kept_lead(stack: Stack, flavour: str) -> None:
+    ids = await stack.tdb.seed(4)
+    await stack.tdb.copy_to_archive(ids[:2])
+    await stack.tdb.execute(f"UPDATE {ARCHIVE} SET city = 'Old' WHERE lead_id = %s", [ids[0]])
+    caller = stack.caller(flavour)
+
+    copied = await caller.archive(ids, delete=False)
+    assert copied == ArchiveResult(4, 2, 1, 0, 0)
+
+    await stack.tdb.execute(f"UPDATE {LEADS} SET city = 'New' WHERE lead_id = %s", [ids[3]])
+    # Without update, the changed lead's copy differs, so the delete keeps it.
+    moved = await caller.archive(ids, insert=False, update=False)
+    assert moved == ArchiveResult(4, 0, 0, 3, 1)
+    assert [row[0] for row in (await stack.tdb.rows(LEADS)).values()] == [ids[3]]
+
+
+# --- Every contract error, as its typed exception ------------------------------------------------
+
+
+async def test_wrong_key_is_unauthenticated(stack1: Stack, flavour: str) -> None:
+    ids = await stack1.tdb.seed(1)
+    caller = stack1.caller(flavour, api_key="not-a-real-key-0123456789")
+    error = await expect(
+        stack1, caller.archive(ids), Unauthenticated, "unable to validate api user"
+    )
+    assert error.status == 401
+
+
+async def test_office_hours(stack1: Stack, flavour: str) -> None:
+    ids = await stack1.tdb.seed(1)
+    stack1.clock.now = MONDAY_MORNING
+    error = await expect(
+        stack1,
+        stack1.caller(flavour).archive(ids),
+        OfficeHours,
+        "api cannot be executed during office hours time condition",
+    )
+    assert error.status == 403
+
+
+async def test_documented_lead_id_errors(stack1: Stack, flavour: str) -> None:
+    ids = await stack1.tdb.seed(2)
+    caller = stack1.caller(flavour)
+    await expect(stack1, caller.archive([]), InvalidLeads, "lead_ids must contain atleast 1 value")
+    await expect(
+        stack1, caller.archive(range(1, 502)), InvalidLeads, "lead_ids cannot exceed 500 values"
+    )
+    await expect(
+        stack1,
+        caller.archive([ids[0], ids[1], ids[1]]),
+        InvalidLeads,
+        "lead_ids cannot contain duplicate values",
+        [ids[1]],
+    )
+    unknown = await expect(
+        stack1,
+        caller.archive([ids[0], 0, -5, 2**40]),
+        UnknownLeads,
+        "lead_ids does not exist",
+        [0, -5, 2**40],
+    )
+    assert unknown.status == 400
+
+
+async def test_schema_drift_is_a_server_error_naming_the_column(
+    stack1: Stack, flavour: str
+) -> None:
+    ids = await stack1.tdb.seed(1)
+    await stack1.tdb.execute(f"ALTER TABLE {LEADS} ADD COLUMN extra_notes VARCHAR(20)")
+    with pytest.raises(ServerError) as raised:
+        await stack1.caller(flavour).archive(ids)
+    assert type(raised.value) is ServerError
+    assert "extra_notes" in raised.value.message
+    assert raised.value.status == 500
+    assert await stack1.tdb.count(ARCHIVE) == 0
+
+
+async def test_missing_archive_table_is_a_server_error(stack1: Stack, flavour: str) -> None:
+    ids = await stack1.tdb.seed(1)
+    await stack1.tdb.execute(f"DROP TABLE {ARCHIVE}")
+    with pytest.raises(ServerError) as raised:
+        await stack1.caller(flavour).archive(ids)
+    assert "lead-archive db init" in raised.value.message
+    assert await stack1.tdb.count(LEADS) == 1
+
+
+async def test_values_no_request_can_carry_are_refused_before_sending(
+    stack1: Stack, flavour: str
+) -> None:
+    caller = stack1.caller(flavour)
+    with pytest.raises(TypeError):
+        await caller.archive(["1"])  # type: ignore[list-item]
+    with pytest.raises(TypeError):
+        await caller.archive([True])
+    with pytest.raises(TypeError):
+        await caller.archive([1], insert=1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="64-bit"):
+        await caller.archive([2**64])
+
+
+# --- Transient failures --------------------------------------------------------------------
+
+
+async def test_unreachable_server_is_unavailable_after_the_deadline(
+    stack1: Stack, flavour: str
+) -> None:
+    await stack1.stop_rest()
+    await stack1.stop_grpc()
+    caller = stack1.caller(flavour, retry=RetryPolicy(deadline=1.0, initial_backoff=0.1))
+    started = time.monotonic()
+    with pytest.raises(Unavailable) as raised:
+        await caller.archive([1])
+    elapsed = time.monotonic() - started
+    assert 0.5 < elapsed < 5, elapsed
+    assert "gave up after" in raised.value.message
+
+
+async def test_restarted_server_is_reached_within_the_deadline(stack1: Stack, flavour: str) -> None:
+    ids = await stack1.tdb.seed(3)
+    caller = stack1.caller(flavour, retry=RetryPolicy(deadline=20, max_backoff=0.5))
+    assert (await caller.archive(ids[:1])).delete_count == 1  # the connection is up
+    stop, start = (
+        (stack1.stop_grpc, stack1.start_grpc)
+        if flavour in GRPC_FLAVOURS
+        else (stack1.stop_rest, stack1.start_rest)
+    )
+    await stop()
+
+    async def restart_later() -> None:
+        await asyncio.sleep(0.5)
+        await start()  # on the same port
+
+    restarting = asyncio.create_task(restart_later())
+    started = time.monotonic()
+    result = await caller.archive(ids[1:])
+    await restarting
+    assert time.monotonic() - started >= 0.45  # it failed, waited and tried again
+    assert result == ArchiveResult(2, 2, 0, 2, 0)
+    assert await stack1.tdb.count(LEADS) == 0
+
+
+async def test_a_call_dropped_mid_flight_is_retried(stack1: Stack, flavour: str) -> None:
+    if flavour in REST_FLAVOURS:
+        pytest.skip("the shim keeps its own connection to gRPC; covered by the restart test")
+    ids = await stack1.tdb.seed(2)
+    caller = stack1.caller(flavour, retry=RetryPolicy(deadline=20, max_backoff=0.5))
+    async with batch_lock_held(stack1.tdb):
+        call = asyncio.create_task(caller.archive(ids))
+        await asyncio.sleep(0.5)  # the call now waits for the batch lock on the server
+        await stack1.stop_grpc()  # drops it: UNAVAILABLE
+        await stack1.start_grpc()
+    assert await call == ArchiveResult(2, 2, 0, 2, 0)
+
+
+async def test_database_unavailable_is_retried_over_grpc_only(
+    stack1: Stack, flavour: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The server answers "retry the batch" (UNAVAILABLE; 500 over REST) after waiting 1 s
+    # for another batch that holds the lock.
+    monkeypatch.setattr(server.archive, "BATCH_LOCK_TIMEOUT_S", 1)
+    ids = await stack1.tdb.seed(2)
+    caller = stack1.caller(flavour, retry=RetryPolicy(deadline=20, max_backoff=0.5))
+    async with batch_lock_held(stack1.tdb):
+        call = asyncio.create_task(caller.archive(ids))
+        await asyncio.sleep(1.6)
+    if flavour in GRPC_FLAVOURS:
+        assert await call == ArchiveResult(2, 2, 0, 2, 0)
+        return
+    with pytest.raises(ServerError) as raised:
+        await call
+    assert type(raised.value) is ServerError
+    assert raised.value.message == "another batch held the archive lock for 1 s; retry the batch"
+
+
+async def test_unavailable_without_retry_names_the_server_message(
+    stack1: Stack, flavour: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if flavour in REST_FLAVOURS:
+        pytest.skip("over REST this is a 500, covered above")
+    monkeypatch.setattr(server.archive, "BATCH_LOCK_TIMEOUT_S", 1)
+    ids = await stack1.tdb.seed(1)
+    async with batch_lock_held(stack1.tdb):
+        with pytest.raises(Unavailable) as raised:
+            await stack1.caller(flavour, retry=NO_RETRY).archive(ids)
+    assert raised.value.message == "another batch held the archive lock for 1 s; retry the batch"
+
+
+async def test_timeout_is_not_retried(
+    stack1: Stack, flavour: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A short lock wait, so that a batch the shim still forwards ends soon after.
+    monkeypatch.setattr(server.archive, "BATCH_LOCK_TIMEOUT_S", 1)
+    ids = await stack1.tdb.seed(1)
+    caller = stack1.caller(flavour, timeout=0.3, retry=RetryPolicy(deadline=20))
+    async with batch_lock_held(stack1.tdb):
+        started = time.monotonic()
+        with pytest.raises(Timeout):
+            await caller.archive(ids)
+        assert time.monotonic() - started < 0.9  # one attempt, no retries

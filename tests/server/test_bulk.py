@@ -1,0 +1,411 @@
+"""Bulk archiving: option parsing, selection SQL on both engines, and the run against the real
+server, interrupted in every way an operator can meet (Ctrl-C, office hours, errors)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import AsyncIterator
+from datetime import date
+
+import pytest
+from rich.console import Console
+from rich.table import Table
+
+from clients import ArchiveResult, AsyncLeadArchiveClient
+from server.bulk import (
+    EXIT_INCOMPLETE,
+    EXIT_INTERRUPTED,
+    EXIT_OFFICE_HOURS,
+    EXIT_OK,
+    Archiver,
+    Job,
+    JobError,
+    Selection,
+    StopReason,
+    Tally,
+    open_source,
+    parse_day,
+    read_lead_ids,
+    split_values,
+    survey,
+)
+from server.bulk_console import explain, summary_table
+from server.errors import DatabaseUnavailable
+from tests.clients.conftest import QUICK_RETRY, Stack, batch_lock_held, running_stack
+from tests.e2e.conftest import MONDAY_MORNING, NIGHT
+from tests.support import ARCHIVE, LEADS, TestDb, lead_row
+
+
+def rendered(table: Table) -> str:
+    console = Console(file=io.StringIO(), width=100)
+    console.print(table)
+    return console.file.getvalue()
+
+
+# --- Options ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "day"),
+    [
+        ("2024-01-31", date(2024, 1, 31)),
+        (" today ", date(2026, 3, 1)),
+        ("Yesterday", date(2026, 2, 28)),
+    ],
+)
+def test_days(text: str, day: date) -> None:
+    assert parse_day(text, today=date(2026, 3, 1)) == day
+
+
+@pytest.mark.parametrize("text", ["2024-02-30", "2024-1-1", "01/02/2024", "", "tomorrow"])
+def test_bad_days(text: str) -> None:
+    with pytest.raises(JobError, match="is not a date"):
+        parse_day(text, today=date(2026, 3, 1))
+
+
+def test_values_may_repeat_or_use_commas() -> None:
+    assert split_values(["NEW,SALE", " NA ", "NEW", ",,"]) == ("NEW", "SALE", "NA")
+
+
+def test_lead_id_files() -> None:
+    listed = read_lead_ids(
+        ["5\n", "3, 4 # the rest\n", "\n", "# all comment\n", "3 1\n"], source="f"
+    )
+    assert list(listed.lead_ids) == [1, 3, 4, 5]
+    assert listed.repeats == 1
+
+
+@pytest.mark.parametrize("bad", ["abc", "-1", "0", "1.5", str(2**32), "12x"])
+def test_lead_id_files_name_the_bad_line(bad: str) -> None:
+    with pytest.raises(JobError, match=rf"ids.txt, line 2: '{bad}' is not a lead ID"):
+        read_lead_ids(["1\n", f"2 {bad}\n", "3\n"], source="ids.txt")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"batch_size": 501}, "--batch-size must be 1 to 500"),
+        ({"batch_size": 0}, "--batch-size must be 1 to 500"),
+        ({"concurrency": 0}, "--concurrency must be 1 to 32"),
+        ({"lead_ids": [1], "selection": Selection(list_ids=(1,))}, "--ids-from selects"),
+    ],
+)
+def test_jobs_that_make_no_sense(options: dict, message: str) -> None:
+    with pytest.raises(JobError, match=message):
+        Job(**options)
+
+
+def test_selection_describes_itself() -> None:
+    selection = Selection(
+        list_ids=(1, 2), statuses=("NEW",), called_before=date(2024, 1, 1), campaigns=("C",)
+    )
+    assert selection.describe() == (
+        "list 1 or 2, campaign C, status NEW, last called before 2024-01-01"
+    )
+    assert Selection().describe() == "every lead in vicidial_list"
+
+
+def test_exit_codes_and_explanations() -> None:
+    done = Tally(selected=10, result=ArchiveResult(10, 10, 0, 10, 0), finished=True)
+    assert (done.exit_code(), done.left, explain(done)) == (EXIT_OK, 0, [])
+    kept = Tally(selected=10, result=ArchiveResult(10, 10, 0, 9, 1), finished=True)
+    assert kept.exit_code() == EXIT_INCOMPLETE
+    assert "1 leads changed while being archived" in explain(kept)[0]
+    hours = Tally(selected=10, result=ArchiveResult(4, 4, 0, 4), stop=StopReason.OFFICE_HOURS)
+    assert (hours.exit_code(), hours.left) == (EXIT_OFFICE_HOURS, 6)
+    assert explain(hours)[0].startswith("Office hours began: stopped between batches with 6")
+    ctrl_c = Tally(selected=10, stop=StopReason.INTERRUPTED)
+    assert ctrl_c.exit_code() == EXIT_INTERRUPTED
+    failed = Tally(selected=10, errors=5, stop=StopReason.FAILED, problems=["boom"])
+    assert failed.exit_code() == EXIT_INCOMPLETE
+    assert explain(failed)[1] == "boom"
+
+
+# --- Selection, as ADMIN_archive_leads.pl selects, on both engines -------------------------------
+
+LEADS_FOR_SELECTION = [
+    # lead_id, list_id, status, last_local_call_time, entry_date
+    (1, 101, "NEW", "2023-06-01 10:00:00", "2023-01-01 00:00:00"),
+    (2, 101, "SALE", "2024-06-01 10:00:00", "2023-01-01 00:00:00"),
+    (3, 102, "NEW", None, "2024-06-01 00:00:00"),
+    (4, 201, "NEW", "2023-06-01 10:00:00", "2023-01-01 00:00:00"),
+    (5, 301, "DNC", "2023-12-31 23:59:59", "2024-01-01 00:00:00"),
+]
+LISTS = [(101, "CAMPA", "Y"), (102, "CAMPA", "N"), (201, "CAMPB", "Y"), (301, "CAMPC", None)]
+
+
+@pytest.fixture
+async def selection_db(tdb: TestDb) -> TestDb:
+    await tdb.insert_leads(
+        [
+            lead_row(
+                lead_id=lead_id,
+                list_id=list_id,
+                status=status,
+                last_local_call_time=called,
+                entry_date=entered,
+            )
+            for lead_id, list_id, status, called, entered in LEADS_FOR_SELECTION
+        ]
+    )
+    for list_id, campaign, active in LISTS:
+        await tdb.execute(
+            "INSERT INTO vicidial_lists (list_id, list_name, campaign_id, active) "
+            "VALUES (%s, 'test', %s, %s)",
+            [list_id, campaign, active],
+        )
+    return tdb
+
+
+async def selected(tdb: TestDb, selection: Selection, page_size: int = 500) -> list[int]:
+    source = await open_source(tdb.db, Job(selection=selection, batch_size=page_size))
+    ids = [lead_id async for page in source.pages() for lead_id in page]
+    assert source.total == len(ids)
+    return ids
+
+
+@pytest.mark.parametrize(
+    ("selection", "expected"),
+    [
+        (Selection(list_ids=(101,)), [1, 2]),
+        (Selection(campaigns=("CAMPA",)), [1, 2, 3]),
+        (Selection(campaigns=("CAMPA", "CAMPB"), statuses=("NEW",)), [1, 3, 4]),
+        (Selection(called_before=date(2024, 1, 1)), [1, 4, 5]),  # never called: not taken
+        (Selection(entered_before=date(2024, 1, 1)), [1, 2, 4]),  # midnight is not before
+        (Selection(campaigns=("CAMPA",), list_ids=(102, 201)), [3]),
+        (Selection(list_ids=(101,), statuses=("sale",)), [2]),  # Vicidial's collation
+        (Selection(list_ids=(101, 201), called_before=date(2024, 1, 1)), [1, 4]),
+        (Selection(), [1, 2, 3, 4, 5]),
+        (Selection(statuses=("NOPE",)), []),
+    ],
+)
+async def test_selection(selection_db: TestDb, selection: Selection, expected: list[int]) -> None:
+    assert await selected(selection_db, selection) == expected
+
+
+@pytest.mark.parametrize(
+    ("selection", "message"),
+    [
+        (Selection(campaigns=("CAMPC",)), "campaign CAMPC has no lists in vicidial_lists"),
+        (Selection(campaigns=("CAMPA",), list_ids=(201,)), "list 201 is not in campaign CAMPA"),
+    ],
+)
+async def test_campaigns_without_lists(
+    selection_db: TestDb, selection: Selection, message: str
+) -> None:
+    with pytest.raises(JobError, match=message):
+        await selected(selection_db, selection)
+
+
+async def test_pages_follow_lead_id_even_when_earlier_leads_are_deleted(
+    selection_db: TestDb,
+) -> None:
+    source = await open_source(selection_db.db, Job(selection=Selection(), batch_size=2))
+    pages = []
+    async for page in source.pages():
+        pages.append(page)
+        await selection_db.execute(f"DELETE FROM {LEADS} WHERE lead_id = %s", [page[0]])
+    assert pages == [[1, 2], [3, 4], [5]]
+
+
+async def test_dry_run_classifies_without_changing_anything(tdb: TestDb) -> None:
+    ids = await tdb.seed_many(7)
+    await tdb.copy_to_archive(ids[:3])
+    await tdb.execute(f"UPDATE {ARCHIVE} SET first_name = 'JOHN' WHERE lead_id = %s", [ids[0]])
+    await tdb.execute(f"DELETE FROM {LEADS} WHERE lead_id = %s", [ids[2]])
+    before = await tdb.snapshot()
+    listed = await open_source(tdb.db, Job(lead_ids=[*ids, 999], batch_size=3))
+    found = await survey(tdb.db, listed)
+    assert (found.selected, found.not_archived, found.archived_same, found.archived_different) == (
+        8,
+        4,
+        1,
+        1,
+    )
+    assert (found.already_archived, found.not_found, found.drift) == (1, 1, None)
+    assert await tdb.snapshot() == before
+
+
+async def test_dry_run_reports_drift(tdb: TestDb) -> None:
+    await tdb.seed_many(2)
+    await tdb.execute(f"ALTER TABLE {LEADS} ADD COLUMN extra_notes VARCHAR(20)")
+    source = await open_source(tdb.db, Job(selection=Selection(list_ids=(1001,))))
+    found = await survey(tdb.db, source)
+    assert found.drift is not None and "extra_notes" in found.drift
+
+
+# --- The run, against the real server ------------------------------------------------------------
+
+
+@pytest.fixture
+async def rig(tdb: TestDb) -> AsyncIterator[tuple[Stack, AsyncLeadArchiveClient]]:
+    async with (
+        running_stack(tdb) as stack,
+        AsyncLeadArchiveClient(stack.grpc_target, stack.key, retry=QUICK_RETRY) as client,
+    ):
+        yield stack, client
+
+
+async def run(rig, job: Job, watch=lambda archiver, tally: None) -> tuple[Tally, Archiver]:
+    stack, client = rig
+    archiver = Archiver(client, stack.tdb.db, job, watch=lambda tally: watch(archiver, tally))
+    tally = await archiver.run(await open_source(stack.tdb.db, job))
+    return tally, archiver
+
+
+async def assert_moved(tdb: TestDb, original: dict, ids: list[int]) -> None:
+    """Every lead of ids is in the archive, exactly as it was, and gone from vicidial_list."""
+    assert await tdb.rows(ARCHIVE, ids) == {i: original[i] for i in ids}
+    assert await tdb.rows(LEADS, ids) == {}
+
+
+EVERY_LEAD = Job(selection=Selection(list_ids=(1001,)), batch_size=100, concurrency=3)
+
+
+async def test_run_archives_everything_selected(rig) -> None:
+    stack, _ = rig
+    ids = await stack.tdb.seed_many(1050)
+    await stack.tdb.seed_many(20, first_id=5000, list_id=2002)  # not selected
+    original = await stack.tdb.rows(LEADS)
+    tally, _ = await run(rig, EVERY_LEAD)
+    assert tally.result == ArchiveResult(1050, 1050, 0, 1050, 0)
+    assert (tally.batches, tally.finished, tally.left, tally.exit_code()) == (11, True, 0, 0)
+    await assert_moved(stack.tdb, original, ids)
+    assert await stack.tdb.count(LEADS) == 20
+
+
+async def test_ctrl_c_lets_batches_in_flight_finish_and_a_rerun_ends_the_job(rig) -> None:
+    stack, _ = rig
+    ids = await stack.tdb.seed_many(1050)
+    original = await stack.tdb.rows(LEADS)
+
+    def ctrl_c_after_first(archiver: Archiver, tally: Tally) -> None:
+        if tally.batches == 1:
+            archiver.interrupt()
+
+    first, _ = await run(rig, EVERY_LEAD, ctrl_c_after_first)
+    # Three batches were in flight (concurrency 3); they finished and no fourth started.
+    assert (first.batches, first.result.delete_count, first.left) == (3, 300, 750)
+    assert (first.stop, first.exit_code()) == (StopReason.INTERRUPTED, EXIT_INTERRUPTED)
+    assert await stack.tdb.count(LEADS) == 750
+
+    second, _ = await run(rig, EVERY_LEAD)
+    assert second.result == ArchiveResult(750, 750, 0, 750, 0)  # nothing redone
+    assert second.exit_code() == EXIT_OK
+    await assert_moved(stack.tdb, original, ids)
+
+
+async def test_office_hours_stop_the_run_between_batches(rig) -> None:
+    stack, _ = rig
+    ids = await stack.tdb.seed_many(1050)
+    original = await stack.tdb.rows(LEADS)
+    job = Job(selection=Selection(list_ids=(1001,)), batch_size=100, concurrency=1)
+
+    def office_opens_after_two(archiver: Archiver, tally: Tally) -> None:
+        if tally.batches == 2:
+            stack.clock.now = MONDAY_MORNING
+
+    first, _ = await run(rig, job, office_opens_after_two)
+    assert (first.stop, first.exit_code()) == (StopReason.OFFICE_HOURS, EXIT_OFFICE_HOURS)
+    assert (first.batches, first.result.delete_count, first.left, first.errors) == (3, 200, 850, 0)
+    assert await stack.tdb.count(LEADS) == 850
+
+    stack.clock.now = NIGHT
+    second, _ = await run(rig, job)
+    assert second.result == ArchiveResult(850, 850, 0, 850, 0)
+    await assert_moved(stack.tdb, original, ids)
+
+
+async def test_second_ctrl_c_abandons_batches_in_flight_safely(rig) -> None:
+    stack, _ = rig
+    ids = await stack.tdb.seed_many(300)
+    original = await stack.tdb.rows(LEADS)
+    job = Job(selection=Selection(list_ids=(1001,)), batch_size=100, concurrency=2)
+    async with batch_lock_held(stack.tdb):  # both batches wait on the server
+        archiver = Archiver(rig[1], stack.tdb.db, job)
+        running = asyncio.create_task(archiver.run(await open_source(stack.tdb.db, job)))
+        while archiver.in_flight < 2:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        archiver.interrupt()
+        archiver.abandon()
+        tally = await running
+    assert (tally.abandoned, tally.stop, tally.exit_code()) == (200, StopReason.INTERRUPTED, 130)
+    assert (tally.result, tally.left) == (ArchiveResult(), 100)
+    assert "abandoned in flight" in rendered(summary_table(tally, job, 1.0))
+    rerun, _ = await run(rig, job)
+    assert rerun.exit_code() == EXIT_OK
+    await assert_moved(stack.tdb, original, ids)
+
+
+async def test_listed_ids_already_archived_or_unknown_are_accounted_for(rig) -> None:
+    stack, _ = rig
+    ids = await stack.tdb.seed_many(6)
+    original = await stack.tdb.rows(LEADS)
+    await stack.tdb.copy_to_archive(ids[:2])
+    await stack.tdb.execute(f"DELETE FROM {LEADS} WHERE lead_id IN (%s, %s)", ids[:2])
+    job = Job(lead_ids=[*ids, 777, 778], batch_size=3)
+    tally, _ = await run(rig, job)
+    assert tally.result == ArchiveResult(4, 4, 0, 4, 0)
+    assert (tally.already_archived, tally.not_found, tally.errors) == (2, 2, 0)
+    assert tally.problems == ["in neither vicidial_list nor the archive: 777, 778"]
+    assert tally.exit_code() == EXIT_INCOMPLETE  # two listed leads could not be archived
+    await assert_moved(stack.tdb, original, ids)
+
+
+async def test_server_error_stops_the_run(rig) -> None:
+    stack, _ = rig
+    await stack.tdb.seed_many(500)
+    await stack.tdb.execute(f"ALTER TABLE {ARCHIVE} DROP COLUMN comments")
+    before = await stack.tdb.snapshot()
+    tally, _ = await run(rig, Job(selection=Selection(list_ids=(1001,)), batch_size=100))
+    assert tally.stop is StopReason.FAILED
+    assert tally.errors == 100 * tally.batches and tally.batches <= 4  # no new batch started
+    assert "comments" in tally.problems[0]
+    assert tally.exit_code() == EXIT_INCOMPLETE
+    assert await stack.tdb.snapshot() == before
+
+
+async def test_refused_key_stops_the_run(rig) -> None:
+    stack, _ = rig
+    await stack.tdb.seed_many(300)
+    before = await stack.tdb.snapshot()
+    async with AsyncLeadArchiveClient(stack.grpc_target, "not-the-key-0123456789") as client:
+        job = Job(selection=Selection(list_ids=(1001,)), batch_size=100, concurrency=1)
+        tally = await Archiver(client, stack.tdb.db, job).run(await open_source(stack.tdb.db, job))
+    assert (tally.stop, tally.batches, tally.errors) == (StopReason.UNAUTHENTICATED, 1, 0)
+    assert tally.problems == ["unable to validate api user"]
+    assert await stack.tdb.snapshot() == before
+
+
+async def test_no_delete_copies_only(rig) -> None:
+    stack, _ = rig
+    ids = await stack.tdb.seed_many(250)
+    original = await stack.tdb.rows(LEADS)
+    job = Job(selection=Selection(list_ids=(1001,)), batch_size=100, delete=False)
+    tally, _ = await run(rig, job)
+    assert tally.result == ArchiveResult(250, 250, 0, 0, 0)
+    assert tally.exit_code() == EXIT_OK
+    assert await stack.tdb.rows(ARCHIVE) == original == await stack.tdb.rows(LEADS)
+    again, _ = await run(rig, Job(selection=Selection(list_ids=(1001,)), batch_size=100))
+    assert again.result == ArchiveResult(250, 0, 0, 250, 0)  # nothing copied twice
+    await assert_moved(stack.tdb, original, ids)
+
+
+async def test_database_lost_between_pages_stops_with_a_summary(rig) -> None:
+    stack, client = rig
+    await stack.tdb.seed_many(300)
+    job = Job(selection=Selection(list_ids=(1001,)), batch_size=100, concurrency=1)
+    source = await open_source(stack.tdb.db, job)
+
+    class LosesTheDatabase:
+        total = source.total
+
+        async def pages(self):
+            pages = source.pages()
+            yield await anext(pages)
+            raise DatabaseUnavailable()
+
+    tally = await Archiver(client, stack.tdb.db, job).run(LosesTheDatabase())
+    assert (tally.stop, tally.result.delete_count, tally.left) == (StopReason.FAILED, 100, 200)
+    assert tally.problems == ["reading the database: database unavailable; retry the batch"]

@@ -1,0 +1,80 @@
+"""Failures inside a batch, made by the database itself (triggers), on both engines."""
+
+from __future__ import annotations
+
+import pytest
+
+from server.archive import ArchiveBatch, archive_leads
+from server.errors import ServerError
+from tests.support import ARCHIVE, LEADS, TestDb
+
+
+def full(ids: list[int]) -> ArchiveBatch:
+    return ArchiveBatch.validated(insert=True, update=True, delete=True, lead_ids=ids)
+
+
+async def fail_deletes(tdb: TestDb, times: int, errno: int, sqlstate: str = "45000") -> None:
+    """Make the next `times` deletes from vicidial_list fail with the given error."""
+    # The counter is MyISAM so that a rollback of the batch does not undo its decrement.
+    await tdb.execute("CREATE TABLE IF NOT EXISTS fail_budget (n INT) ENGINE=MyISAM")
+    await tdb.execute("DELETE FROM fail_budget")
+    await tdb.execute("INSERT INTO fail_budget VALUES (%s)", [times])
+    await tdb.execute("DROP TRIGGER IF EXISTS fail_delete")
+    await tdb.execute(
+        f"""
+        CREATE TRIGGER fail_delete BEFORE DELETE ON {LEADS} FOR EACH ROW
+        BEGIN
+          IF (SELECT n FROM fail_budget) > 0 THEN
+            UPDATE fail_budget SET n = n - 1;
+            SIGNAL SQLSTATE '{sqlstate}' SET MYSQL_ERRNO = {errno}, MESSAGE_TEXT = 'injected';
+          END IF;
+        END
+        """
+    )
+
+
+@pytest.fixture
+async def leads(tdb: TestDb):
+    ids = await tdb.seed(4)
+    yield ids
+    await tdb.execute("DROP TRIGGER IF EXISTS fail_delete")
+    await tdb.execute("DROP TABLE IF EXISTS fail_budget")
+
+
+async def test_failed_delete_rolls_back_the_insert_on_innodb_and_is_safe_on_myisam(
+    tdb: TestDb, leads: list[int]
+) -> None:
+    original = await tdb.rows(LEADS)
+    await fail_deletes(tdb, times=1, errno=1644)
+    with pytest.raises(ServerError) as raised:
+        await archive_leads(tdb.db, full(leads))
+    assert "injected" not in raised.value.message  # driver text stays in the log
+    assert await tdb.rows(LEADS) == original  # nothing left vicidial_list either way
+    if tdb.engine == "InnoDB":
+        assert await tdb.rows(ARCHIVE) == {}  # the three phases rolled back together
+    else:
+        assert await tdb.rows(ARCHIVE) == original  # MyISAM keeps the copies: still safe
+    result = await archive_leads(tdb.db, full(leads))  # rerunning the batch finishes the job
+    assert result.delete_count == 4
+    assert await tdb.rows(ARCHIVE) == original
+
+
+async def test_deadlock_is_retried_transparently_on_innodb(tdb: TestDb, leads: list[int]) -> None:
+    if tdb.engine != "InnoDB":
+        pytest.skip("MyISAM takes table locks and never deadlocks")
+    original = await tdb.rows(LEADS)
+    await fail_deletes(tdb, times=2, errno=1213, sqlstate="40001")
+    result = await archive_leads(tdb.db, full(leads), attempts=3)
+    assert (result.insert_count, result.delete_count) == (4, 4)
+    assert await tdb.rows(ARCHIVE) == original
+    assert await tdb.fetch("SELECT n FROM fail_budget") == [(0,)]
+
+
+async def test_retries_give_up_after_the_last_attempt(tdb: TestDb, leads: list[int]) -> None:
+    if tdb.engine != "InnoDB":
+        pytest.skip("MyISAM takes table locks and never deadlocks")
+    await fail_deletes(tdb, times=5, errno=1213, sqlstate="40001")
+    with pytest.raises(ServerError, match="lock conflict"):
+        await archive_leads(tdb.db, full(leads), attempts=2)
+    assert await tdb.rows(ARCHIVE) == {}
+    assert await tdb.count(LEADS) == 4
