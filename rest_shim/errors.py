@@ -13,15 +13,12 @@ from typing import Final
 import grpc  # type: ignore[import-untyped, unused-ignore]
 from fastapi import Request
 from fastapi.responses import Response
-from google.protobuf.message import DecodeError
-from google.rpc import status_pb2
-from vicidial.leads.v1 import lead_archive_pb2
 
+from clients.errors import lead_errors_detail
 from rest_shim import messages
 from rest_shim.translate import JsonValue, render_json
 
 # grpc-status-details-bin carries the google.rpc.Status with the LeadErrors detail.
-STATUS_DETAILS_KEY: Final = "grpc-status-details-bin"
 
 HTTP_STATUS: Final[Mapping[grpc.StatusCode, int]] = MappingProxyType(
     {
@@ -81,24 +78,6 @@ class ApiError(Exception):
 def http_status(code: grpc.StatusCode) -> int:
     """The HTTP status for a gRPC code."""
     return HTTP_STATUS[code]
-
-
-def lead_errors_detail(
-    trailing_metadata: Iterable[tuple[str, str | bytes]] | None,
-) -> lead_archive_pb2.LeadErrors | None:
-    """The LeadErrors detail packed in a status's trailing metadata, if there is one."""
-    for key, value in trailing_metadata or ():
-        if key != STATUS_DETAILS_KEY or not isinstance(value, bytes):
-            continue
-        try:
-            status = status_pb2.Status.FromString(value)
-        except DecodeError:
-            return None
-        for detail in status.details:
-            found = lead_archive_pb2.LeadErrors()
-            if detail.Unpack(found):
-                return found
-    return None
 
 
 def _message_without_detail(code: grpc.StatusCode, details: str | None) -> str:

@@ -11,15 +11,14 @@ from google.rpc import status_pb2
 from grpc.aio import AioRpcError, Metadata
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 
+from clients.errors import STATUS_DETAILS_KEY, lead_errors_detail
 from rest_shim import messages
 from rest_shim.errors import (
     HTTP_STATUS,
-    STATUS_DETAILS_KEY,
     ApiError,
     error_from_rpc,
     http_status,
     json_response,
-    lead_errors_detail,
 )
 from rest_shim.translate import RawNumber
 
