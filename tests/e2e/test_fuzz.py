@@ -20,7 +20,6 @@ from server.keys import create_key
 from server.settings import Settings
 from tests.e2e.conftest import ENDPOINT, MONDAY_MORNING, NIGHT, Clock
 from tests.e2e.fuzz_support import assert_documented
-from tests.seeding import seed_many
 from tests.support import LEADS, TestDb
 
 FLAGS = ("insert_leads", "update_leads", "delete_leads")
@@ -48,7 +47,7 @@ async def fuzzed(tdb: TestDb) -> AsyncIterator[Fuzzed]:
     app = create_app(f"127.0.0.1:{port}")
     async with app.router.lifespan_context(app):
         key = await create_key(tdb.db, "6666")
-        yield Fuzzed(app, clock, key, tdb, await seed_many(tdb, 40))
+        yield Fuzzed(app, clock, key, tdb, await tdb.seed_many(40))
     await server.stop(None)
 
 
@@ -116,7 +115,7 @@ async def test_any_request_gets_a_documented_answer_and_only_200_writes(
 ) -> None:
     live = sorted((await fuzzed.tdb.rows(LEADS)).keys())
     if len(live) < 10:
-        fuzzed.ids = await seed_many(fuzzed.tdb, 40)
+        fuzzed.ids = await fuzzed.tdb.seed_many(40)
         live = fuzzed.ids
     body = data.draw(bodies(live), label="body")
     sent = data.draw(headers(fuzzed.key), label="headers")

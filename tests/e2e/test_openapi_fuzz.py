@@ -24,7 +24,6 @@ from server.keys import create_key
 from server.settings import DatabaseUrl
 from tests.e2e.fuzz_support import assert_documented
 from tests.e2e.test_processes import LEAD_ARCHIVE, environment, free_port, wait_for_http
-from tests.seeding import seed_many
 from tests.support import ARCHIVE, LEADS, TestDb
 
 
@@ -51,7 +50,7 @@ class Served:
 
 @pytest.fixture
 async def served(tdb: TestDb, tmp_path: Path) -> AsyncIterator[Served]:
-    await seed_many(tdb, 30)
+    await tdb.seed_many(30)
     key = await create_key(tdb.db, "6666")
     http_port = free_port()
     env = environment(

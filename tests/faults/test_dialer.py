@@ -20,7 +20,6 @@ from server.archive import ArchiveBatch, ArchiveResult, archive_leads
 from server.db import Database, TransientConflict
 from server.errors import UnknownLeadIds
 from tests.invariant import Ledger, assert_all_archived, assert_no_lead_lost
-from tests.seeding import seed_many
 from tests.support import LEADS, TestDb, lead_row
 
 RUN_S = 4.0
@@ -113,7 +112,7 @@ async def archiver(db: Database, ledger: Ledger, deadline: float, chance: random
 async def test_dialer_writes_during_archiving_never_reach_the_archive_stale(
     tdb: TestDb,
 ) -> None:
-    await seed_many(tdb, 1500)
+    await tdb.seed_many(1500)
     ledger = await Ledger.snapshot(tdb.db)
     columns = [r[0] for r in await tdb.fetch(f"SHOW COLUMNS FROM {LEADS}")]
     dialer_db = await Database.connect(tdb.db.url, pool_size=DIALERS)

@@ -30,7 +30,6 @@ from server.keys import create_key
 from tests.e2e.conftest import ENDPOINT, full_request
 from tests.e2e.test_processes import LEAD_ARCHIVE, environment, free_port
 from tests.invariant import Ledger, assert_all_archived, assert_no_lead_lost
-from tests.seeding import seed_many
 from tests.support import LEADS, TestDb
 
 SHIM_DOWN = {"message": "archive service unavailable", "lead_errors": 0, "lead_ids": []}
@@ -118,7 +117,7 @@ async def _none_running(tdb: TestDb) -> bool:
 
 
 async def test_sigkill_while_a_batch_is_held_half_way(tdb: TestDb, child: GrpcProcess) -> None:
-    ids = await seed_many(tdb, 700)
+    ids = await tdb.seed_many(700)
     ledger = await Ledger.snapshot(tdb.db)
     key = await create_key(tdb.db, "6666")
     headers = {"Authorization": f"Key={key}"}
@@ -188,7 +187,7 @@ async def send_batches(
 
 
 async def test_sigkill_at_random_moments_under_load(tdb: TestDb, child: GrpcProcess) -> None:
-    ids = await seed_many(tdb, 6000)
+    ids = await tdb.seed_many(6000)
     ledger = await Ledger.snapshot(tdb.db)
     key = await create_key(tdb.db, "6666")
     todo = deque(ids[i : i + 100] for i in range(0, len(ids), 100))

@@ -21,7 +21,6 @@ from tests.e2e.conftest import full_request
 from tests.faults.conftest import Service, serving
 from tests.invariant import Ledger, assert_all_archived, assert_no_lead_lost
 from tests.private_mariadb import PrivateMariaDB
-from tests.seeding import seed_many
 from tests.support import ARCHIVE, LEADS, TestDb
 
 UNAVAILABLE = "database unavailable; retry the batch"
@@ -64,7 +63,7 @@ async def test_restart_during_a_run_loses_nothing(
     tdb = private_tdb
     await tdb.execute(f"DELETE FROM {LEADS}")
     await tdb.execute("DELETE FROM vicidial_list_archive")
-    ids = await seed_many(tdb, 4000)
+    ids = await tdb.seed_many(4000)
     ledger = await Ledger.snapshot(tdb.db)
     async with serving(tdb) as service:
         load = Load(service, [ids[i : i + 100] for i in range(0, len(ids), 100)])

@@ -10,7 +10,6 @@ from typer.testing import CliRunner
 from server.archive import ArchiveBatch, archive_leads
 from server.cli import app
 from server.verify import verify
-from tests.seeding import seed_many
 from tests.server.test_archive import TRAPS
 from tests.support import ARCHIVE, LEADS, TestDb, lead_row
 
@@ -58,7 +57,7 @@ async def test_same_comparison_as_the_safe_delete(
 
 
 async def test_listing_is_capped_but_the_count_is_not(tdb: TestDb) -> None:
-    ids = await seed_many(tdb, 120)
+    ids = await tdb.seed_many(120)
     await tdb.copy_to_archive(ids)
     await tdb.execute(f"UPDATE {ARCHIVE} SET city = 'Elsewhere', modify_date = modify_date")
     report = await verify(tdb.db, limit=50)
@@ -89,7 +88,7 @@ async def test_missing_archive_is_drift(tdb: TestDb) -> None:
 
 
 async def test_20k_rows_in_a_few_seconds(tdb: TestDb) -> None:
-    ids = await seed_many(tdb, 20_000)
+    ids = await tdb.seed_many(20_000)
     await tdb.copy_to_archive(ids)
     await tdb.execute(
         f"UPDATE {ARCHIVE} SET status = 'X', modify_date = modify_date WHERE lead_id = %s",
@@ -117,7 +116,7 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tdb: TestDb) -> TestDb:
 @pytest.fixture
 async def planted(cli_env: TestDb) -> list[int]:
     """60 archived-not-deleted leads, 55 of them with a case-only difference in the archive."""
-    ids = await seed_many(cli_env, 60)
+    ids = await cli_env.seed_many(60)
     await cli_env.copy_to_archive(ids)
     await cli_env.execute(
         f"UPDATE {ARCHIVE} SET last_name = 'SMITH', modify_date = modify_date WHERE lead_id <= %s",

@@ -24,7 +24,6 @@ from server.keys import create_key
 from tests.e2e.conftest import ENDPOINT, full_request
 from tests.e2e.test_processes import LEAD_ARCHIVE, environment, free_port, wait_for_http
 from tests.invariant import Ledger, assert_no_lead_lost
-from tests.seeding import seed_many
 from tests.support import TestDb
 
 pytestmark = pytest.mark.soak
@@ -92,7 +91,7 @@ async def test_16_clients_for_60_seconds(
     tdb: TestDb, server_process: tuple[int, psutil.Process]
 ) -> None:
     port, server = server_process
-    ids = await seed_many(tdb, 40_000)
+    ids = await tdb.seed_many(40_000)
     ledger = await Ledger.snapshot(tdb.db)
     steady, fresh = ids[:20], ids[20:]
     soak = Soak(
