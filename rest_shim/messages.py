@@ -13,6 +13,7 @@ BODY_NOT_OBJECT = "request body must be a JSON object, not {kind}"
 BODY_TOO_DEEP = "request body is not valid JSON: it is nested too deeply"
 BODY_CONSTANT = "{constant} is not a JSON value"
 BODY_UNREADABLE = "request body could not be read"
+BODY_TOO_LARGE = "request body is larger than {limit} bytes (1 MiB); it was not read"
 
 UPSTREAM_UNAVAILABLE = "archive service unavailable"
 UPSTREAM_FAILED = "archive service failed unexpectedly"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Run the whole test suite on any Debian/Ubuntu machine: set-up (scripts/bootstrap.sh), then
 # ruff, ruff format, mypy, buf lint, buf breaking (against main) and pytest, failing fast.
-# Arguments are passed on to pytest, e.g. `scripts/test.sh -k archive -x`.
+# pytest runs twice: the default suite (-m "not soak"), then the soak tests (-m soak, at least
+# a minute each). Arguments are passed on to the first, e.g. `scripts/test.sh -k archive -x`;
+# with arguments the soak run is skipped.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -63,15 +65,26 @@ fi
 
 # Tests may run the project's console scripts (lead-archive): put the venv first on PATH.
 PATH="$venv:$PATH"
-t=$SECONDS
-log "pytest: pytest${*:+ $*}"
-rc=0
-"$venv/pytest" "$@" </dev/null || rc=$?
-if [[ $rc -eq 5 ]]; then
-  fail "pytest collected no tests" "$rc"
-elif [[ $rc -ne 0 ]]; then
-  fail pytest "$rc"
-fi
-log "pytest: ok ($((SECONDS - t))s)"
+# run_pytest NAME ARGS...: one pytest invocation; collecting no test is a failure too.
+run_pytest() {
+  local name=$1 t=$SECONDS rc=0
+  shift
+  log "$name: pytest $*"
+  "$venv/pytest" "$@" </dev/null || rc=$?
+  if [[ $rc -eq 5 ]]; then
+    fail "$name collected no tests" "$rc"
+  elif [[ $rc -ne 0 ]]; then
+    fail "$name" "$rc"
+  fi
+  log "$name: ok ($((SECONDS - t))s)"
+}
 
-log "OK: ruff, ruff format, mypy, buf lint, buf breaking and pytest all passed ($((SECONDS - started))s)"
+run_pytest pytest -m "not soak" "$@"
+if [[ $# -eq 0 ]]; then
+  # -s: the soak tests print their throughput and the server's RSS at start and end.
+  run_pytest "pytest soak" -m soak -s -p no:warnings tests/soak
+else
+  log "pytest soak: skipped (arguments given)"
+fi
+
+log "OK: ruff, ruff format, mypy, buf lint, buf breaking, pytest and soak all passed ($((SECONDS - started))s)"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from server import sql
+from server.auth_limit import FailedAuthLimiter
 from server.db import Database
 from server.errors import OfficeHours as OfficeHoursDenied
 from server.errors import ServerError, Unauthenticated
@@ -36,12 +37,20 @@ class AccessGuard:
     db: Database
     office_hours: OfficeHoursSource
     clock: Clock = utc_now
+    limiter: FailedAuthLimiter = field(default_factory=FailedAuthLimiter)
 
-    async def admit(self, authorization: str | None) -> str:
-        """Return the API user, or raise Unauthenticated (401) or OfficeHoursDenied (403)."""
+    async def admit(self, authorization: str | None, client: str | None = None) -> str:
+        """Return the API user, or raise Unauthenticated (401) or OfficeHoursDenied (403).
+
+        A client with too many failed attempts gets 401 without its key being looked at.
+        """
+        if client is not None and self.limiter.blocked(client):
+            raise Unauthenticated()
         key = key_from_authorization(authorization)
         api_user = await user_for_key(self.db, key) if key else None
         if api_user is None:
+            if client is not None:
+                self.limiter.failed(client)
             raise Unauthenticated()
         if (await self.office_hours()).is_office_time(self.clock()):
             raise OfficeHoursDenied()

@@ -17,6 +17,9 @@ from server.servicer import LeadArchiveServicer
 from server.settings import Settings
 from server.tls import server_credentials
 
+# A request of 500 lead IDs is a few kB; anything near this is not a request of ours.
+MAX_RECEIVE_BYTES = 1024 * 1024
+
 __all__ = ["SERVICE_NAME", "create_server"]
 
 
@@ -33,7 +36,10 @@ def create_server(
     The port serves TLS when settings name a certificate and key for it.
     """
     ops = ops or Operations(settings, db)
-    server = grpc.aio.server(interceptors=[ops.observer])
+    server = grpc.aio.server(
+        interceptors=[ops.observer],
+        options=[("grpc.max_receive_message_length", MAX_RECEIVE_BYTES)],
+    )
     guard = RecordingGuard(db, office_hours_source(settings, db), clock)
     servicer = LeadArchiveServicer(db, guard, attempts=settings.retry_attempts)
     pb_grpc.add_LeadArchiveServiceServicer_to_server(servicer, server)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from decimal import Decimal
@@ -37,6 +37,15 @@ SPAN_FACTOR = 2
 MAX_OUTLIER_SHARE = 0.1
 # Column lists by both tables' definitions, shared by every batch (see SchemaCache).
 SCHEMAS = SchemaCache()
+
+# Test seam: awaited after each step of a batch with the step's name ("schema", "checked",
+# "insert", "update", "delete") and the batch's session, so fault tests can kill the
+# connection or change the schema at an exact point. Production code never passes one.
+StepHook = Callable[[str, Session], Awaitable[None]]
+
+
+async def _no_hook(step: str, session: Session) -> None:
+    """The default: go straight on."""
 
 
 @dataclass(frozen=True)
@@ -86,13 +95,18 @@ class ArchiveResult:
 
 
 async def archive_leads(
-    db: Database, batch: ArchiveBatch, *, attempts: int = 5, schemas: SchemaCache | None = None
+    db: Database,
+    batch: ArchiveBatch,
+    *,
+    attempts: int = 5,
+    schemas: SchemaCache | None = None,
+    after_step: StepHook = _no_hook,
 ) -> ArchiveResult:
     """Archive one batch; a deadlock rolls back the whole batch and it runs again."""
     for attempt in range(1, attempts + 1):
         try:
             async with db.session() as session:
-                return await _archive_locked(session, batch, schemas or SCHEMAS)
+                return await _archive_locked(session, batch, schemas or SCHEMAS, after_step)
         except TransientConflict:
             if attempt == attempts:
                 raise
@@ -102,7 +116,7 @@ async def archive_leads(
 
 
 async def _archive_locked(
-    session: Session, batch: ArchiveBatch, schemas: SchemaCache
+    session: Session, batch: ArchiveBatch, schemas: SchemaCache, after_step: StepHook
 ) -> ArchiveResult:
     """Run the batch alone: one batch at a time per database, inside one transaction.
 
@@ -111,8 +125,14 @@ async def _archive_locked(
     transaction's first statement on both tables: from then on it holds their metadata locks
     until COMMIT (on MyISAM too), so ALTER TABLE waits, and the definitions read right after
     it are those every later statement sees.
+
+    With a test hook the membership query gets a round trip of its own, after the "schema"
+    step, so that a fault test can change the tables while the batch holds the lock but has
+    not opened them yet (in production there is no such moment).
     """
     membership = _Membership.of(batch.lead_ids)
+    read = f"{membership.sql}; {sql.SHOW_CREATE_TABLES}"
+    hooked = after_step is not _no_hook
     async with AsyncExitStack() as stack:
         try:
             # Time spent queueing behind other batches, and the membership read.
@@ -122,20 +142,27 @@ async def _archive_locked(
                         sql.ACQUIRE_BATCH_LOCK,
                         sql.RELEASE_BATCH_LOCK,
                         BATCH_LOCK_TIMEOUT_S,
-                        then=f"{membership.sql}; {sql.SHOW_CREATE_TABLES}",
-                        args=membership.args,
+                        then="" if hooked else read,
+                        args=() if hooked else membership.args,
                     )
                 )
+            await after_step("schema", session)
+            if hooked:
+                found = await session.fetch_sets(read, membership.args)
         except NoSuchTable:
             (await read_archive_schema(session)).require_tables()  # says which table
             raise
         with phase("select"):
             leads = await _read_leads(session, batch.lead_ids, membership, found)
-        return await _archive(session, batch, schemas, leads)
+        return await _archive(session, batch, schemas, leads, after_step)
 
 
 async def _archive(
-    session: Session, batch: ArchiveBatch, schemas: SchemaCache, leads: _Leads
+    session: Session,
+    batch: ArchiveBatch,
+    schemas: SchemaCache,
+    leads: _Leads,
+    after_step: StepHook,
 ) -> ArchiveResult:
     """Validate existence, then insert, update and delete, each one set-based statement."""
     if leads.missing:
@@ -143,6 +170,7 @@ async def _archive(
     with phase("schema"):
         schema = await current_schema(session, leads.definitions, schemas)
     schema.require_exact_copy()
+    await after_step("checked", session)
     columns = schema.columns
     archived = leads.archived
     new = [lead_id for lead_id in batch.lead_ids if lead_id not in archived]
@@ -150,9 +178,11 @@ async def _archive(
     inserted = await _run(
         session, "insert", batch.insert, sql.insert_missing(columns, len(new)), new
     )
+    await after_step("insert", session)
     updated = await _run(
         session, "update", batch.update, sql.update_archived(columns, len(old)), old
     )
+    await after_step("update", session)
     deleted = await _run(
         session,
         "delete",
@@ -160,6 +190,7 @@ async def _archive(
         sql.delete_archived(columns, len(batch.lead_ids)),
         batch.lead_ids,
     )
+    await after_step("delete", session)
     selected = len(batch.lead_ids)
     return ArchiveResult(
         select_count=selected,

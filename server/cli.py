@@ -22,6 +22,7 @@ from server.demo import DEMO_DATABASE, DEMO_LIST_ID, Demo, seed_demo
 from server.errors import ArchiveError
 from server.settings import Settings, SettingsError, load_settings
 from server.tables import init_tables
+from server.verify import DEFAULT_LIMIT, VerifyReport, verify
 
 T = TypeVar("T")
 
@@ -185,6 +186,60 @@ def keys_revoke(
     if not run_or_exit(_with_db(settings, lambda db: keys.revoke_key(db, revoked_id))):
         fail(f"no live key with id {revoked_id}")
     out.print(f"revoked key {revoked_id}")
+
+
+@app.command("verify")
+def verify_command(
+    limit: Annotated[
+        int, typer.Option(min=0, help="How many differing lead IDs to list at most.")
+    ] = DEFAULT_LIMIT,
+) -> None:
+    """Check, read-only, that archived leads match vicidial_list and both tables match.
+
+    Exit 0 when clean, 1 when a lead differs or the schemas drift, 2 when it cannot check.
+    """
+    settings = settings_or_exit()
+    try:
+        report = asyncio.run(_with_db(settings, lambda db: verify(db, limit=limit)))
+    except ArchiveError as error:
+        fail(error.message, 2)
+    _print_report(report)
+    if not report.clean:
+        raise typer.Exit(1)
+
+
+def say(text: str) -> None:
+    """Print a line unwrapped, so scripts can grep it."""
+    out.print(text, highlight=False, soft_wrap=True)
+
+
+def _print_report(report: VerifyReport) -> None:
+    say(
+        f"vicidial_list: {report.leads} leads; vicidial_list_archive: {report.archived} leads; "
+        f"in both: {report.in_both} ({report.compared_columns} columns compared byte for byte)"
+    )
+    if report.identical_in_both:
+        say(
+            f"{report.identical_in_both} lead(s) are archived exactly but still in "
+            "vicidial_list: rerun their batch to delete them."
+        )
+    if report.drift:
+        say(f"{len(report.drift)} difference(s) between the two tables' columns:")
+        table = Table("schema drift")
+        for line in report.drift:
+            table.add_row(line)
+        out.print(table)
+    if report.differing:
+        say(f"{report.differing} lead(s) in both tables with different data:")
+        table = Table("lead_id")
+        for lead_id in report.first_differing:
+            table.add_row(str(lead_id))
+        out.print(table)
+        shown = len(report.first_differing)
+        if shown < report.differing:
+            say(f"… and {report.differing - shown} more (first {shown} shown).")
+        say("They are still in vicidial_list: rerun their batch to archive their current data.")
+    say("OK: archive and vicidial_list agree." if report.clean else "NOT CLEAN.")
 
 
 @app.command()

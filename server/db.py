@@ -6,6 +6,7 @@ Driver exceptions become the service's own errors here, in `_translate`, and now
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ import aiomysql
 import pymysql
 
 from server import sql as statements
-from server.errors import ArchiveError, DatabaseUnavailable, ServerError
+from server.errors import ArchiveError, DatabaseUnavailable, ServerError, TableNeedsRepair
 from server.settings import DatabaseUrl
 
 log = logging.getLogger(__name__)
@@ -27,8 +28,13 @@ ER_LOCK_WAIT_TIMEOUT = 1205
 ER_LOCK_DEADLOCK = 1213
 ER_NO_SUCH_TABLE = 1146
 _RETRYABLE = {ER_LOCK_WAIT_TIMEOUT, ER_LOCK_DEADLOCK}
-# Client-side codes for a server that is gone: can't connect, gone away, lost connection.
-_CONNECTION_LOST = {2003, 2006, 2013, 2055}
+# A server that is gone: can't connect, gone away, lost connection (client side); shutting
+# down, connection killed (server side, e.g. a restart or KILL <id> mid-statement).
+_CONNECTION_LOST = {2003, 2006, 2013, 2055, 1053, 1927}
+# A MyISAM table marked as crashed: as a handler error (126, 127, 144, 145) or as a server
+# error (index corrupt, crashed on usage, crashed on repair).
+_NEEDS_REPAIR = {126, 127, 144, 145, 1034, 1194, 1195}
+_TABLE_NAME = re.compile(r"'(?:\./)?(?:[^'/]+/)?([^'/]+?)(?:\.MY[ID])?'")
 
 
 class TransientConflict(ServerError):
@@ -248,11 +254,26 @@ def _translate(error: BaseException) -> ServerError:
     code = error.args[0] if error.args and isinstance(error.args[0], int) else None
     if code in _RETRYABLE:
         return TransientConflict()
+    if code in _NEEDS_REPAIR:
+        log.error("table needs repair: %s", _reason(error))
+        return _needs_repair(_reason(error))
     if code in _CONNECTION_LOST or isinstance(error, OSError):
         log.warning("database connection lost: %s", _reason(error))
         return DatabaseUnavailable()
     log.error("database error: %s", _reason(error))
     return ServerError()
+
+
+def _needs_repair(reason: str) -> TableNeedsRepair:
+    """Name the table to repair when the server's message names it."""
+    found = _TABLE_NAME.search(reason)
+    if found is None:
+        return TableNeedsRepair()
+    table = found.group(1)
+    return TableNeedsRepair(
+        message=f"table {table} is marked as crashed or its index is corrupt: run "
+        f"REPAIR TABLE {table}, then 'lead-archive verify', then rerun the batch"
+    )
 
 
 def _reason(error: BaseException) -> str:

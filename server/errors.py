@@ -100,6 +100,16 @@ class SchemaDrift(ServerError):
     message = "vicidial_list_archive does not match vicidial_list"
 
 
+class TableNeedsRepair(ServerError):
+    """A MyISAM table was left marked as crashed (e.g. MariaDB itself crashed) (500)."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    message = (
+        "a table is marked as crashed or its index is corrupt: run REPAIR TABLE on it, "
+        "then 'lead-archive verify', then rerun the batch"
+    )
+
+
 class ShuttingDown(ServerError):
     """The server is stopping and takes no new batches; retry elsewhere or later (500)."""
 

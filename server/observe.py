@@ -80,10 +80,16 @@ def current_call() -> CallRecord | None:
 class RecordingGuard(AccessGuard):
     """The access guard that also writes the admitted API user into the call's record."""
 
-    async def admit(self, authorization: str | None) -> str:
-        """Check key and office hours (see AccessGuard); note the user."""
-        api_user = await super().admit(authorization)
+    async def admit(self, authorization: str | None, client: str | None = None) -> str:
+        """Check key and office hours (see AccessGuard); note the user.
+
+        Failed attempts count against the call's client address (the forwarded one from a
+        trusted proxy), which is what the failed-authentication limit keys on.
+        """
         record = current_call()
+        if client is None and record is not None:
+            client = record.client_ip or None
+        api_user = await super().admit(authorization, client)
         if record is not None:
             record.set_user(api_user)
         return api_user

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from server import sql
@@ -23,9 +22,10 @@ class Column:
 
 @dataclass(frozen=True)
 class TableShape:
-    """A table's columns in order."""
+    """A table's columns in order; `unreadable` when it exists but they could not be read."""
 
     columns: tuple[Column, ...]
+    unreadable: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,18 +47,26 @@ class ArchiveSchema:
             raise SchemaDrift(message=self.drift)
 
 
-async def read_archive_schema(session: Session) -> ArchiveSchema:
-    """Read both tables' columns in one round trip."""
+async def read_table_shapes(session: Session) -> tuple[TableShape, TableShape]:
+    """Both tables' columns (vicidial_list, then the archive) in one round trip."""
     rows = await session.fetch_all(sql.TABLE_COLUMNS, (sql.LEADS, sql.ARCHIVE))
-    return archive_schema(rows)
-
-
-def archive_schema(rows: Iterable[tuple[str, str, str, str]]) -> ArchiveSchema:
-    """The schema from (table, column, column type, charset) rows in column order."""
     shapes: dict[str, list[Column]] = {sql.LEADS: [], sql.ARCHIVE: []}
     for table, name, column_type, charset in rows:
         shapes[table].append(Column(name, column_type, charset))
-    leads, archive = TableShape(tuple(shapes[sql.LEADS])), TableShape(tuple(shapes[sql.ARCHIVE]))
+    return await _shape(session, sql.LEADS, shapes), await _shape(session, sql.ARCHIVE, shapes)
+
+
+async def _shape(session: Session, table: str, shapes: dict[str, list[Column]]) -> TableShape:
+    """A table without columns may still exist: information_schema skips one it cannot open."""
+    if shapes[table]:
+        return TableShape(tuple(shapes[table]))
+    rows = await session.fetch_all(sql.TABLE_EXISTS, (table,))
+    return TableShape((), unreadable=bool(rows[0][0]))
+
+
+async def read_archive_schema(session: Session) -> ArchiveSchema:
+    """Read both tables' columns and what, if anything, keeps an exact copy from being made."""
+    leads, archive = await read_table_shapes(session)
     return ArchiveSchema(
         columns=tuple(c.name for c in leads.columns),
         tables_exist=bool(leads.columns and archive.columns),
@@ -128,21 +136,44 @@ async def current_schema(
 
 def drift(leads: TableShape, archive: TableShape) -> str | None:
     """Describe the first reason the archive cannot hold an exact copy, or None."""
+    reasons = copy_blockers(leads, archive)
+    return reasons[0] if reasons else None
+
+
+def copy_blockers(leads: TableShape, archive: TableShape) -> list[str]:
+    """Every reason the archive cannot hold an exact copy of a lead, in column order."""
+    for shape, table in ((leads, sql.LEADS), (archive, sql.ARCHIVE)):
+        if shape.unreadable:
+            return [
+                f"table {table} exists but its columns cannot be read (locked by a repair, "
+                f"or marked as crashed: run REPAIR TABLE {table})"
+            ]
     if not leads.columns:
-        return f"table {sql.LEADS} does not exist"
+        return [f"table {sql.LEADS} does not exist"]
     if not archive.columns:
-        return f"table {sql.ARCHIVE} does not exist; run 'lead-archive db init'"
+        return [f"table {sql.ARCHIVE} does not exist; run 'lead-archive db init'"]
     archived = {c.name: c for c in archive.columns}
+    reasons = []
     for column in leads.columns:
         twin = archived.get(column.name)
         if twin is None:
-            return f"column {column.name} of {sql.LEADS} is missing from {sql.ARCHIVE}"
-        if (twin.column_type, twin.charset) != (column.column_type, column.charset):
-            return (
+            reasons.append(f"column {column.name} of {sql.LEADS} is missing from {sql.ARCHIVE}")
+        elif (twin.column_type, twin.charset) != (column.column_type, column.charset):
+            reasons.append(
                 f"column {column.name} is {_describe(column)} in {sql.LEADS} "
                 f"but {_describe(twin)} in {sql.ARCHIVE}"
             )
-    return None
+    return reasons
+
+
+def extra_columns(leads: TableShape, archive: TableShape) -> list[str]:
+    """Archive columns vicidial_list lacks: harmless to a copy, but still drift to report."""
+    names = {c.name for c in leads.columns}
+    return [
+        f"column {c.name} of {sql.ARCHIVE} is not in {sql.LEADS}"
+        for c in archive.columns
+        if leads.columns and c.name not in names
+    ]
 
 
 def _describe(column: Column) -> str:

@@ -140,6 +140,33 @@ def delete_archived(columns: tuple[str, ...], count: int) -> str:
     )
 
 
+# --- Verify (read-only) ---------------------------------------------------------------------
+
+# A consistent view of both tables on InnoDB; on MyISAM each SELECT locks what it reads.
+BEGIN_READ_ONLY = "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"
+COUNT_LEADS = f"SELECT COUNT(*) FROM {LEADS}"
+COUNT_ARCHIVE = f"SELECT COUNT(*) FROM {ARCHIVE}"
+
+
+def _all_identical(columns: Sequence[str]) -> str:
+    """The safe delete's test, from the same `identical`; never NULL, so NOT works on it."""
+    return " AND ".join(identical("l", "a", c) for c in columns)
+
+
+# Leads archived but still in vicidial_list (a primary-key join, no comparison).
+COUNT_IN_BOTH = f"SELECT COUNT(*) FROM {LEADS} l JOIN {ARCHIVE} a ON a.lead_id = l.lead_id"
+
+
+def differing_leads(columns: Sequence[str], limit: int) -> str:
+    """One pass: the lowest `limit` lead IDs in both tables with different data, each row
+    carrying how many differ in all (the window counts before LIMIT cuts)."""
+    return (
+        f"SELECT l.lead_id, COUNT(*) OVER () FROM {LEADS} l "
+        f"JOIN {ARCHIVE} a ON a.lead_id = l.lead_id WHERE NOT ({_all_identical(columns)}) "
+        f"ORDER BY l.lead_id LIMIT {max(int(limit), 1)}"
+    )
+
+
 # --- Bulk selection (lead-archive archive) ---------------------------------------------------
 # The same cut-offs as Vicidial's ADMIN_archive_leads.pl, read page by page (keyset pagination
 # on the primary key) so that no run ever holds more than one page of lead IDs.

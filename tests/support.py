@@ -61,6 +61,10 @@ def lead_row(**overrides: Any) -> dict[str, Any]:
     return row
 
 
+def _id(lead_id: int | None) -> dict[str, Any]:
+    return {} if lead_id is None else {"lead_id": lead_id}
+
+
 @dataclass
 class TestDb:
     __test__ = False  # not a test class, despite the name
@@ -117,21 +121,34 @@ class TestDb:
         return ids
 
     async def seed_many(
-        self, count: int, *, first_id: int = 1, chunk: int = 1000, **overrides: Any
+        self, count: int, *, first_id: int | None = None, chunk: int = 500, **overrides: Any
     ) -> list[int]:
-        """Insert leads first_id, first_id+1, … with multi-row INSERTs of `chunk` rows."""
-        ids = list(range(first_id, first_id + count))
-        for start in range(0, count, chunk):
+        """Insert `count` leads with multi-row INSERTs and return their lead_ids.
+
+        With first_id the ids are first_id, first_id+1, …; without, the table numbers them.
+        """
+        ids: list[int] = []
+        while len(ids) < count:
+            size = min(chunk, count - len(ids))
+            wanted = (
+                [None] * size
+                if first_id is None
+                else [first_id + len(ids) + n for n in range(size)]
+            )
             rows = [
-                lead_row(**({"lead_id": i, "first_name": VARIED_NAMES[i % 8]} | overrides))
-                for i in ids[start : start + chunk]
+                lead_row(**({"first_name": VARIED_NAMES[n % 8]} | _id(i) | overrides))
+                for n, i in enumerate(wanted, start=len(ids))
             ]
             columns = ", ".join(f"`{c}`" for c in rows[0])
             row = "(" + ", ".join(["%s"] * len(rows[0])) + ")"
-            await self.execute(
-                f"INSERT INTO {LEADS} ({columns}) VALUES " + ", ".join([row] * len(rows)),
-                [value for r in rows for value in r.values()],
-            )
+            async with self.db.session() as session:
+                await session.execute(
+                    f"INSERT INTO {LEADS} ({columns}) VALUES " + ", ".join([row] * len(rows)),
+                    [value for r in rows for value in r.values()],
+                )
+                first = int((await session.fetch_all("SELECT LAST_INSERT_ID()"))[0][0])
+            # A multi-row INSERT numbers its rows consecutively from LAST_INSERT_ID().
+            ids.extend(range(first, first + size) if first_id is None else wanted)
         return ids
 
     async def seed(self, count: int, **overrides: Any) -> list[int]:

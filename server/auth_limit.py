@@ -1,0 +1,65 @@
+"""A per-client limit on failed authentications, with an injectable clock.
+
+After `max_failures` failed attempts from one client within `window_s` seconds, that client
+is refused for `cooldown_s` seconds without its key even being hashed or looked up. Memory is
+bounded: at most `max_clients` clients are remembered, the stalest forgotten first.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+
+MAX_FAILURES = 10
+WINDOW_S = 60.0
+COOLDOWN_S = 60.0
+MAX_CLIENTS = 10_000
+
+
+class FailedAuthLimiter:
+    """Counts failed authentications per client and blocks a client that has too many."""
+
+    def __init__(
+        self,
+        *,
+        max_failures: int = MAX_FAILURES,
+        window_s: float = WINDOW_S,
+        cooldown_s: float = COOLDOWN_S,
+        max_clients: int = MAX_CLIENTS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_failures, self.window_s, self.cooldown_s = max_failures, window_s, cooldown_s
+        self.max_clients = max_clients
+        self._clock = clock
+        self._failures: dict[str, deque[float]] = {}
+        self._blocked_until: dict[str, float] = {}
+
+    def blocked(self, client: str) -> bool:
+        """Whether the client is cooling down: answer 401 without checking its key."""
+        until = self._blocked_until.get(client)
+        if until is None:
+            return False
+        if self._clock() < until:
+            return True
+        del self._blocked_until[client]
+        return False
+
+    def failed(self, client: str) -> None:
+        """Count one failed attempt; the one that reaches the limit starts the cool-down."""
+        now = self._clock()
+        recent = self._failures.pop(client, deque())
+        recent.append(now)
+        while recent[0] <= now - self.window_s:
+            recent.popleft()
+        if len(recent) >= self.max_failures:
+            self._blocked_until.pop(client, None)
+            self._blocked_until[client] = now + self.cooldown_s
+        else:
+            self._failures[client] = recent  # re-inserted: dicts keep the stalest first
+        self._forget_stalest()
+
+    def _forget_stalest(self) -> None:
+        for remembered in (self._failures, self._blocked_until):
+            while len(remembered) > self.max_clients:
+                del remembered[next(iter(remembered))]
