@@ -166,7 +166,12 @@ async def post_when_up(http: httpx.AsyncClient, lead_ids: list[int], headers) ->
 
 
 async def send_batches(
-    port: int, key: str, todo: deque[list[int]], failed: list[list[int]], codes: list
+    port: int,
+    key: str,
+    todo: deque[list[int]],
+    failed: list[list[int]],
+    codes: list,
+    done: list[list[int]] | None = None,
 ) -> None:
     """Send batches until none are left or the server dies under a call."""
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -184,6 +189,12 @@ async def send_batches(
                 codes.append(error.code())
                 failed.append(batch)
                 return
+            if done is not None:
+                done.append(batch)
+
+
+async def _at_least(done: list[list[int]], count: int) -> bool:
+    return len(done) >= count
 
 
 async def test_sigkill_at_random_moments_under_load(tdb: TestDb, child: GrpcProcess) -> None:
@@ -193,13 +204,18 @@ async def test_sigkill_at_random_moments_under_load(tdb: TestDb, child: GrpcProc
     todo = deque(ids[i : i + 100] for i in range(0, len(ids), 100))
     failed: list[list[int]] = []
     codes: list[grpc.StatusCode] = []
+    done: list[list[int]] = []
     chance = random.Random(4)
     for _cycle in range(3):
         clients = [
-            asyncio.create_task(send_batches(child.port, key, todo, failed, codes))
+            asyncio.create_task(send_batches(child.port, key, todo, failed, codes, done))
             for _ in range(3)
         ]
-        await asyncio.sleep(chance.uniform(0.2, 0.8))
+        # A random moment counted in finished batches, not seconds: a fast server would
+        # otherwise finish every batch before the kill, leaving nothing in flight to kill.
+        target = len(done) + chance.randint(2, 8)
+        await wait_until(lambda target=target: _at_least(done, target))
+        await asyncio.sleep(chance.uniform(0, 0.01))
         await child.kill()
         await asyncio.gather(*clients)
         await quiet(tdb)
