@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from types import TracebackType
 from typing import Final
 
 import grpc
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
+from clients._closing import AsyncClosing, Closing
 from clients.errors import error_from_rpc
 from clients.model import ArchiveResult, checked_flag, checked_lead_ids
 from clients.retry import RetryPolicy, call_with_retry, call_with_retry_async
@@ -67,7 +67,7 @@ def _metadata(api_key: str) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Key={api_key}"),)
 
 
-class LeadArchiveClient:
+class LeadArchiveClient(Closing):
     """Archive leads over gRPC, blocking; one channel for the client's lifetime.
 
     ``tls``: False for a plaintext channel, True for TLS checked against the system's CAs,
@@ -141,19 +141,8 @@ class LeadArchiveClient:
         """Close the channel."""
         self._channel.close()
 
-    def __enter__(self) -> LeadArchiveClient:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class AsyncLeadArchiveClient:
+class AsyncLeadArchiveClient(AsyncClosing):
     """Archive leads over gRPC with asyncio; the same arguments as ``LeadArchiveClient``.
 
     Create it inside a running event loop; many ``archive`` calls may be in flight at once
@@ -219,14 +208,3 @@ class AsyncLeadArchiveClient:
     async def close(self) -> None:
         """Close the channel (calls in flight are cancelled)."""
         await self._channel.close()
-
-    async def __aenter__(self) -> AsyncLeadArchiveClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Iterable
-from types import TracebackType
 from typing import Final
 
 import httpx
 
+from clients._closing import AsyncClosing, Closing
 from clients.errors import ServerError, error_from_http, error_from_transport
 from clients.model import ArchiveResult, checked_flag, checked_lead_ids
 from clients.retry import RetryPolicy, call_with_retry, call_with_retry_async
@@ -57,7 +57,7 @@ def _headers(api_key: str) -> dict[str, str]:
     return {"Authorization": f"Key={api_key}", "Content-Type": "application/json"}
 
 
-class RestLeadArchiveClient:
+class RestLeadArchiveClient(Closing):
     """Archive leads through the REST shim, blocking; one keep-alive connection pool.
 
     ``base_url`` is the shim's address, e.g. ``https://archive.example:8080`` (https means
@@ -110,19 +110,8 @@ class RestLeadArchiveClient:
         """Close the connections."""
         self._http.close()
 
-    def __enter__(self) -> RestLeadArchiveClient:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class AsyncRestLeadArchiveClient:
+class AsyncRestLeadArchiveClient(AsyncClosing):
     """Archive leads through the REST shim with asyncio; arguments as ``RestLeadArchiveClient``."""
 
     def __init__(
@@ -167,14 +156,3 @@ class AsyncRestLeadArchiveClient:
     async def close(self) -> None:
         """Close the connections."""
         await self._http.aclose()
-
-    async def __aenter__(self) -> AsyncRestLeadArchiveClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
