@@ -8,7 +8,12 @@ from dataclasses import dataclass
 from server.db import Database
 from server.keys import create_key
 from server.settings import DatabaseUrl
-from server.tables import init_tables, vicidial_schema_statements
+from server.tables import (
+    drop_database,
+    init_tables,
+    recreate_database,
+    vicidial_schema_statements,
+)
 
 # Every column of Vicidial's vicidial_list but lead_id, filled from MariaDB's sequence engine
 # (seq_1_to_N) so that 100,000 varied leads take one statement: NULLs, '' and trailing
@@ -75,13 +80,7 @@ def database_name(engine: str) -> str:
 async def create(server: DatabaseUrl, engine: str, leads: int) -> BenchDatabase:
     """(Re)create the benchmark database and seed lead IDs 1..leads."""
     url = server.with_database(database_name(engine))
-    admin = await Database.connect(server.with_database(""), pool_size=1)
-    try:
-        async with admin.session() as session:
-            await session.execute(f"DROP DATABASE IF EXISTS `{url.database}`")
-            await session.execute(f"CREATE DATABASE `{url.database}` CHARACTER SET utf8mb4")
-    finally:
-        await admin.close()
+    await recreate_database(url)
     db = await Database.connect(url, pool_size=1)
     try:
         async with db.session() as session:
@@ -102,12 +101,7 @@ async def create(server: DatabaseUrl, engine: str, leads: int) -> BenchDatabase:
 
 async def drop(bench_db: BenchDatabase) -> None:
     """Drop the benchmark database."""
-    admin = await Database.connect(bench_db.url.with_database(""), pool_size=1)
-    try:
-        async with admin.session() as session:
-            await session.execute(f"DROP DATABASE IF EXISTS `{bench_db.url.database}`")
-    finally:
-        await admin.close()
+    await drop_database(bench_db.url)
 
 
 async def count_rows(url: DatabaseUrl, table: str) -> int:

@@ -15,7 +15,7 @@ import time
 
 from server.db import Database
 from server.settings import DatabaseUrl
-from server.tables import init_tables, vicidial_schema_statements
+from server.tables import drop_database, init_tables, recreate_database, vicidial_schema_statements
 from server.verify import verify
 
 SERVER = os.environ.get("LEAD_ARCHIVE_TEST_DATABASE_URL", "mysql://root@127.0.0.1:3306")
@@ -24,9 +24,7 @@ SERVER = os.environ.get("LEAD_ARCHIVE_TEST_DATABASE_URL", "mysql://root@127.0.0.
 async def main(rows: int, engine: str) -> None:
     server = DatabaseUrl.parse(SERVER)
     url = server.with_database(f"la_bench_verify_{os.getpid()}")
-    admin = await Database.connect(server.with_database(""), pool_size=1)
-    async with admin.session() as session:
-        await session.execute(f"CREATE DATABASE `{url.database}` CHARACTER SET utf8mb4")
+    await recreate_database(url)
     db = await Database.connect(url, pool_size=2)
     try:
         await fill(db, rows, engine)
@@ -39,9 +37,7 @@ async def main(rows: int, engine: str) -> None:
         )
     finally:
         await db.close()
-        async with admin.session() as session:
-            await session.execute(f"DROP DATABASE `{url.database}`")
-        await admin.close()
+        await drop_database(url)
 
 
 async def fill(db: Database, rows: int, engine: str) -> None:

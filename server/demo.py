@@ -9,7 +9,7 @@ from server import sql
 from server.db import Database
 from server.keys import create_key
 from server.settings import DatabaseUrl
-from server.tables import init_tables, vicidial_schema_statements
+from server.tables import init_tables, recreate_database, vicidial_schema_statements
 
 DEMO_DATABASE = "lead_archive_demo"
 DEMO_LIST_ID = 9999
@@ -29,13 +29,7 @@ class Demo:
 
 async def seed_demo(server: DatabaseUrl, *, leads: int = 500) -> Demo:
     """Recreate the demo database from scratch and fill the dummy list."""
-    admin = await Database.connect(server.with_database(""), pool_size=1)
-    try:
-        async with admin.session() as session:
-            for statement in sql.recreate_database(server.database):
-                await session.execute(statement)
-    finally:
-        await admin.close()
+    await recreate_database(server)
     db = await Database.connect(server, pool_size=1)
     try:
         async with db.session() as session:

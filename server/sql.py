@@ -271,12 +271,14 @@ FROM vicidial_call_time_holidays WHERE holiday_status = 'ACTIVE'
 # --- Demo database --------------------------------------------------------------------------
 
 
-def recreate_database(name: str) -> tuple[str, str]:
-    """Drop and create a database (the demo's own, never Vicidial's)."""
-    return (
-        f"DROP DATABASE IF EXISTS {quote(name)}",
-        f"CREATE DATABASE {quote(name)} CHARACTER SET utf8mb4",
-    )
+def drop_database(name: str) -> str:
+    """Drop a scratch database (the demo's, a test's or a benchmark's; never Vicidial's)."""
+    return f"DROP DATABASE IF EXISTS {quote(name)}"
+
+
+def create_database(name: str) -> str:
+    """Create a scratch database."""
+    return f"CREATE DATABASE {quote(name)} CHARACTER SET utf8mb4"
 
 
 def insert_demo_leads(count: int) -> str:

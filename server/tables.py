@@ -7,6 +7,7 @@ from importlib import resources
 
 from server import sql
 from server.db import Database, Session
+from server.settings import DatabaseUrl
 
 
 async def init_tables(db: Database) -> list[str]:
@@ -37,3 +38,23 @@ def vicidial_schema_statements(engine: str = "MyISAM") -> list[str]:
     lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
     statements = [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
     return [re.sub(r"ENGINE=MyISAM", f"ENGINE={engine}", s) for s in statements]
+
+
+async def recreate_database(url: DatabaseUrl) -> None:
+    """Drop and create url's database, empty (for the demo, tests and benchmarks)."""
+    await _on_server(url, sql.drop_database(url.database), sql.create_database(url.database))
+
+
+async def drop_database(url: DatabaseUrl) -> None:
+    """Drop url's database if it exists."""
+    await _on_server(url, sql.drop_database(url.database))
+
+
+async def _on_server(url: DatabaseUrl, *statements: str) -> None:
+    admin = await Database.connect(url.with_database(""), pool_size=1)
+    try:
+        async with admin.session() as session:
+            for statement in statements:
+                await session.execute(statement)
+    finally:
+        await admin.close()

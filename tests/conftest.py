@@ -14,7 +14,12 @@ import pytest
 
 from server.db import Database
 from server.settings import DatabaseUrl
-from server.tables import init_tables, vicidial_schema_statements
+from server.tables import (
+    drop_database,
+    init_tables,
+    recreate_database,
+    vicidial_schema_statements,
+)
 from tests.support import ENGINES, TestDb
 
 SERVER_URL = os.environ.get("LEAD_ARCHIVE_TEST_DATABASE_URL", "mysql://root@127.0.0.1:3306")
@@ -24,14 +29,11 @@ SERVER_URL = os.environ.get("LEAD_ARCHIVE_TEST_DATABASE_URL", "mysql://root@127.
 async def databases() -> AsyncIterator[dict[str, TestDb]]:
     """One database per engine for the whole run; dropped afterwards."""
     server = DatabaseUrl.parse(SERVER_URL)
-    admin = await Database.connect(server.with_database(""), pool_size=1)
     made: dict[str, TestDb] = {}
     try:
         for engine in ENGINES:
             url = server.with_database(f"la_test_{os.getpid()}_{engine.lower()}")
-            async with admin.session() as session:
-                await session.execute(f"DROP DATABASE IF EXISTS `{url.database}`")
-                await session.execute(f"CREATE DATABASE `{url.database}` CHARACTER SET utf8mb4")
+            await recreate_database(url)
             db = await Database.connect(url, pool_size=8)
             made[engine] = TestDb(db, engine)
             await made[engine].create_vicidial_tables()
@@ -40,10 +42,7 @@ async def databases() -> AsyncIterator[dict[str, TestDb]]:
     finally:
         for test_db in made.values():
             await test_db.db.close()
-        async with admin.session() as session:
-            for test_db in made.values():
-                await session.execute(f"DROP DATABASE IF EXISTS `{test_db.db.url.database}`")
-        await admin.close()
+            await drop_database(test_db.db.url)
 
 
 @pytest.fixture(params=ENGINES)

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from server.settings import DatabaseUrl
+from server.tables import drop_database
 from tests.conftest import SERVER_URL
 from tests.support import LEADS, TestDb
 
@@ -86,7 +87,7 @@ async def test_demo_prints_a_curl_that_works_as_pasted(databases: dict[str, Test
     try:
         printed, output = await run_demo(database, env)
     finally:
-        await databases["InnoDB"].execute(f"DROP DATABASE IF EXISTS `{database}`")
+        await drop_database(DatabaseUrl.parse(SERVER_URL).with_database(database))
     assert "500 dummy leads" in printed
     assert json.loads(output) == {
         "message": "lead_ids batch was successfully processed",

@@ -19,7 +19,7 @@ from server.app import create_server
 from server.db import Database
 from server.keys import create_key
 from server.settings import Settings
-from server.tables import init_tables
+from server.tables import init_tables, recreate_database
 from tests.e2e.conftest import Clock, Stack
 from tests.private_mariadb import PrivateMariaDB, available
 from tests.support import ENGINES, TestDb
@@ -95,13 +95,7 @@ async def private_tdb(
 ) -> AsyncIterator[TestDb]:
     """A fresh database on the private server, on one engine, with Vicidial's tables."""
     url = private_mariadb.url.with_database(f"faults_{request.param.lower()}")
-    admin = await Database.connect(private_mariadb.url, pool_size=1)
-    try:
-        async with admin.session() as session:
-            await session.execute(f"DROP DATABASE IF EXISTS `{url.database}`")
-            await session.execute(f"CREATE DATABASE `{url.database}` CHARACTER SET utf8mb4")
-    finally:
-        await admin.close()
+    await recreate_database(url)
     db = await Database.connect(url, pool_size=8)
     tdb = TestDb(db, request.param)
     try:
