@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from rest_shim.main import create_app
 from server.app import create_server
@@ -51,8 +53,9 @@ def full_request(lead_ids, **flags) -> dict[str, Any]:
     )
 
 
-@pytest.fixture
-async def stack(tdb: TestDb) -> AsyncIterator[Stack]:
+@asynccontextmanager
+async def in_process_stack(tdb: TestDb) -> AsyncIterator[tuple[FastAPI, Clock]]:
+    """The real gRPC server on a free port and the shim app in front of it, started."""
     settings = Settings(
         database_url=tdb.db.url.url(), office_hours="mon-fri 08:00-18:00", timezone="UTC"
     )
@@ -60,11 +63,19 @@ async def stack(tdb: TestDb) -> AsyncIterator[Stack]:
     server, port = create_server(settings, tdb.db, clock=clock, port=0)
     await server.start()
     app = create_app(f"127.0.0.1:{port}")
+    try:
+        async with app.router.lifespan_context(app):
+            yield app, clock
+    finally:
+        await server.stop(None)
+
+
+@pytest.fixture
+async def stack(tdb: TestDb) -> AsyncIterator[Stack]:
     async with (
-        app.router.lifespan_context(app),
+        in_process_stack(tdb) as (app, clock),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://shim") as http,
     ):
         key = await create_key(tdb.db, "6666")
         headers = {"Authorization": f"Key={key}", "Content-Type": "application/json"}
         yield Stack(http, key, clock, tdb, headers)
-    await server.stop(None)

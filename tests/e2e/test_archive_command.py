@@ -18,7 +18,7 @@ import pytest
 
 from tests.clients.conftest import Stack, running_stack
 from tests.e2e.conftest import MONDAY_MORNING, NIGHT
-from tests.e2e.test_processes import LEAD_ARCHIVE, environment
+from tests.processes import LEAD_ARCHIVE, environment
 from tests.support import ARCHIVE, LEADS, TestDb
 from tests.support_tls import make_certs
 

@@ -14,11 +14,8 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from rest_shim.main import create_app
-from server.app import create_server
 from server.keys import create_key
-from server.settings import Settings
-from tests.e2e.conftest import ENDPOINT, MONDAY_MORNING, NIGHT, Clock
+from tests.e2e.conftest import ENDPOINT, MONDAY_MORNING, NIGHT, Clock, in_process_stack
 from tests.e2e.fuzz_support import assert_documented
 from tests.support import LEADS, TestDb
 
@@ -38,17 +35,9 @@ class Fuzzed:
 
 @pytest.fixture
 async def fuzzed(tdb: TestDb) -> AsyncIterator[Fuzzed]:
-    settings_ = Settings(
-        database_url=tdb.db.url.url(), office_hours="mon-fri 08:00-18:00", timezone="UTC"
-    )
-    clock = Clock()
-    server, port = create_server(settings_, tdb.db, clock=clock, port=0)
-    await server.start()
-    app = create_app(f"127.0.0.1:{port}")
-    async with app.router.lifespan_context(app):
+    async with in_process_stack(tdb) as (app, clock):
         key = await create_key(tdb.db, "6666")
         yield Fuzzed(app, clock, key, tdb, await tdb.seed_many(40))
-    await server.stop(None)
 
 
 json_values = st.recursive(

@@ -6,8 +6,6 @@ body, conform to the document, and change no table unless it was a 200.
 
 from __future__ import annotations
 
-import asyncio
-import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +21,7 @@ from schemathesis.checks import content_type_conformance, status_code_conformanc
 from server.keys import create_key
 from server.settings import DatabaseUrl
 from tests.e2e.fuzz_support import assert_documented
-from tests.e2e.test_processes import LEAD_ARCHIVE, environment, free_port, wait_for_http
+from tests.processes import environment, free_port, serving
 from tests.support import ARCHIVE, LEADS, TestDb
 
 
@@ -59,16 +57,8 @@ async def served(tdb: TestDb, tmp_path: Path) -> AsyncIterator[Served]:
         http_port=str(http_port),
         office_hours="none",
     )
-    with (tmp_path / "serve.log").open("wb") as log:
-        process = await asyncio.create_subprocess_exec(
-            LEAD_ARCHIVE, "serve", env=env, stdout=log, stderr=log
-        )
-    try:
-        await wait_for_http(http_port)
+    async with serving(env, tmp_path / "serve.log"):
         yield Served(f"http://127.0.0.1:{http_port}", key, tdb.db.url)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(process.wait(), 30) == 0
 
 
 def test_every_generated_request_gets_a_documented_answer(served: Served) -> None:

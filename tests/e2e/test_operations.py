@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.test_processes import (
+from tests.processes import (
     LEAD_ARCHIVE,
     environment,
     free_port,

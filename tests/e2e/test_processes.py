@@ -5,14 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
-import signal
-import socket
 import subprocess
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from pathlib import Path
 
 import httpx
 import pytest
@@ -20,61 +13,15 @@ import pytest
 from server.settings import DatabaseUrl
 from server.tables import drop_database
 from tests.conftest import SERVER_URL
+from tests.processes import (
+    LEAD_ARCHIVE,
+    environment,
+    free_port,
+    read_until,
+    running,
+    wait_for_http,
+)
 from tests.support import LEADS, TestDb
-
-LEAD_ARCHIVE = str(Path(sys.executable).parent / "lead-archive")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def environment(**values: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEAD_ARCHIVE_")}
-    return env | {f"LEAD_ARCHIVE_{k.upper()}": v for k, v in values.items()}
-
-
-@asynccontextmanager
-async def running(*args: str, env: dict[str, str]) -> AsyncIterator[asyncio.subprocess.Process]:
-    """Run the command; on leaving, SIGTERM it and insist it exits cleanly."""
-    process = await asyncio.create_subprocess_exec(
-        LEAD_ARCHIVE,
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        yield process
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-        returncode = await asyncio.wait_for(process.wait(), 30)
-        assert returncode == 0, (await process.stderr.read()).decode()[-2000:]
-
-
-async def read_until(stream: asyncio.StreamReader, pattern: str, seconds: float = 60) -> str:
-    """Read lines until one matches; return everything read."""
-    seen = ""
-    async with asyncio.timeout(seconds):
-        while not re.search(pattern, seen):
-            line = await stream.readline()
-            if not line:
-                raise AssertionError(f"process ended before {pattern!r}:\n{seen}")
-            seen += line.decode()
-    return seen
-
-
-async def wait_for_http(port: int) -> None:
-    async with asyncio.timeout(30), httpx.AsyncClient() as client:
-        while True:
-            try:
-                await client.get(f"http://127.0.0.1:{port}/docs")
-                return
-            except httpx.TransportError:
-                await asyncio.sleep(0.1)
 
 
 async def test_demo_prints_a_curl_that_works_as_pasted(databases: dict[str, TestDb]) -> None:

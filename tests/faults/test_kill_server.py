@@ -28,8 +28,8 @@ from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 from rest_shim.main import create_app
 from server.keys import create_key
 from tests.e2e.conftest import ENDPOINT, full_request
-from tests.e2e.test_processes import LEAD_ARCHIVE, environment, free_port
 from tests.invariant import Ledger, assert_all_archived, assert_no_lead_lost
+from tests.processes import LEAD_ARCHIVE, environment, free_port
 from tests.support import LEADS, TestDb
 
 SHIM_DOWN = {"message": "archive service unavailable", "lead_errors": 0, "lead_ids": []}

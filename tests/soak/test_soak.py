@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator
@@ -22,8 +21,8 @@ import pytest
 
 from server.keys import create_key
 from tests.e2e.conftest import ENDPOINT, full_request
-from tests.e2e.test_processes import LEAD_ARCHIVE, environment, free_port, wait_for_http
 from tests.invariant import Ledger, assert_no_lead_lost
+from tests.processes import environment, free_port, serving
 from tests.support import TestDb
 
 pytestmark = pytest.mark.soak
@@ -71,16 +70,8 @@ async def server_process(tdb: TestDb, tmp_path: Path) -> AsyncIterator[tuple[int
         office_hours="none",
         pool_size="16",
     )
-    with (tmp_path / "serve.log").open("wb") as log:
-        process = await asyncio.create_subprocess_exec(
-            LEAD_ARCHIVE, "serve", env=env, stdout=log, stderr=log
-        )
-    try:
-        await wait_for_http(http_port)
+    async with serving(env, tmp_path / "serve.log", stop_s=60) as process:
         yield http_port, psutil.Process(process.pid)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(process.wait(), 60) == 0
 
 
 def mib(n: int) -> str:
