@@ -13,10 +13,11 @@ import time
 import warnings
 from pathlib import Path
 
+from lead_archive_server.core.db import Database
+from lead_archive_server.runtime.settings import DatabaseUrl
+
 from bench import report, runner
 from bench.plan import Plan
-from server.db import Database
-from server.settings import DatabaseUrl
 
 DEFAULT_SERVER = os.environ.get("LEAD_ARCHIVE_TEST_DATABASE_URL", "mysql://root@127.0.0.1:3306")
 

@@ -13,10 +13,10 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-from server import sql
-from server.db import Database, Session
-from server.schema import read_archive_schema
-from server.settings import DatabaseUrl
+from lead_archive_server.core import sql
+from lead_archive_server.core.db import Database, Session
+from lead_archive_server.core.schema import read_archive_schema
+from lead_archive_server.runtime.settings import DatabaseUrl
 
 
 class Floor:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import grpc
+from lead_archive_server.runtime.settings import DatabaseUrl
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 
 from bench import ptarchiver, seed
@@ -26,7 +27,6 @@ from bench.service import (
     rest_client,
     serving,
 )
-from server.settings import DatabaseUrl
 
 UNKNOWN_BASE = 4_000_000_000  # lead_id values no seeded lead has
 ProgressFn = Callable[[str], None]

@@ -5,15 +5,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from server.db import Database
-from server.keys import create_key
-from server.settings import DatabaseUrl
-from server.tables import (
+from lead_archive_server.access.keys import create_key
+from lead_archive_server.core.db import Database
+from lead_archive_server.core.tables import (
     drop_database,
     init_tables,
     recreate_database,
     vicidial_schema_statements,
 )
+from lead_archive_server.runtime.settings import DatabaseUrl
 
 # Every column of Vicidial's vicidial_list but lead_id, filled from MariaDB's sequence engine
 # (seq_1_to_N) so that 100,000 varied leads take one statement: NULLs, '' and trailing

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+from lead_archive_server.runtime.settings import DatabaseUrl
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
 from bench.http import KeepAliveClient, Reply
-from server.settings import DatabaseUrl
 
 LEAD_ARCHIVE = str(Path(sys.executable).parent / "lead-archive")
 ENDPOINT = "/vicidial/leads/archive"

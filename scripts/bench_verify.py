@@ -13,10 +13,15 @@ import os
 import sys
 import time
 
-from server.db import Database
-from server.settings import DatabaseUrl
-from server.tables import drop_database, init_tables, recreate_database, vicidial_schema_statements
-from server.verify import verify
+from lead_archive_server.cli.verify import verify
+from lead_archive_server.core.db import Database
+from lead_archive_server.core.tables import (
+    drop_database,
+    init_tables,
+    recreate_database,
+    vicidial_schema_statements,
+)
+from lead_archive_server.runtime.settings import DatabaseUrl
 
 SERVER = os.environ.get("LEAD_ARCHIVE_TEST_DATABASE_URL", "mysql://root@127.0.0.1:3306")
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything lead-archive needs on a fresh Debian/Ubuntu machine, idempotently:
 #   1. Python >= 3.11 with venv, the project venv in .venv, the generated protobuf code,
-#      and `pip install -e '.[dev]'` (skipped while .venv/.stamp is newer than pyproject.toml);
+#      and `pip install -e ./clients -e '.[dev]'` (skipped while .venv/.stamp is newer than pyproject.toml);
 #   2. a MariaDB server answering at the database URL (installed and/or started if needed);
 #   3. the buf CLI, from the npm package @bufbuild/buf, in .tools/.
 # Used by scripts/test.sh and scripts/demo.sh; safe to run by hand from any directory.
@@ -144,7 +144,7 @@ bs_venv_ok() {
 }
 
 bs_gen_protos() {
-  bs_quiet "protobuf code generation" .venv/bin/python scripts/gen_protos.py
+  bs_quiet "protobuf code generation" .venv/bin/python clients/gen_protos.py
 }
 
 bs_ensure_venv() {
@@ -160,23 +160,26 @@ bs_ensure_venv() {
   fi
   if bs_is_dry && ! bs_venv_ok; then
     bs_log "(dry-run) would upgrade pip, install grpcio-tools mypy-protobuf, generate protos,"
-    bs_log "(dry-run) then pip install -e '.[dev]' and touch .venv/.stamp"
+    bs_log "(dry-run) then pip install -e ./clients -e '.[dev]' and touch .venv/.stamp"
     return 0
   fi
-  if [[ -f .venv/.stamp && .venv/.stamp -nt pyproject.toml ]]; then
-    bs_log "python deps up to date (.venv/.stamp newer than pyproject.toml); generating protos"
+  if [[ -f .venv/.stamp && .venv/.stamp -nt pyproject.toml && .venv/.stamp -nt clients/pyproject.toml ]]; then
+    bs_log "python deps up to date (.venv/.stamp newer than both pyproject.toml); generating protos"
     bs_gen_protos
     return 0
   fi
-  bs_log "installing python deps into .venv (pip install -e '.[dev]')"
+  bs_log "installing python deps into .venv (pip install -e ./clients -e '.[dev]')"
   bs_quiet "pip upgrade" "${pip[@]}" --upgrade pip
   # gen_protos needs these, and the package needs its output before it can be installed.
   if ! .venv/bin/python -c 'import grpc_tools, mypy_protobuf' >/dev/null 2>&1 ||
     [[ ! -x .venv/bin/protoc-gen-mypy_grpc ]]; then
-    bs_quiet "pip install grpcio-tools mypy-protobuf" "${pip[@]}" grpcio-tools mypy-protobuf
+    bs_quiet "pip install grpcio-tools mypy-protobuf" "${pip[@]}" grpcio-tools==1.85.1 mypy-protobuf==5.1.0
   fi
   bs_gen_protos
   bs_quiet "pip install -e '.[dev]'" "${pip[@]}" -e '.[dev]'
+  # The service names the client by its folder, which pip installs as a copy: make it
+  # editable again so that changes under clients/ take effect without a reinstall.
+  bs_quiet "pip install -e ./clients" "${pip[@]}" --no-deps -e ./clients
   bs_act touch .venv/.stamp
 }
 

@@ -35,7 +35,7 @@ buf="$root/.tools/node_modules/.bin/buf"
 
 step "ruff check" "$venv/ruff" check .
 step "ruff format" "$venv/ruff" format --check .
-step mypy "$venv/mypy" server rest_shim clients
+step mypy "$venv/mypy" server/lead_archive_server rest_shim/lead_archive_rest_shim clients/lead_archive_client
 step "buf lint" "$buf" lint
 
 # buf breaking needs a git checkout whose `main` branch already has the buf module.

@@ -11,15 +11,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-
-from server.db import Database
-from server.settings import DatabaseUrl
-from server.tables import (
+from lead_archive_server.core.db import Database
+from lead_archive_server.core.tables import (
     drop_database,
     init_tables,
     recreate_database,
     vicidial_schema_statements,
 )
+from lead_archive_server.runtime.settings import DatabaseUrl
+
 from tests.support import ENGINES, TestDb
 
 SERVER_URL = os.environ.get("LEAD_ARCHIVE_TEST_DATABASE_URL", "mysql://root@127.0.0.1:3306")

@@ -11,7 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.db import Database
+from lead_archive_server.core.db import Database
+
 from tests.support import ARCHIVE, LEADS
 
 Row = tuple[Any, ...]

@@ -16,8 +16,7 @@ import time
 from pathlib import Path
 
 import pymysql
-
-from server.settings import DatabaseUrl
+from lead_archive_server.runtime.settings import DatabaseUrl
 
 MARIADBD = os.environ.get("BOOTSTRAP_MARIADBD", "/usr/sbin/mariadbd")
 START_TIMEOUT_S = 60.0

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from server.db import Database
-from server.tables import vicidial_schema_statements
+from lead_archive_server.core.db import Database
+from lead_archive_server.core.tables import vicidial_schema_statements
 
 ENGINES = ("MyISAM", "InnoDB")
 # Names that collations treat as equal to others but bytes do not: case, accents, spaces, NULL.

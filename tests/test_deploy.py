@@ -9,8 +9,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-
-from server.settings import Settings, load_settings
+from lead_archive_server.runtime.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "deploy" / "lead-archive.toml.example"

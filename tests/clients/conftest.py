@@ -16,8 +16,7 @@ from typing import Any
 import grpc
 import pytest
 import uvicorn
-
-from clients import (
+from lead_archive_client import (
     ArchiveResult,
     AsyncLeadArchiveClient,
     AsyncRestLeadArchiveClient,
@@ -25,10 +24,11 @@ from clients import (
     RestLeadArchiveClient,
     RetryPolicy,
 )
-from rest_shim.main import create_app
-from server.app import create_server
-from server.keys import create_key
-from server.settings import Settings
+from lead_archive_rest_shim.main import create_app
+from lead_archive_server.access.keys import create_key
+from lead_archive_server.runtime.settings import Settings
+from lead_archive_server.service.app import create_server
+
 from tests.e2e.conftest import Clock
 from tests.support import TestDb
 

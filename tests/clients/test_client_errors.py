@@ -12,10 +12,7 @@ import http
 import grpc
 import httpx
 import pytest
-from vicidial.leads.v1 import lead_archive_pb2 as pb
-from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
-
-from clients import (
+from lead_archive_client import (
     InvalidLeads,
     LeadArchiveError,
     OfficeHours,
@@ -25,7 +22,7 @@ from clients import (
     Unavailable,
     UnknownLeads,
 )
-from clients.errors import (
+from lead_archive_client.errors import (
     GRPC_ERRORS,
     error_for_status,
     error_from_grpc,
@@ -33,6 +30,9 @@ from clients.errors import (
     error_from_rpc,
     error_from_transport,
 )
+from vicidial.leads.v1 import lead_archive_pb2 as pb
+from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
+
 from tests.clients.conftest import Stack
 
 # --- The tables ---------------------------------------------------------------------------------

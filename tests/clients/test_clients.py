@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 
+import lead_archive_server.core.archive
 import pytest
-
-import server.archive
-from clients import (
+from lead_archive_client import (
     NO_RETRY,
     ArchiveResult,
     InvalidLeads,
@@ -21,6 +20,7 @@ from clients import (
     Unavailable,
     UnknownLeads,
 )
+
 from tests.clients.conftest import FLAVOURS, GRPC_FLAVOURS, REST_FLAVOURS, Stack, batch_lock_held
 from tests.e2e.conftest import MONDAY_MORNING
 from tests.support import ARCHIVE, LEADS
@@ -220,7 +220,7 @@ async def test_database_unavailable_is_retried_over_grpc_only(
 ) -> None:
     # The server answers "retry the batch" (UNAVAILABLE; 500 over REST) after waiting 1 s
     # for another batch that holds the lock.
-    monkeypatch.setattr(server.archive, "BATCH_LOCK_TIMEOUT_S", 1)
+    monkeypatch.setattr(lead_archive_server.core.archive, "BATCH_LOCK_TIMEOUT_S", 1)
     ids = await stack1.tdb.seed(2)
     caller = stack1.caller(flavour, retry=RetryPolicy(deadline=20, max_backoff=0.5))
     async with batch_lock_held(stack1.tdb):
@@ -240,7 +240,7 @@ async def test_unavailable_without_retry_names_the_server_message(
 ) -> None:
     if flavour in REST_FLAVOURS:
         pytest.skip("over REST this is a 500, covered above")
-    monkeypatch.setattr(server.archive, "BATCH_LOCK_TIMEOUT_S", 1)
+    monkeypatch.setattr(lead_archive_server.core.archive, "BATCH_LOCK_TIMEOUT_S", 1)
     ids = await stack1.tdb.seed(1)
     async with batch_lock_held(stack1.tdb):
         with pytest.raises(Unavailable) as raised:
@@ -252,7 +252,7 @@ async def test_timeout_is_not_retried(
     stack1: Stack, flavour: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A short lock wait, so that a batch the shim still forwards ends soon after.
-    monkeypatch.setattr(server.archive, "BATCH_LOCK_TIMEOUT_S", 1)
+    monkeypatch.setattr(lead_archive_server.core.archive, "BATCH_LOCK_TIMEOUT_S", 1)
     ids = await stack1.tdb.seed(1)
     caller = stack1.caller(flavour, timeout=0.3, retry=RetryPolicy(deadline=20))
     async with batch_lock_held(stack1.tdb):

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from clients import NO_RETRY, RetryPolicy, ServerError, Unavailable
-from clients.retry import Attempts, call_with_retry, call_with_retry_async
+from lead_archive_client import NO_RETRY, RetryPolicy, ServerError, Unavailable
+from lead_archive_client.retry import Attempts, call_with_retry, call_with_retry_async
 
 
 class FakeClock:

@@ -11,11 +11,11 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from lead_archive_rest_shim.main import create_app
+from lead_archive_server.access.keys import create_key
+from lead_archive_server.runtime.settings import Settings
+from lead_archive_server.service.app import create_server
 
-from rest_shim.main import create_app
-from server.app import create_server
-from server.keys import create_key
-from server.settings import Settings
 from tests.support import TestDb
 
 ENDPOINT = "/vicidial/leads/archive"

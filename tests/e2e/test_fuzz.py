@@ -13,8 +13,8 @@ import pytest
 from fastapi import FastAPI
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from lead_archive_server.access.keys import create_key
 
-from server.keys import create_key
 from tests.e2e.conftest import ENDPOINT, MONDAY_MORNING, NIGHT, Clock, in_process_stack
 from tests.e2e.fuzz_support import assert_documented
 from tests.support import LEADS, TestDb

@@ -15,11 +15,11 @@ import pymysql
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from lead_archive_server.access.keys import create_key
+from lead_archive_server.runtime.settings import DatabaseUrl
 from schemathesis import GenerationMode
 from schemathesis.checks import content_type_conformance, status_code_conformance
 
-from server.keys import create_key
-from server.settings import DatabaseUrl
 from tests.e2e.fuzz_support import assert_documented
 from tests.processes import environment, free_port, serving
 from tests.support import ARCHIVE, LEADS, TestDb

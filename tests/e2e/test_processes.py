@@ -9,9 +9,9 @@ import subprocess
 
 import httpx
 import pytest
+from lead_archive_server.core.tables import drop_database
+from lead_archive_server.runtime.settings import DatabaseUrl
 
-from server.settings import DatabaseUrl
-from server.tables import drop_database
 from tests.conftest import SERVER_URL
 from tests.processes import (
     LEAD_ARCHIVE,

@@ -11,15 +11,15 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
+from lead_archive_rest_shim.main import create_app
+from lead_archive_server.access.keys import create_key
+from lead_archive_server.core.db import Database
+from lead_archive_server.core.tables import init_tables, recreate_database
+from lead_archive_server.runtime.settings import Settings
+from lead_archive_server.service.app import create_server
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
-from rest_shim.main import create_app
-from server.app import create_server
-from server.db import Database
-from server.keys import create_key
-from server.settings import Settings
-from server.tables import init_tables, recreate_database
 from tests.e2e.conftest import Clock, Stack
 from tests.private_mariadb import PrivateMariaDB, available
 from tests.support import ENGINES, TestDb

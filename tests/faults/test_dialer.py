@@ -16,9 +16,10 @@ import random
 import time
 from datetime import datetime, timedelta
 
-from server.archive import ArchiveBatch, ArchiveResult, archive_leads
-from server.db import Database, TransientConflict
-from server.errors import UnknownLeadIds
+from lead_archive_server.core.archive import ArchiveBatch, ArchiveResult, archive_leads
+from lead_archive_server.core.db import Database, TransientConflict
+from lead_archive_server.core.errors import UnknownLeadIds
+
 from tests.invariant import Ledger, assert_all_archived, assert_no_lead_lost
 from tests.support import LEADS, TestDb, lead_row
 

@@ -14,10 +14,10 @@ from functools import partial
 
 import grpc
 import pytest
+from lead_archive_server.core.archive import archive_leads
+from lead_archive_server.core.db import Session
+from lead_archive_server.service import servicer
 
-from server import servicer
-from server.archive import archive_leads
-from server.db import Session
 from tests.e2e.conftest import full_request
 from tests.faults.conftest import Service
 from tests.invariant import Ledger, assert_all_archived, assert_no_lead_lost

@@ -22,11 +22,11 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
+from lead_archive_rest_shim.main import create_app
+from lead_archive_server.access.keys import create_key
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
-from rest_shim.main import create_app
-from server.keys import create_key
 from tests.e2e.conftest import ENDPOINT, full_request
 from tests.invariant import Ledger, assert_all_archived, assert_no_lead_lost
 from tests.processes import LEAD_ARCHIVE, environment, free_port

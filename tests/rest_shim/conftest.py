@@ -18,10 +18,9 @@ import pytest
 from google.protobuf import any_pb2
 from google.rpc import status_pb2
 from grpc_status import rpc_status
+from lead_archive_rest_shim import create_app
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
-
-from rest_shim import create_app
 
 GOOD_KEY = "Key=good-key"
 EXISTING_LEADS = frozenset({1, 2, 3, 4, 5})

@@ -9,18 +9,17 @@ import pytest
 from google.protobuf import any_pb2
 from google.rpc import status_pb2
 from grpc.aio import AioRpcError, Metadata
-from vicidial.leads.v1 import lead_archive_pb2 as pb
-
-from clients.errors import STATUS_DETAILS_KEY, lead_errors_detail
-from rest_shim import messages
-from rest_shim.errors import (
+from lead_archive_client.errors import STATUS_DETAILS_KEY, lead_errors_detail
+from lead_archive_rest_shim import messages
+from lead_archive_rest_shim.errors import (
     HTTP_STATUS,
     ApiError,
     error_from_rpc,
     http_status,
     json_response,
 )
-from rest_shim.translate import RawNumber
+from lead_archive_rest_shim.translate import RawNumber
+from vicidial.leads.v1 import lead_archive_pb2 as pb
 
 DOCUMENTED = {200, 400, 401, 403, 500}
 

@@ -9,8 +9,8 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+from lead_archive_rest_shim import messages
 
-from rest_shim import messages
 from tests.rest_shim.conftest import (
     GOOD_KEY,
     OFFICE_HOURS,

@@ -7,10 +7,8 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from vicidial.leads.v1 import lead_archive_pb2 as pb
-
-from rest_shim import messages, translate
-from rest_shim.translate import (
+from lead_archive_rest_shim import messages, translate
+from lead_archive_rest_shim.translate import (
     INT64_MAX,
     INT64_MIN,
     ArchivePlan,
@@ -27,6 +25,7 @@ from rest_shim.translate import (
     success_body,
     to_int64,
 )
+from vicidial.leads.v1 import lead_archive_pb2 as pb
 
 VALID_FLAGS = '"insert_leads": true, "update_leads": false, "delete_leads": true'
 

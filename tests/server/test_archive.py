@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
-from server.archive import ArchiveBatch, ArchiveResult, archive_leads
-from server.errors import (
+from lead_archive_server.core.archive import ArchiveBatch, ArchiveResult, archive_leads
+from lead_archive_server.core.errors import (
     DeleteLeadsNotBoolean,
     DuplicateLeadIds,
     InsertLeadsNotBoolean,
@@ -17,6 +16,7 @@ from server.errors import (
     UnknownLeadIds,
     UpdateLeadsNotBoolean,
 )
+
 from tests.support import ARCHIVE, LEADS, TestDb, lead_row
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from lead_archive_server.cli.commands import app
 from typer.testing import CliRunner
 
-from server.cli import app
 from tests.support import TestDb
 
 runner = CliRunner()

@@ -6,11 +6,16 @@ import os
 from pathlib import Path
 
 import pytest
+from lead_archive_server.cli.commands import app
+from lead_archive_server.runtime.astguiclient import DEFAULT_PATH, parse_database, parse_lines
+from lead_archive_server.runtime.settings import (
+    DEFAULT_DATABASE_URL,
+    DatabaseUrl,
+    SettingsError,
+    load_settings,
+)
 from typer.testing import CliRunner
 
-from server.astguiclient import DEFAULT_PATH, parse_database, parse_lines
-from server.cli import app
-from server.settings import DEFAULT_DATABASE_URL, DatabaseUrl, SettingsError, load_settings
 from tests.server.test_cli import query
 from tests.support import TestDb
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.auth_limit import FailedAuthLimiter
+from lead_archive_server.access.auth_limit import FailedAuthLimiter
 
 
 class FakeClock:

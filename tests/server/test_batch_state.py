@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import random
 
+import lead_archive_server.core.archive as archive_module
 import pymysql
 import pytest
+from lead_archive_server.core import sql
+from lead_archive_server.core.archive import ArchiveBatch, ArchiveResult, archive_leads
+from lead_archive_server.core.db import Database, NoSuchTable, _bound
+from lead_archive_server.core.errors import SchemaDrift, ServerError, UnknownLeadIds
+from lead_archive_server.core.schema import ArchiveSchema, SchemaCache, definitions_key
 
-import server.archive as archive_module
-from server import sql
-from server.archive import ArchiveBatch, ArchiveResult, archive_leads
-from server.db import Database, NoSuchTable, _bound
-from server.errors import SchemaDrift, ServerError, UnknownLeadIds
-from server.schema import ArchiveSchema, SchemaCache, definitions_key
 from tests.support import ARCHIVE, LEADS, TestDb
 
 

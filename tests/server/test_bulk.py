@@ -9,11 +9,8 @@ from collections.abc import AsyncIterator
 from datetime import date
 
 import pytest
-from rich.console import Console
-from rich.table import Table
-
-from clients import ArchiveResult, AsyncLeadArchiveClient
-from server.bulk import (
+from lead_archive_client import ArchiveResult, AsyncLeadArchiveClient
+from lead_archive_server.cli.bulk import (
     EXIT_INCOMPLETE,
     EXIT_INTERRUPTED,
     EXIT_OFFICE_HOURS,
@@ -30,8 +27,11 @@ from server.bulk import (
     split_values,
     survey,
 )
-from server.bulk_console import explain, summary_table
-from server.errors import DatabaseUnavailable
+from lead_archive_server.cli.bulk_console import explain, summary_table
+from lead_archive_server.core.errors import DatabaseUnavailable
+from rich.console import Console
+from rich.table import Table
+
 from tests.clients.conftest import QUICK_RETRY, Stack, batch_lock_held, running_stack
 from tests.e2e.conftest import MONDAY_MORNING, NIGHT
 from tests.support import ARCHIVE, LEADS, TestDb, lead_row

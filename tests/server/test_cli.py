@@ -6,9 +6,9 @@ import hashlib
 
 import pymysql
 import pytest
+from lead_archive_server.cli.commands import app
 from typer.testing import CliRunner
 
-from server.cli import app
 from tests.support import ENGINES, TestDb
 
 runner = CliRunner()

@@ -7,10 +7,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from lead_archive_server.cli.commands import app
+from lead_archive_server.runtime.settings import Settings
 from typer.testing import CliRunner
-
-from server.cli import app
-from server.settings import Settings
 
 runner = CliRunner()
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
-from server.cli import loop_factory
-from server.settings import Settings
+from lead_archive_server.cli.commands import loop_factory
+from lead_archive_server.runtime.settings import Settings
 
 
 def test_asyncio_loop_on_request() -> None:

@@ -11,12 +11,12 @@ import pytest
 from google.rpc import status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from lead_archive_server.access.keys import create_key
+from lead_archive_server.runtime.settings import Settings
+from lead_archive_server.service.app import create_server
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
-from server.app import create_server
-from server.keys import create_key
-from server.settings import Settings
 from tests.support import ARCHIVE, LEADS, TestDb
 
 

@@ -6,10 +6,8 @@ import hashlib
 from datetime import UTC, datetime
 
 import pytest
-
-from server.access import AccessGuard, office_hours_source
-from server.errors import OfficeHours, ServerError, Unauthenticated
-from server.keys import (
+from lead_archive_server.access.guard import AccessGuard, office_hours_source
+from lead_archive_server.access.keys import (
     create_key,
     key_from_authorization,
     list_keys,
@@ -17,7 +15,9 @@ from server.keys import (
     revoke_user_keys,
     user_for_key,
 )
-from server.settings import Settings
+from lead_archive_server.core.errors import OfficeHours, ServerError, Unauthenticated
+from lead_archive_server.runtime.settings import Settings
+
 from tests.support import TestDb
 
 SUNDAY_NOON_UTC = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)

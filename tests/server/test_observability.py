@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import grpc
 import httpx
 import pytest
+from lead_archive_server.runtime import logs
+from lead_archive_server.service.metrics import MetricsServer
 
-from server import logs
-from server.metrics import MetricsServer
 from tests.support import TestDb
 from tests.support_ops import ops_stack, samples
 

@@ -8,8 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from server.office_hours import (
+from lead_archive_server.access.office_hours import (
     OfficeHours,
     OfficeHoursError,
     office_hours_from_call_time,

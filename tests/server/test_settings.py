@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from server.settings import DatabaseUrl, SettingsError, load_settings
+from lead_archive_server.runtime.settings import DatabaseUrl, SettingsError, load_settings
 
 
 @pytest.fixture(autouse=True)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import grpc
 import pytest
+from lead_archive_rest_shim.upstream import UpstreamTls
+from lead_archive_server.runtime.settings import SettingsError, load_settings
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
-from rest_shim.upstream import UpstreamTls
-from server.settings import SettingsError, load_settings
 from tests.support import TestDb
 from tests.support_ops import archive_body, ops_stack
 from tests.support_tls import TestCerts, make_certs

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from lead_archive_server.core.archive import ArchiveBatch, archive_leads
+from lead_archive_server.core.errors import ServerError
 
-from server.archive import ArchiveBatch, archive_leads
-from server.errors import ServerError
 from tests.support import ARCHIVE, LEADS, TestDb
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from lead_archive_server.cli.commands import app
+from lead_archive_server.cli.verify import verify
+from lead_archive_server.core.archive import ArchiveBatch, archive_leads
 from typer.testing import CliRunner
 
-from server.archive import ArchiveBatch, archive_leads
-from server.cli import app
-from server.verify import verify
 from tests.server.test_archive import TRAPS
 from tests.support import ARCHIVE, LEADS, TestDb, lead_row
 

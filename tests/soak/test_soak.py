@@ -18,8 +18,8 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from lead_archive_server.access.keys import create_key
 
-from server.keys import create_key
 from tests.e2e.conftest import ENDPOINT, full_request
 from tests.invariant import Ledger, assert_no_lead_lost
 from tests.processes import environment, free_port, serving

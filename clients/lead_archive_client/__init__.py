@@ -1,0 +1,55 @@
+"""Python clients of the Vicidial Lead Archive API: gRPC and REST, sync and asyncio.
+
+::
+
+    from lead_archive_client import LeadArchiveClient
+
+    from lead_archive_client import OfficeHours
+    with LeadArchiveClient("127.0.0.1:50051", api_key) as client:
+        result = client.archive([101, 102, 103])
+    print(result.delete_count, result.kept_count)
+
+The generated gRPC code is here too, as ``pb`` (messages) and ``pb_grpc`` (stubs); it is
+also importable as ``vicidial.leads.v1``.
+"""
+
+from __future__ import annotations
+
+from vicidial.leads.v1 import lead_archive_pb2 as pb
+from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
+
+from lead_archive_client.errors import (
+    InvalidLeads,
+    LeadArchiveError,
+    OfficeHours,
+    ServerError,
+    Timeout,
+    Unauthenticated,
+    Unavailable,
+    UnknownLeads,
+)
+from lead_archive_client.grpc_client import AsyncLeadArchiveClient, LeadArchiveClient
+from lead_archive_client.model import MAX_LEADS_PER_BATCH, ArchiveResult
+from lead_archive_client.rest_client import AsyncRestLeadArchiveClient, RestLeadArchiveClient
+from lead_archive_client.retry import NO_RETRY, RetryPolicy
+
+__all__ = [
+    "MAX_LEADS_PER_BATCH",
+    "NO_RETRY",
+    "ArchiveResult",
+    "AsyncLeadArchiveClient",
+    "AsyncRestLeadArchiveClient",
+    "InvalidLeads",
+    "LeadArchiveClient",
+    "LeadArchiveError",
+    "OfficeHours",
+    "RestLeadArchiveClient",
+    "RetryPolicy",
+    "ServerError",
+    "Timeout",
+    "Unauthenticated",
+    "Unavailable",
+    "UnknownLeads",
+    "pb",
+    "pb_grpc",
+]

@@ -1,0 +1,59 @@
+"""Assemble the REST shim: one FastAPI app in front of one long-lived gRPC channel."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import grpc  # type: ignore[import-untyped, unused-ignore]
+from fastapi import FastAPI
+from vicidial.leads.v1 import lead_archive_pb2_grpc
+
+from lead_archive_rest_shim import ops
+from lead_archive_rest_shim.context import RequestContextMiddleware
+from lead_archive_rest_shim.errors import ApiError, handle_api_error
+from lead_archive_rest_shim.routes import router
+from lead_archive_rest_shim.upstream import UpstreamTls, open_channel
+
+ChannelFactory = Callable[[str], grpc.aio.Channel]
+
+
+def create_app(
+    upstream: str,
+    *,
+    channel_factory: ChannelFactory | None = None,
+    upstream_tls: UpstreamTls | None = None,
+    upstream_metadata: tuple[tuple[str, str], ...] = (),
+) -> FastAPI:
+    """Build the REST shim that forwards to the LeadArchiveService at ``upstream`` (HOST:PORT).
+
+    The channel is opened when the app starts (``lifespan``) and closed when it stops; it
+    uses TLS when ``upstream_tls`` is given, and sends ``upstream_metadata`` with every
+    call. ``channel_factory`` replaces the channel altogether, e.g. for tests (its calls
+    then carry no request id or client address).
+    """
+    connect: ChannelFactory = channel_factory or (
+        lambda target: open_channel(target, upstream_tls, upstream_metadata)
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        channel = connect(upstream)
+        app.state.stub = lead_archive_pb2_grpc.LeadArchiveServiceStub(channel)
+        app.state.channel = channel
+        try:
+            yield
+        finally:
+            await channel.close()
+
+    app = FastAPI(
+        title="Vicidial Lead Archive API",
+        description="Archives leads from vicidial_list into vicidial_list_archive.",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.include_router(router)
+    app.include_router(ops.router)
+    app.add_exception_handler(ApiError, handle_api_error)
+    app.add_middleware(RequestContextMiddleware)
+    return app

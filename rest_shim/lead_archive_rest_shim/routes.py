@@ -1,0 +1,106 @@
+"""The one documented endpoint, ``POST /vicidial/leads/archive``.
+
+Processing order is the contract's: key, office hours, body, field checks. The server
+checks key and office hours, so a failure only the shim can see (a body that is not a JSON
+object, a lead ID that is not an integer) is reported only after ``CheckAccess`` passed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, cast
+
+import grpc  # type: ignore[import-untyped, unused-ignore]
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from vicidial.leads.v1 import lead_archive_pb2
+
+from lead_archive_rest_shim import messages, openapi, translate
+from lead_archive_rest_shim.errors import ApiError, error_from_rpc, json_response
+
+if TYPE_CHECKING:
+    from vicidial.leads.v1.lead_archive_pb2_grpc import LeadArchiveServiceAsyncStub
+
+log = logging.getLogger(__name__)
+
+ARCHIVE_PATH = "/vicidial/leads/archive"
+# A request of 500 lead IDs is a few kB; a bigger body is refused before it is parsed.
+MAX_BODY_BYTES = 1024 * 1024
+Metadata = tuple[tuple[str, str], ...]
+
+router = APIRouter()
+
+
+def _stub(request: Request) -> LeadArchiveServiceAsyncStub:
+    return cast("LeadArchiveServiceAsyncStub", request.app.state.stub)
+
+
+async def _check_access(stub: LeadArchiveServiceAsyncStub, metadata: Metadata) -> None:
+    """Raise the server's 401 or 403 (or 500) unless the key is valid outside office hours."""
+    try:
+        await stub.CheckAccess(lead_archive_pb2.CheckAccessRequest(), metadata=metadata)
+    except grpc.aio.AioRpcError as error:
+        raise error_from_rpc(error) from None
+
+
+async def _read_body(request: Request) -> bytes | None:
+    """The body, or None when it is over MAX_BODY_BYTES (never buffered beyond that)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _archive(request: Request) -> Response:
+    stub = _stub(request)
+    metadata = translate.auth_metadata(request.headers.get("authorization"))
+    raw = await _read_body(request)
+    if raw is None:
+        await _check_access(stub, metadata)  # 401 and 403 still come first
+        raise ApiError(500, messages.BODY_TOO_LARGE.format(limit=MAX_BODY_BYTES))
+    try:
+        body = translate.parse_body(raw)
+    except translate.BodyError as exc:
+        await _check_access(stub, metadata)
+        raise ApiError(500, exc.message) from None
+
+    plan = translate.plan_archive(body)
+    # An invalid flag outranks a non-integer lead ID: the server reports the flag, since
+    # it was left unset in the request.
+    if plan.not_integers and plan.flags_valid:
+        await _check_access(stub, metadata)
+        raise ApiError(400, messages.NOT_INTEGER, plan.not_integers)
+
+    try:
+        response: lead_archive_pb2.ArchiveLeadsResponse = await stub.ArchiveLeads(
+            plan.request, metadata=metadata
+        )
+    except grpc.aio.AioRpcError as error:
+        raise error_from_rpc(error, plan.restore) from None
+    return json_response(translate.success_body(response))
+
+
+@router.post(
+    ARCHIVE_PATH,
+    summary="Archive a batch of leads",
+    description="Insert, update and safely delete up to 500 leads, in that order.",
+    response_model=None,
+    responses=openapi.RESPONSES,
+    openapi_extra=openapi.REQUEST_BODY,
+)
+async def archive_leads(request: Request) -> Response:
+    """Archive one batch of leads; the raw body is read as JSON whatever its Content-Type."""
+    try:
+        return await _archive(request)
+    except ApiError:
+        raise
+    except Exception:
+        log.exception("unexpected error in POST %s", ARCHIVE_PATH)
+        raise ApiError(500, messages.UNEXPECTED, lead_errors=0) from None

@@ -1,0 +1,96 @@
+"""Who may call, and when: the API key and the office hours, checked on every request."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from lead_archive_server.access.auth_limit import FailedAuthLimiter
+from lead_archive_server.access.keys import key_from_authorization, user_for_key
+from lead_archive_server.access.office_hours import (
+    OfficeHours,
+    OfficeHoursError,
+    office_hours_from_call_time,
+    parse_holidays,
+    parse_office_hours,
+)
+from lead_archive_server.core import sql
+from lead_archive_server.core.db import Database
+from lead_archive_server.core.errors import OfficeHours as OfficeHoursDenied
+from lead_archive_server.core.errors import ServerError, Unauthenticated
+from lead_archive_server.runtime.settings import Settings
+
+Clock = Callable[[], datetime]
+OfficeHoursSource = Callable[[], Awaitable[OfficeHours]]
+
+
+def utc_now() -> datetime:
+    """The real clock; tests pass their own."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class AccessGuard:
+    """Checks a caller's key, then the office hours, in the documented order."""
+
+    db: Database
+    office_hours: OfficeHoursSource
+    clock: Clock = utc_now
+    limiter: FailedAuthLimiter = field(default_factory=FailedAuthLimiter)
+
+    async def admit(self, authorization: str | None, client: str | None = None) -> str:
+        """Return the API user, or raise Unauthenticated (401) or OfficeHoursDenied (403).
+
+        A client with too many failed attempts gets 401 without its key being looked at.
+        """
+        if client is not None and self.limiter.blocked(client):
+            raise Unauthenticated()
+        key = key_from_authorization(authorization)
+        api_user = await user_for_key(self.db, key) if key else None
+        if api_user is None:
+            if client is not None:
+                self.limiter.failed(client)
+            raise Unauthenticated()
+        if (await self.office_hours()).is_office_time(self.clock()):
+            raise OfficeHoursDenied()
+        return api_user
+
+
+def office_hours_source(settings: Settings, db: Database) -> OfficeHoursSource:
+    """Office hours from the settings, or from a Vicidial call time read on every request."""
+    if not settings.call_time_id:
+        fixed = parse_office_hours(
+            settings.office_hours, timezone=settings.zone, holidays=settings.holidays
+        )
+
+        async def from_settings() -> OfficeHours:
+            return fixed
+
+        return from_settings
+
+    async def from_call_time() -> OfficeHours:
+        return await load_call_time(db, settings)
+
+    return from_call_time
+
+
+async def load_call_time(db: Database, settings: Settings) -> OfficeHours:
+    """Read the vicidial_call_times row named by LEAD_ARCHIVE_CALL_TIME_ID, with its holidays."""
+    async with db.session() as session:
+        rows = await session.fetch_dicts(sql.SELECT_CALL_TIME, (settings.call_time_id,))
+        holidays = await session.fetch_dicts(sql.SELECT_CALL_TIME_HOLIDAYS)
+    if not rows:
+        raise ServerError(
+            message=f"LEAD_ARCHIVE_CALL_TIME_ID: no call time {settings.call_time_id!r} "
+            "in vicidial_call_times"
+        )
+    try:
+        return office_hours_from_call_time(
+            rows[0],
+            holidays,
+            timezone=settings.zone,
+            extra_holidays=parse_holidays(settings.holidays),
+        )
+    except OfficeHoursError as error:
+        raise ServerError(message=str(error)) from None

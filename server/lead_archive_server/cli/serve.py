@@ -1,0 +1,142 @@
+"""Run the processes: gRPC alone, the REST shim alone, or both in one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Generator
+from contextlib import contextmanager
+
+import uvicorn
+from lead_archive_rest_shim.main import create_app
+from lead_archive_rest_shim.upstream import UpstreamTls
+
+from lead_archive_server.core.db import Database
+from lead_archive_server.runtime import tls
+from lead_archive_server.runtime.settings import Settings
+from lead_archive_server.service.app import create_server
+from lead_archive_server.service.metrics import MetricsServer
+from lead_archive_server.service.ops import Operations
+
+log = logging.getLogger(__name__)
+
+OnReady = Callable[[int, int | None], None]
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn without its own signal handling: this module decides when to stop."""
+
+    @contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def _rest_server(
+    settings: Settings,
+    upstream: str,
+    upstream_tls: UpstreamTls | None,
+    upstream_metadata: tuple[tuple[str, str], ...] = (),
+) -> _Uvicorn:
+    cert, key = settings.http_tls or (None, None)
+    config = uvicorn.Config(
+        create_app(upstream, upstream_tls=upstream_tls, upstream_metadata=upstream_metadata),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level=settings.log_level.lower(),
+        log_config=None,  # logs go through server.logs, in the format chosen
+        access_log=False,  # the shim writes its own line per request
+        ssl_certfile=cert,
+        ssl_keyfile=key,
+        # The client address of a request proxied by these (X-Forwarded-For) is believed.
+        forwarded_allow_ips=settings.trusted_proxies,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_s) or None,
+    )
+    return _Uvicorn(config)
+
+
+def _local_upstream(settings: Settings, grpc_port: int) -> tuple[str, UpstreamTls | None]:
+    """Where the shim of `serve` reaches the gRPC server of the same process, and how."""
+    host = settings.grpc_host
+    if host in ("", "0.0.0.0", "::", "[::]"):
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    pair = settings.grpc_tls
+    return f"{host}:{grpc_port}", tls.local_upstream_tls(settings, pair[0]) if pair else None
+
+
+async def run_grpc(settings: Settings, *, on_ready: OnReady | None = None) -> None:
+    """Serve gRPC until SIGINT/SIGTERM, letting calls in flight finish."""
+    await run(settings, rest=False, on_ready=on_ready)
+
+
+async def run_rest(settings: Settings, upstream: str, *, upstream_tls: bool = False) -> None:
+    """Serve the REST shim against a gRPC upstream until SIGINT/SIGTERM."""
+    web = _rest_server(settings, upstream, tls.upstream_tls(settings) if upstream_tls else None)
+    serving = asyncio.create_task(web.serve())
+    await _first_of(_shutdown_signal(), serving)
+    web.should_exit = True
+    await serving
+
+
+async def run(settings: Settings, *, rest: bool = True, on_ready: OnReady | None = None) -> None:
+    """Serve gRPC (and the REST shim in front of it) until SIGINT/SIGTERM."""
+    db = await Database.connect(settings.database, pool_size=settings.pool_size)
+    ops = Operations(settings, db)
+    metrics_server: MetricsServer | None = None
+    try:
+        server, grpc_port = create_server(settings, db, ops=ops)
+        await server.start()
+        await ops.start()
+        log.info("gRPC listening on %s:%d", settings.grpc_host, grpc_port)
+        if settings.metrics_port:
+            metrics_server = MetricsServer(settings.metrics_host, settings.metrics_port)
+            log.info("metrics on http://%s:%d/metrics", settings.metrics_host, metrics_server.port)
+        web = None
+        if rest:
+            target, local_tls = _local_upstream(settings, grpc_port)
+            web = _rest_server(settings, target, local_tls, ops.gate.metadata)
+        serving = asyncio.create_task(web.serve()) if web else None
+        if on_ready is not None:
+            await _until_started(web)
+            on_ready(grpc_port, settings.http_port if web else None)
+        await _first_of(_shutdown_signal(), serving)
+        # Not ready from now on; the REST port closes, then gRPC, each after its calls end.
+        await ops.drain()
+        if web is not None and serving is not None:
+            web.should_exit = True
+            await serving
+        await server.stop(settings.shutdown_grace_s)
+        log.info("stopped")
+    finally:
+        await ops.stop()
+        if metrics_server is not None:
+            metrics_server.close()
+        await db.close()
+
+
+async def _until_started(web: _Uvicorn | None) -> None:
+    while web is not None and not web.started:  # noqa: ASYNC110 (uvicorn offers only a flag)
+        await asyncio.sleep(0.05)
+
+
+async def _first_of(*awaitables: asyncio.Future[None] | asyncio.Task[None] | None) -> None:
+    """Wait until the first of the given tasks ends (a signal, or a server that stopped)."""
+    tasks = [asyncio.ensure_future(a) for a in awaitables if a is not None]
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+
+
+def _shutdown_signal() -> asyncio.Future[None]:
+    """A future that completes on the first SIGINT or SIGTERM."""
+    loop = asyncio.get_running_loop()
+    stopped: asyncio.Future[None] = loop.create_future()
+
+    def stop() -> None:
+        if not stopped.done():
+            log.info("shutting down: finishing requests in flight")
+            stopped.set_result(None)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+    return stopped

@@ -1,0 +1,83 @@
+"""`lead-archive verify`: a read-only check that the archive agrees with vicidial_list.
+
+It lists leads present in both tables whose data differs (by the safe delete's own byte-exact,
+NULL-safe comparison) and every difference between the two tables' columns. Set-based: one
+pass compares the leads found in both tables, counting and naming the first differing ones
+at once; the other queries are counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lead_archive_server.core import sql
+from lead_archive_server.core.db import Database, Session
+from lead_archive_server.core.schema import (
+    TableShape,
+    copy_blockers,
+    extra_columns,
+    read_table_shapes,
+)
+
+DEFAULT_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """What verify found; `clean` when there is nothing an operator must look at."""
+
+    leads: int
+    archived: int
+    in_both: int
+    differing: int
+    first_differing: tuple[int, ...]
+    drift: tuple[str, ...]
+    compared_columns: int
+
+    @property
+    def clean(self) -> bool:
+        """No lead differs and the two tables have the same columns."""
+        return not self.differing and not self.drift
+
+    @property
+    def identical_in_both(self) -> int:
+        """Leads archived exactly but still in vicidial_list: rerunning the batch deletes them."""
+        return self.in_both - self.differing
+
+
+async def verify(db: Database, *, limit: int = DEFAULT_LIMIT) -> VerifyReport:
+    """Compare both tables without changing either."""
+    async with db.session() as session:
+        await session.execute(sql.BEGIN_READ_ONLY)
+        try:
+            return await _verify(session, limit)
+        finally:
+            await session.execute("COMMIT")
+
+
+async def _verify(session: Session, limit: int) -> VerifyReport:
+    leads, archive = await read_table_shapes(session)
+    drift = (*copy_blockers(leads, archive), *extra_columns(leads, archive))
+    if not (leads.columns and archive.columns):
+        return VerifyReport(0, 0, 0, 0, (), drift, 0)
+    columns = _common_columns(leads, archive)
+    rows = await session.fetch_all(sql.differing_leads(columns, limit))
+    return VerifyReport(
+        leads=await _count(session, sql.COUNT_LEADS),
+        archived=await _count(session, sql.COUNT_ARCHIVE),
+        in_both=await _count(session, sql.COUNT_IN_BOTH),
+        differing=int(rows[0][1]) if rows else 0,
+        first_differing=tuple(int(row[0]) for row in rows[:limit]),
+        drift=drift,
+        compared_columns=len(columns),
+    )
+
+
+def _common_columns(leads: TableShape, archive: TableShape) -> list[str]:
+    """vicidial_list's columns that the archive has too (all of them, without drift)."""
+    archived = {c.name for c in archive.columns}
+    return [c.name for c in leads.columns if c.name in archived]
+
+
+async def _count(session: Session, statement: str) -> int:
+    return int((await session.fetch_all(statement))[0][0])

@@ -1,0 +1,306 @@
+"""The archive itself: validate a batch, then insert, update and safely delete it.
+
+Plain async functions over a Database; nothing here knows about gRPC or HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from decimal import Decimal
+
+from lead_archive_server.core import sql
+from lead_archive_server.core.db import Database, NoSuchTable, ResultSet, Session, TransientConflict
+from lead_archive_server.core.errors import (
+    MAX_LEADS_PER_BATCH,
+    DeleteLeadsNotBoolean,
+    DuplicateLeadIds,
+    InsertLeadsNotBoolean,
+    NoLeadIds,
+    TooManyLeadIds,
+    UnknownLeadIds,
+    UpdateLeadsNotBoolean,
+)
+from lead_archive_server.core.phases import phase
+from lead_archive_server.core.schema import (
+    SchemaCache,
+    current_schema,
+    definitions_key,
+    read_archive_schema,
+)
+
+log = logging.getLogger(__name__)
+
+BATCH_LOCK_TIMEOUT_S = 30
+# Lead IDs within a window narrower than this many times their number are read as one range,
+# when at most this share of them lie outside it (those go in a short IN list).
+SPAN_FACTOR = 2
+MAX_OUTLIER_SHARE = 0.1
+# Column lists by both tables' definitions, shared by every batch (see SchemaCache).
+SCHEMAS = SchemaCache()
+
+# Test seam: awaited after each step of a batch with the step's name ("schema", "checked",
+# "insert", "update", "delete") and the batch's session, so fault tests can kill the
+# connection or change the schema at an exact point. Production code never passes one.
+StepHook = Callable[[str, Session], Awaitable[None]]
+
+
+async def _no_hook(step: str, session: Session) -> None:
+    """The default: go straight on."""
+
+
+@dataclass(frozen=True)
+class ArchiveBatch:
+    """A request that passed the field checks: flags and distinct lead IDs."""
+
+    insert: bool
+    update: bool
+    delete: bool
+    lead_ids: tuple[int, ...]
+
+    @classmethod
+    def validated(
+        cls,
+        *,
+        insert: bool | None,
+        update: bool | None,
+        delete: bool | None,
+        lead_ids: Sequence[int],
+    ) -> ArchiveBatch:
+        """Apply the documented field checks in order; the first failure is raised."""
+        if insert is None:
+            raise InsertLeadsNotBoolean()
+        if update is None:
+            raise UpdateLeadsNotBoolean()
+        if delete is None:
+            raise DeleteLeadsNotBoolean()
+        if not lead_ids:
+            raise NoLeadIds()
+        if len(lead_ids) > MAX_LEADS_PER_BATCH:
+            raise TooManyLeadIds()
+        duplicates = [lead_id for lead_id, seen in Counter(lead_ids).items() if seen > 1]
+        if duplicates:
+            raise DuplicateLeadIds(duplicates)
+        return cls(insert, update, delete, tuple(lead_ids))
+
+
+@dataclass(frozen=True)
+class ArchiveResult:
+    """What one batch read and changed."""
+
+    select_count: int = 0
+    insert_count: int = 0
+    update_count: int = 0
+    delete_count: int = 0
+    kept_count: int = 0
+
+
+async def archive_leads(
+    db: Database,
+    batch: ArchiveBatch,
+    *,
+    attempts: int = 5,
+    schemas: SchemaCache | None = None,
+    after_step: StepHook = _no_hook,
+) -> ArchiveResult:
+    """Archive one batch; a deadlock rolls back the whole batch and it runs again."""
+    for attempt in range(1, attempts + 1):
+        try:
+            async with db.session() as session:
+                return await _archive_locked(session, batch, schemas or SCHEMAS, after_step)
+        except TransientConflict:
+            if attempt == attempts:
+                raise
+            log.info("lock conflict on attempt %d, retrying the batch", attempt)
+            await asyncio.sleep(0.05 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+async def _archive_locked(
+    session: Session, batch: ArchiveBatch, schemas: SchemaCache, after_step: StepHook
+) -> ArchiveResult:
+    """Run the batch alone: one batch at a time per database, inside one transaction.
+
+    The membership query and both tables' definitions ride in the round trip that takes the
+    lock and begins: the server runs them once the lock is held. The membership query is the
+    transaction's first statement on both tables: from then on it holds their metadata locks
+    until COMMIT (on MyISAM too), so ALTER TABLE waits, and the definitions read right after
+    it are those every later statement sees.
+
+    With a test hook the membership query gets a round trip of its own, after the "schema"
+    step, so that a fault test can change the tables while the batch holds the lock but has
+    not opened them yet (in production there is no such moment).
+    """
+    membership = _Membership.of(batch.lead_ids)
+    read = f"{membership.sql}; {sql.SHOW_CREATE_TABLES}"
+    hooked = after_step is not _no_hook
+    async with AsyncExitStack() as stack:
+        try:
+            # Time spent queueing behind other batches, and the membership read.
+            with phase("lock"):
+                found = await stack.enter_async_context(
+                    session.locked_transaction(
+                        sql.ACQUIRE_BATCH_LOCK,
+                        sql.RELEASE_BATCH_LOCK,
+                        BATCH_LOCK_TIMEOUT_S,
+                        then="" if hooked else read,
+                        args=() if hooked else membership.args,
+                    )
+                )
+            await after_step("schema", session)
+            if hooked:
+                found = await session.fetch_sets(read, membership.args)
+        except NoSuchTable:
+            (await read_archive_schema(session)).require_tables()  # says which table
+            raise
+        with phase("select"):
+            leads = await _read_leads(session, batch.lead_ids, membership, found)
+        return await _archive(session, batch, schemas, leads, after_step)
+
+
+async def _archive(
+    session: Session,
+    batch: ArchiveBatch,
+    schemas: SchemaCache,
+    leads: _Leads,
+    after_step: StepHook,
+) -> ArchiveResult:
+    """Validate existence, then insert, update and delete, each one set-based statement."""
+    if leads.missing:
+        raise UnknownLeadIds(leads.missing)
+    with phase("schema"):
+        schema = await current_schema(session, leads.definitions, schemas)
+    schema.require_exact_copy()
+    await after_step("checked", session)
+    columns = schema.columns
+    archived = leads.archived
+    new = [lead_id for lead_id in batch.lead_ids if lead_id not in archived]
+    old = [lead_id for lead_id in batch.lead_ids if lead_id in archived]
+    inserted = await _run(
+        session, "insert", batch.insert, sql.insert_missing(columns, len(new)), new
+    )
+    await after_step("insert", session)
+    updated = await _run(
+        session, "update", batch.update, sql.update_archived(columns, len(old)), old
+    )
+    await after_step("update", session)
+    deleted = await _run(
+        session,
+        "delete",
+        batch.delete,
+        sql.delete_archived(columns, len(batch.lead_ids)),
+        batch.lead_ids,
+    )
+    await after_step("delete", session)
+    selected = len(batch.lead_ids)
+    return ArchiveResult(
+        select_count=selected,
+        insert_count=inserted,
+        update_count=updated,
+        delete_count=deleted,
+        kept_count=selected - deleted if batch.delete else 0,
+    )
+
+
+@dataclass(frozen=True)
+class _Membership:
+    """How to ask which requested leads exist and which are archived.
+
+    When most IDs fall in a window narrower than SPAN_FACTOR times their number, that window
+    is read as one range and the few others by an IN list; otherwise every ID goes in the IN
+    list (see sql.select_batch_leads_in_span). Either way only the requested IDs count.
+    """
+
+    sql: str
+    args: tuple[int, ...]
+    in_span: bool
+
+    @classmethod
+    def of(cls, lead_ids: Sequence[int]) -> _Membership:
+        ordered = sorted(lead_ids)
+        first, last = _densest_window(ordered, SPAN_FACTOR * len(ordered))
+        outliers = ordered[:first] + ordered[last + 1 :]
+        if len(outliers) > len(ordered) * MAX_OUTLIER_SHARE:
+            return cls(sql.select_batch_leads(len(lead_ids)), tuple(lead_ids), False)
+        window = (ordered[first], ordered[last])
+        return cls(sql.select_batch_leads_in_span(len(outliers)), (*window, *outliers), True)
+
+
+def _densest_window(ordered: Sequence[int], width: int) -> tuple[int, int]:
+    """Indexes (first, last) of the most sorted IDs that lie within less than `width`."""
+    best, first = (0, 0), 0
+    for last, value in enumerate(ordered):
+        while value - ordered[first] >= width:
+            first += 1
+        if last - first > best[1] - best[0]:
+            best = (first, last)
+    return best
+
+
+@dataclass(frozen=True)
+class _Leads:
+    """The requested leads as the batch found them under the lock."""
+
+    missing: list[int]  # not in vicidial_list, in request order
+    archived: frozenset[int]  # already in the archive (may hold other IDs of a span too)
+    definitions: tuple[str, str]  # both tables' definitions (schema.definitions_key)
+
+
+async def _read_leads(
+    session: Session, lead_ids: Sequence[int], membership: _Membership, found: list[ResultSet]
+) -> _Leads:
+    """The leads from the membership query's row, and both tables' definitions."""
+    counts, leads_table, archive_table = found
+    definitions = definitions_key(leads_table.rows[0][1], archive_table.rows[0][1])
+    in_leads, leads_digits, leads_ids, in_archive, archive_digits, archive_ids = counts.rows[0]
+    # Without a span every row is a requested lead: the IDs are distinct, lead_id the key.
+    every_lead_exists = not membership.in_span and in_leads == len(lead_ids)
+    existing = frozenset() if every_lead_exists else _id_set(leads_ids, in_leads, leads_digits)
+    archived = _id_set(archive_ids, in_archive, archive_digits)
+    if existing is None or archived is None:  # cut short by group_concat_max_len
+        return await _read_leads_by_rows(session, lead_ids, definitions)
+    missing = [] if every_lead_exists else [i for i in lead_ids if i not in existing]
+    return _Leads(missing, archived, definitions)
+
+
+def _id_set(text: str | bytes | None, count: int, digits: Decimal | None) -> frozenset[int] | None:
+    """Lead IDs from GROUP_CONCAT text; None unless all `count` IDs came back whole.
+
+    `digits` is the IDs' total length: with the commas it is the length of the whole list,
+    so a list cut anywhere, even inside its last ID, is never mistaken for a complete one.
+    """
+    if not count:
+        return frozenset()
+    listed = _text(text)
+    if len(listed) != int(digits or 0) + count - 1:
+        return None
+    return frozenset(int(i) for i in listed.split(","))
+
+
+def _text(value: str | bytes | None) -> str:
+    """GROUP_CONCAT's value as text (some servers send a binary string)."""
+    return value.decode() if isinstance(value, bytes) else value or ""
+
+
+async def _read_leads_by_rows(
+    session: Session, lead_ids: Sequence[int], definitions: tuple[str, str]
+) -> _Leads:
+    """Membership one row per lead: the slow path when GROUP_CONCAT was too short."""
+    rows = await session.fetch_all(sql.select_membership(len(lead_ids)), lead_ids)
+    known = {int(lead_id): bool(archived) for lead_id, archived in rows}
+    missing = [lead_id for lead_id in lead_ids if lead_id not in known]
+    return _Leads(missing, frozenset(i for i, a in known.items() if a), definitions)
+
+
+async def _run(
+    session: Session, name: str, enabled: bool, statement: str, lead_ids: Sequence[int]
+) -> int:
+    """Run one phase's statement when its flag is set and it has leads to touch."""
+    if not enabled or not lead_ids:
+        return 0
+    with phase(name):
+        return await session.execute(statement, lead_ids)

@@ -1,0 +1,298 @@
+"""Settings: LEAD_ARCHIVE_* environment variables over an optional TOML file; read only here."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import quote, unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from lead_archive_server.access.office_hours import (
+    OfficeHoursError,
+    parse_holidays,
+    parse_office_hours,
+)
+from lead_archive_server.runtime.astguiclient import DEFAULT_PATH as ASTGUICLIENT_CONF
+from lead_archive_server.runtime.astguiclient import AstguiclientError, parse_database
+from lead_archive_server.runtime.tls_files import check_pair
+from lead_archive_server.service.callers import parse_networks
+
+CONFIG_FILE_ENV = "LEAD_ARCHIVE_CONFIG"
+DEFAULT_OFFICE_HOURS = "mon-fri 08:00-18:00"
+DEFAULT_DATABASE_URL = "mysql://root@127.0.0.1:3306/asterisk"
+
+
+class SettingsError(ValueError):
+    """A setting is wrong; the message is one line naming it."""
+
+
+@dataclass(frozen=True)
+class DatabaseUrl:
+    """Parts of a mysql://user:pass@host:port/db URL."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+
+    @classmethod
+    def parse(cls, url: str) -> DatabaseUrl:
+        """Parse a database URL, or raise SettingsError naming what is wrong."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("mysql", "mariadb"):
+            raise SettingsError(
+                "LEAD_ARCHIVE_DATABASE_URL must look like mysql://user:pass@host:port/db"
+            )
+        try:
+            port = parts.port or 3306
+        except ValueError:
+            raise SettingsError("LEAD_ARCHIVE_DATABASE_URL has a bad port") from None
+        return cls(
+            host=parts.hostname or "127.0.0.1",
+            port=port,
+            user=unquote(parts.username or "root"),
+            password=unquote(parts.password or ""),
+            database=unquote(parts.path.lstrip("/")),
+        )
+
+    def url(self) -> str:
+        """The URL form LEAD_ARCHIVE_DATABASE_URL takes."""
+        user = quote(self.user, safe="")
+        secret = ":" + quote(self.password, safe="") if self.password else ""
+        return f"mysql://{user}{secret}@{self.host}:{self.port}/{quote(self.database, safe='')}"
+
+    @classmethod
+    def from_astguiclient(cls, path: str) -> DatabaseUrl | None:
+        """The database Vicidial's astguiclient.conf names; None when there is no such file."""
+        file = Path(path)
+        if not file.exists():
+            return None
+        name = "LEAD_ARCHIVE_ASTGUICLIENT_CONF"
+        try:
+            vicidial = parse_database(file.read_text(errors="replace"))
+        except OSError as error:
+            raise SettingsError(f"{name}: cannot read {path}: {error.strerror}") from None
+        except AstguiclientError as error:
+            raise SettingsError(f"{name}: {path}: {error}") from None
+        return cls(
+            vicidial.server, vicidial.port, vicidial.user, vicidial.password, vicidial.database
+        )
+
+    def masked(self) -> str:
+        """Return the URL with the password hidden."""
+        secret = ":***" if self.password else ""
+        return f"mysql://{self.user}{secret}@{self.host}:{self.port}/{self.database}"
+
+    def with_database(self, database: str) -> DatabaseUrl:
+        """Return the same server with another database name."""
+        return DatabaseUrl(self.host, self.port, self.user, self.password, database)
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; see the README's settings table."""
+
+    model_config = SettingsConfigDict(env_prefix="LEAD_ARCHIVE_", extra="ignore")
+
+    # Empty: from astguiclient_conf when that file exists, else DEFAULT_DATABASE_URL.
+    database_url: str = ""
+    astguiclient_conf: str = ASTGUICLIENT_CONF
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = Field(default=50051, ge=0, le=65535)
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    timezone: str = ""
+    office_hours: str = DEFAULT_OFFICE_HOURS
+    holidays: str = ""
+    call_time_id: str = ""
+    pool_size: int = Field(default=8, ge=1, le=100)
+    retry_attempts: int = Field(default=5, ge=1, le=50)
+    event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
+    # Operations (issue 6): audit, TLS, metrics, logs, health, shutdown.
+    audit: bool = True
+    audit_timeout_s: float = Field(default=2.0, gt=0, le=60)
+    tls_cert: str = ""
+    tls_key: str = ""
+    grpc_tls_cert: str = ""
+    grpc_tls_key: str = ""
+    http_tls_cert: str = ""
+    http_tls_key: str = ""
+    upstream_ca: str = ""
+    upstream_server_name: str = ""
+    trusted_proxies: str = "127.0.0.1, ::1"
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    health_interval_s: float = Field(default=5.0, gt=0, le=3600)
+    shutdown_grace_s: float = Field(default=30.0, ge=0, le=3600)
+
+    # For `lead-archive archive`, a client of the API: the key it sends, and where to.
+    api_key: SecretStr = SecretStr("")
+    target: str = ""
+
+    _database_source: str = PrivateAttr(default="LEAD_ARCHIVE_DATABASE_URL")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        if value:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown timezone {value!r}") from None
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)  # raises ValueError naming the bad entry
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _resolve_database(self) -> Settings:
+        """No database URL given: use Vicidial's astguiclient.conf, as Vicidial's scripts do."""
+        if self.database_url:
+            return self
+        vicidial = DatabaseUrl.from_astguiclient(self.astguiclient_conf)
+        if vicidial is None:
+            self.database_url, self._database_source = DEFAULT_DATABASE_URL, "default"
+        else:
+            self.database_url, self._database_source = vicidial.url(), self.astguiclient_conf
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment wins over the TOML file named by LEAD_ARCHIVE_CONFIG."""
+        config_file = os.environ.get(CONFIG_FILE_ENV, "")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    @property
+    def database(self) -> DatabaseUrl:
+        """The parsed database URL."""
+        return DatabaseUrl.parse(self.database_url)
+
+    @property
+    def archive_target(self) -> str:
+        """The gRPC server `archive` calls: LEAD_ARCHIVE_TARGET, else this machine's gRPC port."""
+        if self.target:
+            return self.target
+        host = "127.0.0.1" if self.grpc_host in ("", "0.0.0.0", "::") else self.grpc_host
+        return f"[{host}]:{self.grpc_port}" if ":" in host else f"{host}:{self.grpc_port}"
+
+    @property
+    def database_source(self) -> str:
+        """Where the database URL came from: the variable, the astguiclient.conf, or default."""
+        return self._database_source
+
+    @property
+    def grpc_tls(self) -> tuple[str, str] | None:
+        """(certificate, key) files for the gRPC port, or None for plaintext."""
+        return _pair(self.grpc_tls_cert or self.tls_cert, self.grpc_tls_key or self.tls_key)
+
+    @property
+    def http_tls(self) -> tuple[str, str] | None:
+        """(certificate, key) files for the REST port, or None for plaintext."""
+        return _pair(self.http_tls_cert or self.tls_cert, self.http_tls_key or self.tls_key)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The timezone office hours are read in: the setting, else the server's."""
+        return ZoneInfo(self.timezone) if self.timezone else _server_zone()
+
+    def check(self) -> None:
+        """Raise SettingsError for any setting that cannot work, before start-up."""
+        database = self.database
+        if not database.database:
+            raise SettingsError("LEAD_ARCHIVE_DATABASE_URL names no database (…/dbname)")
+        try:
+            parse_office_hours(self.office_hours, timezone=self.zone)
+            parse_holidays(self.holidays)
+        except OfficeHoursError as error:
+            raise SettingsError(str(error)) from None
+        for port, pair in (("GRPC", self.grpc_tls), ("HTTP", self.http_tls)):
+            try:
+                check_pair(pair)
+            except ValueError as error:
+                raise SettingsError(f"LEAD_ARCHIVE_{port}_TLS_CERT/KEY: {error}") from None
+        if self.upstream_ca and not Path(self.upstream_ca).is_file():
+            raise SettingsError(f"LEAD_ARCHIVE_UPSTREAM_CA: no such file {self.upstream_ca!r}")
+
+
+def _pair(cert: str, key: str) -> tuple[str, str] | None:
+    return (cert, key) if cert or key else None
+
+
+def _server_zone() -> ZoneInfo:
+    """Return the machine's own timezone (TZ, /etc/timezone, /etc/localtime), UTC if unknown."""
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    timezone_file = Path("/etc/timezone")
+    if timezone_file.exists():
+        candidates.append(timezone_file.read_text().strip())
+    localtime = Path("/etc/localtime")
+    if localtime.is_symlink():
+        candidates.append(str(localtime.resolve()).split("zoneinfo/")[-1])
+    for name in candidates:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+    return ZoneInfo("UTC")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment and config file, or raise SettingsError."""
+    config_file = os.environ.get(CONFIG_FILE_ENV, "")
+    if config_file and not Path(config_file).is_file():
+        raise SettingsError(f"{CONFIG_FILE_ENV}: no such file {config_file!r}")
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as error:
+        first = error.errors()[0]
+        if not first["loc"]:  # a whole-model check: its message names the setting
+            raise SettingsError(first["msg"].removeprefix("Value error, ")) from None
+        name = "LEAD_ARCHIVE_" + "_".join(str(p) for p in first["loc"]).upper()
+        raise SettingsError(f"{name}: {first['msg']}") from None
+    except (OSError, ValueError) as error:  # an unreadable or malformed TOML file
+        raise SettingsError(f"{CONFIG_FILE_ENV}: {error}") from None
+    settings.check()
+    return settings
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings, read once."""
+    return load_settings()

@@ -1,0 +1,58 @@
+"""Assemble the gRPC server: the archive service, health and reflection."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
+
+from lead_archive_server.access.guard import Clock, office_hours_source, utc_now
+from lead_archive_server.core.db import Database
+from lead_archive_server.runtime.settings import Settings
+from lead_archive_server.runtime.tls import server_credentials
+from lead_archive_server.service.observe import SERVICE_NAME, RecordingGuard
+from lead_archive_server.service.ops import Operations
+from lead_archive_server.service.servicer import LeadArchiveServicer
+
+# A request of 500 lead IDs is a few kB; anything near this is not a request of ours.
+MAX_RECEIVE_BYTES = 1024 * 1024
+
+__all__ = ["SERVICE_NAME", "create_server"]
+
+
+def create_server(
+    settings: Settings,
+    db: Database,
+    *,
+    clock: Clock = utc_now,
+    port: int | None = None,
+    ops: Operations | None = None,
+) -> tuple[grpc.aio.Server, int]:
+    """Build (not start) the server; port 0 picks a free one, which is returned.
+
+    The port serves TLS when settings name a certificate and key for it.
+    """
+    ops = ops or Operations(settings, db)
+    server = grpc.aio.server(
+        interceptors=[ops.observer],
+        options=[("grpc.max_receive_message_length", MAX_RECEIVE_BYTES)],
+    )
+    guard = RecordingGuard(db, office_hours_source(settings, db), clock)
+    servicer = LeadArchiveServicer(db, guard, attempts=settings.retry_attempts)
+    pb_grpc.add_LeadArchiveServiceServicer_to_server(servicer, server)
+    health_pb2_grpc.add_HealthServicer_to_server(ops.health, server)
+    for name in ("", SERVICE_NAME):
+        asyncio.get_event_loop().create_task(
+            ops.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        )
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    address = f"{settings.grpc_host}:{settings.grpc_port if port is None else port}"
+    tls = settings.grpc_tls
+    if tls is None:
+        return server, server.add_insecure_port(address)
+    return server, server.add_secure_port(address, server_credentials(tls))

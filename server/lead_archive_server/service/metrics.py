@@ -1,0 +1,149 @@
+"""Prometheus metrics of the gRPC server, in prometheus-client's default registry.
+
+The default registry is process-wide on purpose: in ``lead-archive serve`` the REST shim's
+``/metrics`` exports these next to its own; ``lead-archive grpc`` exports them on
+LEAD_ARCHIVE_METRICS_PORT.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterable, Iterator
+from threading import Lock
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from lead_archive_server.core import phases
+from lead_archive_server.core.db import Database
+
+# Seconds: a batch is tens of milliseconds when idle, up to the 30 s batch lock when queued.
+_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+REQUESTS = Counter(
+    "lead_archive_grpc_requests",
+    "gRPC calls of LeadArchiveService, by method and status code.",
+    ["method", "outcome"],
+)
+REQUEST_SECONDS = Histogram(
+    "lead_archive_grpc_request_duration_seconds",
+    "Time to answer a LeadArchiveService call, by method.",
+    ["method"],
+    buckets=_BUCKETS,
+)
+LEADS = Counter(
+    "lead_archive_leads",
+    "Leads of successful batches: selected (read from vicidial_list), inserted and updated "
+    "(in vicidial_list_archive), deleted (from vicidial_list), kept (delete asked, not identical).",
+    ["action"],
+)
+PHASE_SECONDS = Histogram(
+    "lead_archive_phase_duration_seconds",
+    "Time spent in each phase of a batch: lock (waiting for other batches, with the membership "
+    "query that rides in the same round trip), schema, select, insert, update, delete.",
+    ["phase"],
+    buckets=_BUCKETS,
+)
+AUDIT_ROWS = Counter(
+    "lead_archive_audit_rows",
+    "vicidial_admin_log rows: written, failed (error or timeout), or skipped (table missing).",
+    ["outcome"],
+)
+DATABASE_UP = Gauge(
+    "lead_archive_database_up", "1 while the health watcher reaches the database, else 0."
+)
+
+LEAD_ACTIONS = ("selected", "inserted", "updated", "deleted", "kept")
+for _action in LEAD_ACTIONS:
+    LEADS.labels(_action)
+for _phase in phases.PHASES:
+    PHASE_SECONDS.labels(_phase)
+for _outcome in ("written", "failed", "skipped"):
+    AUDIT_ROWS.labels(_outcome)
+
+
+def observe_phase(name: str, seconds: float) -> None:
+    """The phase observer that feeds PHASE_SECONDS."""
+    PHASE_SECONDS.labels(name).observe(seconds)
+
+
+phases.add_observer(observe_phase)
+
+
+class _PoolCollector(Collector):
+    """Connections of every open pool, read at scrape time, by database name."""
+
+    def __init__(self) -> None:
+        self._pools: weakref.WeakKeyDictionary[Database, int] = weakref.WeakKeyDictionary()
+        self._lock = Lock()  # scrapes may come from the metrics port's own thread
+
+    def watch(self, db: Database, size: int) -> None:
+        with self._lock:
+            self._pools[db] = size
+
+    def forget(self, db: Database) -> None:
+        with self._lock:
+            self._pools.pop(db, None)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        with self._lock:
+            pools = list(self._pools.items())
+        totals: dict[str, list[int]] = {}
+        for db, size in pools:
+            in_use, open_ = db.pool_stats
+            total = totals.setdefault(db.url.database, [0, 0, 0])
+            for i, value in enumerate((in_use, open_, size)):
+                total[i] += value
+        connections = GaugeMetricFamily(
+            "lead_archive_db_pool_connections",
+            "Database connections of the pool: in_use (lent to a request) and open.",
+            labels=["database", "state"],
+        )
+        limit = GaugeMetricFamily(
+            "lead_archive_db_pool_max_connections",
+            "Most connections the pool opens (LEAD_ARCHIVE_POOL_SIZE).",
+            labels=["database"],
+        )
+        for database, (in_use, open_, size) in sorted(totals.items()):
+            connections.add_metric([database, "in_use"], in_use)
+            connections.add_metric([database, "open"], open_)
+            limit.add_metric([database], size)
+        yield connections
+        yield limit
+
+
+POOLS = _PoolCollector()
+REGISTRY.register(POOLS)
+
+
+def record_call(method: str, outcome: str, seconds: float, counts: Iterable[int] = ()) -> None:
+    """Count one call; counts are selected, inserted, updated, deleted, kept of a success."""
+    REQUESTS.labels(method, outcome).inc()
+    REQUEST_SECONDS.labels(method).observe(seconds)
+    for action, count in zip(LEAD_ACTIONS, counts, strict=False):
+        LEADS.labels(action).inc(count)
+
+
+class MetricsServer:
+    """The plain-HTTP /metrics endpoint on LEAD_ARCHIVE_METRICS_PORT (its own thread)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        try:
+            self._server, self._thread = start_http_server(port, addr=host)
+        except OSError as error:
+            reason = error.strerror or str(error)
+            raise ValueError(
+                f"LEAD_ARCHIVE_METRICS_PORT: cannot listen on {host}:{port}: {reason}"
+            ) from None
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (useful when 0 picked a free one)."""
+        return int(self._server.server_port)
+
+    def close(self) -> None:
+        """Stop serving and free the port."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)

@@ -1,0 +1,240 @@
+"""Around every LeadArchiveService call: request id, client address, log line, metrics, audit.
+
+``CallObserver`` is a gRPC server interceptor, so the servicer stays a thin adapter. It
+opens a ``CallRecord`` that ``RecordingGuard`` completes with the API user once the key is
+checked; when the call ends it writes one log line and the metrics, and, for a batch that
+changed data, the vicidial_admin_log row. The request id and the API user go back to the
+caller in trailing metadata (``x-request-id``, ``x-api-user``).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from time import perf_counter
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import grpc
+from vicidial.leads.v1 import lead_archive_pb2 as pb
+
+from lead_archive_server.access.guard import AccessGuard
+from lead_archive_server.core.errors import ShuttingDown
+from lead_archive_server.service import metrics
+from lead_archive_server.service.audit import AdminLog, AuditEntry
+from lead_archive_server.service.callers import (
+    API_USER_KEY,
+    FORWARDED_FOR_KEY,
+    REQUEST_ID_KEY,
+    IpNetwork,
+    client_address,
+    request_id_or_new,
+)
+from lead_archive_server.service.servicer import rich_status
+
+log = logging.getLogger("server.requests")
+
+SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["LeadArchiveService"].full_name
+_PREFIX = f"/{SERVICE_NAME}/"
+SHIM_TOKEN_KEY = "x-lead-archive-shim"
+COUNT_FIELDS = ("select_count", "insert_count", "update_count", "delete_count", "kept_count")
+
+if TYPE_CHECKING:  # generic only in grpc's type stubs
+    Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
+    Handler: TypeAlias = grpc.RpcMethodHandler[Any, Any]
+    Behaviour: TypeAlias = Callable[[Any, Context], Awaitable[Any]]
+
+
+@dataclass
+class CallRecord:
+    """One call: who made it and under which id."""
+
+    method: str
+    request_id: str
+    client_ip: str
+    context: Context
+    api_user: str = ""
+
+    def set_user(self, api_user: str) -> None:
+        """Remember the API user and tell the caller in trailing metadata."""
+        self.api_user = api_user
+        self.context.set_trailing_metadata(self.trailing_metadata())
+
+    def trailing_metadata(self) -> tuple[tuple[str, str], ...]:
+        """What every answer carries: the request id, and the user once known."""
+        user = ((API_USER_KEY, self.api_user),) if self.api_user else ()
+        return ((REQUEST_ID_KEY, self.request_id), *user)
+
+
+_current: ContextVar[CallRecord | None] = ContextVar("lead_archive_call", default=None)
+
+
+def current_call() -> CallRecord | None:
+    """The record of the call being served, if any."""
+    return _current.get()
+
+
+class RecordingGuard(AccessGuard):
+    """The access guard that also writes the admitted API user into the call's record."""
+
+    async def admit(self, authorization: str | None, client: str | None = None) -> str:
+        """Check key and office hours (see AccessGuard); note the user.
+
+        Failed attempts count against the call's client address (the forwarded one from a
+        trusted proxy), which is what the failed-authentication limit keys on.
+        """
+        record = current_call()
+        if client is None and record is not None:
+            client = record.client_ip or None
+        api_user = await super().admit(authorization, client)
+        if record is not None:
+            record.set_user(api_user)
+        return api_user
+
+
+class Gate:
+    """Whether new calls are taken: always, until shutdown begins.
+
+    While draining, only calls from the REST shim of the same process (``lead-archive
+    serve``) still pass, so HTTP requests it accepted before the signal can finish; it
+    proves itself with a random per-process token in metadata, which never leaves the
+    process's own connection.
+    """
+
+    def __init__(self) -> None:
+        self.token = secrets.token_hex(16)
+        self.draining = False
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        """What the in-process shim adds to every call."""
+        return ((SHIM_TOKEN_KEY, self.token),)
+
+    def admits(self, metadata: dict[str, Any]) -> bool:
+        """Whether a new call with this metadata may start."""
+        if not self.draining:
+            return True
+        token = _text(metadata.get(SHIM_TOKEN_KEY)) or ""
+        return hmac.compare_digest(token.encode(), self.token.encode())
+
+
+class CallObserver(grpc.aio.ServerInterceptor):
+    """Observes LeadArchiveService calls; health and reflection pass through untouched."""
+
+    def __init__(
+        self, admin_log: AdminLog, trusted_proxies: tuple[IpNetwork, ...], gate: Gate
+    ) -> None:
+        self._admin_log = admin_log
+        self._trusted = trusted_proxies
+        self._gate = gate
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        """Wrap the unary methods of LeadArchiveService."""
+        handler = await continuation(handler_call_details)
+        method = str(handler_call_details.method)
+        if handler is None or handler.unary_unary is None or not method.startswith(_PREFIX):
+            return handler
+        return grpc.unary_unary_rpc_method_handler(
+            # A coroutine function for an aio server, whatever grpc's stubs say.
+            self._observed(method.removeprefix(_PREFIX), handler.unary_unary),  # type: ignore[arg-type]
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    def _observed(self, method: str, inner: Behaviour) -> Behaviour:
+        async def observed(request: Any, context: Context) -> Any:
+            record = self._open(method, context)
+            token = _current.set(record)
+            started = perf_counter()
+            try:
+                if not self._gate.admits(dict(context.invocation_metadata() or ())):
+                    await _refuse(context)
+                response = await inner(request, context)
+            except BaseException:
+                code = context.code() or grpc.StatusCode.CANCELLED
+                self._finish(record, request, None, code, perf_counter() - started, context)
+                raise
+            finally:
+                _current.reset(token)
+            await self._audit(record, request, response)
+            self._finish(record, request, response, grpc.StatusCode.OK, perf_counter() - started)
+            return response
+
+        return observed
+
+    def _open(self, method: str, context: Context) -> CallRecord:
+        metadata = {key: value for key, value in context.invocation_metadata() or ()}
+        record = CallRecord(
+            method=method,
+            request_id=request_id_or_new(_text(metadata.get(REQUEST_ID_KEY))),
+            client_ip=client_address(
+                context.peer(), _text(metadata.get(FORWARDED_FOR_KEY)), self._trusted
+            ),
+            context=context,
+        )
+        context.set_trailing_metadata(record.trailing_metadata())
+        return record
+
+    async def _audit(self, record: CallRecord, request: Any, response: Any) -> None:
+        if not isinstance(request, pb.ArchiveLeadsRequest):
+            return
+        await self._admin_log.record(
+            AuditEntry(
+                request_id=record.request_id,
+                api_user=record.api_user,
+                client_ip=record.client_ip,
+                lead_ids=tuple(request.lead_ids),
+                insert=request.insert_leads,
+                update=request.update_leads,
+                delete=request.delete_leads,
+                **{name: int(getattr(response, name)) for name in COUNT_FIELDS},
+            )
+        )
+
+    def _finish(
+        self,
+        record: CallRecord,
+        request: Any,
+        response: Any,
+        code: grpc.StatusCode,
+        seconds: float,
+        context: Context | None = None,
+    ) -> None:
+        """One log line and the metrics for a finished call."""
+        counts = []
+        if isinstance(response, pb.ArchiveLeadsResponse):
+            counts = [int(getattr(response, name)) for name in COUNT_FIELDS]
+        metrics.record_call(record.method, code.name, seconds, counts)
+        fields: dict[str, Any] = {
+            "request_id": record.request_id,
+            "method": record.method,
+            "api_user": record.api_user,
+            "client_ip": record.client_ip,
+            "outcome": code.name,
+            "duration_ms": round(seconds * 1000, 1),
+        }
+        if isinstance(request, pb.ArchiveLeadsRequest):
+            fields["lead_count"] = len(request.lead_ids)
+            fields.update(zip(COUNT_FIELDS, counts or [0] * len(COUNT_FIELDS), strict=True))
+        if context is not None and code != grpc.StatusCode.OK:
+            # The contract's message; never SQL, a trace or a credential (see errors.py).
+            fields["error"] = context.details() or ""
+        log.info("%s %s", record.method, code.name, extra={"fields": fields})
+
+
+async def _refuse(context: Context) -> None:
+    """End a call that came after shutdown began, as the servicer ends its errors."""
+    status = rich_status(ShuttingDown())
+    trailing = (*(context.trailing_metadata() or ()), *status.trailing_metadata)
+    await context.abort(status.code, status.details, trailing)
+
+
+def _text(value: str | bytes | None) -> str | None:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value

@@ -1,0 +1,50 @@
+"""What runs around the archive service: request observation, audit, health, metrics.
+
+``create_server`` makes one ``Operations`` per server. ``run`` also starts the database
+watcher and, on shutdown, turns health to NOT_SERVING before the ports close; in-process
+servers (tests) leave the watcher off and keep health SERVING.
+"""
+
+from __future__ import annotations
+
+from grpc_health.v1 import health
+
+from lead_archive_server.core.db import Database
+from lead_archive_server.runtime.settings import Settings
+from lead_archive_server.service import metrics
+from lead_archive_server.service.audit import AdminLog
+from lead_archive_server.service.callers import parse_networks
+from lead_archive_server.service.health import DatabaseWatcher
+from lead_archive_server.service.observe import SERVICE_NAME, CallObserver, Gate
+
+HEALTH_SERVICES = ("", SERVICE_NAME)
+
+
+class Operations:
+    """The interceptor, the admin log, the health service and its database watcher."""
+
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.health = health.aio.HealthServicer()
+        self.admin_log = AdminLog(db, enabled=settings.audit, timeout_s=settings.audit_timeout_s)
+        self.gate = Gate()
+        self.observer = CallObserver(
+            self.admin_log, parse_networks(settings.trusted_proxies), self.gate
+        )
+        self.watcher = DatabaseWatcher(
+            db, self.health, HEALTH_SERVICES, interval_s=settings.health_interval_s
+        )
+        metrics.POOLS.watch(db, settings.pool_size)
+
+    async def start(self) -> None:
+        """Check the database now, then keep checking in the background."""
+        await self.watcher.check()
+        self.watcher.start()
+
+    async def drain(self) -> None:
+        """Shutting down: NOT_SERVING from now on, and new calls refused (see Gate)."""
+        self.gate.draining = True
+        await self.health.enter_graceful_shutdown()
+
+    async def stop(self) -> None:
+        """Stop the watcher."""
+        await self.watcher.stop()

@@ -1,0 +1,97 @@
+"""The gRPC adapter: request message in, plain archive call, response message out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import status_pb2
+from grpc_status import rpc_status
+from vicidial.leads.v1 import lead_archive_pb2 as pb
+from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
+
+from lead_archive_server.access.guard import AccessGuard
+from lead_archive_server.core.archive import ArchiveBatch, archive_leads
+from lead_archive_server.core.db import Database
+from lead_archive_server.core.errors import SUCCESS_MESSAGE, ArchiveError, ServerError
+
+log = logging.getLogger(__name__)
+
+
+class LeadArchiveServicer(pb_grpc.LeadArchiveServiceServicer):
+    """Implements vicidial.leads.v1.LeadArchiveService over the archive functions."""
+
+    def __init__(self, db: Database, guard: AccessGuard, *, attempts: int = 5) -> None:
+        self._db = db
+        self._guard = guard
+        self._attempts = attempts
+
+    async def ArchiveLeads(
+        self, request: pb.ArchiveLeadsRequest, context: grpc.aio.ServicerContext[object, object]
+    ) -> pb.ArchiveLeadsResponse:
+        """Check the caller, validate the batch, archive it."""
+        async with _errors_as_status(context):
+            await self._guard.admit(_authorization(context))
+            batch = ArchiveBatch.validated(
+                insert=_flag(request, "insert_leads"),
+                update=_flag(request, "update_leads"),
+                delete=_flag(request, "delete_leads"),
+                lead_ids=request.lead_ids,
+            )
+            result = await archive_leads(self._db, batch, attempts=self._attempts)
+        return pb.ArchiveLeadsResponse(message=SUCCESS_MESSAGE, **asdict(result))
+
+    async def CheckAccess(
+        self, request: pb.CheckAccessRequest, context: grpc.aio.ServicerContext[object, object]
+    ) -> pb.CheckAccessResponse:
+        """Check the key and the office hours only."""
+        async with _errors_as_status(context):
+            api_user = await self._guard.admit(_authorization(context))
+        return pb.CheckAccessResponse(api_user=api_user)
+
+
+def _flag(request: pb.ArchiveLeadsRequest, name: str) -> bool | None:
+    """An unset optional flag is None: the documented "must be a boolean value" case."""
+    return bool(getattr(request, name)) if request.HasField(name) else None
+
+
+def _authorization(context: grpc.aio.ServicerContext[object, object]) -> str | None:
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization":
+            return value if isinstance(value, str) else value.decode(errors="replace")
+    return None
+
+
+def rich_status(error: ArchiveError) -> grpc.Status:
+    """The google.rpc.Status for an error, with a LeadErrors detail."""
+    detail = any_pb2.Any()
+    detail.Pack(
+        pb.LeadErrors(message=error.message, lead_errors=error.lead_errors, lead_ids=error.lead_ids)
+    )
+    status = status_pb2.Status(code=error.code.value[0], message=error.message, details=[detail])
+    return rpc_status.to_status(status)  # type: ignore[no-any-return]
+
+
+@asynccontextmanager
+async def _errors_as_status(
+    context: grpc.aio.ServicerContext[object, object],
+) -> AsyncIterator[None]:
+    """End the call with the documented status for any error, never a traceback."""
+    try:
+        yield
+    except ArchiveError as error:
+        await _abort(context, error)
+    except Exception:
+        log.exception("unexpected error in a gRPC call")
+        await _abort(context, ServerError())
+
+
+async def _abort(context: grpc.aio.ServicerContext[object, object], error: ArchiveError) -> None:
+    status = rich_status(error)
+    # Keep what was set already (the request id) next to the status details.
+    trailing = (*(context.trailing_metadata() or ()), *status.trailing_metadata)
+    await context.abort(status.code, status.details, trailing)
