@@ -15,6 +15,12 @@ ENGINES = ("MyISAM", "InnoDB")
 VARIED_NAMES = ("John", "john", "José", "Zoë ", "", None, "O'Brien", "李")
 LEADS = "vicidial_list"
 ARCHIVE = "vicidial_list_archive"
+DIALER_TABLES = (
+    "vicidial_hopper",
+    "vicidial_auto_calls",
+    "vicidial_live_agents",
+    "vicidial_callbacks",
+)
 _serial = itertools.count(1)
 
 
@@ -102,7 +108,23 @@ class TestDb:
         for statement in vicidial_schema_statements(self.engine):
             if any(name in statement for name in recreated):
                 await self.execute(statement)
+        await self.reset_dialer()
         await self.execute("DELETE FROM lead_archive_api_keys")
+
+    async def reset_dialer(self) -> None:
+        """Empty the dialer's tables, creating any a test dropped."""
+        names = ", ".join(f"'{t}'" for t in DIALER_TABLES)
+        present = await self.fetch(
+            "SELECT TABLE_NAME FROM information_schema.TABLES "
+            f"WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ({names})"
+        )
+        existing = {row[0] for row in present}
+        for statement in vicidial_schema_statements(self.engine):
+            table = next((t for t in DIALER_TABLES if f"TABLE {t} (" in statement), None)
+            if table is not None and table not in existing:
+                await self.execute(statement)
+        for table in existing:
+            await self.execute(f"DELETE FROM {table}")
 
     async def insert_leads(self, rows: Sequence[dict[str, Any]], table: str = LEADS) -> list[int]:
         """Insert leads and return their lead_ids in order."""

@@ -48,6 +48,7 @@ def result_from_reply(reply: pb.ArchiveLeadsResponse) -> ArchiveResult:
         update_count=reply.update_count,
         delete_count=reply.delete_count,
         kept_count=reply.kept_count,
+        in_use_count=reply.in_use_count,
     )
 
 

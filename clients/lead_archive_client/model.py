@@ -17,6 +17,9 @@ class ArchiveResult:
 
     ``kept_count`` is how many requested leads stayed in vicidial_list because their archived
     copy differs (they changed while being archived); it is 0 when the batch did not delete.
+    ``in_use_count`` is how many stayed because Vicidial's dialer uses them (in a call, on an
+    agent's screen, taken from the hopper, a callback due); only gRPC reports it, REST counts
+    them in ``kept_count``.
     """
 
     select_count: int = 0
@@ -24,6 +27,7 @@ class ArchiveResult:
     update_count: int = 0
     delete_count: int = 0
     kept_count: int = 0
+    in_use_count: int = 0
 
     def __add__(self, other: ArchiveResult) -> ArchiveResult:
         """Add two results count by count."""

@@ -37,6 +37,7 @@ def result_from_response(response: httpx.Response, *, delete: bool) -> ArchiveRe
 
     The documented 200 body has no kept count; the server's is ``select - delete`` when the
     batch deletes (every requested lead that was read and not deleted was kept), else 0.
+    REST cannot tell leads kept for the dialer from the others: all are in ``kept_count``.
     """
     url = str(response.request.url)
     if response.status_code != 200:

@@ -23,7 +23,14 @@ log = logging.getLogger("rest_shim.requests")
 
 REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,50}")
-COUNT_FIELDS = ("select_count", "insert_count", "update_count", "delete_count", "kept_count")
+COUNT_FIELDS = (
+    "select_count",
+    "insert_count",
+    "update_count",
+    "delete_count",
+    "kept_count",
+    "in_use_count",
+)
 # Paths with their own metric label; any other path is "other", to keep label sets small.
 KNOWN_PATHS = frozenset(
     {"/vicidial/leads/archive", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"}

@@ -44,7 +44,7 @@ MAX_OUTLIER_SHARE = 0.1
 SCHEMAS = SchemaCache()
 
 # Test seam: awaited after each step of a batch with the step's name ("schema", "checked",
-# "insert", "update", "delete") and the batch's session, so fault tests can kill the
+# "insert", "update", "hopper", "delete") and the batch's session, so fault tests can kill the
 # connection or change the schema at an exact point. Production code never passes one.
 StepHook = Callable[[str, Session], Awaitable[None]]
 
@@ -96,7 +96,12 @@ class ArchiveResult:
     insert_count: int = 0
     update_count: int = 0
     delete_count: int = 0
-    kept_count: int = 0
+    kept_count: int = 0  # left in vicidial_list because the archived copy differs
+    in_use_count: int = 0  # left in vicidial_list because the dialer uses them (CONTRACT 6)
+
+
+class DialerTablesChanged(TransientConflict):
+    """A dialer table went away between the batch's first read and its delete: run again."""
 
 
 async def archive_leads(
@@ -106,12 +111,19 @@ async def archive_leads(
     attempts: int = 5,
     schemas: SchemaCache | None = None,
     after_step: StepHook = _no_hook,
+    dialer_guard: bool = True,
 ) -> ArchiveResult:
-    """Archive one batch; a deadlock rolls back the whole batch and it runs again."""
+    """Archive one batch; a deadlock rolls back the whole batch and it runs again.
+
+    With `dialer_guard` (LEAD_ARCHIVE_DIALER_GUARD, default on) the delete phase keeps the
+    leads Vicidial's dialer uses and takes their READY hopper rows with the others.
+    """
     for attempt in range(1, attempts + 1):
         try:
             async with db.session() as session:
-                return await _archive_locked(session, batch, schemas or SCHEMAS, after_step)
+                return await _archive_locked(
+                    session, batch, schemas or SCHEMAS, after_step, dialer_guard
+                )
         except TransientConflict:
             if attempt == attempts:
                 raise
@@ -121,7 +133,11 @@ async def archive_leads(
 
 
 async def _archive_locked(
-    session: Session, batch: ArchiveBatch, schemas: SchemaCache, after_step: StepHook
+    session: Session,
+    batch: ArchiveBatch,
+    schemas: SchemaCache,
+    after_step: StepHook,
+    dialer_guard: bool,
 ) -> ArchiveResult:
     """Run the batch alone: one batch at a time per database, inside one transaction.
 
@@ -134,9 +150,15 @@ async def _archive_locked(
     With a test hook the membership query gets a round trip of its own, after the "schema"
     step, so that a fault test can change the tables while the batch holds the lock but has
     not opened them yet (in production there is no such moment).
+
+    When the batch deletes under the dialer guard, the same round trip asks which dialer
+    tables exist (sql.DIALER_TABLES_PRESENT), so the guard sees them as they are now.
     """
     membership = _Membership.of(batch.lead_ids)
+    guarded = dialer_guard and batch.delete
     read = f"{membership.sql}; {sql.SHOW_CREATE_TABLES}"
+    if guarded:
+        read += f"; {sql.DIALER_TABLES_PRESENT}"
     hooked = after_step is not _no_hook
     async with AsyncExitStack() as stack:
         try:
@@ -158,8 +180,14 @@ async def _archive_locked(
             (await read_archive_schema(session)).require_tables()  # says which table
             raise
         with phase("select"):
-            leads = await _read_leads(session, batch.lead_ids, membership, found)
-        return await _archive(session, batch, schemas, leads, after_step)
+            leads = await _read_leads(session, batch.lead_ids, membership, found[:3])
+        dialer = _present_tables(found[3:]) if guarded else None
+        return await _archive(session, batch, schemas, leads, after_step, dialer)
+
+
+def _present_tables(sets: list[ResultSet]) -> frozenset[str]:
+    """The dialer tables DIALER_TABLES_PRESENT found (one row each, from the UNION)."""
+    return frozenset(_text(row[0]) for result in sets for row in result.rows)
 
 
 async def _archive(
@@ -168,8 +196,12 @@ async def _archive(
     schemas: SchemaCache,
     leads: _Leads,
     after_step: StepHook,
+    dialer: frozenset[str] | None,
 ) -> ArchiveResult:
-    """Validate existence, then insert, update and delete, each one set-based statement."""
+    """Validate existence, then insert, update and delete, each one set-based statement.
+
+    `dialer` is the set of dialer tables present, or None when the guard is off.
+    """
     if leads.missing:
         raise UnknownLeadIds(leads.missing)
     with phase("schema"):
@@ -188,22 +220,58 @@ async def _archive(
         session, "update", batch.update, sql.update_archived(columns, len(old)), old
     )
     await after_step("update", session)
-    deleted = await _run(
-        session,
-        "delete",
-        batch.delete,
-        sql.delete_archived(columns, len(batch.lead_ids)),
-        batch.lead_ids,
-    )
-    await after_step("delete", session)
     selected = len(batch.lead_ids)
+    if not batch.delete:
+        await after_step("hopper", session)
+        await after_step("delete", session)
+        return ArchiveResult(selected, inserted, updated)
+    deleted, in_use = await _delete(session, columns, batch.lead_ids, dialer, after_step)
     return ArchiveResult(
         select_count=selected,
         insert_count=inserted,
         update_count=updated,
         delete_count=deleted,
-        kept_count=selected - deleted if batch.delete else 0,
+        kept_count=selected - deleted - in_use,
+        in_use_count=in_use,
     )
+
+
+async def _delete(
+    session: Session,
+    columns: tuple[str, ...],
+    lead_ids: Sequence[int],
+    dialer: frozenset[str] | None,
+    after_step: StepHook,
+) -> tuple[int, int]:
+    """The delete phase: (leads deleted, leads kept for the dialer).
+
+    Under the guard, first the READY hopper rows of the leads about to go, then the leads
+    themselves, each statement checking the dialer tables itself (SAFETY.md, "The dialer").
+    A crash between the two leaves leads without READY hopper rows, never a hopper row
+    without its lead.
+    """
+    count = len(lead_ids)
+    if dialer is None or not dialer:
+        await after_step("hopper", session)
+        deleted = await _run(session, "delete", True, sql.delete_archived(columns, count), lead_ids)
+        await after_step("delete", session)
+        return deleted, 0
+    try:
+        if sql.HOPPER in dialer:
+            statement = sql.delete_ready_hopper_rows(columns, count, dialer)
+            await _run(session, "hopper", True, statement, lead_ids)
+        await after_step("hopper", session)
+        statement = sql.delete_archived_guarded(columns, count, dialer)
+        deleted = await _run(session, "delete", True, statement, lead_ids)
+        await after_step("delete", session)
+        if deleted == count:
+            return deleted, 0
+        with phase("delete"):
+            rows = await session.fetch_all(sql.count_in_use(columns, count, dialer), lead_ids)
+    except NoSuchTable:
+        log.info("a dialer table went away during the batch; running it again")
+        raise DialerTablesChanged() from None
+    return deleted, int(rows[0][0])
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ PhaseObserver = Callable[[str, float], None]
 _observers: list[PhaseObserver] = []
 
 # The phases archive.py reports, in the order a batch runs them.
-PHASES = ("lock", "schema", "select", "insert", "update", "delete")
+PHASES = ("lock", "schema", "select", "insert", "update", "hopper", "delete")
 
 
 def add_observer(observer: PhaseObserver) -> None:

@@ -140,6 +140,101 @@ def delete_archived(columns: tuple[str, ...], count: int) -> str:
     )
 
 
+# --- The dialer around the archive (CONTRACT 6) -----------------------------------------
+# Vicidial's tables that name a lead by lead_id, with no foreign key. A lead stays in
+# vicidial_list while one of them shows it in use; its READY hopper rows leave with it.
+
+HOPPER = "vicidial_hopper"
+AUTO_CALLS = "vicidial_auto_calls"
+LIVE_AGENTS = "vicidial_live_agents"
+CALLBACKS = "vicidial_callbacks"
+DIALER_TABLES = (AUTO_CALLS, LIVE_AGENTS, HOPPER, CALLBACKS)
+
+# Which of them exist, one name per lookup: the server answers each from the data
+# dictionary without opening a table ("Skip_open_table; Scanned 0 databases"), a few
+# microseconds, so every batch asks again and a table that appears or goes is seen at once.
+DIALER_TABLES_PRESENT = " UNION ALL ".join(
+    "SELECT TABLE_NAME FROM information_schema.TABLES "
+    f"WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '{table}'"
+    for table in DIALER_TABLES
+)
+
+# Each reason to keep a lead (alias l of vicidial_list), as a subquery that finds a row.
+# The hopper's own reason differs by statement: see delete_ready_hopper_rows.
+_IN_USE: dict[str, str] = {
+    AUTO_CALLS: f"SELECT 1 FROM {AUTO_CALLS} c WHERE c.lead_id = l.lead_id",
+    LIVE_AGENTS: f"SELECT 1 FROM {LIVE_AGENTS} g WHERE g.lead_id = l.lead_id",
+    HOPPER: f"SELECT 1 FROM {HOPPER} t WHERE t.lead_id = l.lead_id",
+    CALLBACKS: (
+        f"SELECT 1 FROM {CALLBACKS} b WHERE b.lead_id = l.lead_id AND b.status IN ('ACTIVE','LIVE')"
+    ),
+}
+
+
+def _not_in_use(tables: frozenset[str], *, skip: str = "") -> str:
+    """`AND NOT EXISTS (…)` for each present dialer table but `skip`: one conjunct per table,
+    so the server can turn each into one anti-join (materialised once per statement)."""
+    return "".join(
+        f" AND NOT EXISTS ({_IN_USE[t]})" for t in DIALER_TABLES if t in tables and t != skip
+    )
+
+
+@lru_cache(maxsize=512)
+def delete_ready_hopper_rows(columns: tuple[str, ...], count: int, tables: frozenset[str]) -> str:
+    """Delete the READY hopper rows of the requested leads that the guarded delete will take:
+    archived identically and in use by nothing else (no hopper row taken by the dialer, no
+    call, no agent, no due callback). It runs first, so the dialer cannot take such a row
+    between the two statements; a row it adds in between keeps its lead (see
+    delete_archived_guarded). A lead kept after all loses only READY rows, which
+    AST_VDhopper.pl puts back on its next run.
+    """
+    same = " AND ".join(identical("l", "a", c) for c in columns)
+    return (
+        f"DELETE h FROM {HOPPER} h JOIN {LEADS} l ON l.lead_id = h.lead_id "
+        f"JOIN {ARCHIVE} a ON a.lead_id = l.lead_id "
+        # The hopper cannot be a subquery of a DELETE from itself (error 1093): anti-join.
+        f"LEFT JOIN {HOPPER} taken ON taken.lead_id = l.lead_id AND taken.status <> 'READY' "
+        f"WHERE h.lead_id IN ({placeholders(count)}) AND h.status = 'READY' "
+        f"AND taken.hopper_id IS NULL AND {same}{_not_in_use(tables, skip=HOPPER)}"
+    )
+
+
+@lru_cache(maxsize=512)
+def delete_archived_guarded(columns: tuple[str, ...], count: int, tables: frozenset[str]) -> str:
+    """delete_archived, keeping every lead the dialer uses, in the same statement.
+
+    One statement reads the dialer tables and deletes: on MyISAM it holds every table it
+    names for its whole run (a lead cannot enter a call between the check and the delete);
+    on InnoDB those reads are locking reads (shared locks until COMMIT). Any hopper row
+    keeps its lead here, READY ones too: READY rows of deletable leads are gone already
+    (delete_ready_hopper_rows), so one found now was added since and must not be orphaned.
+    """
+    return delete_archived(columns, count) + _not_in_use(tables)
+
+
+_TAKEN_FROM_HOPPER = f"SELECT 1 FROM {HOPPER} t WHERE t.lead_id = l.lead_id AND t.status <> 'READY'"
+
+
+@lru_cache(maxsize=512)
+def count_in_use(columns: tuple[str, ...], count: int, tables: frozenset[str]) -> str:
+    """How many requested leads the guard kept (for the report, after the delete).
+
+    A lead still in vicidial_list was kept for the dialer when one of CONTRACT 6's reasons
+    holds now, or when its archived copy is identical: the guarded delete keeps no identical
+    lead for any other reason (a READY hopper row added mid-batch, a call since ended).
+    """
+    same = " AND ".join(identical("l", "a", c) for c in columns)
+    reasons = [f"(a.lead_id IS NOT NULL AND {same})"] + [
+        f"EXISTS ({_TAKEN_FROM_HOPPER if t == HOPPER else _IN_USE[t]})"
+        for t in DIALER_TABLES
+        if t in tables
+    ]
+    return (
+        f"SELECT COUNT(*) FROM {LEADS} l LEFT JOIN {ARCHIVE} a ON a.lead_id = l.lead_id "
+        f"WHERE l.lead_id IN ({placeholders(count)}) AND ({' OR '.join(reasons)})"
+    )
+
+
 # --- Verify (read-only) ---------------------------------------------------------------------
 
 # A consistent view of both tables on InnoDB; on MyISAM each SELECT locks what it reads.

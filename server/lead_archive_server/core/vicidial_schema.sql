@@ -62,20 +62,6 @@ index (owner)
 CREATE TABLE vicidial_list_archive LIKE vicidial_list;
 ALTER TABLE vicidial_list_archive MODIFY lead_id INT(9) UNSIGNED NOT NULL;
 
--- vicidial_lists: added for lead-archive (not in the shared spec's file), because
--- `lead-archive archive --campaign` picks a campaign's lists the way ADMIN_archive_leads.pl
--- does. Only the leading columns, which include every one lead-archive reads (list_id,
--- campaign_id, active), with Vicidial's own definitions (MySQL_AST_CREATE_tables.sql).
-CREATE TABLE vicidial_lists (
-list_id BIGINT(14) UNSIGNED PRIMARY KEY NOT NULL,
-list_name VARCHAR(30),
-campaign_id VARCHAR(8),
-active ENUM('Y','N'),
-list_description VARCHAR(255),
-list_changedate DATETIME,
-list_lastcalldate DATETIME
-) ENGINE=MyISAM DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
-
 CREATE TABLE vicidial_call_times (
 call_time_id VARCHAR(10) PRIMARY KEY NOT NULL,
 call_time_name VARCHAR(30) NOT NULL,
@@ -118,7 +104,8 @@ holiday_status ENUM('ACTIVE','INACTIVE','EXPIRED') default 'INACTIVE',
 ct_default_start SMALLINT(4) unsigned NOT NULL default '900',
 ct_default_stop SMALLINT(4) unsigned NOT NULL default '2100',
 default_afterhours_filename_override VARCHAR(255) default '',
-user_group VARCHAR(20) default '---ALL---'
+user_group VARCHAR(20) default '---ALL---',
+holiday_method VARCHAR(40) default 'REPLACE'
 ) ENGINE=MyISAM DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 
 CREATE TABLE vicidial_admin_log (
@@ -137,6 +124,116 @@ index (user),
 index (event_section),
 index (record_id)
 ) ENGINE=MyISAM DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
+
+-- The dialer's tables that refer to a lead by lead_id (no foreign keys anywhere in
+-- Vicidial). A lead that leaves vicidial_list while one of these still points at it breaks
+-- the dialer: see CONTRACT.md section 6. vicidial_live_agents is the subset of its columns
+-- that matter here; the others are Vicidial's own definitions.
+CREATE TABLE vicidial_lists (
+list_id BIGINT(14) UNSIGNED PRIMARY KEY NOT NULL,
+list_name VARCHAR(30),
+campaign_id VARCHAR(8),
+active ENUM('Y','N'),
+list_description VARCHAR(255),
+list_changedate DATETIME,
+list_lastcalldate DATETIME,
+expiration_date DATE default '2099-12-31',
+local_call_time VARCHAR(10) NOT NULL DEFAULT 'campaign'
+) ENGINE=MyISAM DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
+
+CREATE TABLE vicidial_hopper (
+hopper_id INT(9) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL,
+lead_id INT(9) UNSIGNED NOT NULL,
+campaign_id VARCHAR(8),
+status ENUM('READY','QUEUE','INCALL','DONE','HOLD','DNC','RHOLD','RQUEUE') default 'READY',
+user VARCHAR(20),
+list_id BIGINT(14) UNSIGNED NOT NULL,
+gmt_offset_now DECIMAL(4,2) DEFAULT '0.00',
+state VARCHAR(2) default '',
+alt_dial VARCHAR(6) default 'NONE',
+priority TINYINT(2) default '0',
+source VARCHAR(1) default '',
+vendor_lead_code VARCHAR(20) default '',
+index (lead_id)
+) ENGINE=MyISAM DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
+
+CREATE TABLE vicidial_auto_calls (
+auto_call_id INT(9) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL,
+server_ip VARCHAR(15) NOT NULL,
+campaign_id VARCHAR(20),
+status ENUM('SENT','RINGING','LIVE','XFER','PAUSED','CLOSER','BUSY','DISCONNECT','IVR') default 'PAUSED',
+lead_id INT(9) UNSIGNED NOT NULL,
+uniqueid VARCHAR(20),
+callerid VARCHAR(20),
+channel VARCHAR(100),
+phone_code VARCHAR(10),
+phone_number VARCHAR(18),
+call_time DATETIME,
+call_type ENUM('IN','OUT','OUTBALANCE') default 'OUT',
+stage VARCHAR(20) default 'START',
+last_update_time TIMESTAMP,
+alt_dial VARCHAR(6) default 'NONE',
+queue_priority TINYINT(2) default '0',
+agent_only VARCHAR(20) default '',
+agent_grab VARCHAR(20) default '',
+queue_position SMALLINT(4) UNSIGNED default '1',
+extension VARCHAR(100) default '',
+agent_grab_extension VARCHAR(100) default '',
+index (uniqueid),
+index (callerid),
+index (call_time),
+index (last_update_time)
+) ENGINE=MyISAM DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
+
+CREATE TABLE vicidial_live_agents (
+live_agent_id INT(9) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL,
+user VARCHAR(20),
+server_ip VARCHAR(15) NOT NULL,
+conf_exten VARCHAR(20),
+extension VARCHAR(100),
+status ENUM('READY','QUEUE','INCALL','PAUSED','CLOSER','MQUEUE') default 'PAUSED',
+lead_id INT(9) UNSIGNED NOT NULL,
+campaign_id VARCHAR(8),
+uniqueid VARCHAR(20),
+callerid VARCHAR(20),
+channel VARCHAR(100),
+random_id INT(8) UNSIGNED,
+last_call_time DATETIME,
+last_update_time TIMESTAMP,
+last_call_finish DATETIME,
+preview_lead_id INT(9) UNSIGNED default '0',
+external_lead_id INT(9) UNSIGNED default '0',
+index (random_id),
+index (last_call_time),
+index (last_update_time),
+index (last_call_finish)
+) ENGINE=MyISAM DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
+
+CREATE TABLE vicidial_callbacks (
+callback_id INT(9) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL,
+lead_id INT(9) UNSIGNED,
+list_id BIGINT(14) UNSIGNED,
+campaign_id VARCHAR(8),
+status VARCHAR(10),
+entry_time DATETIME,
+callback_time DATETIME,
+modify_date TIMESTAMP,
+user VARCHAR(20),
+recipient ENUM('USERONLY','ANYONE'),
+comments VARCHAR(255),
+user_group VARCHAR(20),
+lead_status VARCHAR(6) default 'CALLBK',
+email_alert datetime,
+email_result ENUM('SENT','FAILED','NOT AVAILABLE'),
+customer_timezone VARCHAR(100) default '',
+customer_timezone_diff VARCHAR(6) default '',
+customer_time DATETIME,
+index (lead_id),
+index (status),
+index (callback_time)
+) ENGINE=MyISAM DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
+
+CREATE TABLE vicidial_callbacks_archive LIKE vicidial_callbacks;
 
 -- vicidial_users: the subset of Vicidial's (very wide) users table that an API service may
 -- plausibly read. Column definitions are Vicidial's own.

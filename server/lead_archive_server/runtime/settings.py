@@ -125,6 +125,8 @@ class Settings(BaseSettings):
     call_time_id: str = ""
     pool_size: int = Field(default=8, ge=1, le=100)
     retry_attempts: int = Field(default=5, ge=1, le=50)
+    # CONTRACT 6: keep leads the dialer uses, take their READY hopper rows (on/off).
+    dialer_guard: bool = True
     event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
     # Operations (issue 6): audit, TLS, metrics, logs, health, shutdown.
     audit: bool = True

@@ -41,7 +41,9 @@ def create_server(
         options=[("grpc.max_receive_message_length", MAX_RECEIVE_BYTES)],
     )
     guard = RecordingGuard(db, office_hours_source(settings, db), clock)
-    servicer = LeadArchiveServicer(db, guard, attempts=settings.retry_attempts)
+    servicer = LeadArchiveServicer(
+        db, guard, attempts=settings.retry_attempts, dialer_guard=settings.dialer_guard
+    )
     pb_grpc.add_LeadArchiveServiceServicer_to_server(servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(ops.health, server)
     for name in ("", SERVICE_NAME):

@@ -47,6 +47,7 @@ class AuditEntry:
     update_count: int
     delete_count: int
     kept_count: int
+    in_use_count: int = 0
 
     @property
     def changed(self) -> bool:
@@ -62,6 +63,7 @@ class AuditEntry:
             f"update_count: {self.update_count}",
             f"delete_count: {self.delete_count}",
             f"kept_count: {self.kept_count}",
+            f"in_use_count: {self.in_use_count}",
             "lead_ids: " + ",".join(str(lead_id) for lead_id in self.lead_ids),
         ]
         if address.truncated:

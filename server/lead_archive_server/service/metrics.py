@@ -35,13 +35,15 @@ REQUEST_SECONDS = Histogram(
 LEADS = Counter(
     "lead_archive_leads",
     "Leads of successful batches: selected (read from vicidial_list), inserted and updated "
-    "(in vicidial_list_archive), deleted (from vicidial_list), kept (delete asked, not identical).",
+    "(in vicidial_list_archive), deleted (from vicidial_list), kept (delete asked, not "
+    "identical), in_use (delete asked, kept because Vicidial's dialer uses the lead).",
     ["action"],
 )
 PHASE_SECONDS = Histogram(
     "lead_archive_phase_duration_seconds",
     "Time spent in each phase of a batch: lock (waiting for other batches, with the membership "
-    "query that rides in the same round trip), schema, select, insert, update, delete.",
+    "query that rides in the same round trip), schema, select, insert, update, hopper (READY "
+    "hopper rows of leads about to be deleted), delete.",
     ["phase"],
     buckets=_BUCKETS,
 )
@@ -54,7 +56,7 @@ DATABASE_UP = Gauge(
     "lead_archive_database_up", "1 while the health watcher reaches the database, else 0."
 )
 
-LEAD_ACTIONS = ("selected", "inserted", "updated", "deleted", "kept")
+LEAD_ACTIONS = ("selected", "inserted", "updated", "deleted", "kept", "in_use")
 for _action in LEAD_ACTIONS:
     LEADS.labels(_action)
 for _phase in phases.PHASES:
@@ -118,7 +120,7 @@ REGISTRY.register(POOLS)
 
 
 def record_call(method: str, outcome: str, seconds: float, counts: Iterable[int] = ()) -> None:
-    """Count one call; counts are selected, inserted, updated, deleted, kept of a success."""
+    """Count one call; counts are selected … kept, in_use of a success."""
     REQUESTS.labels(method, outcome).inc()
     REQUEST_SECONDS.labels(method).observe(seconds)
     for action, count in zip(LEAD_ACTIONS, counts, strict=False):

@@ -40,7 +40,14 @@ log = logging.getLogger("server.requests")
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["LeadArchiveService"].full_name
 _PREFIX = f"/{SERVICE_NAME}/"
 SHIM_TOKEN_KEY = "x-lead-archive-shim"
-COUNT_FIELDS = ("select_count", "insert_count", "update_count", "delete_count", "kept_count")
+COUNT_FIELDS = (
+    "select_count",
+    "insert_count",
+    "update_count",
+    "delete_count",
+    "kept_count",
+    "in_use_count",
+)
 
 if TYPE_CHECKING:  # generic only in grpc's type stubs
     Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]

@@ -25,10 +25,13 @@ log = logging.getLogger(__name__)
 class LeadArchiveServicer(pb_grpc.LeadArchiveServiceServicer):
     """Implements vicidial.leads.v1.LeadArchiveService over the archive functions."""
 
-    def __init__(self, db: Database, guard: AccessGuard, *, attempts: int = 5) -> None:
+    def __init__(
+        self, db: Database, guard: AccessGuard, *, attempts: int = 5, dialer_guard: bool = True
+    ) -> None:
         self._db = db
         self._guard = guard
         self._attempts = attempts
+        self._dialer_guard = dialer_guard
 
     async def ArchiveLeads(
         self, request: pb.ArchiveLeadsRequest, context: grpc.aio.ServicerContext[object, object]
@@ -42,7 +45,9 @@ class LeadArchiveServicer(pb_grpc.LeadArchiveServiceServicer):
                 delete=_flag(request, "delete_leads"),
                 lead_ids=request.lead_ids,
             )
-            result = await archive_leads(self._db, batch, attempts=self._attempts)
+            result = await archive_leads(
+                self._db, batch, attempts=self._attempts, dialer_guard=self._dialer_guard
+            )
         return pb.ArchiveLeadsResponse(message=SUCCESS_MESSAGE, **asdict(result))
 
     async def CheckAccess(
