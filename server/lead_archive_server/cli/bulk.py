@@ -380,12 +380,17 @@ class Tally:
         return 0 if self.finished else max(self.selected - self.handled, 0)
 
     @property
+    def leads_left(self) -> int:
+        """Leads a batch read but left in vicidial_list: data changed, or the dialer used them."""
+        return self.result.kept_count + self.result.in_use_count
+
+    @property
     def complete(self) -> bool:
         """True when every selected lead was archived (or copied, with --no-delete)."""
         return (
             self.finished
             and self.stop is None
-            and not (self.errors or self.not_found or self.abandoned or self.result.kept_count)
+            and not (self.errors or self.not_found or self.abandoned or self.leads_left)
         )
 
     def exit_code(self) -> int:

@@ -166,7 +166,12 @@ async def _archive(
             return refused
         started = time.monotonic()
         with progress_bar(screens.err, "archiving", source.total) as advance:
-            archiver = Archiver(client, db, job, watch=lambda tally: advance(tally.handled))
+            archiver = Archiver(
+                client,
+                db,
+                job,
+                watch=lambda tally: advance(tally.handled, tally.result.in_use_count),
+            )
             with _ctrl_c(archiver, screens):
                 tally = await archiver.run(source)
     screens.out.print(summary_table(tally, job, time.monotonic() - started))
@@ -196,7 +201,7 @@ async def _refused(client: AsyncLeadArchiveClient, screens: Screens) -> int | No
 
 async def _dry_run(db: Database, source: LeadSource, job: Job, screens: Screens) -> int:
     with progress_bar(screens.err, "reading", source.total) as advance:
-        found = await survey(db, source, watch=advance)
+        found = await survey(db, source, watch=lambda done: advance(done, 0))
     screens.out.print(survey_table(found))
     if found.drift:
         screens.say(f"The API would refuse every batch: {found.drift}")
@@ -253,9 +258,19 @@ class LeadsPerSecond(ProgressColumn):
         return Text("" if speed is None else f"{speed:,.0f} leads/s", style="progress.data.speed")
 
 
+class KeptInUse(ProgressColumn):
+    """How many leads the dialer guard kept so far; blank while there are none."""
+
+    def render(self, task: Task) -> Text:
+        """Render the task's in-use count."""
+        in_use = int(task.fields.get("in_use", 0))
+        return Text(f"{in_use:,} kept in use" if in_use else "", style="progress.data.speed")
+
+
 @contextmanager
-def progress_bar(console: Console, label: str, total: int) -> Iterator[Callable[[int], None]]:
-    """A progress bar (leads done, leads/s, ETA); yields a function taking the leads done."""
+def progress_bar(console: Console, label: str, total: int) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar (leads done, leads/s, ETA, leads kept in use by the dialer); yields a
+    function taking the leads done and the leads kept in use so far."""
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -264,12 +279,13 @@ def progress_bar(console: Console, label: str, total: int) -> Iterator[Callable[
         LeadsPerSecond(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
+        KeptInUse(),
     )
     with Progress(*columns, console=console) as progress:
-        task = progress.add_task(label, total=total)
+        task = progress.add_task(label, total=total, in_use=0)
 
-        def advance(done: int) -> None:
-            progress.update(task, completed=done, total=max(total, done))
+        def advance(done: int, in_use: int = 0) -> None:
+            progress.update(task, completed=done, total=max(total, done), in_use=in_use)
 
         yield advance
 
@@ -285,6 +301,7 @@ def summary_table(tally: Tally, job: Job, seconds: float) -> Table:
         ("updated", result.update_count),
         ("deleted", result.delete_count),
         ("kept because data differed", result.kept_count),
+        ("kept in use by the dialer", result.in_use_count),
         ("already archived", tally.already_archived),
         ("not found", tally.not_found),
         ("errors", tally.errors),
@@ -339,5 +356,11 @@ def explain(tally: Tally) -> list[str]:
         lines.append(
             f"{tally.result.kept_count} leads changed while being archived and stayed in "
             f"vicidial_list (their copy is updated on the next run). {rerun}"
+        )
+    if tally.result.in_use_count:
+        lines.append(
+            f"{tally.result.in_use_count} leads stayed in vicidial_list because Vicidial's "
+            "dialer was using them (a call, an agent's screen, the hopper, a due callback). "
+            f"{rerun}"
         )
     return lines
