@@ -141,7 +141,12 @@ async def test_active_call_time_holidays_apply(
             await guard.admit(header)
 
 
-async def test_unknown_call_time_is_a_server_error(tdb: TestDb) -> None:
-    guard, header = await guard_for(tdb, MONDAY_NOON_UTC, call_time_id="nosuch")
-    with pytest.raises(ServerError, match="nosuch"):
+async def test_vanished_call_time_is_a_server_error_naming_no_setting(tdb: TestDb) -> None:
+    guard, header = await guard_for(tdb, SUNDAY_NOON_UTC, call_time_id="9am-9pm")
+    await tdb.execute("DELETE FROM vicidial_call_times WHERE call_time_id = '9am-9pm'")
+    with pytest.raises(ServerError) as caught:
         await guard.admit(header)
+    assert caught.value.message == (
+        "office hours cannot be read: their Vicidial call time no longer exists"
+    )
+    assert "LEAD_ARCHIVE" not in caught.value.message

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from lead_archive_server.access.office_hours import (
+    CallTimeHours,
     OfficeHours,
     OfficeHoursError,
     office_hours_from_call_time,
@@ -41,7 +42,7 @@ def london(spec: str, holidays: str = "") -> OfficeHours:
     return parse_office_hours(spec, timezone=LONDON, holidays=holidays)
 
 
-def office_minutes(hours: OfficeHours, start_utc: datetime, span: timedelta) -> int:
+def office_minutes(hours: OfficeHours | CallTimeHours, start_utc: datetime, span: timedelta) -> int:
     """Count the real (UTC) minutes in [start, start + span) that are office time."""
     minutes = int(span.total_seconds() // 60)
     return sum(hours.is_office_time(start_utc + timedelta(minutes=i)) for i in range(minutes))
@@ -396,6 +397,9 @@ def test_describe(spec: str, holidays: str, expected: str) -> None:
 
 
 # --- Vicidial call times --------------------------------------------------------------------
+# Expected values follow Vicidial's two readings (CallTimeHours): AST_VDhopper.pl open while
+# start <= HHMM < stop, agi-VDAD_ALL_inbound.agi open while start <= HHMM <= stop or before
+# yesterday's stop minus 2400; a moment is office time when either reading is open.
 
 DAY_COLUMNS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
 
@@ -423,6 +427,7 @@ def holiday_row(holiday_id: str, holiday_date: object, **columns: object) -> dic
         "holiday_status": "ACTIVE",
         "ct_default_start": 900,
         "ct_default_stop": 2100,
+        "holiday_method": "REPLACE",
     }
     row.update(columns)
     return row
@@ -432,10 +437,14 @@ def from_row(
     row: dict[str, object],
     holidays: list[dict[str, object]] | None = None,
     extra_holidays: frozenset[date] = frozenset(),
-) -> OfficeHours:
+) -> CallTimeHours:
     return office_hours_from_call_time(
         row, holidays or [], timezone=LONDON, extra_holidays=extra_holidays
     )
+
+
+def local(day: str, clock: str) -> datetime:
+    return at(day, clock)
 
 
 @pytest.mark.parametrize(
@@ -444,7 +453,8 @@ def from_row(
         (MON, "08:59", False),
         (MON, "09:00", True),
         (MON, "20:59", True),
-        (MON, "21:00", False),
+        (MON, "21:00", True),  # the inbound AGI closes only after the stop minute
+        (MON, "21:01", False),
         (SAT, "12:00", True),
         (SUN, "12:00", True),
     ],
@@ -455,13 +465,20 @@ def test_call_time_days_at_zero_use_the_default_window(
     assert from_row(call_time_row()).is_office_time(at(day, clock)) is expected
 
 
+def test_the_two_readings_differ_at_the_stop_minute() -> None:
+    hours = from_row(call_time_row())
+    assert not hours.outbound_open(local(MON, "21:00"))
+    assert hours.inbound_open(local(MON, "21:00"))
+    assert hours.outbound_open(local(MON, "20:59")) and hours.inbound_open(local(MON, "20:59"))
+
+
 @pytest.mark.parametrize(
     ("day", "clock", "expected"),
     [
         (SAT, "09:59", False),
         (SAT, "10:00", True),
-        (SAT, "13:59", True),
-        (SAT, "14:00", False),
+        (SAT, "14:00", True),
+        (SAT, "14:01", False),
         (FRI, "09:30", True),
     ],
 )
@@ -471,31 +488,30 @@ def test_call_time_day_columns_override_the_default(day: str, clock: str, expect
 
 
 @pytest.mark.parametrize(
-    ("start", "stop"),
+    ("start", "stop", "open_minutes"),
     [
-        (2400, 2400),  # Vicidial's documented way to close a day
-        (2200, 600),  # start > stop: Vicidial never wraps, so closed
-        (1200, 1200),
-        (900, 0),
+        (2400, 2400, 0),  # Vicidial's documented way to close a day
+        (2200, 600, 0),  # start > stop: neither reading wraps within a day
+        (900, 0, 0),
+        (1200, 1200, 1),  # the inbound AGI's inclusive stop: 12:00 itself
     ],
 )
-def test_call_time_day_with_start_not_before_stop_is_closed(start: int, stop: int) -> None:
+def test_call_time_day_with_start_not_before_stop(start: int, stop: int, open_minutes: int) -> None:
     hours = from_row(call_time_row(ct_sunday_start=start, ct_sunday_stop=stop))
     sunday_start = at(SUN, "00:00").astimezone(UTC)
-    assert office_minutes(hours, sunday_start, timedelta(days=1)) == 0
+    assert office_minutes(hours, sunday_start, timedelta(days=1)) == open_minutes
     assert hours.is_office_time(at(MON, "12:00"))
 
 
-def test_call_time_default_of_zero_closes_every_unset_day() -> None:
+def test_call_time_default_of_zero_leaves_only_midnight_to_the_inbound_reading() -> None:
+    # 0-0: the hopper never dials; the AGI's "hm < 0 or hm > 0" lets 00:00 through.
     hours = from_row(call_time_row(ct_default_start=0, ct_default_stop=0))
     week_start = at(MON, "00:00").astimezone(UTC)
-    assert office_minutes(hours, week_start, timedelta(days=7)) == 0
+    assert office_minutes(hours, week_start, timedelta(days=7)) == 7
+    assert hours.is_office_time(at(TUE, "00:00")) and not hours.is_office_time(at(TUE, "00:01"))
 
 
-@pytest.mark.parametrize(
-    ("clock", "expected"),
-    [("00:00", True), ("23:59", True)],
-)
+@pytest.mark.parametrize(("clock", "expected"), [("00:00", True), ("23:59", True)])
 def test_call_time_2400_is_end_of_day(clock: str, expected: bool) -> None:
     hours = from_row(call_time_row(ct_default_start=0, ct_default_stop=2400))
     assert hours.is_office_time(at(WED, clock)) is expected
@@ -511,16 +527,53 @@ def test_call_time_minutes_are_not_hundredths() -> None:
     hours = from_row(call_time_row(ct_default_start=930, ct_default_stop=1745))
     assert not hours.is_office_time(at(TUE, "09:29"))
     assert hours.is_office_time(at(TUE, "09:30"))
-    assert hours.is_office_time(at(TUE, "17:44"))
-    assert not hours.is_office_time(at(TUE, "17:45"))
+    assert hours.is_office_time(at(TUE, "17:45"))
+    assert not hours.is_office_time(at(TUE, "17:46"))
 
+
+# --- Stops past midnight (CONTRACT 7) -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("day", "clock", "expected"),
+    [
+        (WED, "08:59", False),
+        (WED, "09:00", True),
+        (WED, "23:59", True),  # both readings: 2359 < 2600
+        (THU, "00:00", True),  # the inbound overflow: before 2600 - 2400 = 0200
+        (THU, "01:59", True),
+        (THU, "02:00", False),  # the overflow has ended, the day has not begun
+        (THU, "08:59", False),
+    ],
+)
+def test_a_stop_above_2400_runs_past_midnight(day: str, clock: str, expected: bool) -> None:
+    hours = from_row(call_time_row(ct_default_stop=2600))
+    assert hours.is_office_time(at(day, clock)) is expected
+
+
+def test_past_midnight_comes_from_yesterdays_own_stop() -> None:
+    # Only Friday runs late: Saturday 01:30 is open, Sunday 01:30 (after Saturday) is not.
+    hours = from_row(call_time_row(ct_friday_start=900, ct_friday_stop=2600))
+    assert hours.is_office_time(at(SAT, "01:30"))
+    assert not hours.outbound_open(local(SAT, "01:30"))  # the hopper reads today only
+    assert not hours.is_office_time(at(SUN, "01:30"))
+
+
+@pytest.mark.parametrize("stop", [2401, 2600, 2959, 4800, 9999, 65535])
+def test_any_stop_above_2400_is_read_never_refused(stop: int) -> None:
+    hours = from_row(call_time_row(ct_default_stop=stop))
+    assert hours.is_office_time(at(WED, "23:59"))
+    assert hours.is_office_time(at(WED, "00:00"))  # from Tuesday's stop
+
+
+# --- Holidays -----------------------------------------------------------------------------
 
 XMAS = "2026-12-25"  # a Friday
 NEW_YEAR = "2027-01-01"  # a Friday
 XMAS_EVE = "2026-12-24"  # a Thursday
 
 
-def holiday_call_time() -> OfficeHours:
+def holiday_call_time() -> CallTimeHours:
     return from_row(
         call_time_row(ct_holidays="|xmas|newyear|"),
         [
@@ -537,8 +590,8 @@ def holiday_call_time() -> OfficeHours:
         # ACTIVE and listed: the holiday window applies on its date.
         (XMAS, "09:59", False),
         (XMAS, "10:00", True),
-        (XMAS, "13:59", True),
-        (XMAS, "14:00", False),
+        (XMAS, "14:00", True),
+        (XMAS, "14:01", False),
         # INACTIVE: ignored, the normal Friday window applies.
         (NEW_YEAR, "09:00", True),
         (NEW_YEAR, "20:59", True),
@@ -553,30 +606,101 @@ def test_call_time_holidays(day: str, clock: str, expected: bool) -> None:
 
 
 @pytest.mark.parametrize(
-    ("clock", "expected"),
-    [("08:30", False), ("09:00", True), ("20:59", True), ("21:30", False)],
+    ("clock", "outbound", "inbound"),
+    [
+        ("07:59", False, False),
+        ("08:00", False, True),
+        ("09:00", True, True),
+        ("21:30", False, True),
+        ("22:00", False, True),
+        ("22:01", False, False),
+    ],
 )
-def test_call_time_holiday_narrows_but_never_widens_the_day(clock: str, expected: bool) -> None:
-    # Vicidial raises the start and lowers the stop only; a wider holiday changes nothing.
+def test_replace_holiday_the_hopper_narrows_the_agi_replaces(
+    clock: str, outbound: bool, inbound: bool
+) -> None:
+    # REPLACE 08:00-22:00 on a 09:00-21:00 day: the hopper only narrows (nothing to do),
+    # the AGI takes the holiday's window; either one open is office time.
     row = call_time_row(ct_holidays="|xmas|")
     wide = holiday_row("xmas", XMAS, ct_default_start=800, ct_default_stop=2200)
-    assert from_row(row, [wide]).is_office_time(at(XMAS, clock)) is expected
+    hours = from_row(row, [wide])
+    moment = local(XMAS, clock)
+    assert (hours.outbound_open(moment), hours.inbound_open(moment)) == (outbound, inbound)
+    assert hours.is_office_time(moment) is (outbound or inbound)
 
 
-def test_call_time_holiday_narrows_the_day_column_when_the_day_is_set() -> None:
-    row = call_time_row(ct_holidays="|xmas|", ct_friday_start=1200, ct_friday_stop=2400)
-    holiday = holiday_row("xmas", XMAS, ct_default_start=1000, ct_default_stop=1400)
-    hours = from_row(row, [holiday])
-    assert not hours.is_office_time(at(XMAS, "11:59"))
-    assert hours.is_office_time(at(XMAS, "12:00"))
-    assert not hours.is_office_time(at(XMAS, "14:00"))
+@pytest.mark.parametrize(
+    ("clock", "outbound", "inbound"),
+    [
+        ("09:00", False, True),
+        ("12:00", True, False),  # the AGI closes the holiday's window ...
+        ("12:59", True, False),  # ... which the hopper narrows the day to
+        ("13:00", False, False),  # both closed: the one minute this holiday takes away
+        ("13:01", False, True),
+        ("21:00", False, True),
+    ],
+)
+def test_addition_reverse_holiday_closes_its_window_in_the_agi(
+    clock: str, outbound: bool, inbound: bool
+) -> None:
+    row = call_time_row(ct_holidays="|lunch|")
+    lunch = holiday_row(
+        "lunch",
+        XMAS,
+        ct_default_start=1200,
+        ct_default_stop=1300,
+        holiday_method="ADDITION_REVERSE",
+    )
+    hours = from_row(row, [lunch])
+    moment = local(XMAS, clock)
+    assert (hours.outbound_open(moment), hours.inbound_open(moment)) == (outbound, inbound)
+    assert hours.is_office_time(moment) is (outbound or inbound)
 
 
-def test_call_time_holiday_of_2400_closes_the_day() -> None:
-    row = call_time_row(ct_holidays="|xmas|")
+@pytest.mark.parametrize(
+    ("method", "open_minutes"),
+    [
+        ("REPLACE", 0),  # the day becomes 2400-2400: closed
+        (None, 0),  # NULL reads as the column's default, REPLACE
+        ("SOMETHING_NEW", 0),  # the AGI treats every other value as REPLACE
+        ("ADDITION_REVERSE", 12 * 60 + 1),  # closes only 24:00, never reached: a normal day
+    ],
+)
+def test_each_holiday_method_on_a_closed_all_day_holiday(method: object, open_minutes: int) -> None:
+    row = call_time_row(ct_holidays="|shut|")
+    shut = holiday_row(
+        "shut", XMAS, ct_default_start=2400, ct_default_stop=2400, holiday_method=method
+    )
+    hours = from_row(row, [shut])
+    assert office_minutes(hours, at(XMAS, "00:00").astimezone(UTC), timedelta(days=1)) == (
+        open_minutes
+    )
+
+
+def test_holiday_rows_of_vicidial_before_holiday_method_are_replace() -> None:
+    old = holiday_row("xmas", XMAS, ct_default_start=2400, ct_default_stop=2400)
+    del old["holiday_method"]
+    hours = from_row(call_time_row(ct_holidays="|xmas|"), [old])
+    assert hours.holidays[0].method == "REPLACE"
+    assert not hours.is_office_time(at(XMAS, "12:00"))
+
+
+def test_holiday_stop_above_2400_on_the_holiday_runs_past_its_midnight_only_inbound() -> None:
+    # The AGI's overflow reads yesterday's call-time columns, not yesterday's holiday.
+    row = call_time_row(ct_holidays="|late|")
+    late = holiday_row("late", XMAS, ct_default_start=900, ct_default_stop=2600)
+    hours = from_row(row, [late])
+    assert hours.is_office_time(at(XMAS, "23:59"))
+    assert not hours.is_office_time(at("2026-12-26", "01:00"))
+
+
+def test_holiday_closed_all_day_keeps_the_overflow_from_yesterday() -> None:
+    row = call_time_row(ct_holidays="|xmas|", ct_thursday_stop=2600, ct_thursday_start=900)
     closed = holiday_row("xmas", XMAS, ct_default_start=2400, ct_default_stop=2400)
     hours = from_row(row, [closed])
-    assert office_minutes(hours, at(XMAS, "00:00").astimezone(UTC), timedelta(days=1)) == 0
+    assert hours.is_office_time(at(XMAS, "01:59"))
+    assert not hours.is_office_time(at(XMAS, "02:00"))
+    assert not hours.is_office_time(at(XMAS, "12:00"))
 
 
 @pytest.mark.parametrize(
@@ -594,7 +718,7 @@ def test_call_time_holiday_without_a_date_never_applies(holiday_date: object) ->
     row = call_time_row(ct_holidays="|xmas|")
     hours = from_row(row, [holiday_row("xmas", holiday_date, ct_default_start=1000)])
     assert hours.is_office_time(at(XMAS, "09:30"))
-    assert hours.overrides == {}
+    assert hours.holidays == ()
 
 
 def test_call_time_holiday_ids_match_like_mysql_without_case() -> None:
@@ -603,14 +727,17 @@ def test_call_time_holiday_ids_match_like_mysql_without_case() -> None:
     assert not hours.is_office_time(at(XMAS, "09:30"))
 
 
-def test_call_time_two_holidays_on_one_date_first_id_wins() -> None:
-    row = call_time_row(ct_holidays="|b-late|a-early|")
+def test_two_holidays_on_one_date_hopper_takes_the_first_id_agi_the_last_listed() -> None:
+    row = call_time_row(ct_holidays="|a-early|b-late|")
     holidays = [
         holiday_row("b-late", XMAS, ct_default_start=1500),
         holiday_row("a-early", XMAS, ct_default_start=1000),
     ]
     hours = from_row(row, holidays)
+    assert hours.outbound_open(local(XMAS, "10:00"))  # a-early: first by holiday_id
+    assert not hours.inbound_open(local(XMAS, "10:00"))  # b-late replaced it last
     assert hours.is_office_time(at(XMAS, "10:00"))
+    assert not hours.is_office_time(at(XMAS, "09:59"))
 
 
 def test_call_time_extra_holidays_close_the_whole_date() -> None:
@@ -621,13 +748,13 @@ def test_call_time_extra_holidays_close_the_whole_date() -> None:
 
 def test_call_time_describe() -> None:
     hours = from_row(
-        call_time_row(ct_holidays="|xmas|", ct_sunday_start=2400, ct_sunday_stop=2400),
-        [holiday_row("xmas", XMAS, ct_default_start=1000, ct_default_stop=1400)],
+        call_time_row(ct_holidays="|xmas|"),
+        [holiday_row("xmas", XMAS, holiday_method="ADDITION_REVERSE")],
         extra_holidays=frozenset({date(2027, 1, 1)}),
     )
     assert hours.describe() == (
-        "mon-sat 09:00-21:00 (Europe/London), special days: 2026-12-25 10:00-14:00, "
-        "holidays: 2027-01-01"
+        "Vicidial call time '9am-9pm' (Europe/London), holidays: 2026-12-25 ADDITION_REVERSE, "
+        "closed: 2027-01-01"
     )
 
 
@@ -635,24 +762,16 @@ def test_call_time_describe() -> None:
     ("columns", "message"),
     [
         (
-            {"ct_default_start": 2500},
-            "vicidial_call_times '9am-9pm': ct_default_start=2500 is not an HHMM time 0..2400",
-        ),
-        (
-            {"ct_monday_stop": 1261},
-            "vicidial_call_times '9am-9pm': ct_monday_stop=1261 has 61 minutes",
-        ),
-        (
             {"ct_friday_start": -100},
-            "vicidial_call_times '9am-9pm': ct_friday_start=-100 is not an HHMM time 0..2400",
+            "vicidial_call_times '9am-9pm': ct_friday_start=-100 is not an HHMM number",
         ),
         (
             {"ct_default_stop": "2100"},
-            "vicidial_call_times '9am-9pm': ct_default_stop='2100' is not an HHMM time 0..2400",
+            "vicidial_call_times '9am-9pm': ct_default_stop='2100' is not an HHMM number",
         ),
         (
             {"ct_saturday_start": True},
-            "vicidial_call_times '9am-9pm': ct_saturday_start=True is not an HHMM time 0..2400",
+            "vicidial_call_times '9am-9pm': ct_saturday_start=True is not an HHMM number",
         ),
         (
             {"ct_holidays": 7},
@@ -685,8 +804,8 @@ def test_call_time_missing_column_is_reported() -> None:
             "YYYY-MM-DD",
         ),
         (
-            holiday_row("xmas", XMAS, ct_default_stop=2460),
-            "vicidial_call_time_holidays 'xmas': ct_default_stop=2460 is not an HHMM time 0..2400",
+            holiday_row("xmas", XMAS, ct_default_stop="late"),
+            "vicidial_call_time_holidays 'xmas': ct_default_stop='late' is not an HHMM number",
         ),
     ],
 )
@@ -699,10 +818,10 @@ def test_malformed_listed_active_holiday_names_the_row_and_column(
 
 
 def test_malformed_holiday_that_does_not_count_is_ignored() -> None:
-    broken = holiday_row("xmas", "not a date", ct_default_stop=9999)
+    broken = holiday_row("xmas", "not a date", ct_default_stop="late")
     inactive = {**broken, "holiday_status": "INACTIVE"}
-    assert from_row(call_time_row(ct_holidays="|xmas|"), [inactive]).overrides == {}
-    assert from_row(call_time_row(ct_holidays="|other|"), [broken]).overrides == {}
+    assert from_row(call_time_row(ct_holidays="|xmas|"), [inactive]).holidays == ()
+    assert from_row(call_time_row(ct_holidays="|other|"), [broken]).holidays == ()
 
 
 # --- Properties -----------------------------------------------------------------------------
@@ -777,14 +896,27 @@ def test_property_matches_reference_and_never_raises(
     stop=st.integers(1, 24),
     now=aware_datetimes,
 )
-def test_property_call_time_default_equals_the_same_daily_setting(
+def test_property_call_time_default_is_open_from_start_through_the_stop_minute(
     start: int, stop: int, now: datetime
 ) -> None:
     row = call_time_row(ct_default_start=start * 100, ct_default_stop=stop * 100)
     from_vicidial = office_hours_from_call_time(row, [], timezone=NEW_YORK)
-    if start < stop:
-        spec = f"mon-sun {start:02d}:00-{stop:02d}:00"
-        from_setting = parse_office_hours(spec, timezone=NEW_YORK)
-        assert from_vicidial.is_office_time(now) is from_setting.is_office_time(now)
-    else:
-        assert from_vicidial.is_office_time(now) is False
+    clock = now.astimezone(NEW_YORK)
+    hhmm = clock.hour * 100 + clock.minute
+    # Reference: start <= HHMM < stop (hopper) or start <= HHMM <= stop (AGI); no overflow.
+    assert from_vicidial.is_office_time(now) is (start * 100 <= hhmm <= stop * 100)
+
+
+@given(
+    stop=st.integers(2401, 4800),
+    now=aware_datetimes,
+)
+def test_property_stop_past_midnight_opens_the_next_morning_until_stop_minus_2400(
+    stop: int, now: datetime
+) -> None:
+    from_vicidial = office_hours_from_call_time(
+        call_time_row(ct_default_start=900, ct_default_stop=stop), [], timezone=NEW_YORK
+    )
+    clock = now.astimezone(NEW_YORK)
+    hhmm = clock.hour * 100 + clock.minute
+    assert from_vicidial.is_office_time(now) is (hhmm >= 900 or hhmm < stop - 2400)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from lead_archive_server.access.auth_limit import FailedAuthLimiter
 from lead_archive_server.access.keys import key_from_authorization, user_for_key
 from lead_archive_server.access.office_hours import (
+    CallTimeHours,
     OfficeHours,
     OfficeHoursError,
     office_hours_from_call_time,
@@ -16,13 +17,23 @@ from lead_archive_server.access.office_hours import (
     parse_office_hours,
 )
 from lead_archive_server.core import sql
-from lead_archive_server.core.db import Database
+from lead_archive_server.core.db import Database, NoSuchTable
 from lead_archive_server.core.errors import OfficeHours as OfficeHoursDenied
 from lead_archive_server.core.errors import ServerError, Unauthenticated
 from lead_archive_server.runtime.settings import Settings
 
 Clock = Callable[[], datetime]
-OfficeHoursSource = Callable[[], Awaitable[OfficeHours]]
+# Office hours from the settings, or from a Vicidial call time (read as Vicidial reads it).
+Schedule = OfficeHours | CallTimeHours
+OfficeHoursSource = Callable[[], Awaitable[Schedule]]
+CALL_TIME_SETTING = "LEAD_ARCHIVE_CALL_TIME_ID"
+
+
+class CallTimeGone(ServerError):
+    """The call time that sets office hours went away after start-up (a 500 for callers:
+    the message names no setting, which is the operator's business; health says more)."""
+
+    message = "office hours cannot be read: their Vicidial call time no longer exists"
 
 
 def utc_now() -> datetime:
@@ -64,27 +75,27 @@ def office_hours_source(settings: Settings, db: Database) -> OfficeHoursSource:
             settings.office_hours, timezone=settings.zone, holidays=settings.holidays
         )
 
-        async def from_settings() -> OfficeHours:
+        async def from_settings() -> Schedule:
             return fixed
 
         return from_settings
 
-    async def from_call_time() -> OfficeHours:
+    async def from_call_time() -> Schedule:
         return await load_call_time(db, settings)
 
     return from_call_time
 
 
-async def load_call_time(db: Database, settings: Settings) -> OfficeHours:
+async def load_call_time(db: Database, settings: Settings) -> CallTimeHours:
     """Read the vicidial_call_times row named by LEAD_ARCHIVE_CALL_TIME_ID, with its holidays."""
-    async with db.session() as session:
-        rows = await session.fetch_dicts(sql.SELECT_CALL_TIME, (settings.call_time_id,))
-        holidays = await session.fetch_dicts(sql.SELECT_CALL_TIME_HOLIDAYS)
+    try:
+        async with db.session() as session:
+            rows = await session.fetch_dicts(sql.SELECT_CALL_TIME, (settings.call_time_id,))
+            holidays = await session.fetch_dicts(sql.SELECT_CALL_TIME_HOLIDAYS)
+    except NoSuchTable:
+        raise CallTimeGone() from None
     if not rows:
-        raise ServerError(
-            message=f"LEAD_ARCHIVE_CALL_TIME_ID: no call time {settings.call_time_id!r} "
-            "in vicidial_call_times"
-        )
+        raise CallTimeGone()
     try:
         return office_hours_from_call_time(
             rows[0],
@@ -94,3 +105,23 @@ async def load_call_time(db: Database, settings: Settings) -> OfficeHours:
         )
     except OfficeHoursError as error:
         raise ServerError(message=str(error)) from None
+
+
+async def call_time_missing(db: Database, call_time_id: str) -> str | None:
+    """Why the call time cannot be read (one line naming the setting), or None when it can."""
+    try:
+        async with db.session() as session:
+            rows = await session.fetch_all(sql.CALL_TIME_EXISTS, (call_time_id,))
+    except NoSuchTable:
+        return f"{CALL_TIME_SETTING}: no vicidial_call_times table in the database"
+    if not rows[0][0]:
+        return f"{CALL_TIME_SETTING}: no call time {call_time_id!r} in vicidial_call_times"
+    return None
+
+
+async def require_call_time(db: Database, settings: Settings) -> None:
+    """At start-up: stop with one line when LEAD_ARCHIVE_CALL_TIME_ID names no row."""
+    if settings.call_time_id:
+        reason = await call_time_missing(db, settings.call_time_id)
+        if reason is not None:
+            raise ServerError(message=reason)

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 __all__ = [
+    "CallTimeHours",
     "OfficeHours",
     "OfficeHoursError",
     "office_hours_from_call_time",
@@ -56,17 +57,16 @@ class OfficeHoursError(ValueError):
 
 @dataclass(frozen=True)
 class OfficeHours:
-    """Weekly windows in one timezone, plus dates without office hours.
+    """Weekly windows in one timezone, plus dates without office hours (the settings'
+    reading; a Vicidial call time is read by CallTimeHours).
 
     ``weekly[d]`` holds the windows of weekday ``d`` (0 = Monday) as minutes of the local
-    day. ``holidays`` are dates with no office hours at all. ``overrides`` replace the
-    weekly windows on single dates (Vicidial holidays); an empty tuple means closed.
+    day. ``holidays`` are dates with no office hours at all.
     """
 
     weekly: WeeklyWindows
     timezone: ZoneInfo
     holidays: frozenset[date] = frozenset()
-    overrides: dict[date, DayWindows] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         if len(self.weekly) != len(DAY_ABBREVIATIONS):
@@ -81,19 +81,13 @@ class OfficeHours:
         today = local.date()
         if today in self.holidays:
             return False
-        windows = self.overrides.get(today, self.weekly[today.weekday()])
+        windows = self.weekly[today.weekday()]
         minute = local.hour * 60 + local.minute
         return any(start <= minute < stop for start, stop in windows)
 
     def describe(self) -> str:
         """Return a short human description, e.g. for logs and error details."""
         text = f"{_describe_weekly(self.weekly)} ({self.timezone.key})"
-        if self.overrides:
-            special = (
-                f"{day.isoformat()} {_describe_windows(self.overrides[day]) or 'closed'}"
-                for day in sorted(self.overrides)
-            )
-            text += ", special days: " + ", ".join(special)
         if self.holidays:
             text += ", holidays: " + ", ".join(day.isoformat() for day in sorted(self.holidays))
         return text
@@ -133,40 +127,128 @@ def office_hours_from_call_time(
     *,
     timezone: ZoneInfo,
     extra_holidays: frozenset[date] = frozenset(),
-) -> OfficeHours:
-    """Build office hours from a ``vicidial_call_times`` row, read the way Vicidial reads it.
+) -> CallTimeHours:
+    """Office hours from a ``vicidial_call_times`` row and the ACTIVE holiday rows.
 
-    Office hours are the times this call time is open. As in Vicidial's AST_VDhopper.pl
-    (``gmt_sql_generate``) and agc/functions.php (``dialable_gmt``):
-
-    * a weekday whose ``ct_<day>_start`` and ``ct_<day>_stop`` are both 0 uses
-      ``ct_default_start``/``ct_default_stop``, any other pair is used as it is;
-    * a window is open when ``start <= HHMM < stop``, so ``start >= stop`` (``2400``-``2400``,
-      even ``2200``-``0600``, or a ``0``-``0`` default) is closed all day: Vicidial never
-      wraps midnight;
-    * ``ct_holidays`` lists ``vicidial_call_time_holidays`` ids as ``|a|b|``. On the date of
-      an ACTIVE listed holiday, Vicidial narrows the day's window to the holiday's own
-      ``ct_default_start``/``ct_default_stop`` (later start, earlier stop), so the result is
-      the intersection of both; when several match one date the first by holiday_id wins.
-
-    ``extra_holidays`` (from LEAD_ARCHIVE_HOLIDAYS) are dates with no office hours at all.
-    Raises OfficeHoursError naming the row and column of any malformed value.
+    See CallTimeHours for how Vicidial reads them. ``extra_holidays`` (from
+    LEAD_ARCHIVE_HOLIDAYS) are dates with no office hours at all. Raises OfficeHoursError
+    naming the row and column of any malformed value.
     """
     call_time_id = str(call_time.get("call_time_id", "?"))
     where = f"vicidial_call_times {call_time_id!r}"
-    default = _vicidial_pair(call_time, "ct_default", where)
-    days = tuple(_vicidial_day(call_time, name, default, where) for name in _VICIDIAL_DAYS)
     listed = _listed_holiday_ids(call_time.get("ct_holidays"), where)
-    overrides = {
-        holiday_date: _open_window(_intersect(days[holiday_date.weekday()], holiday_window))
-        for holiday_date, holiday_window in _active_holidays(holidays, listed).items()
-    }
-    return OfficeHours(
-        weekly=tuple(_open_window(pair) for pair in days),
+    return CallTimeHours(
+        call_time_id=call_time_id,
+        default=_hhmm_pair(call_time, "ct_default", where),
+        days=tuple(_hhmm_pair(call_time, f"ct_{day}", where) for day in _VICIDIAL_DAYS),
+        holidays=_listed_active_holidays(holidays, listed),
         timezone=timezone,
-        holidays=extra_holidays,
-        overrides=overrides,
+        extra_holidays=extra_holidays,
     )
+
+
+# HHMM times as Vicidial stores and compares them: 900 is 09:00, 2600 is 02:00 the next day.
+HhmmPair = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class CallTimeHolidayRule:
+    """One ACTIVE holiday listed in the call time's ct_holidays."""
+
+    holiday_id: str
+    day: date
+    window: HhmmPair
+    method: str  # holiday_method: REPLACE (the column's default) or ADDITION_REVERSE
+
+
+@dataclass(frozen=True)
+class CallTimeHours:
+    """Office hours as Vicidial reads a call time: open when either of its readings is.
+
+    Vicidial reads a call time twice, and the two readings differ; CONTRACT 7 says a moment
+    is office hours when either says so (when in doubt the API does not run):
+
+    * outbound, bin/AST_VDhopper.pl (build 231116): today's ``ct_<day>`` pair, or the
+      default pair when both are 0; open while ``start <= HHMM < stop``, so a stop above 2400
+      keeps the day open to midnight and no further. An ACTIVE listed holiday dated today
+      (the first by holiday_id) narrows the pairs: a start below the holiday's is raised, a
+      stop above it lowered, whatever the holiday_method (the hopper does not read it);
+    * inbound, agi/agi-VDAD_ALL_inbound.agi (build 240227, "Added holiday_method option"):
+      the same pair, open while ``start <= HHMM <= stop`` (the stop minute included), and
+      also while HHMM is below yesterday's stop minus 2400 ("call time overflow ... past
+      midnight", 111229). ACTIVE listed holidays dated today, in ct_holidays order: with
+      ``holiday_method`` REPLACE (or any other value) the holiday's pair replaces the day's;
+      with ADDITION_REVERSE the day keeps its pair and the holiday's window
+      (``start <= HHMM <= stop``) is closed instead. The overflow from yesterday applies
+      either way.
+    """
+
+    call_time_id: str
+    default: HhmmPair
+    days: tuple[HhmmPair, ...]  # Python weekday order (0 = Monday); (0, 0) means "default"
+    holidays: tuple[CallTimeHolidayRule, ...]  # in ct_holidays order
+    timezone: ZoneInfo
+    extra_holidays: frozenset[date] = frozenset()
+
+    def is_office_time(self, now: datetime) -> bool:
+        """Return True when ``now`` (timezone-aware) is inside office hours."""
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError(f"is_office_time needs a timezone-aware datetime, got {now!r}")
+        local = now.astimezone(self.timezone)
+        if local.date() in self.extra_holidays:
+            return False
+        return self.outbound_open(local) or self.inbound_open(local)
+
+    def outbound_open(self, local: datetime) -> bool:
+        """AST_VDhopper.pl's reading of the local wall-clock moment."""
+        today = local.date()
+        todays = [h for h in self.holidays if h.day == today]
+        default, day = self.default, self.days[today.weekday()]
+        if todays:
+            first = min(todays, key=lambda h: h.holiday_id.casefold())  # "order by holiday_id"
+            default, day = _narrow(default, first.window), _narrow(day, first.window)
+        start, stop = default if day == (0, 0) else day
+        return start <= _hhmm(local) < stop
+
+    def inbound_open(self, local: datetime) -> bool:
+        """agi-VDAD_ALL_inbound.agi's reading of the local wall-clock moment."""
+        today, hm = local.date(), _hhmm(local)
+        day, yesterday = self.days[today.weekday()], self.days[(today.weekday() - 1) % 7]
+        start, stop = day if day[0] > 0 or day[1] > 0 else self.default
+        closed_window = False
+        for holiday in (h for h in self.holidays if h.day == today):
+            low, high = holiday.window
+            if "ADDITION_REVERSE" in holiday.method:
+                closed_window = closed_window or low <= hm <= high
+            else:
+                start, stop = low, high
+        yesterday_stop = yesterday[1] if yesterday[0] >= 1 or yesterday[1] >= 1 else self.default[1]
+        overflow = yesterday_stop - 2400 if yesterday_stop > 2400 else 0
+        after_hours = (hm < start or hm > stop or closed_window) and hm >= overflow
+        return not after_hours
+
+    def describe(self) -> str:
+        """Return a short human description, e.g. for logs."""
+        text = f"Vicidial call time {self.call_time_id!r} ({self.timezone.key})"
+        if self.holidays:
+            text += ", holidays: " + ", ".join(
+                f"{h.day.isoformat()} {h.method}" for h in self.holidays
+            )
+        if self.extra_holidays:
+            text += ", closed: " + ", ".join(d.isoformat() for d in sorted(self.extra_holidays))
+        return text
+
+
+def _hhmm(local: datetime) -> int:
+    return local.hour * 100 + local.minute
+
+
+def _narrow(pair: HhmmPair, holiday: HhmmPair) -> HhmmPair:
+    """AST_VDhopper.pl's holiday rule for one pair: only a pair with a stop is narrowed."""
+    start, stop = pair
+    if stop > 0:
+        start, stop = max(start, holiday[0]), min(stop, holiday[1])
+    return start, stop
 
 
 # --- LEAD_ARCHIVE_OFFICE_HOURS -------------------------------------------------------------
@@ -289,61 +371,67 @@ def _clock(minutes: int) -> str:
 # --- Vicidial call times ------------------------------------------------------------------
 
 
-def _vicidial_pair(row: Mapping[str, object], prefix: str, where: str) -> Window:
-    """Read ``<prefix>_start``/``<prefix>_stop`` as minutes; start may be >= stop."""
-    start, stop = (_vicidial_minutes(row, f"{prefix}_{edge}", where) for edge in ("start", "stop"))
+def _hhmm_pair(row: Mapping[str, object], prefix: str, where: str) -> HhmmPair:
+    """Read ``<prefix>_start``/``<prefix>_stop`` as the HHMM numbers Vicidial compares."""
+    start, stop = (_hhmm_value(row, f"{prefix}_{edge}", where) for edge in ("start", "stop"))
     return start, stop
 
 
-def _vicidial_day(row: Mapping[str, object], day: str, default: Window, where: str) -> Window:
-    pair = _vicidial_pair(row, f"ct_{day}", where)
-    # 0/0 is Vicidial's "not set": the day falls back to the default window.
-    return default if pair == (0, 0) else pair
-
-
-def _vicidial_minutes(row: Mapping[str, object], column: str, where: str) -> int:
-    """Convert a SMALLINT HHMM column (900 = 09:00, 2400 = end of day) to minutes."""
+def _hhmm_value(row: Mapping[str, object], column: str, where: str) -> int:
+    """A SMALLINT UNSIGNED HHMM column as a number; Vicidial never checks its range, and a
+    stop above 2400 is a documented way to run past midnight, so none is refused here."""
     if column not in row:
         raise OfficeHoursError(f"{where}: column {column} is missing")
     value = row[column]
     # The per-day columns are nullable; Vicidial's Perl and PHP compare NULL as 0.
     value = 0 if value is None else value
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 2400:
-        raise OfficeHoursError(f"{where}: {column}={value!r} is not an HHMM time 0..2400")
-    hours, minutes = divmod(value, 100)
-    if minutes >= 60:
-        raise OfficeHoursError(f"{where}: {column}={value!r} has {minutes} minutes")
-    return hours * 60 + minutes
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise OfficeHoursError(f"{where}: {column}={value!r} is not an HHMM number")
+    return value
 
 
-def _listed_holiday_ids(value: object, where: str) -> frozenset[str]:
-    """Split ``ct_holidays`` (``|xmas|newyear|``) into ids, compared case-insensitively.
+def _listed_holiday_ids(value: object, where: str) -> tuple[str, ...]:
+    """Split ``ct_holidays`` (``|xmas|newyear|``) into ids, in order, compared without case.
 
-    Vicidial matches them with SQL ``IN(...)`` under a case-insensitive collation.
+    Vicidial matches them with SQL ``=`` under a case-insensitive collation; the inbound AGI
+    skips ids of one character (``length > 1``), so this does too.
     """
     if value is None:
-        return frozenset()
+        return ()
     if not isinstance(value, str):
         raise OfficeHoursError(f"{where}: ct_holidays={value!r} is not text")
-    return frozenset(part.strip().casefold() for part in value.split("|") if part.strip())
+    return tuple(part.strip().casefold() for part in value.split("|") if len(part.strip()) > 1)
 
 
-def _active_holidays(
-    rows: Sequence[Mapping[str, object]], listed: frozenset[str]
-) -> dict[date, Window]:
-    """Map each date to the window of the holiday Vicidial would apply on it."""
-    chosen: dict[date, Window] = {}
-    # Vicidial reads one row per date, "order by holiday_id", so the first id wins.
-    for row in sorted(rows, key=lambda row: str(row.get("holiday_id", "")).casefold()):
-        holiday_id = str(row.get("holiday_id", ""))
-        status = str(row.get("holiday_status", "")).upper()
-        if holiday_id.strip().casefold() not in listed or status != "ACTIVE":
+def _listed_active_holidays(
+    rows: Sequence[Mapping[str, object]], listed: tuple[str, ...]
+) -> tuple[CallTimeHolidayRule, ...]:
+    """The ACTIVE holidays the call time lists, in its order; rows that do not count are
+    never read (a malformed one that is not listed does not matter to Vicidial either)."""
+    by_id: dict[str, Mapping[str, object]] = {}
+    for row in rows:
+        holiday_id = str(row.get("holiday_id", "")).strip().casefold()
+        if str(row.get("holiday_status", "")).upper() == "ACTIVE":
+            by_id.setdefault(holiday_id, row)
+    rules = []
+    for holiday_id in dict.fromkeys(listed):
+        if holiday_id not in by_id:
             continue
-        where = f"vicidial_call_time_holidays {holiday_id!r}"
-        holiday_date = _holiday_date(row.get("holiday_date"), where)
-        if holiday_date is not None and holiday_date not in chosen:
-            chosen[holiday_date] = _vicidial_pair(row, "ct_default", where)
-    return chosen
+        row = by_id[holiday_id]
+        where = f"vicidial_call_time_holidays {str(row.get('holiday_id', ''))!r}"
+        day = _holiday_date(row.get("holiday_date"), where)
+        if day is None:
+            continue
+        method = row.get("holiday_method")
+        rules.append(
+            CallTimeHolidayRule(
+                holiday_id=str(row.get("holiday_id", "")),
+                day=day,
+                window=_hhmm_pair(row, "ct_default", where),
+                method="REPLACE" if method is None else str(method),
+            )
+        )
+    return tuple(rules)
 
 
 def _holiday_date(value: object, where: str) -> date | None:
@@ -360,14 +448,3 @@ def _holiday_date(value: object, where: str) -> date | None:
         except ValueError:
             pass
     raise OfficeHoursError(f"{where}: holiday_date={value!r} is not a date YYYY-MM-DD")
-
-
-def _intersect(first: Window, second: Window) -> Window:
-    # Equals Vicidial's narrowing (raise start, lower stop) whenever the day can be open.
-    return max(first[0], second[0]), min(first[1], second[1])
-
-
-def _open_window(pair: Window) -> DayWindows:
-    # Vicidial tests start <= HHMM < stop, so start >= stop is closed all day, never wrapped.
-    start, stop = pair
-    return ((start, stop),) if start < stop else ()

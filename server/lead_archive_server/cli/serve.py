@@ -12,6 +12,7 @@ import uvicorn
 from lead_archive_rest_shim.main import create_app
 from lead_archive_rest_shim.upstream import UpstreamTls
 
+from lead_archive_server.access.guard import require_call_time
 from lead_archive_server.core.db import Database
 from lead_archive_server.runtime import tls
 from lead_archive_server.runtime.settings import Settings
@@ -86,6 +87,7 @@ async def run(settings: Settings, *, rest: bool = True, on_ready: OnReady | None
     ops = Operations(settings, db)
     metrics_server: MetricsServer | None = None
     try:
+        await require_call_time(db, settings)  # an unknown call time ID stops start-up
         server, grpc_port = create_server(settings, db, ops=ops)
         await server.start()
         await ops.start()

@@ -358,10 +358,11 @@ REVOKE_USER_KEYS = (
 # --- Vicidial call times --------------------------------------------------------------------
 
 SELECT_CALL_TIME = "SELECT * FROM vicidial_call_times WHERE call_time_id = %s"
-SELECT_CALL_TIME_HOLIDAYS = """
-SELECT holiday_id, holiday_date, holiday_status, ct_default_start, ct_default_stop
-FROM vicidial_call_time_holidays WHERE holiday_status = 'ACTIVE'
-"""
+CALL_TIME_EXISTS = "SELECT COUNT(*) FROM vicidial_call_times WHERE call_time_id = %s"
+# Every column: holiday_method exists only since Vicidial 2.14 build 240227 (REPLACE if absent).
+SELECT_CALL_TIME_HOLIDAYS = (
+    "SELECT * FROM vicidial_call_time_holidays WHERE holiday_status = 'ACTIVE'"
+)
 
 # --- Demo database --------------------------------------------------------------------------
 

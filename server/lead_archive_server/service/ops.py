@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from grpc_health.v1 import health
 
+from lead_archive_server.access.guard import call_time_missing
 from lead_archive_server.core.db import Database
 from lead_archive_server.runtime.settings import Settings
 from lead_archive_server.service import metrics
@@ -30,8 +31,17 @@ class Operations:
         self.observer = CallObserver(
             self.admin_log, parse_networks(settings.trusted_proxies), self.gate
         )
+        call_time_id = settings.call_time_id
+
+        async def call_time_readable() -> str | None:
+            return await call_time_missing(db, call_time_id)
+
         self.watcher = DatabaseWatcher(
-            db, self.health, HEALTH_SERVICES, interval_s=settings.health_interval_s
+            db,
+            self.health,
+            HEALTH_SERVICES,
+            interval_s=settings.health_interval_s,
+            readiness=call_time_readable if call_time_id else None,
         )
         metrics.POOLS.watch(db, settings.pool_size)
 
