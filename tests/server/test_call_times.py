@@ -149,4 +149,4 @@ def test_unknown_call_time_stops_start_up_with_one_line(
 def test_the_ops_stack_clock_is_sunday_night() -> None:
     from tests.support_ops import NIGHT
 
-    assert NIGHT == datetime(2026, 11, 29, 3, 0, tzinfo=UTC) and NIGHT.weekday() == 6
+    assert datetime(2026, 11, 29, 3, 0, tzinfo=UTC) == NIGHT and NIGHT.weekday() == 6

@@ -1,0 +1,228 @@
+"""The in-use guard and the hopper cleanup of the delete phase (CONTRACT 6), both engines."""
+
+from __future__ import annotations
+
+import pytest
+from lead_archive_server.core.archive import ArchiveBatch, ArchiveResult, archive_leads
+from lead_archive_server.core.db import Session
+
+from tests.support import ARCHIVE, LEADS, TestDb
+from tests.support_dialer import (
+    IN_USE,
+    NOT_IN_USE,
+    add_ready_rows,
+    hopper_rows,
+    orphan_hopper_rows,
+    put_in_use,
+)
+from tests.support_ops import ops_stack, samples
+
+DIALER_TABLES = (
+    "vicidial_auto_calls",
+    "vicidial_live_agents",
+    "vicidial_hopper",
+    "vicidial_callbacks",
+)
+
+
+async def archive(tdb: TestDb, lead_ids: list[int], **options: object) -> ArchiveResult:
+    batch = ArchiveBatch.validated(insert=True, update=True, delete=True, lead_ids=lead_ids)
+    return await archive_leads(tdb.db, batch, **options)  # type: ignore[arg-type]
+
+
+async def in_list(tdb: TestDb, lead_ids: list[int]) -> set[int]:
+    return set(await tdb.rows(LEADS, lead_ids))
+
+
+@pytest.mark.parametrize("how", sorted(IN_USE))
+async def test_each_reason_alone_keeps_its_lead(tdb: TestDb, how: str) -> None:
+    ids = await tdb.seed(4)
+    await put_in_use(tdb, ids[1], how)
+
+    result = await archive(tdb, ids)
+
+    assert result == ArchiveResult(4, 4, 0, 3, kept_count=0, in_use_count=1)
+    assert await in_list(tdb, ids) == {ids[1]}
+    # Still archived: the insert phase ran for it, and its copy is identical.
+    assert (await tdb.rows(ARCHIVE, [ids[1]]))[ids[1]] == (await tdb.rows(LEADS, [ids[1]]))[ids[1]]
+
+
+@pytest.mark.parametrize("how", sorted(NOT_IN_USE))
+async def test_rows_that_do_not_mean_use_keep_nothing(tdb: TestDb, how: str) -> None:
+    ids = await tdb.seed(2)
+    await tdb.execute(NOT_IN_USE[how], [ids[0]])
+    result = await archive(tdb, ids)
+    assert (result.delete_count, result.in_use_count) == (2, 0)
+
+
+async def test_every_reason_together(tdb: TestDb) -> None:
+    ids = await tdb.seed(len(IN_USE) + 3)
+    for lead_id, how in zip(ids, sorted(IN_USE), strict=False):
+        await put_in_use(tdb, lead_id, how)
+    everything = ids[-1]  # one lead in use every way at once
+    for how in IN_USE:
+        await put_in_use(tdb, everything, how)
+
+    result = await archive(tdb, ids)
+
+    used = set(ids[: len(IN_USE)]) | {everything}
+    assert result.in_use_count == len(used)
+    assert result.delete_count == len(ids) - len(used)
+    assert await in_list(tdb, ids) == used
+
+
+async def test_ready_rows_go_with_their_lead_taken_rows_keep_it(tdb: TestDb) -> None:
+    ids = await tdb.seed(6)
+    await add_ready_rows(tdb, ids[:4])
+    await add_ready_rows(tdb, [ids[0]])  # two READY rows for one lead
+    await put_in_use(tdb, ids[2], "hopper INCALL")  # a READY and a taken row: stays
+    await put_in_use(tdb, ids[3], "call")  # READY row, but in a call: stays
+
+    result = await archive(tdb, ids)
+
+    assert (result.delete_count, result.in_use_count) == (4, 2)
+    assert await in_list(tdb, ids) == {ids[2], ids[3]}
+    assert await hopper_rows(tdb) == sorted(
+        [(ids[2], "INCALL"), (ids[2], "READY"), (ids[3], "READY")]
+    )
+    assert await orphan_hopper_rows(tdb) == []
+
+
+async def test_a_lead_kept_for_its_data_keeps_its_ready_row(tdb: TestDb) -> None:
+    ids = await tdb.seed(2)
+    await tdb.copy_to_archive(ids)
+    await tdb.execute(f"UPDATE {LEADS} SET status = 'SALE' WHERE lead_id = %s", [ids[0]])
+    await add_ready_rows(tdb, ids)
+    batch = ArchiveBatch.validated(insert=True, update=False, delete=True, lead_ids=ids)
+
+    result = await archive_leads(tdb.db, batch)
+
+    assert (result.delete_count, result.kept_count, result.in_use_count) == (1, 1, 0)
+    assert await hopper_rows(tdb) == [(ids[0], "READY")]
+
+
+async def test_differing_and_in_use_counts_as_in_use_and_differing_alone_as_kept(
+    tdb: TestDb,
+) -> None:
+    ids = await tdb.seed(3)
+    await tdb.copy_to_archive(ids)
+    await tdb.execute(
+        f"UPDATE {LEADS} SET status = 'SALE' WHERE lead_id IN (%s, %s)", [ids[0], ids[1]]
+    )
+    await put_in_use(tdb, ids[0], "agent")
+    batch = ArchiveBatch.validated(insert=True, update=False, delete=True, lead_ids=ids)
+    result = await archive_leads(tdb.db, batch)
+    assert (result.delete_count, result.kept_count, result.in_use_count) == (1, 1, 1)
+
+
+async def test_guard_off_deletes_leads_in_use_and_leaves_the_hopper_alone(tdb: TestDb) -> None:
+    ids = await tdb.seed(3)
+    await put_in_use(tdb, ids[0], "call")
+    await add_ready_rows(tdb, [ids[1]])
+    result = await archive(tdb, ids, dialer_guard=False)
+    assert (result.delete_count, result.in_use_count) == (3, 0)
+    assert await hopper_rows(tdb) == [(ids[1], "READY")]  # as before the guard existed
+
+
+@pytest.mark.parametrize("missing", [*DIALER_TABLES, "all"])
+async def test_missing_dialer_tables_are_skipped(tdb: TestDb, missing: str) -> None:
+    gone = DIALER_TABLES if missing == "all" else (missing,)
+    ids = await tdb.seed(len(IN_USE))
+    for lead_id, how in zip(ids, sorted(IN_USE), strict=True):
+        await put_in_use(tdb, lead_id, how)
+    for table in gone:
+        await tdb.execute(f"DROP TABLE {table}")
+    kept_by = {
+        "vicidial_auto_calls": {"call"},
+        "vicidial_live_agents": {"agent"},
+        "vicidial_hopper": {"hopper QUEUE", "hopper INCALL", "hopper DONE"},
+        "vicidial_callbacks": {"callback ACTIVE", "callback LIVE"},
+    }
+    still = {h for table in DIALER_TABLES if table not in gone for h in kept_by[table]}
+
+    result = await archive(tdb, ids)
+
+    expected = {lead_id for lead_id, how in zip(ids, sorted(IN_USE), strict=True) if how in still}
+    assert await in_list(tdb, ids) == expected
+    assert result.in_use_count == len(expected)
+
+
+async def test_a_dialer_table_that_appears_is_consulted_by_the_next_batch(tdb: TestDb) -> None:
+    await tdb.execute("DROP TABLE vicidial_auto_calls")
+    first = await tdb.seed(2)
+    assert (await archive(tdb, first)).delete_count == 2
+    await tdb.reset_dialer()  # the table is back
+    second = await tdb.seed(2)
+    await put_in_use(tdb, second[0], "call")
+    assert (await archive(tdb, second)).in_use_count == 1
+
+
+async def test_a_dialer_table_dropped_mid_batch_reruns_the_batch(tdb: TestDb) -> None:
+    ids = await tdb.seed(3)
+    await put_in_use(tdb, ids[0], "agent")
+    steps: list[str] = []
+
+    async def drop_after_update(step: str, session: Session) -> None:
+        steps.append(step)
+        if step == "update":
+            await tdb.execute("DROP TABLE IF EXISTS vicidial_auto_calls")
+
+    result = await archive(tdb, ids, after_step=drop_after_update)
+
+    assert steps.count("update") == 2  # the first attempt met the missing table
+    assert (result.delete_count, result.in_use_count) == (2, 1)
+
+
+async def test_batch_without_delete_touches_no_dialer_table(tdb: TestDb) -> None:
+    ids = await tdb.seed(2)
+    await add_ready_rows(tdb, ids)
+    batch = ArchiveBatch.validated(insert=True, update=True, delete=False, lead_ids=ids)
+    result = await archive_leads(tdb.db, batch)
+    assert (result.delete_count, result.kept_count, result.in_use_count) == (0, 0, 0)
+    assert len(await hopper_rows(tdb)) == 2
+
+
+async def test_in_use_reported_by_grpc_metrics_and_audit_rest_body_unchanged(
+    tdb: TestDb,
+) -> None:
+    async with ops_stack(tdb) as stack:
+        ids = await tdb.seed(3)
+        await put_in_use(tdb, ids[0], "call")
+        reply = await stack.archive_call(ids[:2])
+        assert (reply.delete_count, reply.kept_count, reply.in_use_count) == (1, 0, 1)
+
+        await put_in_use(tdb, ids[2], "agent")
+        response = await stack.post([ids[0], ids[2]])
+        assert response.status_code == 200
+        assert response.json() == {
+            "message": "lead_ids batch was successfully processed",
+            "select_count": 2,
+            "insert_count": 1,
+            "update_count": 0,
+            "delete_count": 0,
+        }
+        metrics = samples((await stack.http.get("/metrics")).text)
+        assert metrics[("lead_archive_leads_total", (("action", "in_use"),))] >= 3
+        notes = await tdb.fetch(
+            "SELECT event_notes FROM vicidial_admin_log ORDER BY admin_log_id DESC LIMIT 2"
+        )
+        assert [str(n[0]).split("|")[5] for n in notes] == ["in_use_count: 2", "in_use_count: 1"]
+
+
+async def test_dialer_guard_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lead_archive_server.runtime.settings import Settings
+
+    monkeypatch.setenv("LEAD_ARCHIVE_DIALER_GUARD", "off")
+    assert Settings(database_url="mysql://u@h/db").dialer_guard is False
+    monkeypatch.setenv("LEAD_ARCHIVE_DIALER_GUARD", "on")
+    assert Settings(database_url="mysql://u@h/db").dialer_guard is True
+    monkeypatch.delenv("LEAD_ARCHIVE_DIALER_GUARD")
+    assert Settings(database_url="mysql://u@h/db").dialer_guard is True
+
+
+async def test_guard_off_over_the_api(tdb: TestDb) -> None:
+    async with ops_stack(tdb, dialer_guard=False) as stack:
+        ids = await tdb.seed(2)
+        await put_in_use(tdb, ids[0], "call")
+        reply = await stack.archive_call(ids)
+        assert (reply.delete_count, reply.in_use_count) == (2, 0)
