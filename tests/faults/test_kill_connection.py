@@ -2,9 +2,10 @@
 
 The kill comes from another connection of the same pool (`KILL <thread id>`), through the
 archive's test seam, at each step: after the schema read, after the existence check, after
-insert, after update, after delete (before COMMIT). The caller must get a clear 500 over
-REST (UNAVAILABLE over gRPC), the invariant must hold for every lead, and the very next
-request on the same pool must work: the dead connection is never lent again.
+insert, after update, after the hopper cleanup, after delete (before COMMIT). The caller
+must get a clear 500 over REST (UNAVAILABLE over gRPC), the invariant must hold for every
+lead, and the very next request on the same pool must work: the dead connection is never
+lent again.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from tests.faults.conftest import Service
 from tests.invariant import Ledger, assert_all_archived, assert_no_lead_lost
 from tests.support import ARCHIVE, LEADS
 
-STEPS = ("schema", "checked", "insert", "update", "delete")
+STEPS = ("schema", "checked", "insert", "update", "hopper", "delete")
 UNAVAILABLE_BODY = {
     "message": "database unavailable; retry the batch",
     "lead_errors": 0,
@@ -36,6 +37,7 @@ MYISAM_DONE = {
     "checked": set(),
     "insert": {"insert"},
     "update": {"insert", "update"},
+    "hopper": {"insert", "update"},
 }
 
 

@@ -1,0 +1,65 @@
+"""KILL the batch's connection at every step of a delete phase that has the dialer to mind.
+
+Like test_kill_connection, with READY hopper rows for most leads and a few leads in use: the
+kill comes after each step, the new ones included (after the READY rows were deleted, after
+the guarded delete, before COMMIT). After every kill the invariant holds (CONTRACT 3), no
+hopper row names a lead that left vicidial_list, the leads in use are still there; a rerun
+archives the rest and takes their READY rows with them.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import pytest
+from lead_archive_server.core.archive import archive_leads
+from lead_archive_server.service import servicer
+
+from tests.e2e.conftest import full_request
+from tests.faults.conftest import Service
+from tests.faults.test_kill_connection import UNAVAILABLE_BODY, kill_at, prepare
+from tests.invariant import assert_no_lead_lost
+from tests.support import LEADS
+from tests.support_dialer import add_ready_rows, hopper_rows, orphan_hopper_rows, put_in_use
+
+STEPS = ("schema", "checked", "insert", "update", "hopper", "delete")
+
+
+@pytest.mark.parametrize("step", STEPS)
+async def test_kill_at_each_step_leaves_no_orphan_hopper_row(
+    service: Service, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    tdb = service.tdb
+    ids, ledger = await prepare(service)
+    await add_ready_rows(tdb, ids[:35])
+    in_call, taken = ids[35], ids[36]
+    await put_in_use(tdb, in_call, "call")
+    await put_in_use(tdb, taken, "hopper INCALL")
+    ready_before = await hopper_rows(tdb)
+    killed: list[int] = []
+    monkeypatch.setattr(
+        servicer, "archive_leads", partial(archive_leads, after_step=kill_at(service, step, killed))
+    )
+
+    response = await service.post(full_request(ids))
+
+    assert killed, "the hook never ran"
+    assert (response.status_code, response.json()) == (500, UNAVAILABLE_BODY)
+    where = await assert_no_lead_lost(tdb.db, ledger)
+    assert await orphan_hopper_rows(tdb) == []
+    assert {in_call, taken} <= where.in_list
+    if tdb.engine == "InnoDB" or step in ("schema", "checked", "insert", "update"):
+        assert await hopper_rows(tdb) == ready_before  # rolled back, or not reached yet
+    else:  # MyISAM, after the cleanup: the READY rows of deletable leads are gone
+        assert await hopper_rows(tdb) == [(taken, "INCALL")]
+    if tdb.engine == "MyISAM" and step == "delete":
+        assert where.in_list == {in_call, taken}
+
+    monkeypatch.undo()
+    remaining = sorted(where.in_list)
+    response = await service.post(full_request(remaining))
+    assert response.status_code == 200, response.text
+    assert response.json()["delete_count"] == len(remaining) - 2
+    assert sorted(await tdb.rows(LEADS)) == sorted([in_call, taken])
+    assert await hopper_rows(tdb) == [(taken, "INCALL")]
+    assert await orphan_hopper_rows(tdb) == []
