@@ -1,4 +1,5 @@
-"""`python -m bench`: floor, gRPC, REST, bulk and pt-archiver on one fresh 100,000-lead table.
+"""`python -m bench`: floor, gRPC, REST, bulk and pt-archiver on one fresh 100,000-lead table,
+then the dialer guard's cost per batch (bench/guard.py).
 
 See the README's performance section; `python -m bench --help` lists the knobs.
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 from lead_archive_server.core.db import Database
 from lead_archive_server.runtime.settings import DatabaseUrl
 
-from bench import report, runner
+from bench import guard, report, runner
 from bench.plan import Plan
 
 DEFAULT_SERVER = os.environ.get("LEAD_ARCHIVE_TEST_DATABASE_URL", "mysql://root@127.0.0.1:3306")
@@ -45,6 +46,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--validation-samples", type=int, default=200)
     parser.add_argument("--no-pt-archiver", action="store_true")
+    parser.add_argument(
+        "--guard-rounds",
+        type=int,
+        default=40,
+        help="rounds of the dialer guard's cost, guard on vs off (default 40; 0 skips)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument(
         "--server-env",
@@ -110,6 +117,12 @@ async def main(argv: list[str]) -> int:
         progress(f"{engine}: raw numbers in {saved}")
         print(report.table(result, version), flush=True)
         lines.append(report.last_line(result))
+        if args.guard_rounds > 0:
+            progress(f"{engine}: dialer guard, {args.guard_rounds} rounds on vs off")
+            cost = await guard.measure(
+                server, engine, args.batch_size, args.guard_rounds, keep=args.keep
+            )
+            print(cost.line(), flush=True)
     print("\n".join(lines))
     return 0
 

@@ -77,9 +77,12 @@ def database_name(engine: str) -> str:
     return f"la_bench_{os.getpid()}_{engine.lower()}"
 
 
-async def create(server: DatabaseUrl, engine: str, leads: int) -> BenchDatabase:
+async def create(
+    server: DatabaseUrl, engine: str, leads: int, *, name_suffix: str = ""
+) -> BenchDatabase:
     """(Re)create the benchmark database and seed lead IDs 1..leads."""
-    url = server.with_database(database_name(engine))
+    name = database_name(engine) + (f"_{name_suffix}" if name_suffix else "")
+    url = server.with_database(name)
     await recreate_database(url)
     db = await Database.connect(url, pool_size=1)
     try:

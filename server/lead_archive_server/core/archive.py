@@ -15,6 +15,13 @@ from decimal import Decimal
 
 from lead_archive_server.core import sql
 from lead_archive_server.core.db import Database, NoSuchTable, ResultSet, Session, TransientConflict
+from lead_archive_server.core.dialer import (
+    DialerRead,
+    DialerState,
+    DialerTables,
+    DialerTablesChanged,
+    guarded_delete,
+)
 from lead_archive_server.core.errors import (
     MAX_LEADS_PER_BATCH,
     DeleteLeadsNotBoolean,
@@ -42,6 +49,8 @@ SPAN_FACTOR = 2
 MAX_OUTLIER_SHARE = 0.1
 # Column lists by both tables' definitions, shared by every batch (see SchemaCache).
 SCHEMAS = SchemaCache()
+# Which dialer tables each database has (see DialerTables).
+DIALER = DialerTables()
 
 # Test seam: awaited after each step of a batch with the step's name ("schema", "checked",
 # "insert", "update", "hopper", "delete") and the batch's session, so fault tests can kill the
@@ -100,10 +109,6 @@ class ArchiveResult:
     in_use_count: int = 0  # left in vicidial_list because the dialer uses them (CONTRACT 6)
 
 
-class DialerTablesChanged(TransientConflict):
-    """A dialer table went away between the batch's first read and its delete: run again."""
-
-
 async def archive_leads(
     db: Database,
     batch: ArchiveBatch,
@@ -121,9 +126,15 @@ async def archive_leads(
     for attempt in range(1, attempts + 1):
         try:
             async with db.session() as session:
+                dialer = DialerRead.plan(DIALER, db.url.database, batch.lead_ids)
                 return await _archive_locked(
-                    session, batch, schemas or SCHEMAS, after_step, dialer_guard
+                    session, batch, schemas or SCHEMAS, after_step, dialer if dialer_guard else None
                 )
+        except DialerTablesChanged:
+            DIALER.forget(db.url.database)
+            if attempt == attempts:
+                raise
+            log.info("a dialer table went away on attempt %d, retrying the batch", attempt)
         except TransientConflict:
             if attempt == attempts:
                 raise
@@ -137,7 +148,7 @@ async def _archive_locked(
     batch: ArchiveBatch,
     schemas: SchemaCache,
     after_step: StepHook,
-    dialer_guard: bool,
+    dialer: DialerRead | None,
 ) -> ArchiveResult:
     """Run the batch alone: one batch at a time per database, inside one transaction.
 
@@ -151,14 +162,13 @@ async def _archive_locked(
     step, so that a fault test can change the tables while the batch holds the lock but has
     not opened them yet (in production there is no such moment).
 
-    When the batch deletes under the dialer guard, the same round trip asks which dialer
-    tables exist (sql.DIALER_TABLES_PRESENT), so the guard sees them as they are now.
+    When the batch deletes under the dialer guard (`dialer` given), the same round trip asks
+    about the dialer tables (see DialerRead).
     """
     membership = _Membership.of(batch.lead_ids)
-    guarded = dialer_guard and batch.delete
-    read = f"{membership.sql}; {sql.SHOW_CREATE_TABLES}"
-    if guarded:
-        read += f"; {sql.DIALER_TABLES_PRESENT}"
+    dialer = dialer if batch.delete else None
+    read = f"{membership.sql}; {sql.SHOW_CREATE_TABLES}" + (dialer.statements if dialer else "")
+    args = (*membership.args, *(dialer.args if dialer else ()))
     hooked = after_step is not _no_hook
     async with AsyncExitStack() as stack:
         try:
@@ -170,24 +180,21 @@ async def _archive_locked(
                         sql.RELEASE_BATCH_LOCK,
                         BATCH_LOCK_TIMEOUT_S,
                         then="" if hooked else read,
-                        args=() if hooked else membership.args,
+                        args=() if hooked else args,
                     )
                 )
             await after_step("schema", session)
             if hooked:
-                found = await session.fetch_sets(read, membership.args)
+                found = await session.fetch_sets(read, args)
         except NoSuchTable:
             (await read_archive_schema(session)).require_tables()  # says which table
+            if dialer is not None:  # the hopper went since the last batch
+                raise DialerTablesChanged() from None
             raise
         with phase("select"):
             leads = await _read_leads(session, batch.lead_ids, membership, found[:3])
-        dialer = _present_tables(found[3:]) if guarded else None
-        return await _archive(session, batch, schemas, leads, after_step, dialer)
-
-
-def _present_tables(sets: list[ResultSet]) -> frozenset[str]:
-    """The dialer tables DIALER_TABLES_PRESENT found (one row each, from the UNION)."""
-    return frozenset(_text(row[0]) for result in sets for row in result.rows)
+        state = dialer.read(DIALER, found[3:]) if dialer else None
+        return await _archive(session, batch, schemas, leads, after_step, state)
 
 
 async def _archive(
@@ -196,11 +203,11 @@ async def _archive(
     schemas: SchemaCache,
     leads: _Leads,
     after_step: StepHook,
-    dialer: frozenset[str] | None,
+    dialer: DialerState | None,
 ) -> ArchiveResult:
     """Validate existence, then insert, update and delete, each one set-based statement.
 
-    `dialer` is the set of dialer tables present, or None when the guard is off.
+    `dialer` is what the batch found of the dialer, or None when the guard is off.
     """
     if leads.missing:
         raise UnknownLeadIds(leads.missing)
@@ -240,38 +247,17 @@ async def _delete(
     session: Session,
     columns: tuple[str, ...],
     lead_ids: Sequence[int],
-    dialer: frozenset[str] | None,
+    dialer: DialerState | None,
     after_step: StepHook,
 ) -> tuple[int, int]:
-    """The delete phase: (leads deleted, leads kept for the dialer).
-
-    Under the guard, first the READY hopper rows of the leads about to go, then the leads
-    themselves, each statement checking the dialer tables itself (SAFETY.md, "The dialer").
-    A crash between the two leaves leads without READY hopper rows, never a hopper row
-    without its lead.
-    """
+    """The delete phase: (leads deleted, leads kept because the dialer uses them)."""
+    if dialer is not None and dialer.present:
+        return await guarded_delete(session, columns, lead_ids, dialer, after_step)
+    await after_step("hopper", session)
     count = len(lead_ids)
-    if dialer is None or not dialer:
-        await after_step("hopper", session)
-        deleted = await _run(session, "delete", True, sql.delete_archived(columns, count), lead_ids)
-        await after_step("delete", session)
-        return deleted, 0
-    try:
-        if sql.HOPPER in dialer:
-            statement = sql.delete_ready_hopper_rows(columns, count, dialer)
-            await _run(session, "hopper", True, statement, lead_ids)
-        await after_step("hopper", session)
-        statement = sql.delete_archived_guarded(columns, count, dialer)
-        deleted = await _run(session, "delete", True, statement, lead_ids)
-        await after_step("delete", session)
-        if deleted == count:
-            return deleted, 0
-        with phase("delete"):
-            rows = await session.fetch_all(sql.count_in_use(columns, count, dialer), lead_ids)
-    except NoSuchTable:
-        log.info("a dialer table went away during the batch; running it again")
-        raise DialerTablesChanged() from None
-    return deleted, int(rows[0][0])
+    deleted = await _run(session, "delete", True, sql.delete_archived(columns, count), lead_ids)
+    await after_step("delete", session)
+    return deleted, 0
 
 
 @dataclass(frozen=True)

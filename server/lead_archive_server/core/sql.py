@@ -150,21 +150,47 @@ LIVE_AGENTS = "vicidial_live_agents"
 CALLBACKS = "vicidial_callbacks"
 DIALER_TABLES = (AUTO_CALLS, LIVE_AGENTS, HOPPER, CALLBACKS)
 
-# Which of them exist, one name per lookup: the server answers each from the data
-# dictionary without opening a table ("Skip_open_table; Scanned 0 databases"), a few
-# microseconds, so every batch asks again and a table that appears or goes is seen at once.
-DIALER_TABLES_PRESENT = " UNION ALL ".join(
-    "SELECT TABLE_NAME FROM information_schema.TABLES "
-    f"WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '{table}'"
-    for table in DIALER_TABLES
-)
 
-# Each reason to keep a lead (alias l of vicidial_list), as a subquery that finds a row.
-# The hopper's own reason differs by statement: see delete_ready_hopper_rows.
+def dialer_tables_present(tables: Sequence[str]) -> str:
+    """Which of `tables` exist, one name per lookup (the server answers each from the data
+    dictionary without opening a table: "Skip_open_table; Scanned 0 databases")."""
+    return " UNION ALL ".join(
+        "SELECT TABLE_NAME FROM information_schema.TABLES "
+        f"WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '{table}'"
+        for table in tables
+        if table in DIALER_TABLES
+    )
+
+
+# Hopper rows anywhere between a batch's lowest and highest lead_id (arguments: both). One
+# range of the hopper's lead_id index; when there are none, no requested lead has a READY
+# row and the batch skips delete_ready_hopper_rows.
+HOPPER_ROWS_IN_SPAN = f"SELECT COUNT(*) FROM {HOPPER} WHERE lead_id BETWEEN %s AND %s"
+
+# Each reason to keep a lead (alias l of vicidial_list), as `l.lead_id NOT IN (subquery)`:
+# the server reads each subquery once into a lookup table (MATERIALIZED), not once per
+# lead. Calls and agents' screens are small and have no lead_id index: read whole. The
+# hopper and the callbacks can be large but have a lead_id index (Vicidial creates one):
+# read only between the batch's lowest and highest lead_id (two more %s each), one index
+# range that is empty on most batches. On InnoDB these reads in a DELETE are locking
+# reads: a row added for one of those leads waits for the batch's COMMIT. lead_id is NOT
+# NULL where it is read; were a NULL there, NOT IN would be NULL and keep the lead: safe.
+_IN_USE_SUBQUERIES: dict[str, str] = {
+    AUTO_CALLS: f"SELECT c.lead_id FROM {AUTO_CALLS} c",
+    LIVE_AGENTS: f"SELECT g.lead_id FROM {LIVE_AGENTS} g",
+    HOPPER: f"SELECT t.lead_id FROM {HOPPER} t WHERE t.lead_id BETWEEN %s AND %s",
+    CALLBACKS: (
+        f"SELECT b.lead_id FROM {CALLBACKS} b "
+        "WHERE b.lead_id BETWEEN %s AND %s AND b.status IN ('ACTIVE','LIVE')"
+    ),
+}
+SPANNED = (HOPPER, CALLBACKS)  # their subqueries take the span (lowest, highest lead_id)
+# delete_ready_hopper_rows deletes from the hopper, which therefore cannot also be one of
+# its subqueries (error 1093): there a taken row is found by an anti-join instead.
+_TAKEN_JOIN = f"LEFT JOIN {HOPPER} taken ON taken.lead_id = l.lead_id AND taken.status <> 'READY'"
 _IN_USE: dict[str, str] = {
     AUTO_CALLS: f"SELECT 1 FROM {AUTO_CALLS} c WHERE c.lead_id = l.lead_id",
     LIVE_AGENTS: f"SELECT 1 FROM {LIVE_AGENTS} g WHERE g.lead_id = l.lead_id",
-    HOPPER: f"SELECT 1 FROM {HOPPER} t WHERE t.lead_id = l.lead_id",
     CALLBACKS: (
         f"SELECT 1 FROM {CALLBACKS} b WHERE b.lead_id = l.lead_id AND b.status IN ('ACTIVE','LIVE')"
     ),
@@ -172,11 +198,22 @@ _IN_USE: dict[str, str] = {
 
 
 def _not_in_use(tables: frozenset[str], *, skip: str = "") -> str:
-    """`AND NOT EXISTS (…)` for each present dialer table but `skip`: one conjunct per table,
-    so the server can turn each into one anti-join (materialised once per statement)."""
+    """`AND l.lead_id NOT IN (…)` for each present dialer table but `skip`, in DIALER_TABLES
+    order; the caller passes the span once for each of SPANNED among them."""
     return "".join(
-        f" AND NOT EXISTS ({_IN_USE[t]})" for t in DIALER_TABLES if t in tables and t != skip
+        f" AND l.lead_id NOT IN ({_IN_USE_SUBQUERIES[table]})"
+        for table in DIALER_TABLES
+        if table in tables and table != skip
     )
+
+
+def guard_args(
+    lead_ids: Sequence[int], tables: frozenset[str], *, skip: str = ""
+) -> tuple[int, ...]:
+    """The arguments of delete_ready_hopper_rows (skip=HOPPER) or delete_archived_guarded:
+    the lead IDs, then (lowest, highest) once per spanned subquery among the tables."""
+    spanned = sum(1 for table in SPANNED if table in tables and table != skip)
+    return (*lead_ids, *((min(lead_ids), max(lead_ids)) * spanned))
 
 
 @lru_cache(maxsize=512)
@@ -186,15 +223,16 @@ def delete_ready_hopper_rows(columns: tuple[str, ...], count: int, tables: froze
     call, no agent, no due callback). It runs first, so the dialer cannot take such a row
     between the two statements; a row it adds in between keeps its lead (see
     delete_archived_guarded). A lead kept after all loses only READY rows, which
-    AST_VDhopper.pl puts back on its next run.
+    AST_VDhopper.pl puts back on its next run. Arguments: guard_args(…, skip=HOPPER).
     """
     same = " AND ".join(identical("l", "a", c) for c in columns)
+    # STRAIGHT_JOIN: from the requested leads (a range of the primary key) to their hopper
+    # rows, then to the archive: only leads with a READY row are compared column by column.
+    # Read the other way, the server scans (and on InnoDB locks) the whole hopper.
     return (
-        f"DELETE h FROM {HOPPER} h JOIN {LEADS} l ON l.lead_id = h.lead_id "
-        f"JOIN {ARCHIVE} a ON a.lead_id = l.lead_id "
-        # The hopper cannot be a subquery of a DELETE from itself (error 1093): anti-join.
-        f"LEFT JOIN {HOPPER} taken ON taken.lead_id = l.lead_id AND taken.status <> 'READY' "
-        f"WHERE h.lead_id IN ({placeholders(count)}) AND h.status = 'READY' "
+        f"DELETE h FROM {LEADS} l STRAIGHT_JOIN {HOPPER} h ON h.lead_id = l.lead_id "
+        f"STRAIGHT_JOIN {ARCHIVE} a ON a.lead_id = l.lead_id {_TAKEN_JOIN} "
+        f"WHERE l.lead_id IN ({placeholders(count)}) AND h.status = 'READY' "
         f"AND taken.hopper_id IS NULL AND {same}{_not_in_use(tables, skip=HOPPER)}"
     )
 
@@ -208,6 +246,7 @@ def delete_archived_guarded(columns: tuple[str, ...], count: int, tables: frozen
     on InnoDB those reads are locking reads (shared locks until COMMIT). Any hopper row
     keeps its lead here, READY ones too: READY rows of deletable leads are gone already
     (delete_ready_hopper_rows), so one found now was added since and must not be orphaned.
+    Arguments: guard_args(…).
     """
     return delete_archived(columns, count) + _not_in_use(tables)
 

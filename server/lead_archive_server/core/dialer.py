@@ -1,0 +1,140 @@
+"""The delete phase beside Vicidial's dialer (CONTRACT 6): which dialer tables to consult,
+and the guarded delete itself. SAFETY.md ("The dialer") explains the order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from lead_archive_server.core import sql
+from lead_archive_server.core.db import NoSuchTable, ResultSet, Session, TransientConflict
+from lead_archive_server.core.phases import phase
+
+log = logging.getLogger(__name__)
+
+StepHook = Callable[[str, Session], Awaitable[None]]
+
+
+class DialerTablesChanged(TransientConflict):
+    """A dialer table went away since the batch looked: run the batch again."""
+
+
+class DialerTables:
+    """Which dialer tables each database has, looked up again only where one was missing.
+
+    A table that exists stays cached until a statement finds it gone (NoSuchTable): the
+    batch then forgets what it knew and runs again. A missing table is asked for again by
+    every batch (a lookup in the data dictionary, riding in the batch's first round trip),
+    so a table that appears is consulted from the next batch on. A full Vicidial database
+    has all four and pays for no lookup at all.
+    """
+
+    def __init__(self) -> None:
+        self._present: dict[str, frozenset[str]] = {}
+
+    def known(self, database: str) -> frozenset[str]:
+        """The tables known to exist (nothing is known before the first batch)."""
+        return self._present.get(database, frozenset())
+
+    def to_ask(self, database: str) -> tuple[str, ...]:
+        """The tables to look up in this batch: those not known to exist."""
+        known = self.known(database)
+        return tuple(table for table in sql.DIALER_TABLES if table not in known)
+
+    def learn(self, database: str, found: frozenset[str]) -> frozenset[str]:
+        """Add tables a lookup found; return every table known to exist."""
+        present = self.known(database) | found
+        self._present[database] = present
+        return present
+
+    def forget(self, database: str) -> None:
+        """A table went away: ask for all of them again."""
+        self._present.pop(database, None)
+
+
+@dataclass(frozen=True)
+class DialerRead:
+    """What the batch's first round trip asks about the dialer, and how to read the answer."""
+
+    database: str
+    asked: tuple[str, ...]  # tables looked up (not known to exist)
+    span: tuple[int, int] | None  # (lowest, highest) lead_id, when the hopper is known
+
+    @classmethod
+    def plan(cls, tables: DialerTables, database: str, lead_ids: Sequence[int]) -> DialerRead:
+        known = sql.HOPPER in tables.known(database)
+        span = (min(lead_ids), max(lead_ids)) if known else None
+        return cls(database, tables.to_ask(database), span)
+
+    @property
+    def statements(self) -> str:
+        """`; …` to append to the first round trip (empty when nothing is asked)."""
+        parts = [sql.dialer_tables_present(self.asked)] if self.asked else []
+        if self.span is not None:
+            parts.append(sql.HOPPER_ROWS_IN_SPAN)
+        return "".join(f"; {part}" for part in parts)
+
+    @property
+    def args(self) -> tuple[int, ...]:
+        return self.span or ()
+
+    def read(self, tables: DialerTables, sets: list[ResultSet]) -> DialerState:
+        """The tables present and whether the hopper may hold rows of the batch's leads."""
+        found: frozenset[str] = frozenset()
+        if self.asked:
+            found = frozenset(_text(row[0]) for row in sets[0].rows)
+            sets = sets[1:]
+        present = tables.learn(self.database, found)
+        # Without a span read (the hopper was just found): assume rows, run the cleanup.
+        hopper_rows = int(sets[0].rows[0][0]) if self.span is not None else 1
+        return DialerState(present, hopper_rows > 0)
+
+
+@dataclass(frozen=True)
+class DialerState:
+    """The dialer tables present, and whether the hopper has rows in the batch's span."""
+
+    present: frozenset[str]
+    hopper_rows: bool
+
+
+async def guarded_delete(
+    session: Session,
+    columns: tuple[str, ...],
+    lead_ids: Sequence[int],
+    state: DialerState,
+    after_step: StepHook,
+) -> tuple[int, int]:
+    """Delete what may go: (leads deleted, leads kept because the dialer uses them).
+
+    First the READY hopper rows of the leads about to go (skipped when the hopper has no
+    row in the batch's span), then the leads, each statement checking the dialer tables
+    itself. A crash between the two leaves leads without READY hopper rows, never a hopper
+    row without its lead. A table gone meanwhile: DialerTablesChanged (the batch reruns).
+    """
+    count, present = len(lead_ids), state.present
+    try:
+        if sql.HOPPER in present and state.hopper_rows:
+            statement = sql.delete_ready_hopper_rows(columns, count, present)
+            args = sql.guard_args(lead_ids, present, skip=sql.HOPPER)
+            with phase("hopper"):
+                await session.execute(statement, args)
+        await after_step("hopper", session)
+        statement = sql.delete_archived_guarded(columns, count, present)
+        with phase("delete"):
+            deleted = await session.execute(statement, sql.guard_args(lead_ids, present))
+        await after_step("delete", session)
+        if deleted == count:
+            return deleted, 0
+        with phase("delete"):
+            rows = await session.fetch_all(sql.count_in_use(columns, count, present), lead_ids)
+    except NoSuchTable:
+        log.info("a dialer table went away during the batch; running it again")
+        raise DialerTablesChanged() from None
+    return deleted, int(rows[0][0])
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
