@@ -3,9 +3,17 @@
 A fresh database per engine with a dialer at work around it: hopper, calls, agents' screens
 and callbacks for leads that are not in the batches (the usual night: old leads are
 archived, the dialer works on others), so the guard reads the dialer tables and keeps nothing.
-Each round archives two fresh batches through the archive core, one with the guard and one
-without, in alternating order, so drift in the machine's load falls on both alike. Reported:
-the median of each, and the median of the per-round differences (the guard's cost).
+
+Two measurements, each in rounds that alternate which side goes first, so drift in the
+machine's load falls on both alike:
+
+* statements: the server's own time (SHOW PROFILES) for what the guard adds to a batch, on
+  one connection: the hopper span read (it rides in the batch's first round trip) and the
+  guarded delete's WHERE, against the plain delete's WHERE, both as read-only locking twins
+  of the deletes on the same archived leads. The median of the per-round differences is
+  the guard's cost; on a busy machine this is the steady number.
+* end to end: whole batches through the archive core, guard on and off, as the service runs
+  them (client-side time: includes the event loop and the machine's noise).
 """
 
 from __future__ import annotations
@@ -14,62 +22,87 @@ import statistics
 import time
 from dataclasses import dataclass, field
 
+from lead_archive_server.core import sql
 from lead_archive_server.core.archive import ArchiveBatch, archive_leads
-from lead_archive_server.core.db import Database
+from lead_archive_server.core.db import Database, Session
+from lead_archive_server.core.schema import read_archive_schema
 from lead_archive_server.runtime.settings import DatabaseUrl
 
 from bench import seed
 
-# A busy call centre's dialer tables, in rows (leads beyond the archived ones).
+# A busy call centre's dialer tables, in rows (for leads beyond the archived ones).
 HOPPER_ROWS = 2000
 CALLS = 200
 AGENTS = 300
 CALLBACKS = 20000
+ALL_TABLES = frozenset(sql.DIALER_TABLES)
 
 
 @dataclass
 class GuardResult:
-    """Milliseconds per batch, guard on and off, by round."""
+    """Milliseconds per batch by round: server statements and whole batches, on and off."""
 
     engine: str
     batch_size: int
-    on_ms: list[float] = field(default_factory=list)
-    off_ms: list[float] = field(default_factory=list)
+    statement_on_ms: list[float] = field(default_factory=list)
+    statement_off_ms: list[float] = field(default_factory=list)
+    batch_on_ms: list[float] = field(default_factory=list)
+    batch_off_ms: list[float] = field(default_factory=list)
 
     @property
     def cost_ms(self) -> float:
-        """The median of the per-round differences (on - off)."""
-        return statistics.median(a - b for a, b in zip(self.on_ms, self.off_ms, strict=True))
+        """The median of the per-round differences of the server's statement time."""
+        pairs = zip(self.statement_on_ms, self.statement_off_ms, strict=True)
+        return statistics.median(on - off for on, off in pairs)
+
+    @property
+    def batch_cost_ms(self) -> float:
+        """The same for whole batches (noisier)."""
+        pairs = zip(self.batch_on_ms, self.batch_off_ms, strict=True)
+        return statistics.median(on - off for on, off in pairs)
 
     def line(self) -> str:
         return (
-            f"guard_cost_ms={self.cost_ms:.3f} guard_on_ms={statistics.median(self.on_ms):.2f} "
-            f"guard_off_ms={statistics.median(self.off_ms):.2f} batch={self.batch_size} "
-            f"rounds={len(self.on_ms)} engine={self.engine}"
+            f"guard_cost_ms={self.cost_ms:.3f} "
+            f"delete_on_ms={statistics.median(self.statement_on_ms):.3f} "
+            f"delete_off_ms={statistics.median(self.statement_off_ms):.3f} "
+            f"batch_cost_ms={self.batch_cost_ms:.2f} "
+            f"batch_on_ms={statistics.median(self.batch_on_ms):.2f} "
+            f"batch_off_ms={statistics.median(self.batch_off_ms):.2f} "
+            f"batch={self.batch_size} rounds={len(self.statement_on_ms)} engine={self.engine}"
         )
 
 
 async def measure(
     server: DatabaseUrl, engine: str, batch_size: int, rounds: int, *, keep: bool = False
 ) -> GuardResult:
-    """Seed, fill the dialer tables, then time `rounds` pairs of batches."""
-    timed = 2 * rounds * batch_size
-    warm = timed + 1  # two untimed batches after the timed ones: both paths, once
-    dialer_first = timed + 2 * batch_size + 1
+    """Seed, fill the dialer tables, then time `rounds` pairs of each kind."""
+    per_kind = 2 * rounds * batch_size
+    dialer_first = 2 * per_kind + 2 * batch_size + 1  # the twins read leads 1…batch_size
     bench_db = await seed.create(server, engine, dialer_first + CALLBACKS, name_suffix="guard")
     result = GuardResult(engine, batch_size)
     db = await Database.connect(bench_db.url, pool_size=2)
     try:
         await _busy_dialer(db, first_lead=dialer_first)
-        await _timed(db, warm, batch_size, True)
-        await _timed(db, warm + batch_size, batch_size, False)
+        warm = 2 * per_kind + 1
+        await _batch(db, warm, batch_size, True)  # learn the tables, warm both paths
+        await _batch(db, warm + batch_size, batch_size, False)
+        async with db.session() as session:
+            await session.execute("SET profiling = 1, profiling_history_size = 100")
+            columns = (await read_archive_schema(session)).columns
+            twins = list(range(1, batch_size + 1))  # archived copies, read again and again
+            await session.execute(sql.insert_missing(columns, batch_size), twins)
+            for index in range(rounds):
+                on, off = await _statements(session, columns, 1, batch_size, index % 2 == 0)
+                result.statement_on_ms.append(on)
+                result.statement_off_ms.append(off)
         for index in range(rounds):
-            first = 1 + 2 * index * batch_size
+            first = per_kind + 1 + 2 * index * batch_size
             on_first = index % 2 == 0
             for guard in (on_first, not on_first):
                 start = first if guard == on_first else first + batch_size
-                elapsed = await _timed(db, start, batch_size, guard)
-                (result.on_ms if guard else result.off_ms).append(elapsed)
+                elapsed = await _batch(db, start, batch_size, guard)
+                (result.batch_on_ms if guard else result.batch_off_ms).append(elapsed)
     finally:
         await db.close()
         if not keep:
@@ -77,7 +110,47 @@ async def measure(
     return result
 
 
-async def _timed(db: Database, first: int, size: int, guard: bool) -> float:
+async def _statements(
+    session: Session, columns: tuple[str, ...], first: int, size: int, on_first: bool
+) -> tuple[float, float]:
+    """Server ms of the guarded delete's WHERE and of the plain one's, as locking reads.
+
+    Read-only twins of the two deletes (SELECT … LOCK IN SHARE MODE: the same plan, the same
+    locking reads of the dialer tables on InnoDB), plus the hopper span read that rides in
+    the batch's first round trip; rolled back, so every round reads the same leads.
+    """
+    lead_ids = list(range(first, first + size))
+    same = " AND ".join(sql.identical("l", "a", c) for c in columns)
+    plain = (
+        f"SELECT COUNT(*) FROM {sql.LEADS} l JOIN {sql.ARCHIVE} a ON a.lead_id = l.lead_id "
+        f"WHERE l.lead_id IN ({sql.placeholders(size)}) AND {same}"
+    )
+    guarded = sql.delete_archived_guarded(columns, size, ALL_TABLES).replace(
+        f"DELETE l FROM {sql.LEADS} l", f"SELECT COUNT(*) FROM {sql.LEADS} l", 1
+    )
+    span = (min(lead_ids), max(lead_ids))
+    runs = [
+        ("guard", sql.HOPPER_ROWS_IN_SPAN, span),
+        ("guard", guarded + " LOCK IN SHARE MODE", sql.guard_args(lead_ids, ALL_TABLES)),
+        ("plain", plain + " LOCK IN SHARE MODE", tuple(lead_ids)),
+    ]
+    if not on_first:
+        runs = [runs[2], runs[0], runs[1]]
+    await session.execute("BEGIN")
+    for kind, statement, args in runs:
+        rows = await session.fetch_all(statement, args)
+        if statement is not sql.HOPPER_ROWS_IN_SPAN and int(rows[0][0]) != size:
+            raise AssertionError(f"guard bench: {kind} found {rows[0][0]} of {size} leads")
+    await session.execute("ROLLBACK")
+    # The last profiles: the three runs, then ROLLBACK.
+    profiles = (await session.fetch_all("SHOW PROFILES"))[-4:-1]
+    timings = {"guard": 0.0, "plain": 0.0}
+    for (kind, _, _), row in zip(runs, profiles, strict=True):
+        timings[kind] += float(row[1]) * 1000
+    return timings["guard"], timings["plain"]
+
+
+async def _batch(db: Database, first: int, size: int, guard: bool) -> float:
     lead_ids = list(range(first, first + size))
     batch = ArchiveBatch.validated(insert=True, update=True, delete=True, lead_ids=lead_ids)
     started = time.perf_counter()

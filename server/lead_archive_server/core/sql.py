@@ -167,24 +167,25 @@ def dialer_tables_present(tables: Sequence[str]) -> str:
 # row and the batch skips delete_ready_hopper_rows.
 HOPPER_ROWS_IN_SPAN = f"SELECT COUNT(*) FROM {HOPPER} WHERE lead_id BETWEEN %s AND %s"
 
-# Each reason to keep a lead (alias l of vicidial_list), as `l.lead_id NOT IN (subquery)`:
-# the server reads each subquery once into a lookup table (MATERIALIZED), not once per
-# lead. Calls and agents' screens are small and have no lead_id index: read whole. The
-# hopper and the callbacks can be large but have a lead_id index (Vicidial creates one):
-# read only between the batch's lowest and highest lead_id (two more %s each), one index
-# range that is empty on most batches. On InnoDB these reads in a DELETE are locking
-# reads: a row added for one of those leads waits for the batch's COMMIT. lead_id is NOT
-# NULL where it is read; were a NULL there, NOT IN would be NULL and keep the lead: safe.
-_IN_USE_SUBQUERIES: dict[str, str] = {
-    AUTO_CALLS: f"SELECT c.lead_id FROM {AUTO_CALLS} c",
-    LIVE_AGENTS: f"SELECT g.lead_id FROM {LIVE_AGENTS} g",
-    HOPPER: f"SELECT t.lead_id FROM {HOPPER} t WHERE t.lead_id BETWEEN %s AND %s",
+# Each reason to keep a lead (alias l of vicidial_list): the dialer's rows between the
+# batch's lowest and highest lead_id (%s, %s). The check is
+#     (NOT EXISTS (SELECT 1 <rows>) OR l.lead_id NOT IN (SELECT lead_id <rows>))
+# The first part does not depend on the lead: the server runs it once per statement, one
+# index range of the hopper or the callbacks, one pass over the few rows of the calls and
+# agents' screens (no lead_id index there). On most batches it finds nothing and the second
+# part never runs; when it finds rows, NOT IN reads them once into a lookup table
+# (MATERIALIZED), never once per lead. Inside the DELETE both are locking reads on InnoDB:
+# a row added in that range waits for the batch's COMMIT. lead_id is NOT NULL where it is
+# read; were a NULL there, NOT IN would be NULL and keep the lead: the safe way round.
+_IN_USE_ROWS: dict[str, tuple[str, str]] = {
+    AUTO_CALLS: ("c", f"FROM {AUTO_CALLS} c WHERE c.lead_id BETWEEN %s AND %s"),
+    LIVE_AGENTS: ("g", f"FROM {LIVE_AGENTS} g WHERE g.lead_id BETWEEN %s AND %s"),
+    HOPPER: ("t", f"FROM {HOPPER} t WHERE t.lead_id BETWEEN %s AND %s"),
     CALLBACKS: (
-        f"SELECT b.lead_id FROM {CALLBACKS} b "
-        "WHERE b.lead_id BETWEEN %s AND %s AND b.status IN ('ACTIVE','LIVE')"
+        "b",
+        f"FROM {CALLBACKS} b WHERE b.lead_id BETWEEN %s AND %s AND b.status IN ('ACTIVE','LIVE')",
     ),
 }
-SPANNED = (HOPPER, CALLBACKS)  # their subqueries take the span (lowest, highest lead_id)
 # delete_ready_hopper_rows deletes from the hopper, which therefore cannot also be one of
 # its subqueries (error 1093): there a taken row is found by an anti-join instead.
 _TAKEN_JOIN = f"LEFT JOIN {HOPPER} taken ON taken.lead_id = l.lead_id AND taken.status <> 'READY'"
@@ -198,22 +199,26 @@ _IN_USE: dict[str, str] = {
 
 
 def _not_in_use(tables: frozenset[str], *, skip: str = "") -> str:
-    """`AND l.lead_id NOT IN (…)` for each present dialer table but `skip`, in DIALER_TABLES
-    order; the caller passes the span once for each of SPANNED among them."""
-    return "".join(
-        f" AND l.lead_id NOT IN ({_IN_USE_SUBQUERIES[table]})"
-        for table in DIALER_TABLES
-        if table in tables and table != skip
-    )
+    """`AND (…)` keeping the leads each present dialer table but `skip` uses, in
+    DIALER_TABLES order (each takes the span twice: see guard_args)."""
+    checks = []
+    for table in DIALER_TABLES:
+        if table in tables and table != skip:
+            alias, rows = _IN_USE_ROWS[table]
+            checks.append(
+                f" AND (NOT EXISTS (SELECT 1 {rows}) "
+                f"OR l.lead_id NOT IN (SELECT {alias}.lead_id {rows}))"
+            )
+    return "".join(checks)
 
 
 def guard_args(
     lead_ids: Sequence[int], tables: frozenset[str], *, skip: str = ""
 ) -> tuple[int, ...]:
     """The arguments of delete_ready_hopper_rows (skip=HOPPER) or delete_archived_guarded:
-    the lead IDs, then (lowest, highest) once per spanned subquery among the tables."""
-    spanned = sum(1 for table in SPANNED if table in tables and table != skip)
-    return (*lead_ids, *((min(lead_ids), max(lead_ids)) * spanned))
+    the lead IDs, then (lowest, highest lead_id) twice per dialer table checked."""
+    checked = sum(1 for table in DIALER_TABLES if table in tables and table != skip)
+    return (*lead_ids, *((min(lead_ids), max(lead_ids)) * 2 * checked))
 
 
 @lru_cache(maxsize=512)
