@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pymysql
 import pytest
 from lead_archive_server.core.archive import ArchiveBatch, ArchiveResult, archive_leads
 from lead_archive_server.core.db import Session
@@ -226,3 +227,36 @@ async def test_guard_off_over_the_api(tdb: TestDb) -> None:
         await put_in_use(tdb, ids[0], "call")
         reply = await stack.archive_call(ids)
         assert (reply.delete_count, reply.in_use_count) == (2, 0)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "INSERT INTO vicidial_hopper (lead_id, campaign_id, status, list_id) "
+        "VALUES (%s, 'CAMP', 'READY', 1001)",
+        "INSERT INTO vicidial_auto_calls (server_ip, lead_id) VALUES ('10.0.0.1', %s)",
+        "INSERT INTO vicidial_callbacks (lead_id, status) VALUES (%s, 'ACTIVE')",
+    ],
+)
+async def test_innodb_a_lead_cannot_enter_use_until_the_batch_commits(
+    tdb: TestDb, statement: str
+) -> None:
+    """The guard's reads are locking reads: a dialer row for a lead of the batch waits."""
+    if tdb.engine != "InnoDB":
+        pytest.skip("MyISAM locks whole tables for one statement; nothing spans statements")
+    ids = await tdb.seed(3)
+    outcome: list[str] = []
+
+    async def dialer_after_delete(step: str, session: Session) -> None:
+        if step != "delete":
+            return
+        async with tdb.db.session() as other:
+            await other.execute("SET SESSION innodb_lock_wait_timeout = 1")
+            try:
+                await other.execute(statement, [ids[1]])
+                outcome.append("inserted")
+            except pymysql.err.OperationalError as error:
+                outcome.append(f"error {error.args[0]}")
+
+    await archive(tdb, ids, after_step=dialer_after_delete)
+    assert outcome == ["error 1205"]  # lock wait timeout: it waited for the batch's COMMIT
