@@ -20,6 +20,7 @@ from tests.clients.conftest import Stack, running_stack
 from tests.e2e.conftest import MONDAY_MORNING, NIGHT
 from tests.processes import LEAD_ARCHIVE, environment
 from tests.support import ARCHIVE, LEADS, TestDb
+from tests.support_dialer import put_in_use
 from tests.support_tls import make_certs
 
 COUNT = 20_000
@@ -203,6 +204,27 @@ async def test_ids_from_stdin_with_no_delete(served: Stack) -> None:
     assert moved.returncode == 0, moved.stderr
     assert (moved.summary["inserted"], moved.summary["deleted"]) == (0, 600)
     await assert_final_state(tdb, original, ids)
+
+
+async def test_leads_in_use_are_counted_apart_and_the_run_is_incomplete(served: Stack) -> None:
+    tdb = served.tdb
+    ids = await tdb.seed(30)
+    for lead_id in ids[:3]:
+        await put_in_use(tdb, lead_id, "call")
+    listed = "\n".join(map(str, ids)).encode()
+
+    first = await archive_command(served, "--ids-from", "-", stdin=listed)
+
+    assert first.returncode == 1, first.stderr
+    assert first.summary["deleted"] == 27
+    assert first.summary["kept in use by the dialer"] == 3
+    assert first.summary["kept because data differed"] == 0
+    assert "3 leads stayed in vicidial_list because Vicidial's dialer" in first.stderr
+    await tdb.execute("DELETE FROM vicidial_auto_calls")  # the calls ended
+    rest = "\n".join(map(str, ids[:3])).encode()
+    second = await archive_command(served, "--ids-from", "-", stdin=rest)
+    assert second.returncode == 0, second.stderr
+    assert second.summary["deleted"] == 3 and second.summary["kept in use by the dialer"] == 0
 
 
 @pytest.mark.parametrize(

@@ -63,7 +63,8 @@ class Selection:
     """Which leads to archive: every cut-off given must hold, as in ADMIN_archive_leads.pl.
 
     Dates are exclusive: ``called_before`` 2024-01-01 takes leads whose last_local_call_time is
-    before 2024-01-01 00:00:00 (never-called leads have none and are not taken), and
+    before 2024-01-01 00:00:00 (never-called leads too: Vicidial's list loader writes
+    2008-01-01 00:00:00 for them; a NULL is never before anything), and
     ``entered_before`` works the same on entry_date.
     """
 

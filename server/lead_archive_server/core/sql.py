@@ -343,7 +343,9 @@ def lead_filter(
         parts.append(f"status IN ({placeholders(len(statuses))})")
         args += statuses
     if called_before is not None:
-        # Never-called leads (NULL) are not "called before": Vicidial keeps them too.
+        # As ADMIN_archive_leads.pl. Vicidial's list loader writes 2008-01-01 00:00:00 here
+        # for a new lead, so never-called leads are taken; only a NULL (a lead written by
+        # other means) is before nothing.
         parts.append("last_local_call_time < %s")
         args.append(called_before)
     if entered_before is not None:
