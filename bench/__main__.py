@@ -52,6 +52,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
         default=40,
         help="rounds of the dialer guard's cost, guard on vs off (default 40; 0 skips)",
     )
+    parser.add_argument(
+        "--guard-only", action="store_true", help="measure only the dialer guard's cost"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument(
         "--server-env",
@@ -99,6 +102,15 @@ async def main(argv: list[str]) -> int:
     version = await mariadb_version(server)
     engines = ["MyISAM", "InnoDB"] if args.engine == "both" else [args.engine]
     lines = []
+    if args.guard_only:
+        for engine in engines:
+            progress(f"{engine}: dialer guard, {args.guard_rounds} rounds on vs off")
+            cost = await guard.measure(
+                server, engine, args.batch_size, args.guard_rounds, keep=args.keep
+            )
+            lines.append(cost.line())
+        print("\n".join(lines))
+        return 0
     for engine in engines:
         options = runner.Options(
             engine=engine,

@@ -27,6 +27,7 @@ def test_quick_bench_prints_a_table_and_the_last_line_per_engine(tmp_path: Path)
             "--requests=24",
             "--validation-samples=3",
             "--no-pt-archiver",
+            "--guard-rounds=3",
             f"--database-url={SERVER_URL}",
             f"--results={tmp_path}",
         ],
@@ -46,4 +47,11 @@ def test_quick_bench_prints_a_table_and_the_last_line_per_engine(tmp_path: Path)
             line,
         ), line
     assert "gRPC, 1 channel, sequential" in result.stdout
+    for engine in ("MyISAM", "InnoDB"):
+        assert re.search(
+            rf"^guard_cost_ms=-?[\d.]+ delete_on_ms=[\d.]+ delete_off_ms=[\d.]+ "
+            rf"batch_cost_ms=-?[\d.]+ .* batch=100 rounds=3 engine={engine}$",
+            result.stdout,
+            re.MULTILINE,
+        ), result.stdout
     assert len(list(tmp_path.glob("*.json"))) == 2
