@@ -8,9 +8,9 @@ Two measurements, each in rounds that alternate which side goes first, so drift 
 machine's load falls on both alike:
 
 * statements: the server's own time (SHOW PROFILES) for what the guard adds to a batch, on
-  one connection: the hopper span read (it rides in the batch's first round trip) and the
-  guarded delete's WHERE, against the plain delete's WHERE, both as read-only locking twins
-  of the deletes on the same archived leads. The median of the per-round differences is
+  one connection: the membership query with its hopper span column and the guarded delete's
+  WHERE, against the plain membership query and the plain delete's WHERE (read-only locking
+  twins of the deletes, on the same archived leads). The median of the per-round differences is
   the guard's cost; on a busy machine this is the steady number.
 * end to end: whole batches through the archive core, guard on and off, as the service runs
   them (client-side time: includes the event loop and the machine's noise).
@@ -36,6 +36,8 @@ CALLS = 200
 AGENTS = 300
 CALLBACKS = 20000
 ALL_TABLES = frozenset(sql.DIALER_TABLES)
+# The statement pairs reread the same leads, so they are cheap: many more of them.
+STATEMENT_ROUNDS_PER_ROUND = 5
 
 
 @dataclass
@@ -46,6 +48,7 @@ class GuardResult:
     batch_size: int
     statement_on_ms: list[float] = field(default_factory=list)
     statement_off_ms: list[float] = field(default_factory=list)
+    statement_near_ms: list[float] = field(default_factory=list)
     batch_on_ms: list[float] = field(default_factory=list)
     batch_off_ms: list[float] = field(default_factory=list)
 
@@ -56,6 +59,18 @@ class GuardResult:
         return statistics.median(on - off for on, off in pairs)
 
     @property
+    def near_cost_ms(self) -> float:
+        """The same for the guarded form, used when the dialer has rows near the batch."""
+        pairs = zip(self.statement_near_ms, self.statement_off_ms, strict=True)
+        return statistics.median(near - off for near, off in pairs)
+
+    @property
+    def floor_cost_ms(self) -> float:
+        """Fastest guarded minus fastest plain: the cost with the machine's noise removed
+        (noise only ever adds time; the fastest of many rounds is the least disturbed)."""
+        return min(self.statement_on_ms) - min(self.statement_off_ms)
+
+    @property
     def batch_cost_ms(self) -> float:
         """The same for whole batches (noisier)."""
         pairs = zip(self.batch_on_ms, self.batch_off_ms, strict=True)
@@ -63,13 +78,15 @@ class GuardResult:
 
     def line(self) -> str:
         return (
-            f"guard_cost_ms={self.cost_ms:.3f} "
+            f"guard_cost_ms={self.cost_ms:.3f} guard_cost_min_ms={self.floor_cost_ms:.3f} "
+            f"guard_near_cost_ms={self.near_cost_ms:.3f} "
             f"delete_on_ms={statistics.median(self.statement_on_ms):.3f} "
             f"delete_off_ms={statistics.median(self.statement_off_ms):.3f} "
             f"batch_cost_ms={self.batch_cost_ms:.2f} "
             f"batch_on_ms={statistics.median(self.batch_on_ms):.2f} "
             f"batch_off_ms={statistics.median(self.batch_off_ms):.2f} "
-            f"batch={self.batch_size} rounds={len(self.statement_on_ms)} engine={self.engine}"
+            f"batch={self.batch_size} rounds={len(self.batch_on_ms)} "
+            f"statement_rounds={len(self.statement_on_ms)} engine={self.engine}"
         )
 
 
@@ -92,9 +109,10 @@ async def measure(
             columns = (await read_archive_schema(session)).columns
             twins = list(range(1, batch_size + 1))  # archived copies, read again and again
             await session.execute(sql.insert_missing(columns, batch_size), twins)
-            for index in range(rounds):
-                on, off = await _statements(session, columns, 1, batch_size, index % 2 == 0)
+            for index in range(STATEMENT_ROUNDS_PER_ROUND * rounds):
+                on, near, off = await _statements(session, columns, 1, batch_size, index % 2 == 0)
                 result.statement_on_ms.append(on)
+                result.statement_near_ms.append(near)
                 result.statement_off_ms.append(off)
         for index in range(rounds):
             first = per_kind + 1 + 2 * index * batch_size
@@ -112,12 +130,13 @@ async def measure(
 
 async def _statements(
     session: Session, columns: tuple[str, ...], first: int, size: int, on_first: bool
-) -> tuple[float, float]:
-    """Server ms of the guarded delete's WHERE and of the plain one's, as locking reads.
+) -> tuple[float, float, float]:
+    """Server ms with the guard (usual batch; batch near the dialer's leads) and without.
 
-    Read-only twins of the two deletes (SELECT … LOCK IN SHARE MODE: the same plan, the same
-    locking reads of the dialer tables on InnoDB), plus the hopper span read that rides in
-    the batch's first round trip; rolled back, so every round reads the same leads.
+    Each side: the batch's membership query (the guard's with its hopper span column) and a
+    read-only twin of its delete (SELECT … LOCK IN SHARE MODE: the same plan, the same
+    locking reads of the dialer tables on InnoDB); rolled back, so every round reads the
+    same leads.
     """
     lead_ids = list(range(first, first + size))
     same = " AND ".join(sql.identical("l", "a", c) for c in columns)
@@ -125,29 +144,40 @@ async def _statements(
         f"SELECT COUNT(*) FROM {sql.LEADS} l JOIN {sql.ARCHIVE} a ON a.lead_id = l.lead_id "
         f"WHERE l.lead_id IN ({sql.placeholders(size)}) AND {same}"
     )
-    guarded = sql.delete_archived_guarded(columns, size, ALL_TABLES).replace(
-        f"DELETE l FROM {sql.LEADS} l", f"SELECT COUNT(*) FROM {sql.LEADS} l", 1
-    )
+
+    def twin(delete: str) -> str:
+        return (
+            delete.replace(f"DELETE l FROM {sql.LEADS} l", f"SELECT COUNT(*) FROM {sql.LEADS} l", 1)
+            + " LOCK IN SHARE MODE"
+        )
+
+    idle = twin(sql.delete_archived_if_dialer_idle(columns, size, ALL_TABLES))
+    near = twin(sql.delete_archived_guarded(columns, size, ALL_TABLES))
     span = (min(lead_ids), max(lead_ids))
+    membership = sql.select_batch_leads(size)
     runs = [
-        ("guard", sql.HOPPER_ROWS_IN_SPAN, span),
-        ("guard", guarded + " LOCK IN SHARE MODE", sql.guard_args(lead_ids, ALL_TABLES)),
+        ("span", sql.with_hopper_span(membership), (*span, *lead_ids)),
+        ("idle", idle, sql.guard_args(lead_ids, ALL_TABLES, spans=1)),
+        ("near", near, sql.guard_args(lead_ids, ALL_TABLES)),
+        ("membership", membership, tuple(lead_ids)),
         ("plain", plain + " LOCK IN SHARE MODE", tuple(lead_ids)),
     ]
     if not on_first:
-        runs = [runs[2], runs[0], runs[1]]
+        runs = runs[3:] + runs[:3]
     await session.execute("BEGIN")
     for kind, statement, args in runs:
         rows = await session.fetch_all(statement, args)
-        if statement is not sql.HOPPER_ROWS_IN_SPAN and int(rows[0][0]) != size:
+        if int(rows[0][0]) != size:
             raise AssertionError(f"guard bench: {kind} found {rows[0][0]} of {size} leads")
     await session.execute("ROLLBACK")
-    # The last profiles: the three runs, then ROLLBACK.
-    profiles = (await session.fetch_all("SHOW PROFILES"))[-4:-1]
-    timings = {"guard": 0.0, "plain": 0.0}
-    for (kind, _, _), row in zip(runs, profiles, strict=True):
-        timings[kind] += float(row[1]) * 1000
-    return timings["guard"], timings["plain"]
+    # The last profiles: the five runs, then ROLLBACK.
+    profiles = (await session.fetch_all("SHOW PROFILES"))[-6:-1]
+    ms = {kind: float(row[1]) * 1000 for (kind, _, _), row in zip(runs, profiles, strict=True)}
+    return (
+        ms["span"] + ms["idle"],
+        ms["span"] + ms["near"],
+        ms["membership"] + ms["plain"],
+    )
 
 
 async def _batch(db: Database, first: int, size: int, guard: bool) -> float:

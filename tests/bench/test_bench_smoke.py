@@ -49,8 +49,10 @@ def test_quick_bench_prints_a_table_and_the_last_line_per_engine(tmp_path: Path)
     assert "gRPC, 1 channel, sequential" in result.stdout
     for engine in ("MyISAM", "InnoDB"):
         assert re.search(
-            rf"^guard_cost_ms=-?[\d.]+ delete_on_ms=[\d.]+ delete_off_ms=[\d.]+ "
-            rf"batch_cost_ms=-?[\d.]+ .* batch=100 rounds=3 engine={engine}$",
+            rf"^guard_cost_ms=-?[\d.]+ guard_cost_min_ms=-?[\d.]+ "
+            rf"guard_near_cost_ms=-?[\d.]+ delete_on_ms=[\d.]+ "
+            rf"delete_off_ms=[\d.]+ batch_cost_ms=-?[\d.]+ .* batch=100 rounds=3 "
+            rf"statement_rounds=15 engine={engine}$",
             result.stdout,
             re.MULTILINE,
         ), result.stdout

@@ -260,3 +260,15 @@ async def test_innodb_a_lead_cannot_enter_use_until_the_batch_commits(
 
     await archive(tdb, ids, after_step=dialer_after_delete)
     assert outcome == ["error 1205"]  # lock wait timeout: it waited for the batch's COMMIT
+
+
+async def test_a_dialer_row_near_the_batch_does_not_keep_leads_it_does_not_name(
+    tdb: TestDb,
+) -> None:
+    # The cheap form deletes nothing when a call is in the batch's span; the guarded form
+    # then deletes every lead that is not itself in use.
+    ids = await tdb.seed(3)
+    await put_in_use(tdb, ids[1], "call")
+    result = await archive(tdb, [ids[0], ids[2]])
+    assert (result.delete_count, result.kept_count, result.in_use_count) == (2, 0, 0)
+    assert await in_list(tdb, ids) == {ids[1]}

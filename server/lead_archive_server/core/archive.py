@@ -167,8 +167,12 @@ async def _archive_locked(
     """
     membership = _Membership.of(batch.lead_ids)
     dialer = dialer if batch.delete else None
-    read = f"{membership.sql}; {sql.SHOW_CREATE_TABLES}" + (dialer.statements if dialer else "")
-    args = (*membership.args, *(dialer.args if dialer else ()))
+    select, args = (
+        dialer.membership(membership.sql, membership.args)
+        if dialer
+        else (membership.sql, membership.args)
+    )
+    read = f"{select}; {sql.SHOW_CREATE_TABLES}" + (dialer.statements if dialer else "")
     hooked = after_step is not _no_hook
     async with AsyncExitStack() as stack:
         try:
@@ -193,7 +197,8 @@ async def _archive_locked(
             raise
         with phase("select"):
             leads = await _read_leads(session, batch.lead_ids, membership, found[:3])
-        state = dialer.read(DIALER, found[3:]) if dialer else None
+        hopper_rows = int(found[0].rows[0][6]) if dialer and dialer.span else None
+        state = dialer.read(DIALER, found[3:], hopper_rows) if dialer else None
         return await _archive(session, batch, schemas, leads, after_step, state)
 
 
@@ -310,7 +315,8 @@ async def _read_leads(
     """The leads from the membership query's row, and both tables' definitions."""
     counts, leads_table, archive_table = found
     definitions = definitions_key(leads_table.rows[0][1], archive_table.rows[0][1])
-    in_leads, leads_digits, leads_ids, in_archive, archive_digits, archive_ids = counts.rows[0]
+    # (A seventh column, the hopper span count, may follow: see DialerRead.membership.)
+    in_leads, leads_digits, leads_ids, in_archive, archive_digits, archive_ids = counts.rows[0][:6]
     # Without a span every row is a requested lead: the IDs are distinct, lead_id the key.
     every_lead_exists = not membership.in_span and in_leads == len(lead_ids)
     existing = frozenset() if every_lead_exists else _id_set(leads_ids, in_leads, leads_digits)

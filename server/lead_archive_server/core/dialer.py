@@ -68,28 +68,29 @@ class DialerRead:
         span = (min(lead_ids), max(lead_ids)) if known else None
         return cls(database, tables.to_ask(database), span)
 
+    def membership(self, select: str, args: Sequence[int]) -> tuple[str, tuple[int, ...]]:
+        """The batch's membership query and its arguments, with the hopper span column
+        (sql.with_hopper_span) when the hopper is known to exist."""
+        if self.span is None:
+            return select, tuple(args)
+        return sql.with_hopper_span(select), (*self.span, *args)
+
     @property
     def statements(self) -> str:
-        """`; …` to append to the first round trip (empty when nothing is asked)."""
-        parts = [sql.dialer_tables_present(self.asked)] if self.asked else []
-        if self.span is not None:
-            parts.append(sql.HOPPER_ROWS_IN_SPAN)
-        return "".join(f"; {part}" for part in parts)
+        """`; …` to append to the first round trip (empty when no table is asked for)."""
+        return f"; {sql.dialer_tables_present(self.asked)}" if self.asked else ""
 
-    @property
-    def args(self) -> tuple[int, ...]:
-        return self.span or ()
-
-    def read(self, tables: DialerTables, sets: list[ResultSet]) -> DialerState:
-        """The tables present and whether the hopper may hold rows of the batch's leads."""
+    def read(
+        self, tables: DialerTables, sets: list[ResultSet], hopper_rows: int | None
+    ) -> DialerState:
+        """The tables present and whether the hopper may hold rows of the batch's leads;
+        `hopper_rows` is the membership row's span column (None without one)."""
         found: frozenset[str] = frozenset()
         if self.asked:
             found = frozenset(_text(row[0]) for row in sets[0].rows)
-            sets = sets[1:]
         present = tables.learn(self.database, found)
         # Without a span read (the hopper was just found): assume rows, run the cleanup.
-        hopper_rows = int(sets[0].rows[0][0]) if self.span is not None else 1
-        return DialerState(present, hopper_rows > 0)
+        return DialerState(present, hopper_rows is None or hopper_rows > 0)
 
 
 @dataclass(frozen=True)
@@ -111,8 +112,11 @@ async def guarded_delete(
 
     First the READY hopper rows of the leads about to go (skipped when the hopper has no
     row in the batch's span), then the leads, each statement checking the dialer tables
-    itself. A crash between the two leaves leads without READY hopper rows, never a hopper
-    row without its lead. A table gone meanwhile: DialerTablesChanged (the batch reruns).
+    itself: with the hopper empty there, the cheap form first (it deletes nothing if any
+    dialer table has a row in the span), and the guarded form when that deleted nothing. A
+    crash between the hopper cleanup and the delete leaves leads without READY hopper rows,
+    never a hopper row without its lead. A table gone meanwhile: DialerTablesChanged (the
+    batch reruns).
     """
     count, present = len(lead_ids), state.present
     try:
@@ -122,9 +126,17 @@ async def guarded_delete(
             with phase("hopper"):
                 await session.execute(statement, args)
         await after_step("hopper", session)
-        statement = sql.delete_archived_guarded(columns, count, present)
-        with phase("delete"):
-            deleted = await session.execute(statement, sql.guard_args(lead_ids, present))
+        deleted = 0
+        if not state.hopper_rows:  # likely far from the dialer: try the cheap form first
+            statement = sql.delete_archived_if_dialer_idle(columns, count, present)
+            with phase("delete"):
+                deleted = await session.execute(
+                    statement, sql.guard_args(lead_ids, present, spans=1)
+                )
+        if not deleted:  # the dialer has rows near these leads (or none is deletable)
+            statement = sql.delete_archived_guarded(columns, count, present)
+            with phase("delete"):
+                deleted = await session.execute(statement, sql.guard_args(lead_ids, present))
         await after_step("delete", session)
         if deleted == count:
             return deleted, 0
