@@ -133,6 +133,7 @@ async def test_dry_run_then_real_run(served: Stack) -> None:
         "updated": 50,
         "deleted": COUNT,
         "kept because data differed": 0,
+        "kept in use by the dialer": 0,
         "already archived": 0,
         "not found": 0,
         "errors": 0,
