@@ -61,7 +61,7 @@ async def test_a_grpc_batch_writes_one_row_with_user_ip_and_counts(log_table: Te
     assert row["user_group"] == "---ALL---"
     assert row["event_notes"] == (
         "select_count: 2|insert_count: 2|update_count: 0|delete_count: 2|kept_count: 0|"
-        f"lead_ids: {ids[0]},{ids[1]}"
+        f"in_use_count: 0|lead_ids: {ids[0]},{ids[1]}"
     )
     insert = "INSERT INTO vicidial_list_archive SELECT * FROM vicidial_list WHERE lead_id IN"
     assert f"{insert} ({ids[0]},{ids[1]})" in row["event_sql"]
