@@ -12,11 +12,11 @@ from lead_archive_client._closing import AsyncClosing, Closing
 from lead_archive_client.errors import ServerError, error_from_http, error_from_transport
 from lead_archive_client.model import ArchiveResult, checked_flag, checked_lead_ids
 from lead_archive_client.retry import RetryPolicy, call_with_retry, call_with_retry_async
+from lead_archive_client.vocabulary import COUNT_FIELDS, REASON_HEADER
 
 ARCHIVE_PATH: Final = "/vicidial/leads/archive"
 DEFAULT_TIMEOUT_S: Final = 60.0
 DEFAULT_RETRY: Final = RetryPolicy()
-_COUNTS: Final = ("select_count", "insert_count", "update_count", "delete_count")
 
 Verify = bool | ssl.SSLContext
 JsonBody = dict[str, object]
@@ -40,13 +40,18 @@ def result_from_response(response: httpx.Response, *, delete: bool) -> ArchiveRe
     """
     url = str(response.request.url)
     if response.status_code != 200:
-        raise error_from_http(response.status_code, response.content, url=url)
+        raise error_from_http(
+            response.status_code,
+            response.content,
+            url=url,
+            reason_header=response.headers.get(REASON_HEADER),
+        )
     try:
         body = response.json()
-        counts = [body[name] for name in _COUNTS]
+        counts = [body[name] for name in COUNT_FIELDS]
     except (ValueError, TypeError, KeyError):
         counts = []
-    if len(counts) != len(_COUNTS) or not all(type(c) is int for c in counts):
+    if len(counts) != len(COUNT_FIELDS) or not all(type(c) is int for c in counts):
         raise ServerError(f"HTTP 200 from {url} without the documented counts: {response.text!r}")
     select, insert, update, deleted = counts
     kept = select - deleted if delete else 0

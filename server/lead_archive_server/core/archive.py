@@ -13,15 +13,17 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from decimal import Decimal
 
+from lead_archive_client.vocabulary import MAX_LEADS_PER_BATCH
+
 from lead_archive_server.core import sql
-from lead_archive_server.core.db import Database, NoSuchTable, ResultSet, Session, TransientConflict
+from lead_archive_server.core.db import Database, NoSuchTable, ResultSet, Session
 from lead_archive_server.core.errors import (
-    MAX_LEADS_PER_BATCH,
     DeleteLeadsNotBoolean,
     DuplicateLeadIds,
     InsertLeadsNotBoolean,
     NoLeadIds,
     TooManyLeadIds,
+    TransientConflict,
     UnknownLeadIds,
     UpdateLeadsNotBoolean,
 )
