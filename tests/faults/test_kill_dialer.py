@@ -22,7 +22,7 @@ from tests.invariant import assert_no_lead_lost
 from tests.support import LEADS
 from tests.support_dialer import add_ready_rows, hopper_rows, orphan_hopper_rows, put_in_use
 
-STEPS = ("schema", "checked", "insert", "update", "hopper", "delete")
+STEPS = ("start", "checked", "insert", "update", "hopper", "delete")
 
 
 @pytest.mark.parametrize("step", STEPS)
@@ -48,7 +48,7 @@ async def test_kill_at_each_step_leaves_no_orphan_hopper_row(
     where = await assert_no_lead_lost(tdb.db, ledger)
     assert await orphan_hopper_rows(tdb) == []
     assert {in_call, taken} <= where.in_list
-    if tdb.engine == "InnoDB" or step in ("schema", "checked", "insert", "update"):
+    if tdb.engine == "InnoDB" or step in ("start", "checked", "insert", "update"):
         assert await hopper_rows(tdb) == ready_before  # rolled back, or not reached yet
     else:  # MyISAM, after the cleanup: the READY rows of deletable leads are gone
         assert await hopper_rows(tdb) == [(taken, "INCALL")]

@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from lead_archive_client.vocabulary import Reason
 
 from lead_archive_server.access.auth_limit import FailedAuthLimiter
 from lead_archive_server.access.keys import key_from_authorization, user_for_key
@@ -20,7 +24,6 @@ from lead_archive_server.core import sql
 from lead_archive_server.core.db import Database, NoSuchTable
 from lead_archive_server.core.errors import OfficeHours as OfficeHoursDenied
 from lead_archive_server.core.errors import ServerError, Unauthenticated
-from lead_archive_server.runtime.settings import Settings
 
 Clock = Callable[[], datetime]
 # Office hours from the settings, or from a Vicidial call time (read as Vicidial reads it).
@@ -33,7 +36,18 @@ class CallTimeGone(ServerError):
     """The call time that sets office hours went away after start-up (a 500 for callers:
     the message names no setting, which is the operator's business; health says more)."""
 
-    message = "office hours cannot be read: their Vicidial call time no longer exists"
+    reason = Reason.CALL_TIME_MISSING
+
+
+class OfficeHoursSettings(Protocol):
+    """The settings office hours come from (runtime.settings.Settings has them)."""
+
+    office_hours: str
+    holidays: str
+    call_time_id: str
+
+    @property
+    def zone(self) -> ZoneInfo: ...
 
 
 def utc_now() -> datetime:
@@ -68,7 +82,7 @@ class AccessGuard:
         return api_user
 
 
-def office_hours_source(settings: Settings, db: Database) -> OfficeHoursSource:
+def office_hours_source(settings: OfficeHoursSettings, db: Database) -> OfficeHoursSource:
     """Office hours from the settings, or from a Vicidial call time read on every request."""
     if not settings.call_time_id:
         fixed = parse_office_hours(
@@ -86,7 +100,7 @@ def office_hours_source(settings: Settings, db: Database) -> OfficeHoursSource:
     return from_call_time
 
 
-async def load_call_time(db: Database, settings: Settings) -> CallTimeHours:
+async def load_call_time(db: Database, settings: OfficeHoursSettings) -> CallTimeHours:
     """Read the vicidial_call_times row named by LEAD_ARCHIVE_CALL_TIME_ID, with its holidays."""
     try:
         async with db.session() as session:
@@ -119,7 +133,7 @@ async def call_time_missing(db: Database, call_time_id: str) -> str | None:
     return None
 
 
-async def require_call_time(db: Database, settings: Settings) -> None:
+async def require_call_time(db: Database, settings: OfficeHoursSettings) -> None:
     """At start-up: stop with one line when LEAD_ARCHIVE_CALL_TIME_ID names no row."""
     if settings.call_time_id:
         reason = await call_time_missing(db, settings.call_time_id)

@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from lead_archive_server.core import sql
-from lead_archive_server.core.db import NoSuchTable, ResultSet, Session, TransientConflict
+from lead_archive_server.core.db import NoSuchTable, ResultSet, Session
+from lead_archive_server.core.errors import TransientConflict
 from lead_archive_server.core.phases import phase
 
 log = logging.getLogger(__name__)
