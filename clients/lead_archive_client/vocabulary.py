@@ -146,7 +146,7 @@ PROBLEMS: Final[Mapping[Reason, Problem]] = MappingProxyType(
         # The Vicidial call time that sets office hours went away after start-up (CONTRACT 7:
         # the message names no setting; health and the log tell the operator which).
         Reason.CALL_TIME_MISSING: Problem(
-            grpc.StatusCode.FAILED_PRECONDITION,
+            grpc.StatusCode.INTERNAL,
             "office hours cannot be read: their Vicidial call time no longer exists",
         ),
         Reason.SHUTTING_DOWN: Problem(

@@ -17,8 +17,9 @@ import contextlib
 import random
 import time
 
+import pymysql
 from lead_archive_server.core.archive import ArchiveBatch, ArchiveResult, archive_leads
-from lead_archive_server.core.db import Database, TransientConflict
+from lead_archive_server.core.db import Database
 from lead_archive_server.core.errors import UnknownLeadIds
 
 from tests.invariant import Ledger, assert_no_lead_lost
@@ -26,6 +27,9 @@ from tests.support import LEADS, TestDb
 from tests.support_dialer import orphan_calls, orphan_hopper_rows
 
 RUN_S = 4.0
+# InnoDB: a lock-wait timeout or a deadlock, and a deadlock on the AUTO-INC lock of an
+# INSERT … SELECT, which InnoDB reports as "failed to read auto-increment value" (1467).
+LOST_TO_A_BATCH = {1205, 1213, 1467}
 DIALERS = 3
 ARCHIVERS = 2
 
@@ -74,16 +78,20 @@ class Dialer:
     def __init__(self, db: Database, lead_ids: list[int]) -> None:
         self.db, self.lead_ids = db, lead_ids
         self.writes = 0
+        self.lost = 0  # statements InnoDB refused for a lock conflict with a batch
 
     async def run(self, deadline: float, chance: random.Random) -> None:
         while time.monotonic() < deadline:
             lead_id = chance.choice(self.lead_ids)
             for statement in chance.choice(ACTIONS):
-                try:
-                    async with self.db.session() as session:
+                async with self.db.session() as session:
+                    try:
                         self.writes += await session.execute(statement, [lead_id])
-                except TransientConflict:
-                    break  # a deadlock with a batch (InnoDB): this step did not happen
+                    except pymysql.err.MySQLError as error:
+                        if error.args[0] not in LOST_TO_A_BATCH:
+                            raise
+                        self.lost += 1
+                        break  # this step did not happen, as for Vicidial's own scripts
 
 
 async def archiver(db: Database, lead_ids: list[int], deadline: float, chance: random.Random):
@@ -122,7 +130,8 @@ async def test_a_busy_dialer_never_loses_a_lead_under_it(tdb: TestDb) -> None:
     deleted = sum(r.delete_count for r in results)
     in_use = sum(r.in_use_count for r in results)
     print(
-        f"\n{tdb.engine}: {dialer.writes} dialer rows written, {len(results)} batches, "
+        f"\n{tdb.engine}: {dialer.writes} dialer rows written ({dialer.lost} statements lost "
+        f"to lock conflicts), {len(results)} batches, "
         f"{deleted} leads deleted, {in_use} kept in use"
     )
     assert dialer.writes > 40 and deleted > 100 and in_use > 10, "too little happened"
