@@ -27,7 +27,7 @@ from lead_archive_server.cli.bulk import (
     split_values,
     survey,
 )
-from lead_archive_server.cli.bulk_console import explain, summary_table
+from lead_archive_server.cli.bulk_console import explain, progress_bar, summary_table
 from lead_archive_server.core.errors import DatabaseUnavailable
 from rich.console import Console
 from rich.table import Table
@@ -412,3 +412,22 @@ async def test_database_lost_between_pages_stops_with_a_summary(rig) -> None:
     tally = await Archiver(client, stack.tdb.db, job).run(LosesTheDatabase())
     assert (tally.stop, tally.result.delete_count, tally.left) == (StopReason.FAILED, 100, 200)
     assert tally.problems == ["reading the database: database unavailable; retry the batch"]
+
+
+def test_progress_shows_leads_kept_in_use_once_there_are_some() -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=160)
+    with progress_bar(console, "archiving", 100) as advance:
+        advance(40, 0)
+        console.file.flush()
+        before = out.getvalue()
+        advance(60, 3)
+    assert "kept in use" not in before
+    assert "3 kept in use" in out.getvalue()
+
+
+def test_leads_kept_in_use_make_the_run_incomplete_and_are_explained() -> None:
+    tally = Tally(selected=10, finished=True, result=ArchiveResult(10, 10, 0, 8, 0, 2))
+    assert tally.leads_left == 2 and not tally.complete
+    assert tally.exit_code() == EXIT_INCOMPLETE
+    assert explain(tally)[0].startswith("2 leads stayed in vicidial_list because Vicidial's dialer")
