@@ -26,7 +26,15 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,50}")
 COUNT_FIELDS = ("select_count", "insert_count", "update_count", "delete_count", "kept_count")
 # Paths with their own metric label; any other path is "other", to keep label sets small.
 KNOWN_PATHS = frozenset(
-    {"/vicidial/leads/archive", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"}
+    {
+        "/vicidial/leads/archive",
+        "/vicidial/leads/restore",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/docs",
+        "/openapi.json",
+    }
 )
 # Probes and scrapes come every few seconds: logged only at DEBUG.
 _QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})

@@ -109,3 +109,54 @@ RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
         },
     ),
 }
+
+RESTORE_REQUEST_BODY: Final[dict[str, Any]] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["lead_ids"],
+                    "properties": {
+                        "lead_ids": {
+                            "type": "array",
+                            "items": {"type": "integer"},
+                            "minItems": 1,
+                            "maxItems": 500,
+                            "uniqueItems": True,
+                            "description": "The archived lead IDs to restore, at most 500.",
+                        },
+                    },
+                },
+                "example": {"lead_ids": [0, 1]},
+            }
+        },
+    }
+}
+
+_RESTORE_400 = {
+    name: example
+    for name, example in RESPONSES[400]["content"]["application/json"]["examples"].items()
+    if not name.endswith("_leads")
+}
+
+RESTORE_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
+    200: _json(
+        "The batch was processed.",
+        {
+            "processed": {
+                "message": "lead_ids batch was successfully processed",
+                "select_count": 2,
+                "insert_count": 2,
+                "delete_count": 2,
+            }
+        },
+    ),
+    400: {
+        "description": "lead_ids is invalid; 'does not exist' means not in vicidial_list_archive.",
+        "content": {"application/json": {"examples": _RESTORE_400}},
+    },
+    401: RESPONSES[401],
+    500: RESPONSES[500],
+}

@@ -237,6 +237,30 @@ def plan_archive(body: Mapping[str, JsonValue]) -> ArchivePlan:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class RestorePlan:
+    """A restore body as the shim reads it: the gRPC request, and what only JSON gets wrong."""
+
+    request: lead_archive_pb2.RestoreLeadsRequest
+    not_integers: tuple[JsonValue, ...]
+    sentinels: Mapping[int, JsonInteger]
+
+    def restore(self, lead_ids: Iterable[int]) -> list[JsonValue]:
+        """Map sentinels in the server's lead_ids back to the integers the client sent."""
+        return restore_lead_ids(lead_ids, self.sentinels)
+
+
+def plan_restore(body: Mapping[str, JsonValue]) -> RestorePlan:
+    """Build the RestoreLeadsRequest for a body ``{"lead_ids": [...]}``; other fields ignored.
+
+    ``lead_ids`` is read exactly as for archiving (split_lead_ids, to_int64).
+    """
+    integers, not_integers = split_lead_ids(body.get("lead_ids"))
+    wire, sentinels = to_int64(integers)
+    request = lead_archive_pb2.RestoreLeadsRequest(lead_ids=wire)
+    return RestorePlan(request, tuple(not_integers), sentinels)
+
+
 def auth_metadata(authorization: str | None) -> tuple[tuple[str, str], ...]:
     """Forward the Authorization header unchanged as gRPC metadata, when it can be forwarded.
 
@@ -246,6 +270,16 @@ def auth_metadata(authorization: str | None) -> tuple[tuple[str, str], ...]:
     if authorization is None or not all(" " <= char <= "~" for char in authorization):
         return ()
     return (("authorization", authorization),)
+
+
+def restore_success_body(response: lead_archive_pb2.RestoreLeadsResponse) -> dict[str, JsonValue]:
+    """The 200 body of a restore (CONTRACT 8): exactly these four fields."""
+    return {
+        "message": response.message,
+        "select_count": response.select_count,
+        "insert_count": response.insert_count,
+        "delete_count": response.delete_count,
+    }
 
 
 def success_body(response: lead_archive_pb2.ArchiveLeadsResponse) -> dict[str, JsonValue]:

@@ -33,7 +33,7 @@ from lead_archive_server.core.schema import (
     definitions_key,
     read_archive_schema,
 )
-from lead_archive_server.core.sql import Flow
+from lead_archive_server.core.sql import ARCHIVING, Flow
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +239,7 @@ class _Membership:
     flow: Flow
 
     @classmethod
-    def of(cls, lead_ids: Sequence[int], flow: Flow = sql.ARCHIVING) -> _Membership:
+    def of(cls, lead_ids: Sequence[int], flow: Flow = ARCHIVING) -> _Membership:
         ordered = sorted(lead_ids)
         first, last = _densest_window(ordered, SPAN_FACTOR * len(ordered))
         outliers = ordered[:first] + ordered[last + 1 :]
@@ -315,7 +315,7 @@ async def _read_leads_by_rows(
     session: Session,
     lead_ids: Sequence[int],
     definitions: tuple[str, str],
-    flow: Flow = sql.ARCHIVING,
+    flow: Flow = ARCHIVING,
 ) -> LeadsFound:
     """Membership one row per lead: the slow path when GROUP_CONCAT was too short."""
     rows = await session.fetch_all(sql.select_membership(len(lead_ids), flow), lead_ids)
