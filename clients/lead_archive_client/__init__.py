@@ -29,7 +29,7 @@ from lead_archive_client.errors import (
     UnknownLeads,
 )
 from lead_archive_client.grpc_client import AsyncLeadArchiveClient, LeadArchiveClient
-from lead_archive_client.model import MAX_LEADS_PER_BATCH, ArchiveResult
+from lead_archive_client.model import MAX_LEADS_PER_BATCH, ArchiveResult, RestoreResult
 from lead_archive_client.rest_client import AsyncRestLeadArchiveClient, RestLeadArchiveClient
 from lead_archive_client.retry import NO_RETRY, RetryPolicy
 
@@ -44,6 +44,7 @@ __all__ = [
     "LeadArchiveError",
     "OfficeHours",
     "RestLeadArchiveClient",
+    "RestoreResult",
     "RetryPolicy",
     "ServerError",
     "Timeout",

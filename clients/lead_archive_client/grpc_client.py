@@ -11,7 +11,12 @@ from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
 from lead_archive_client._closing import AsyncClosing, Closing
 from lead_archive_client.errors import error_from_rpc
-from lead_archive_client.model import ArchiveResult, checked_flag, checked_lead_ids
+from lead_archive_client.model import (
+    ArchiveResult,
+    RestoreResult,
+    checked_flag,
+    checked_lead_ids,
+)
 from lead_archive_client.retry import RetryPolicy, call_with_retry, call_with_retry_async
 
 DEFAULT_TIMEOUT_S: Final = 60.0
@@ -46,6 +51,21 @@ def result_from_reply(reply: pb.ArchiveLeadsResponse) -> ArchiveResult:
         select_count=reply.select_count,
         insert_count=reply.insert_count,
         update_count=reply.update_count,
+        delete_count=reply.delete_count,
+        kept_count=reply.kept_count,
+    )
+
+
+def restore_request(lead_ids: Iterable[int]) -> pb.RestoreLeadsRequest:
+    """The request message for one restore batch."""
+    return pb.RestoreLeadsRequest(lead_ids=checked_lead_ids(lead_ids))
+
+
+def restore_result_from_reply(reply: pb.RestoreLeadsResponse) -> RestoreResult:
+    """The typed result of a successful restore call."""
+    return RestoreResult(
+        select_count=reply.select_count,
+        insert_count=reply.insert_count,
         delete_count=reply.delete_count,
         kept_count=reply.kept_count,
     )
@@ -117,9 +137,21 @@ class LeadArchiveClient(Closing):
         request = archive_request(lead_ids, insert=insert, update=update, delete=delete)
         return call_with_retry(self._retry, self._timeout, lambda t: self._archive(request, t))
 
-    def check_access(self) -> str:
-        """Return the key's API user; raise Unauthenticated or OfficeHours (nothing changes)."""
-        return call_with_retry(self._retry, self._timeout, self._check_access)
+    def restore(self, lead_ids: Iterable[int]) -> RestoreResult:
+        """Restore one batch of up to 500 archived leads: insert into vicidial_list each one
+        it lacks, then delete from the archive each one whose vicidial_list row is identical.
+
+        Office hours do not apply. Raises as ``archive``: Unauthenticated, InvalidLeads
+        (UnknownLeads for IDs not in vicidial_list_archive) or ServerError.
+        """
+        request = restore_request(lead_ids)
+        return call_with_retry(self._retry, self._timeout, lambda t: self._restore(request, t))
+
+    def check_access(self, *, key_only: bool = False) -> str:
+        """Return the key's API user; raise Unauthenticated or (unless key_only, which is
+        what a restore checks) OfficeHours. Nothing changes."""
+        request = pb.CheckAccessRequest(key_only=checked_flag("key_only", key_only))
+        return call_with_retry(self._retry, self._timeout, lambda t: self._check_access(request, t))
 
     def _archive(self, request: pb.ArchiveLeadsRequest, limit_s: float) -> ArchiveResult:
         try:
@@ -128,11 +160,16 @@ class LeadArchiveClient(Closing):
             raise error_from_rpc(error, target=self.target) from None
         return result_from_reply(reply)
 
-    def _check_access(self, limit_s: float) -> str:
+    def _restore(self, request: pb.RestoreLeadsRequest, limit_s: float) -> RestoreResult:
         try:
-            reply = self._stub.CheckAccess(
-                pb.CheckAccessRequest(), timeout=limit_s, metadata=self._metadata
-            )
+            reply = self._stub.RestoreLeads(request, timeout=limit_s, metadata=self._metadata)
+        except grpc.RpcError as error:
+            raise error_from_rpc(error, target=self.target) from None
+        return restore_result_from_reply(reply)
+
+    def _check_access(self, request: pb.CheckAccessRequest, limit_s: float) -> str:
+        try:
+            reply = self._stub.CheckAccess(request, timeout=limit_s, metadata=self._metadata)
         except grpc.RpcError as error:
             raise error_from_rpc(error, target=self.target) from None
         return reply.api_user
@@ -185,9 +222,19 @@ class AsyncLeadArchiveClient(AsyncClosing):
             self._retry, self._timeout, lambda t: self._archive(request, t)
         )
 
-    async def check_access(self) -> str:
-        """Return the key's API user; raise Unauthenticated or OfficeHours (nothing changes)."""
-        return await call_with_retry_async(self._retry, self._timeout, self._check_access)
+    async def restore(self, lead_ids: Iterable[int]) -> RestoreResult:
+        """Restore one batch of up to 500 archived leads; see ``LeadArchiveClient.restore``."""
+        request = restore_request(lead_ids)
+        return await call_with_retry_async(
+            self._retry, self._timeout, lambda t: self._restore(request, t)
+        )
+
+    async def check_access(self, *, key_only: bool = False) -> str:
+        """Return the key's API user; see ``LeadArchiveClient.check_access``."""
+        request = pb.CheckAccessRequest(key_only=checked_flag("key_only", key_only))
+        return await call_with_retry_async(
+            self._retry, self._timeout, lambda t: self._check_access(request, t)
+        )
 
     async def _archive(self, request: pb.ArchiveLeadsRequest, limit_s: float) -> ArchiveResult:
         try:
@@ -196,11 +243,16 @@ class AsyncLeadArchiveClient(AsyncClosing):
             raise error_from_rpc(error, target=self.target) from None
         return result_from_reply(reply)
 
-    async def _check_access(self, limit_s: float) -> str:
+    async def _restore(self, request: pb.RestoreLeadsRequest, limit_s: float) -> RestoreResult:
         try:
-            reply = await self._stub.CheckAccess(
-                pb.CheckAccessRequest(), timeout=limit_s, metadata=self._metadata
-            )
+            reply = await self._stub.RestoreLeads(request, timeout=limit_s, metadata=self._metadata)
+        except grpc.RpcError as error:
+            raise error_from_rpc(error, target=self.target) from None
+        return restore_result_from_reply(reply)
+
+    async def _check_access(self, request: pb.CheckAccessRequest, limit_s: float) -> str:
+        try:
+            reply = await self._stub.CheckAccess(request, timeout=limit_s, metadata=self._metadata)
         except grpc.RpcError as error:
             raise error_from_rpc(error, target=self.target) from None
         return reply.api_user
