@@ -188,8 +188,7 @@ async def run_archive(
             replica=lag_source or lag,
             max_lag_s=replica.max_lag_s if replica else 0.0,
         )
-        code = await _archive(db, source, job, connection, screens, pacing)
-        return code
+        return await _archive(db, source, job, connection, screens, pacing)
     finally:
         if lag is not None:
             await lag.close()
