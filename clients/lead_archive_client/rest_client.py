@@ -1,41 +1,37 @@
-"""The same client over the REST shim, for callers who can only reach HTTP: sync and asyncio."""
+"""The REST transport, for callers who can only reach HTTP: blocking and asyncio."""
 
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterable
 from typing import Final
 
 import httpx
 
-from lead_archive_client._closing import AsyncClosing, Closing
+from lead_archive_client._base import DEFAULT_RETRY, DEFAULT_TIMEOUT_S, AsyncClient, Batch, Client
 from lead_archive_client.errors import ServerError, error_from_http, error_from_transport
-from lead_archive_client.model import (
-    ArchiveResult,
-    RestoreResult,
-    checked_flag,
-    checked_lead_ids,
+from lead_archive_client.model import ArchiveResult, RestoreResult
+from lead_archive_client.retry import RetryPolicy
+from lead_archive_client.vocabulary import (
+    COUNT_FIELDS,
+    KEY_PREFIX,
+    REASON_HEADER,
+    RESTORE_COUNT_FIELDS,
 )
-from lead_archive_client.retry import RetryPolicy, call_with_retry, call_with_retry_async
 
 ARCHIVE_PATH: Final = "/vicidial/leads/archive"
 RESTORE_PATH: Final = "/vicidial/leads/restore"
-DEFAULT_TIMEOUT_S: Final = 60.0
-DEFAULT_RETRY: Final = RetryPolicy()
-_COUNTS: Final = ("select_count", "insert_count", "update_count", "delete_count")
-_RESTORE_COUNTS: Final = ("select_count", "insert_count", "delete_count")
 
 Verify = bool | ssl.SSLContext
 JsonBody = dict[str, object]
 
 
-def archive_body(lead_ids: Iterable[int], *, insert: bool, update: bool, delete: bool) -> JsonBody:
+def archive_body(batch: Batch) -> JsonBody:
     """The documented JSON request for one batch."""
     return {
-        "insert_leads": checked_flag("insert", insert),
-        "update_leads": checked_flag("update", update),
-        "delete_leads": checked_flag("delete", delete),
-        "lead_ids": checked_lead_ids(lead_ids),
+        "insert_leads": batch.insert,
+        "update_leads": batch.update,
+        "delete_leads": batch.delete,
+        "lead_ids": batch.lead_ids,
     }
 
 
@@ -45,14 +41,15 @@ def result_from_response(response: httpx.Response, *, delete: bool) -> ArchiveRe
     The documented 200 body has no kept count; the server's is ``select - delete`` when the
     batch deletes (every requested lead that was read and not deleted was kept), else 0.
     """
-    select, insert, update, deleted = _counts(response, _COUNTS)
+    select, insert, update, deleted = _counts(response, COUNT_FIELDS)
     kept = select - deleted if delete else 0
     return ArchiveResult(select, insert, update, deleted, kept)
 
 
 def restore_result_from_response(response: httpx.Response) -> RestoreResult:
-    """The typed result of a restore's 200 (kept is ``select - delete``, as the server's)."""
-    select, insert, deleted = _counts(response, _RESTORE_COUNTS)
+    """The typed result of a restore's 200 (kept is ``select - delete``, as the server's),
+    or the typed error of any other answer."""
+    select, insert, deleted = _counts(response, RESTORE_COUNT_FIELDS)
     return RestoreResult(select, insert, deleted, select - deleted)
 
 
@@ -60,7 +57,12 @@ def _counts(response: httpx.Response, names: tuple[str, ...]) -> list[int]:
     """The documented counts of a 200, or the typed error of any other answer."""
     url = str(response.request.url)
     if response.status_code != 200:
-        raise error_from_http(response.status_code, response.content, url=url)
+        raise error_from_http(
+            response.status_code,
+            response.content,
+            url=url,
+            reason_header=response.headers.get(REASON_HEADER),
+        )
     try:
         body = response.json()
         counts = [body[name] for name in names]
@@ -72,16 +74,16 @@ def _counts(response: httpx.Response, names: tuple[str, ...]) -> list[int]:
 
 
 def _headers(api_key: str) -> dict[str, str]:
-    return {"Authorization": f"Key={api_key}", "Content-Type": "application/json"}
+    return {"Authorization": f"{KEY_PREFIX}{api_key}", "Content-Type": "application/json"}
 
 
-class RestLeadArchiveClient(Closing):
+class RestLeadArchiveClient(Client):
     """Archive leads through the REST shim, blocking; one keep-alive connection pool.
 
     ``base_url`` is the shim's address, e.g. ``https://archive.example:8080`` (https means
     TLS); ``verify`` is True (system CAs), False, or an ``ssl.SSLContext`` with your CA.
-    ``timeout`` and ``retry`` work as in ``LeadArchiveClient``; only connection failures
-    are retried (a 500 is not: the REST answer cannot say whether the batch ran).
+    ``timeout`` and ``retry`` work as in ``LeadArchiveClient``: connection failures and the
+    service's own Unavailable reasons are retried, any other 500 is not.
     ``transport`` replaces httpx's own, e.g. for tests.
     """
 
@@ -95,37 +97,19 @@ class RestLeadArchiveClient(Closing):
         retry: RetryPolicy = DEFAULT_RETRY,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        super().__init__(timeout=timeout, retry=retry)
         self.base_url = base_url
         self._http = httpx.Client(
             base_url=base_url, headers=_headers(api_key), verify=verify, transport=transport
         )
-        self._timeout = timeout
-        self._retry = retry
 
-    def archive(
-        self,
-        lead_ids: Iterable[int],
-        *,
-        insert: bool = True,
-        update: bool = True,
-        delete: bool = True,
-    ) -> ArchiveResult:
-        """Archive one batch of up to 500 leads; raises as ``LeadArchiveClient.archive``."""
-        body = archive_body(lead_ids, insert=insert, update=update, delete=delete)
-        return call_with_retry(
-            self._retry, self._timeout, lambda t: self._archive(body, t, delete=delete)
-        )
+    def _send_archive(self, batch: Batch, limit_s: float) -> ArchiveResult:
+        response = self._post(ARCHIVE_PATH, archive_body(batch), limit_s)
+        return result_from_response(response, delete=batch.delete)
 
-    def restore(self, lead_ids: Iterable[int]) -> RestoreResult:
-        """Restore one batch of up to 500 archived leads; raises as ``archive``."""
-        body: JsonBody = {"lead_ids": checked_lead_ids(lead_ids)}
-        return call_with_retry(self._retry, self._timeout, lambda t: self._restore(body, t))
-
-    def _archive(self, body: JsonBody, limit_s: float, *, delete: bool) -> ArchiveResult:
-        return result_from_response(self._post(ARCHIVE_PATH, body, limit_s), delete=delete)
-
-    def _restore(self, body: JsonBody, limit_s: float) -> RestoreResult:
-        return restore_result_from_response(self._post(RESTORE_PATH, body, limit_s))
+    def _send_restore(self, lead_ids: list[int], limit_s: float) -> RestoreResult:
+        response = self._post(RESTORE_PATH, {"lead_ids": lead_ids}, limit_s)
+        return restore_result_from_response(response)
 
     def _post(self, path: str, body: JsonBody, limit_s: float) -> httpx.Response:
         try:
@@ -138,7 +122,7 @@ class RestLeadArchiveClient(Closing):
         self._http.close()
 
 
-class AsyncRestLeadArchiveClient(AsyncClosing):
+class AsyncRestLeadArchiveClient(AsyncClient):
     """Archive leads through the REST shim with asyncio; arguments as ``RestLeadArchiveClient``."""
 
     def __init__(
@@ -151,39 +135,19 @@ class AsyncRestLeadArchiveClient(AsyncClosing):
         retry: RetryPolicy = DEFAULT_RETRY,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        super().__init__(timeout=timeout, retry=retry)
         self.base_url = base_url
         self._http = httpx.AsyncClient(
             base_url=base_url, headers=_headers(api_key), verify=verify, transport=transport
         )
-        self._timeout = timeout
-        self._retry = retry
 
-    async def archive(
-        self,
-        lead_ids: Iterable[int],
-        *,
-        insert: bool = True,
-        update: bool = True,
-        delete: bool = True,
-    ) -> ArchiveResult:
-        """Archive one batch of up to 500 leads; raises as ``LeadArchiveClient.archive``."""
-        body = archive_body(lead_ids, insert=insert, update=update, delete=delete)
-        return await call_with_retry_async(
-            self._retry, self._timeout, lambda t: self._archive(body, t, delete=delete)
-        )
+    async def _send_archive(self, batch: Batch, limit_s: float) -> ArchiveResult:
+        response = await self._post(ARCHIVE_PATH, archive_body(batch), limit_s)
+        return result_from_response(response, delete=batch.delete)
 
-    async def restore(self, lead_ids: Iterable[int]) -> RestoreResult:
-        """Restore one batch of up to 500 archived leads; raises as ``archive``."""
-        body: JsonBody = {"lead_ids": checked_lead_ids(lead_ids)}
-        return await call_with_retry_async(
-            self._retry, self._timeout, lambda t: self._restore(body, t)
-        )
-
-    async def _archive(self, body: JsonBody, limit_s: float, *, delete: bool) -> ArchiveResult:
-        return result_from_response(await self._post(ARCHIVE_PATH, body, limit_s), delete=delete)
-
-    async def _restore(self, body: JsonBody, limit_s: float) -> RestoreResult:
-        return restore_result_from_response(await self._post(RESTORE_PATH, body, limit_s))
+    async def _send_restore(self, lead_ids: list[int], limit_s: float) -> RestoreResult:
+        response = await self._post(RESTORE_PATH, {"lead_ids": lead_ids}, limit_s)
+        return restore_result_from_response(response)
 
     async def _post(self, path: str, body: JsonBody, limit_s: float) -> httpx.Response:
         try:

@@ -9,21 +9,22 @@ id and the client's address, and fills in the user and the counts the server ret
 from __future__ import annotations
 
 import logging
-import re
-import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
+from lead_archive_client.vocabulary import (
+    GRPC_COUNT_FIELDS,
+    LATENCY_BUCKETS,
+    REQUEST_ID_KEY,
+    request_id_or_new,
+)
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("rest_shim.requests")
 
-REQUEST_ID_HEADER = "x-request-id"
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,50}")
-COUNT_FIELDS = ("select_count", "insert_count", "update_count", "delete_count", "kept_count")
 # Paths with their own metric label; any other path is "other", to keep label sets small.
 KNOWN_PATHS = frozenset(
     {
@@ -48,7 +49,7 @@ HTTP_SECONDS = Histogram(
     "lead_archive_http_request_duration_seconds",
     "Time to answer an HTTP request, by path.",
     ["path"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+    buckets=LATENCY_BUCKETS,
 )
 
 
@@ -72,13 +73,6 @@ def current_request() -> RequestRecord | None:
     return _current.get()
 
 
-def request_id_or_new(candidate: str | None) -> str:
-    """The caller's X-Request-Id when it is a safe token, else a fresh one."""
-    if candidate and _REQUEST_ID.fullmatch(candidate):
-        return candidate
-    return uuid.uuid4().hex
-
-
 def _outcome(status: int) -> str:
     if status < 400:
         return "ok"
@@ -98,7 +92,7 @@ class RequestContextMiddleware:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         client = scope.get("client")
         record = RequestRecord(
-            request_id=request_id_or_new(headers.get(REQUEST_ID_HEADER)),
+            request_id=request_id_or_new(headers.get(REQUEST_ID_KEY)),
             client_ip=str(client[0]) if client else "",
         )
         status = 500
@@ -140,7 +134,7 @@ def _finish(scope: Scope, record: RequestRecord, status: int, seconds: float) ->
     }
     if record.lead_count is not None:
         fields["lead_count"] = record.lead_count
-        fields.update({name: record.counts.get(name, 0) for name in COUNT_FIELDS})
+        fields.update({name: record.counts.get(name, 0) for name in GRPC_COUNT_FIELDS})
         fields["upstream"] = record.upstream_outcome
     level = logging.DEBUG if path in _QUIET_PATHS else logging.INFO
     log.log(level, "%s %s %d", fields["method"], label, status, extra={"fields": fields})

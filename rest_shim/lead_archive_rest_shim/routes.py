@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, cast
 import grpc  # type: ignore[import-untyped, unused-ignore]
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from lead_archive_client.vocabulary import MAX_LEADS_PER_BATCH, MAX_REQUEST_BYTES, Reason
 from vicidial.leads.v1 import lead_archive_pb2
 
 from lead_archive_rest_shim import messages, openapi, translate
@@ -27,8 +28,8 @@ log = logging.getLogger(__name__)
 
 ARCHIVE_PATH = "/vicidial/leads/archive"
 RESTORE_PATH = "/vicidial/leads/restore"
-# A request of 500 lead IDs is a few kB; a bigger body is refused before it is parsed.
-MAX_BODY_BYTES = 1024 * 1024
+# A bigger body is refused before it is parsed.
+MAX_BODY_BYTES = MAX_REQUEST_BYTES
 Metadata = tuple[tuple[str, str], ...]
 
 router = APIRouter()
@@ -72,12 +73,14 @@ async def _json_body(
     raw = await _read_body(request)
     if raw is None:
         await _check_access(stub, metadata, key_only=key_only)  # 401 and 403 still come first
-        raise ApiError(500, messages.BODY_TOO_LARGE.format(limit=MAX_BODY_BYTES))
+        raise ApiError(
+            Reason.REQUEST_BODY_INVALID, messages.BODY_TOO_LARGE.format(limit=MAX_BODY_BYTES)
+        )
     try:
         return translate.parse_body(raw)
     except translate.BodyError as exc:
         await _check_access(stub, metadata, key_only=key_only)
-        raise ApiError(500, exc.message) from None
+        raise ApiError(Reason.REQUEST_BODY_INVALID, exc.message) from None
 
 
 async def _archive(request: Request) -> Response:
@@ -89,7 +92,7 @@ async def _archive(request: Request) -> Response:
     # it was left unset in the request.
     if plan.not_integers and plan.flags_valid:
         await _check_access(stub, metadata)
-        raise ApiError(400, messages.NOT_INTEGER, plan.not_integers)
+        raise ApiError(Reason.LEAD_IDS_NOT_INTEGERS, lead_ids=plan.not_integers)
 
     try:
         response: lead_archive_pb2.ArchiveLeadsResponse = await stub.ArchiveLeads(
@@ -103,7 +106,8 @@ async def _archive(request: Request) -> Response:
 @router.post(
     ARCHIVE_PATH,
     summary="Archive a batch of leads",
-    description="Insert, update and safely delete up to 500 leads, in that order.",
+    description=f"Insert, update and safely delete up to {MAX_LEADS_PER_BATCH} leads, "
+    "in that order.",
     response_model=None,
     responses=openapi.RESPONSES,
     openapi_extra=openapi.REQUEST_BODY,
@@ -116,7 +120,7 @@ async def archive_leads(request: Request) -> Response:
         raise
     except Exception:
         log.exception("unexpected error in POST %s", ARCHIVE_PATH)
-        raise ApiError(500, messages.UNEXPECTED, lead_errors=0) from None
+        raise ApiError(Reason.INTERNAL, messages.UNEXPECTED, lead_errors=0) from None
 
 
 async def _restore(request: Request) -> Response:
@@ -126,7 +130,7 @@ async def _restore(request: Request) -> Response:
     plan = translate.plan_restore(body)
     if plan.not_integers:
         await _check_access(stub, metadata, key_only=True)
-        raise ApiError(400, messages.NOT_INTEGER, plan.not_integers)
+        raise ApiError(Reason.LEAD_IDS_NOT_INTEGERS, lead_ids=plan.not_integers)
     try:
         response: lead_archive_pb2.RestoreLeadsResponse = await stub.RestoreLeads(
             plan.request, metadata=metadata
@@ -139,8 +143,9 @@ async def _restore(request: Request) -> Response:
 @router.post(
     RESTORE_PATH,
     summary="Restore a batch of archived leads",
-    description="Insert archived leads missing from vicidial_list, then delete from the "
-    "archive those whose vicidial_list row is identical. Office hours do not apply.",
+    description=f"Insert up to {MAX_LEADS_PER_BATCH} archived leads missing from vicidial_list, "
+    "then delete from the archive those whose vicidial_list row is identical. Office hours "
+    "do not apply.",
     response_model=None,
     responses=openapi.RESTORE_RESPONSES,
     openapi_extra=openapi.RESTORE_REQUEST_BODY,
@@ -153,4 +158,4 @@ async def restore_leads(request: Request) -> Response:
         raise
     except Exception:
         log.exception("unexpected error in POST %s", RESTORE_PATH)
-        raise ApiError(500, messages.UNEXPECTED, lead_errors=0) from None
+        raise ApiError(Reason.INTERNAL, messages.UNEXPECTED, lead_errors=0) from None

@@ -2,9 +2,10 @@
 
 Every lead that was archived is either still in the archive with its data, or back in
 vicidial_list with exactly that data (or both, identical); a rerun of the same batch
-finishes the job. The kill comes at each step of a restore batch (after the schema read,
-after the existence check, after the insert into vicidial_list, after the delete from the
-archive, before COMMIT), through the same test seam as the archive's; then the whole
+finishes the job. The kill comes at each step of a restore batch (before the first
+statement, after the lock's round trip with the existence check, after the insert into
+vicidial_list, after the delete from the archive, before COMMIT), through the same test seam
+as the archive's; then the whole
 `lead-archive grpc` process is SIGKILLed while a restore is held half-way.
 """
 
@@ -33,7 +34,7 @@ from tests.invariant import Ledger, assert_no_lead_lost
 from tests.support import ARCHIVE, LEADS, TestDb
 
 RESTORE = "/vicidial/leads/restore"
-STEPS = ("schema", "checked", "insert", "delete")
+STEPS = ("start", "checked", "insert", "delete")
 
 
 async def archived_ledger(tdb: TestDb, count: int) -> tuple[list[int], Ledger]:
@@ -68,7 +69,7 @@ async def test_killed_connection_at_each_step_of_a_restore_loses_nothing(
     assert killed, "the hook never ran"
     assert (response.status_code, response.json()) == (500, UNAVAILABLE_BODY)
     where = await assert_no_lead_lost(tdb.db, ledger)
-    if tdb.engine == "InnoDB" or step in ("schema", "checked"):
+    if tdb.engine == "InnoDB" or step in ("start", "checked"):
         # Rolled back, or killed before any write: exactly as before.
         assert where.archived_only == set(ids[5:]) and where.in_both == set(ids[:5])
     elif step == "insert":

@@ -26,7 +26,7 @@ from lead_archive_server.cli.bulk import (
     Selection,
     open_source,
 )
-from lead_archive_server.runtime.settings import DatabaseUrl
+from lead_archive_server.core.database_url import DatabaseUrl
 
 from tests.private_mariadb import PrivateMariaDB, available
 from tests.server.test_bulk import rig  # noqa: F401 (a fixture)

@@ -46,10 +46,10 @@ from lead_archive_client import (
 )
 
 from lead_archive_server.core import sql
+from lead_archive_server.core.database_url import DatabaseUrl
 from lead_archive_server.core.db import Database
 from lead_archive_server.core.errors import ArchiveError
 from lead_archive_server.core.schema import read_archive_schema
-from lead_archive_server.runtime.settings import DatabaseUrl
 
 LEAD_ID_MAX = 2**32 - 1  # vicidial_list.lead_id is INT UNSIGNED
 MAX_CONCURRENCY = 32

@@ -57,10 +57,11 @@ from lead_archive_server.cli.bulk import (
     survey,
     table_engine,
 )
+from lead_archive_server.cli.upstream_tls import local_upstream_tls
+from lead_archive_server.core.database_url import DatabaseUrl
 from lead_archive_server.core.db import Database
 from lead_archive_server.core.errors import ArchiveError
-from lead_archive_server.runtime.settings import DatabaseUrl, Settings
-from lead_archive_server.runtime.tls import local_upstream_tls
+from lead_archive_server.runtime.settings import Settings
 
 
 @dataclass(frozen=True)

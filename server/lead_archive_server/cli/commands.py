@@ -22,16 +22,12 @@ from lead_archive_server.cli.bulk_console import Connection, Replica, Screens, r
 from lead_archive_server.cli.demo import DEMO_DATABASE, DEMO_LIST_ID, Demo, seed_demo
 from lead_archive_server.cli.verify import DEFAULT_LIMIT, VerifyReport, verify
 from lead_archive_server.core import sql
+from lead_archive_server.core.database_url import DatabaseUrl, DatabaseUrlError
 from lead_archive_server.core.db import Database
 from lead_archive_server.core.errors import ArchiveError
 from lead_archive_server.core.tables import init_tables
 from lead_archive_server.runtime import logs
-from lead_archive_server.runtime.settings import (
-    DatabaseUrl,
-    Settings,
-    SettingsError,
-    load_settings,
-)
+from lead_archive_server.runtime.settings import Settings, SettingsError, load_settings
 
 T = TypeVar("T")
 
@@ -517,7 +513,7 @@ def _replica(options: dict[str, Any], settings: Settings) -> Replica | None:
         raise bulk.JobError("--max-replica-lag needs --replica URL (or LEAD_ARCHIVE_REPLICA_URL)")
     try:
         return Replica(DatabaseUrl.parse(url), lag)
-    except SettingsError:
+    except DatabaseUrlError:
         raise bulk.JobError("--replica must look like mysql://user:pass@host:port/") from None
 
 

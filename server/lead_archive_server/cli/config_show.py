@@ -6,7 +6,8 @@ import json
 
 from pydantic import SecretStr
 
-from lead_archive_server.runtime.settings import DatabaseUrl, Settings, SettingsError
+from lead_archive_server.core.database_url import DatabaseUrl, DatabaseUrlError
+from lead_archive_server.runtime.settings import Settings
 
 MASK = "***"
 # Any setting whose name holds one of these is a secret, whatever is added later.
@@ -42,7 +43,7 @@ def _masked_url(url: str) -> str:
     """A database URL with its password masked (or the whole URL, if it does not parse)."""
     try:
         return DatabaseUrl.parse(url).masked()
-    except SettingsError:
+    except DatabaseUrlError:
         return MASK
 
 

@@ -21,6 +21,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from lead_archive_client.vocabulary import MAX_LEADS_PER_BATCH
+
 from lead_archive_server.core import sql
 from lead_archive_server.core.archive import (
     SCHEMAS,
@@ -33,7 +35,6 @@ from lead_archive_server.core.archive import (
 )
 from lead_archive_server.core.db import Database, Session
 from lead_archive_server.core.errors import (
-    MAX_LEADS_PER_BATCH,
     DuplicateLeadIds,
     NoLeadIds,
     TooManyLeadIds,
@@ -86,7 +87,7 @@ async def restore_leads(
 ) -> RestoreResult:
     """Restore one batch; a deadlock rolls back the whole batch and it runs again.
 
-    The test hook is called after the steps "schema", "checked", "insert" and "delete".
+    The test hook is called at the steps "start", "checked", "insert" and "delete".
     """
 
     async def attempt(session: Session) -> RestoreResult:

@@ -19,35 +19,34 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import grpc
+from lead_archive_client.vocabulary import (
+    API_USER_KEY,
+    FORWARDED_FOR_KEY,
+    GRPC_COUNT_FIELDS,
+    GRPC_RESTORE_COUNT_FIELDS,
+    REQUEST_ID_KEY,
+    SERVICE_NAME,
+    request_id_or_new,
+)
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 
 from lead_archive_server.access.guard import AccessGuard
 from lead_archive_server.core.errors import ShuttingDown
 from lead_archive_server.service import metrics
 from lead_archive_server.service.audit import AdminLog, AuditEntry
-from lead_archive_server.service.callers import (
-    API_USER_KEY,
-    FORWARDED_FOR_KEY,
-    REQUEST_ID_KEY,
-    IpNetwork,
-    client_address,
-    request_id_or_new,
-)
-from lead_archive_server.service.servicer import rich_status
+from lead_archive_server.service.callers import IpNetwork, client_address
+from lead_archive_server.service.status import abort
 
 log = logging.getLogger("server.requests")
 
-SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["LeadArchiveService"].full_name
 _PREFIX = f"/{SERVICE_NAME}/"
 SHIM_TOKEN_KEY = "x-lead-archive-shim"
-COUNT_FIELDS = ("select_count", "insert_count", "update_count", "delete_count", "kept_count")
-RESTORE_COUNT_FIELDS = ("select_count", "insert_count", "delete_count", "kept_count")
 # What each batch method's request and response are, and the counts its response carries.
 _BATCHES: dict[type[Any], tuple[str, ...]] = {
-    pb.ArchiveLeadsRequest: COUNT_FIELDS,
-    pb.RestoreLeadsRequest: RESTORE_COUNT_FIELDS,
-    pb.ArchiveLeadsResponse: COUNT_FIELDS,
-    pb.RestoreLeadsResponse: RESTORE_COUNT_FIELDS,
+    pb.ArchiveLeadsRequest: GRPC_COUNT_FIELDS,
+    pb.RestoreLeadsRequest: GRPC_RESTORE_COUNT_FIELDS,
+    pb.ArchiveLeadsResponse: GRPC_COUNT_FIELDS,
+    pb.RestoreLeadsResponse: GRPC_RESTORE_COUNT_FIELDS,
 }
 
 if TYPE_CHECKING:  # generic only in grpc's type stubs
@@ -196,7 +195,7 @@ class CallObserver(grpc.aio.ServerInterceptor):
         restore = isinstance(request, pb.RestoreLeadsRequest)
         if not (restore or isinstance(request, pb.ArchiveLeadsRequest)):
             return
-        counts = {name: int(getattr(response, name, 0)) for name in COUNT_FIELDS}
+        counts = {name: int(getattr(response, name, 0)) for name in GRPC_COUNT_FIELDS}
         await self._admin_log.record(
             AuditEntry(
                 request_id=record.request_id,
@@ -245,9 +244,7 @@ class CallObserver(grpc.aio.ServerInterceptor):
 
 async def _refuse(context: Context) -> None:
     """End a call that came after shutdown began, as the servicer ends its errors."""
-    status = rich_status(ShuttingDown())
-    trailing = (*(context.trailing_metadata() or ()), *status.trailing_metadata)
-    await context.abort(status.code, status.details, trailing)
+    await abort(context, ShuttingDown())
 
 
 def _text(value: str | bytes | None) -> str | None:
