@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 import pytest
 from lead_archive_server.access.keys import create_key
-from lead_archive_server.service.app import create_server
+from lead_archive_server.runtime.app import create_server
 from lead_archive_server.service.audit import RESTORE_EVENT_CODE
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
