@@ -142,7 +142,7 @@ async def with_retries(
 
 @asynccontextmanager
 async def locked_batch(
-    session: Session, lead_ids: Sequence[int], flow: sql.Flow, after_step: StepHook
+    session: Session, lead_ids: Sequence[int], flow: Flow, after_step: StepHook
 ) -> AsyncIterator[LeadsFound]:
     """Hold the batch alone: one batch at a time per database (archive and restore alike),
     inside one transaction that commits when the block ends, and rolls back on an error.
