@@ -173,3 +173,15 @@ async def test_concurrent_archive_and_restore_of_the_same_leads_never_fail_on_ke
         if in_archive:
             await restore_leads(tdb.db, restore_batch(in_archive))
     assert await tdb.rows(LEADS) == ledger.last
+
+
+async def test_lead_zero_comes_back_as_itself_not_as_a_new_lead(tdb: TestDb) -> None:
+    """AUTO_INCREMENT would number an inserted 0 afresh: a copy under a new lead_id, and the
+    archived row left behind. The service's sessions keep a 0 a 0 (NO_AUTO_VALUE_ON_ZERO)."""
+    await tdb.insert_leads([lead_row(lead_id=7)], table=ARCHIVE)
+    await tdb.execute(f"UPDATE {ARCHIVE} SET lead_id = 0 WHERE lead_id = 7")
+    archived = await exact_rows(tdb, ARCHIVE)
+    result = await restore_leads(tdb.db, restore_batch([0]))
+    assert (result.insert_count, result.delete_count) == (1, 1)
+    assert await exact_rows(tdb, LEADS) == archived
+    assert await tdb.count(ARCHIVE) == 0

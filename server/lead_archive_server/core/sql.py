@@ -73,7 +73,12 @@ WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s
 # Set on every new connection: room for a batch's lead IDs and the tables' columns in
 # GROUP_CONCAT (MariaDB's default is 1 MiB, MySQL's only 1 KiB). The readers check what they
 # get against COUNT(*), so a shorter limit costs a slower path, never a wrong answer.
-SESSION_SETUP = "SET SESSION group_concat_max_len = 1048576"
+# NO_AUTO_VALUE_ON_ZERO: a restore inserts explicit lead_ids into vicidial_list, whose
+# AUTO_INCREMENT would otherwise number a lead_id of 0 afresh (a copy under another ID).
+SESSION_SETUP = (
+    "SET SESSION group_concat_max_len = 1048576, "
+    "sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')"
+)
 
 # --- Archive batch --------------------------------------------------------------------------
 
