@@ -8,10 +8,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import TypeVar
 
 from lead_archive_client.vocabulary import MAX_LEADS_PER_BATCH
 
@@ -41,6 +42,7 @@ from lead_archive_server.core.schema import (
     definitions_key,
     read_archive_schema,
 )
+from lead_archive_server.core.sql import ARCHIVING, Flow
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +56,18 @@ SCHEMAS = SchemaCache()
 # Which dialer tables each database has (see DialerTables).
 DIALER = DialerTables()
 
+Result = TypeVar("Result")
+
 # Test seam: awaited between the batch's statements with the step's name ("start" before the
-# first, then "checked", "insert", "update", "hopper", "delete" after each) and the batch's
-# session, so fault tests can kill the connection or change the schema at an exact point.
-# The statements are the same with or without a hook; production code never passes one.
+# first, then "checked", "insert", "update", "hopper", "delete" after each; a restore has no
+# "update" and no "hopper")
+# and the batch's session, so fault tests can kill the connection or change the schema at an
+# exact point. The statements are the same with or without a hook; production code never
+# passes one.
 StepHook = Callable[[str, Session], Awaitable[None]]
 
 
-async def _no_hook(step: str, session: Session) -> None:
+async def no_hook(step: str, session: Session) -> None:
     """The default: go straight on."""
 
 
@@ -118,7 +124,7 @@ async def archive_leads(
     *,
     attempts: int = 5,
     schemas: SchemaCache | None = None,
-    after_step: StepHook = _no_hook,
+    after_step: StepHook = no_hook,
     dialer_guard: bool = True,
 ) -> ArchiveResult:
     """Archive one batch; a deadlock rolls back the whole batch and it runs again.
@@ -126,34 +132,49 @@ async def archive_leads(
     With `dialer_guard` (LEAD_ARCHIVE_DIALER_GUARD, default on) the delete phase keeps the
     leads Vicidial's dialer uses and takes their READY hopper rows with the others.
     """
-    for attempt in range(1, attempts + 1):
+    database = db.url.database
+
+    async def attempt(session: Session) -> ArchiveResult:
+        guarded = dialer_guard and batch.delete
+        dialer = DialerRead.plan(DIALER, database, batch.lead_ids) if guarded else None
+        try:
+            async with locked_batch(
+                session, batch.lead_ids, sql.ARCHIVING, after_step, dialer
+            ) as leads:
+                return await _archive(session, batch, schemas or SCHEMAS, leads, after_step)
+        except DialerTablesChanged:
+            DIALER.forget(database)  # with_retries runs the batch again, asking afresh
+            raise
+
+    return await with_retries(db, attempts, attempt)
+
+
+async def with_retries(
+    db: Database, attempts: int, attempt: Callable[[Session], Awaitable[Result]]
+) -> Result:
+    """Run a batch on a pooled session; a deadlock rolls it all back and it runs again."""
+    for number in range(1, attempts + 1):
         try:
             async with db.session() as session:
-                dialer = DialerRead.plan(DIALER, db.url.database, batch.lead_ids)
-                return await _archive_locked(
-                    session, batch, schemas or SCHEMAS, after_step, dialer if dialer_guard else None
-                )
-        except DialerTablesChanged:
-            DIALER.forget(db.url.database)
-            if attempt == attempts:
-                raise
-            log.info("a dialer table went away on attempt %d, retrying the batch", attempt)
+                return await attempt(session)
         except TransientConflict:
-            if attempt == attempts:
+            if number == attempts:
                 raise
-            log.info("lock conflict on attempt %d, retrying the batch", attempt)
-            await asyncio.sleep(0.05 * 2**attempt)
+            log.info("lock conflict on attempt %d, retrying the batch", number)
+            await asyncio.sleep(0.05 * 2**number)
     raise AssertionError("unreachable")
 
 
-async def _archive_locked(
+@asynccontextmanager
+async def locked_batch(
     session: Session,
-    batch: ArchiveBatch,
-    schemas: SchemaCache,
+    lead_ids: Sequence[int],
+    flow: Flow,
     after_step: StepHook,
-    dialer: DialerRead | None,
-) -> ArchiveResult:
-    """Run the batch alone: one batch at a time per database, inside one transaction.
+    dialer: DialerRead | None = None,
+) -> AsyncIterator[LeadsFound]:
+    """Hold the batch alone: one batch at a time per database (archive and restore alike),
+    inside one transaction that commits when the block ends, and rolls back on an error.
 
     The membership query and both tables' definitions ride in the round trip that takes the
     lock and begins: the server runs them once the lock is held. The membership query is the
@@ -161,11 +182,10 @@ async def _archive_locked(
     until COMMIT (on MyISAM too), so ALTER TABLE waits, and the definitions read right after
     it are those every later statement sees.
 
-    When the batch deletes under the dialer guard (`dialer` given), the same round trip asks
-    about the dialer tables (see DialerRead).
+    An archive batch that deletes under the dialer guard (`dialer` given) asks about the
+    dialer tables in the same round trip (see DialerRead); the answer is in LeadsFound.dialer.
     """
-    membership = _Membership.of(batch.lead_ids)
-    dialer = dialer if batch.delete else None
+    membership = _Membership.of(lead_ids, flow)
     select, args = (
         dialer.membership(membership.sql, membership.args)
         if dialer
@@ -192,24 +212,21 @@ async def _archive_locked(
                 raise DialerTablesChanged() from None
             raise
         with phase("select"):
-            leads = await _read_leads(session, batch.lead_ids, membership, found[:3])
-        hopper_rows = int(found[0].rows[0][6]) if dialer and dialer.span else None
-        state = dialer.read(DIALER, found[3:], hopper_rows) if dialer else None
-        return await _archive(session, batch, schemas, leads, after_step, state)
+            leads = await _read_leads(session, lead_ids, membership, found[:3])
+        if dialer is not None:
+            hopper_rows = int(found[0].rows[0][6]) if dialer.span else None
+            leads = replace(leads, dialer=dialer.read(DIALER, found[3:], hopper_rows))
+        yield leads
 
 
 async def _archive(
     session: Session,
     batch: ArchiveBatch,
     schemas: SchemaCache,
-    leads: _Leads,
+    leads: LeadsFound,
     after_step: StepHook,
-    dialer: DialerState | None,
 ) -> ArchiveResult:
-    """Validate existence, then insert, update and delete, each one set-based statement.
-
-    `dialer` is what the batch found of the dialer, or None when the guard is off.
-    """
+    """Validate existence, then insert, update and delete, each one set-based statement."""
     if leads.missing:
         raise UnknownLeadIds(leads.missing)
     with phase("schema"):
@@ -217,14 +234,14 @@ async def _archive(
     schema.require_exact_copy()
     await after_step("checked", session)
     columns = schema.columns
-    archived = leads.archived
+    archived = leads.in_target
     new = [lead_id for lead_id in batch.lead_ids if lead_id not in archived]
     old = [lead_id for lead_id in batch.lead_ids if lead_id in archived]
-    inserted = await _run(
+    inserted = await run_phase(
         session, "insert", batch.insert, sql.insert_missing(columns, len(new)), new
     )
     await after_step("insert", session)
-    updated = await _run(
+    updated = await run_phase(
         session, "update", batch.update, sql.update_archived(columns, len(old)), old
     )
     await after_step("update", session)
@@ -233,7 +250,7 @@ async def _archive(
         await after_step("hopper", session)
         await after_step("delete", session)
         return ArchiveResult(selected, inserted, updated)
-    deleted, in_use = await _delete(session, columns, batch.lead_ids, dialer, after_step)
+    deleted, in_use = await _delete(session, columns, batch.lead_ids, leads.dialer, after_step)
     return ArchiveResult(
         select_count=selected,
         insert_count=inserted,
@@ -256,14 +273,16 @@ async def _delete(
         return await guarded_delete(session, columns, lead_ids, dialer, after_step)
     await after_step("hopper", session)
     count = len(lead_ids)
-    deleted = await _run(session, "delete", True, sql.delete_archived(columns, count), lead_ids)
+    deleted = await run_phase(
+        session, "delete", True, sql.delete_archived(columns, count), lead_ids
+    )
     await after_step("delete", session)
     return deleted, 0
 
 
 @dataclass(frozen=True)
 class _Membership:
-    """How to ask which requested leads exist and which are archived.
+    """How to ask which requested leads are in the source table and which in the target.
 
     When most IDs fall in a window narrower than SPAN_FACTOR times their number, that window
     is read as one range and the few others by an IN list; otherwise every ID goes in the IN
@@ -273,16 +292,18 @@ class _Membership:
     sql: str
     args: tuple[int, ...]
     in_span: bool
+    flow: Flow
 
     @classmethod
-    def of(cls, lead_ids: Sequence[int]) -> _Membership:
+    def of(cls, lead_ids: Sequence[int], flow: Flow = ARCHIVING) -> _Membership:
         ordered = sorted(lead_ids)
         first, last = _densest_window(ordered, SPAN_FACTOR * len(ordered))
         outliers = ordered[:first] + ordered[last + 1 :]
         if len(outliers) > len(ordered) * MAX_OUTLIER_SHARE:
-            return cls(sql.select_batch_leads(len(lead_ids)), tuple(lead_ids), False)
+            return cls(sql.select_batch_leads(len(lead_ids), flow), tuple(lead_ids), False, flow)
         window = (ordered[first], ordered[last])
-        return cls(sql.select_batch_leads_in_span(len(outliers)), (*window, *outliers), True)
+        statement = sql.select_batch_leads_in_span(len(outliers), flow)
+        return cls(statement, (*window, *outliers), True, flow)
 
 
 def _densest_window(ordered: Sequence[int], width: int) -> tuple[int, int]:
@@ -297,30 +318,37 @@ def _densest_window(ordered: Sequence[int], width: int) -> tuple[int, int]:
 
 
 @dataclass(frozen=True)
-class _Leads:
+class LeadsFound:
     """The requested leads as the batch found them under the lock."""
 
-    missing: list[int]  # not in vicidial_list, in request order
-    archived: frozenset[int]  # already in the archive (may hold other IDs of a span too)
+    missing: list[int]  # not in the source table, in request order
+    in_target: frozenset[int]  # already in the target (may hold other IDs of a span too)
     definitions: tuple[str, str]  # both tables' definitions (schema.definitions_key)
+    dialer: DialerState | None = None  # under the dialer guard: what the batch found of it
+
+    @property
+    def archived(self) -> frozenset[int]:
+        """When archiving: the requested leads already in the archive."""
+        return self.in_target
 
 
 async def _read_leads(
     session: Session, lead_ids: Sequence[int], membership: _Membership, found: list[ResultSet]
-) -> _Leads:
+) -> LeadsFound:
     """The leads from the membership query's row, and both tables' definitions."""
     counts, leads_table, archive_table = found
     definitions = definitions_key(leads_table.rows[0][1], archive_table.rows[0][1])
     # (A seventh column, the hopper span count, may follow: see DialerRead.membership.)
-    in_leads, leads_digits, leads_ids, in_archive, archive_digits, archive_ids = counts.rows[0][:6]
+    row = counts.rows[0][:6]
+    in_source, source_digits, source_ids, in_target, target_digits, target_ids = row
     # Without a span every row is a requested lead: the IDs are distinct, lead_id the key.
-    every_lead_exists = not membership.in_span and in_leads == len(lead_ids)
-    existing = frozenset() if every_lead_exists else _id_set(leads_ids, in_leads, leads_digits)
-    archived = _id_set(archive_ids, in_archive, archive_digits)
-    if existing is None or archived is None:  # cut short by group_concat_max_len
-        return await _read_leads_by_rows(session, lead_ids, definitions)
+    every_lead_exists = not membership.in_span and in_source == len(lead_ids)
+    existing = frozenset() if every_lead_exists else _id_set(source_ids, in_source, source_digits)
+    copied = _id_set(target_ids, in_target, target_digits)
+    if existing is None or copied is None:  # cut short by group_concat_max_len
+        return await _read_leads_by_rows(session, lead_ids, definitions, membership.flow)
     missing = [] if every_lead_exists else [i for i in lead_ids if i not in existing]
-    return _Leads(missing, archived, definitions)
+    return LeadsFound(missing, copied, definitions)
 
 
 def _id_set(text: str | bytes | None, count: int, digits: Decimal | None) -> frozenset[int] | None:
@@ -343,16 +371,19 @@ def _text(value: str | bytes | None) -> str:
 
 
 async def _read_leads_by_rows(
-    session: Session, lead_ids: Sequence[int], definitions: tuple[str, str]
-) -> _Leads:
+    session: Session,
+    lead_ids: Sequence[int],
+    definitions: tuple[str, str],
+    flow: Flow = ARCHIVING,
+) -> LeadsFound:
     """Membership one row per lead: the slow path when GROUP_CONCAT was too short."""
-    rows = await session.fetch_all(sql.select_membership(len(lead_ids)), lead_ids)
-    known = {int(lead_id): bool(archived) for lead_id, archived in rows}
+    rows = await session.fetch_all(sql.select_membership(len(lead_ids), flow), lead_ids)
+    known = {int(lead_id): bool(copied) for lead_id, copied in rows}
     missing = [lead_id for lead_id in lead_ids if lead_id not in known]
-    return _Leads(missing, frozenset(i for i, a in known.items() if a), definitions)
+    return LeadsFound(missing, frozenset(i for i, c in known.items() if c), definitions)
 
 
-async def _run(
+async def run_phase(
     session: Session, name: str, enabled: bool, statement: str, lead_ids: Sequence[int]
 ) -> int:
     """Run one phase's statement when its flag is set and it has leads to touch."""

@@ -23,6 +23,7 @@ from lead_archive_client.vocabulary import (
     API_USER_KEY,
     FORWARDED_FOR_KEY,
     GRPC_COUNT_FIELDS,
+    GRPC_RESTORE_COUNT_FIELDS,
     REQUEST_ID_KEY,
     SERVICE_NAME,
     request_id_or_new,
@@ -40,6 +41,13 @@ log = logging.getLogger("server.requests")
 
 _PREFIX = f"/{SERVICE_NAME}/"
 SHIM_TOKEN_KEY = "x-lead-archive-shim"
+# What each batch method's request and response are, and the counts its response carries.
+_BATCHES: dict[type[Any], tuple[str, ...]] = {
+    pb.ArchiveLeadsRequest: GRPC_COUNT_FIELDS,
+    pb.RestoreLeadsRequest: GRPC_RESTORE_COUNT_FIELDS,
+    pb.ArchiveLeadsResponse: GRPC_COUNT_FIELDS,
+    pb.RestoreLeadsResponse: GRPC_RESTORE_COUNT_FIELDS,
+}
 
 if TYPE_CHECKING:  # generic only in grpc's type stubs
     Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
@@ -79,7 +87,9 @@ def current_call() -> CallRecord | None:
 class RecordingGuard(AccessGuard):
     """The access guard that also writes the admitted API user into the call's record."""
 
-    async def admit(self, authorization: str | None, client: str | None = None) -> str:
+    async def admit(
+        self, authorization: str | None, client: str | None = None, *, office_hours: bool = True
+    ) -> str:
         """Check key and office hours (see AccessGuard); note the user.
 
         Failed attempts count against the call's client address (the forwarded one from a
@@ -88,7 +98,7 @@ class RecordingGuard(AccessGuard):
         record = current_call()
         if client is None and record is not None:
             client = record.client_ip or None
-        api_user = await super().admit(authorization, client)
+        api_user = await super().admit(authorization, client, office_hours=office_hours)
         if record is not None:
             record.set_user(api_user)
         return api_user
@@ -182,18 +192,21 @@ class CallObserver(grpc.aio.ServerInterceptor):
         return record
 
     async def _audit(self, record: CallRecord, request: Any, response: Any) -> None:
-        if not isinstance(request, pb.ArchiveLeadsRequest):
+        restore = isinstance(request, pb.RestoreLeadsRequest)
+        if not (restore or isinstance(request, pb.ArchiveLeadsRequest)):
             return
+        counts = {name: int(getattr(response, name, 0)) for name in GRPC_COUNT_FIELDS}
         await self._admin_log.record(
             AuditEntry(
                 request_id=record.request_id,
                 api_user=record.api_user,
                 client_ip=record.client_ip,
                 lead_ids=tuple(request.lead_ids),
-                insert=request.insert_leads,
-                update=request.update_leads,
-                delete=request.delete_leads,
-                **{name: int(getattr(response, name)) for name in GRPC_COUNT_FIELDS},
+                insert=restore or request.insert_leads,
+                update=not restore and request.update_leads,
+                delete=restore or request.delete_leads,
+                restore=restore,
+                **counts,
             )
         )
 
@@ -208,8 +221,9 @@ class CallObserver(grpc.aio.ServerInterceptor):
     ) -> None:
         """One log line and the metrics for a finished call."""
         counts = []
-        if isinstance(response, pb.ArchiveLeadsResponse):
-            counts = [int(getattr(response, name)) for name in GRPC_COUNT_FIELDS]
+        names = _BATCHES.get(type(request), ())
+        if type(response) in _BATCHES:
+            counts = [int(getattr(response, name)) for name in names]
         metrics.record_call(record.method, code.name, seconds, counts)
         fields: dict[str, Any] = {
             "request_id": record.request_id,
@@ -219,11 +233,9 @@ class CallObserver(grpc.aio.ServerInterceptor):
             "outcome": code.name,
             "duration_ms": round(seconds * 1000, 1),
         }
-        if isinstance(request, pb.ArchiveLeadsRequest):
+        if names:
             fields["lead_count"] = len(request.lead_ids)
-            fields.update(
-                zip(GRPC_COUNT_FIELDS, counts or [0] * len(GRPC_COUNT_FIELDS), strict=True)
-            )
+            fields.update(zip(names, counts or [0] * len(names), strict=True))
         if context is not None and code != grpc.StatusCode.OK:
             # The contract's message; never SQL, a trace or a credential (see errors.py).
             fields["error"] = context.details() or ""

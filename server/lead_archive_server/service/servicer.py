@@ -16,6 +16,7 @@ from lead_archive_server.access.guard import AccessGuard
 from lead_archive_server.core.archive import ArchiveBatch, archive_leads
 from lead_archive_server.core.db import Database
 from lead_archive_server.core.errors import ArchiveError, ServerError
+from lead_archive_server.core.restore import RestoreBatch, restore_leads
 from lead_archive_server.service.status import abort
 
 log = logging.getLogger(__name__)
@@ -49,12 +50,24 @@ class LeadArchiveServicer(pb_grpc.LeadArchiveServiceServicer):
             )
         return pb.ArchiveLeadsResponse(message=SUCCESS_MESSAGE, **asdict(result))
 
+    async def RestoreLeads(
+        self, request: pb.RestoreLeadsRequest, context: grpc.aio.ServicerContext[object, object]
+    ) -> pb.RestoreLeadsResponse:
+        """Check the key (office hours do not apply), validate the batch, restore it."""
+        async with _errors_as_status(context):
+            await self._guard.admit(_authorization(context), office_hours=False)
+            batch = RestoreBatch.validated(request.lead_ids)
+            result = await restore_leads(self._db, batch, attempts=self._attempts)
+        return pb.RestoreLeadsResponse(message=SUCCESS_MESSAGE, **asdict(result))
+
     async def CheckAccess(
         self, request: pb.CheckAccessRequest, context: grpc.aio.ServicerContext[object, object]
     ) -> pb.CheckAccessResponse:
-        """Check the key and the office hours only."""
+        """Check the key and, unless the request says key_only, the office hours only."""
         async with _errors_as_status(context):
-            api_user = await self._guard.admit(_authorization(context))
+            api_user = await self._guard.admit(
+                _authorization(context), office_hours=not request.key_only
+            )
         return pb.CheckAccessResponse(api_user=api_user)
 
 
