@@ -132,7 +132,7 @@ LEADS_FOR_SELECTION = [
     (4, 201, "NEW", "2023-06-01 10:00:00", "2023-01-01 00:00:00"),
     (5, 301, "DNC", "2023-12-31 23:59:59", "2024-01-01 00:00:00"),
     # Never called, loaded by Vicidial's list loader: last_local_call_time 2008-01-01.
-    (6, 401, "NEW", "2008-01-01 00:00:00", "2024-06-01 00:00:00"),
+    (7, 401, "NEW", "2008-01-01 00:00:00", "2024-06-01 00:00:00"),
 ]
 LISTS = [(101, "CAMPA", "Y"), (102, "CAMPA", "N"), (201, "CAMPB", "Y"), (301, "CAMPC", None)]
 
@@ -174,12 +174,12 @@ async def selected(tdb: TestDb, selection: Selection, page_size: int = 500) -> l
         (Selection(campaigns=("CAMPA",)), [1, 2, 3]),
         (Selection(campaigns=("CAMPA", "CAMPB"), statuses=("NEW",)), [1, 3, 4]),
         # Never called by Vicidial's loader (2008-01-01) is taken; a NULL (3) is never before.
-        (Selection(called_before=date(2024, 1, 1)), [1, 4, 5, 6]),
+        (Selection(called_before=date(2024, 1, 1)), [1, 4, 5, 7]),
         (Selection(entered_before=date(2024, 1, 1)), [1, 2, 4]),  # midnight is not before
         (Selection(campaigns=("CAMPA",), list_ids=(102, 201)), [3]),
         (Selection(list_ids=(101,), statuses=("sale",)), [2]),  # Vicidial's collation
         (Selection(list_ids=(101, 201), called_before=date(2024, 1, 1)), [1, 4]),
-        (Selection(), [1, 2, 3, 4, 5, 6]),
+        (Selection(), [1, 2, 3, 4, 5, 7]),
         (Selection(statuses=("NOPE",)), []),
     ],
 )
@@ -209,7 +209,7 @@ async def test_pages_follow_lead_id_even_when_earlier_leads_are_deleted(
     async for page in source.pages():
         pages.append(page)
         await selection_db.execute(f"DELETE FROM {LEADS} WHERE lead_id = %s", [page[0]])
-    assert pages == [[1, 2], [3, 4], [5, 6]]
+    assert pages == [[1, 2], [3, 4], [5, 7]]
 
 
 async def test_dry_run_classifies_without_changing_anything(tdb: TestDb) -> None:
