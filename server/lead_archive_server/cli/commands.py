@@ -19,13 +19,25 @@ from lead_archive_server.access import keys
 from lead_archive_server.cli import bulk, config_show
 from lead_archive_server.cli import serve as run
 from lead_archive_server.cli.bulk_console import Connection, Screens, run_archive
-from lead_archive_server.cli.demo import DEMO_DATABASE, DEMO_LIST_ID, Demo, seed_demo
+from lead_archive_server.cli.demo import (
+    DEMO_DATABASE,
+    DEMO_LIST_ID,
+    RESET_CONFIGURED_FLAG,
+    Demo,
+    prepare_demo_database,
+    seed_demo,
+)
 from lead_archive_server.cli.verify import DEFAULT_LIMIT, VerifyReport, verify
 from lead_archive_server.core.db import Database
 from lead_archive_server.core.errors import ArchiveError
 from lead_archive_server.core.tables import init_tables
 from lead_archive_server.runtime import logs
-from lead_archive_server.runtime.settings import Settings, SettingsError, load_settings
+from lead_archive_server.runtime.settings import (
+    DatabaseUrl,
+    Settings,
+    SettingsError,
+    load_settings,
+)
 
 T = TypeVar("T")
 
@@ -247,15 +259,37 @@ def _print_report(report: VerifyReport) -> None:
 
 @app.command()
 def demo(
-    database: Annotated[str, typer.Option(help="Demo database to (re)create.")] = DEMO_DATABASE,
+    database: Annotated[
+        str,
+        typer.Option(
+            help="Demo database to create; one the demo made before is reset, any other "
+            "is refused."
+        ),
+    ] = DEMO_DATABASE,
+    reset_configured: Annotated[
+        bool,
+        typer.Option(
+            RESET_CONFIGURED_FLAG,
+            help="Allow resetting the database the settings name (LEAD_ARCHIVE_DATABASE_URL), "
+            "when the demo made it.",
+        ),
+    ] = False,
 ) -> None:
-    """Recreate a demo database with a dummy list of 500 leads, print a key and a curl, serve."""
+    """Create a demo database with a dummy list of 500 leads, print a key and a curl, serve."""
     base = settings_or_exit()
     url = base.database.with_database(database)
     overrides: dict[str, Any] = {"database_url": url.url()}
     if "LEAD_ARCHIVE_OFFICE_HOURS" not in os.environ:
         overrides["office_hours"] = "none"
     settings = settings_or_exit(**overrides)
+    run_or_exit(
+        prepare_demo_database(
+            url,
+            configured=base.database,
+            configured_source=base.database_source,
+            reset_configured=reset_configured,
+        )
+    )
     seeded = run_or_exit(seed_demo(url))
     run_or_exit(
         run.run(settings, on_ready=lambda g, h: _print_demo(settings, seeded, g, h)),
@@ -418,6 +452,15 @@ def _announce(settings: Settings) -> run.OnReady:
     return announce
 
 
+def _usable_url(url: DatabaseUrl) -> str:
+    """The URL to export; a password is shown as *** (the operator types their own)."""
+    return url.masked() if url.password else url.url()
+
+
+def _password_note(url: DatabaseUrl) -> str:
+    return "\n  (with your database password in place of ***)" if url.password else ""
+
+
 def _print_demo(settings: Settings, demo: Demo, grpc_port: int, http_port: int | None) -> None:
     first, last = demo.lead_ids[0], demo.lead_ids[-1]
     scheme = "https" if settings.http_tls else "http"
@@ -425,6 +468,8 @@ def _print_demo(settings: Settings, demo: Demo, grpc_port: int, http_port: int |
     out.print(
         f"""
 [bold]lead-archive demo[/bold]: database {demo.url.masked()}
+Other commands (archive, verify, keys) use it with:
+  export LEAD_ARCHIVE_DATABASE_URL='{_usable_url(demo.url)}'{_password_note(demo.url)}
 List {DEMO_LIST_ID} holds {len(demo.lead_ids)} dummy leads, lead IDs {first} to {last}.
 Office hours: {settings.office_hours}.
 gRPC: {settings.grpc_host}:{grpc_port}   REST: {url}
@@ -433,6 +478,7 @@ Demo API key (user demo): {demo.api_key}
 Archive two demo leads:
 """,
         highlight=False,
+        soft_wrap=True,  # lines to copy stay whole
     )
     print(
         f"curl -k -X POST {url} \\\n"

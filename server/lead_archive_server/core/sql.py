@@ -281,6 +281,30 @@ def create_database(name: str) -> str:
     return f"CREATE DATABASE {quote(name)} CHARACTER SET utf8mb4"
 
 
+# The demo marks each database it creates with this table, and resets only a marked one.
+DEMO_MARKER = "lead_archive_demo_marker"
+DATABASE_EXISTS = "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s"
+TABLE_IN_DATABASE = """
+SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s
+"""
+
+
+def create_demo_marker(database: str) -> str:
+    """The marker table that says: the demo created this database and may reset it."""
+    return (
+        f"CREATE TABLE {quote(database)}.{DEMO_MARKER} (created_at DATETIME NOT NULL, "
+        "note VARCHAR(100) NOT NULL) ENGINE=MyISAM"
+    )
+
+
+def insert_demo_marker(database: str) -> str:
+    """One row telling an admin who made the database."""
+    return (
+        f"INSERT INTO {quote(database)}.{DEMO_MARKER} VALUES "
+        "(NOW(), 'created by lead-archive demo; safe to drop')"
+    )
+
+
 def insert_demo_leads(count: int) -> str:
     """Insert `count` dummy leads; 8 values each (list, vendor code … comments)."""
     row = "(NOW(), 'NEW', %s, %s, %s, '1', %s, %s, %s, %s, %s)"
