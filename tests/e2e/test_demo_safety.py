@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
@@ -108,14 +109,14 @@ async def test_demo_first_run_is_quiet_and_prints_a_url_the_other_commands_use(
             printed = await read_until(demo.stdout, r"Ctrl-C|curl -k")
             exported = re.search(r"export LEAD_ARCHIVE_DATABASE_URL='([^']+)'", printed)
             assert exported is not None, printed
-            dry_run = subprocess.run(
-                [LEAD_ARCHIVE, "archive", "--dry-run", "--list-id", "9999"],
+            dry_run = await asyncio.create_subprocess_exec(
+                *(LEAD_ARCHIVE, "archive", "--dry-run", "--list-id", "9999"),
                 env=environment(database_url=exported.group(1)),
-                capture_output=True,
-                text=True,
-                timeout=60,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
             )
-            assert dry_run.returncode == 0, dry_run.stderr
-            assert "500" in dry_run.stdout + dry_run.stderr
+            said = (await asyncio.wait_for(dry_run.communicate(), 60))[0].decode()
+            assert dry_run.returncode == 0, said
+            assert "500" in said
         stderr = (await demo.stderr.read()).decode()
         assert "Warning" not in stderr, (run, stderr)

@@ -262,8 +262,7 @@ def demo(
     database: Annotated[
         str,
         typer.Option(
-            help="Demo database to create; one the demo made before is reset, any other "
-            "is refused."
+            help="Demo database to create; one the demo made before is reset, any other is refused."
         ),
     ] = DEMO_DATABASE,
     reset_configured: Annotated[

@@ -59,9 +59,7 @@ async def database_kind(url: DatabaseUrl) -> Literal["absent", "demo", "other"]:
             exists = await session.fetch_all(sql.DATABASE_EXISTS, (url.database,))
             if not exists[0][0]:
                 return "absent"
-            marked = await session.fetch_all(
-                sql.TABLE_IN_DATABASE, (url.database, sql.DEMO_MARKER)
-            )
+            marked = await session.fetch_all(sql.TABLE_IN_DATABASE, (url.database, sql.DEMO_MARKER))
     finally:
         await admin.close()
     return "demo" if marked[0][0] else "other"
