@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 from collections.abc import Callable, Generator
 from contextlib import contextmanager
 
@@ -14,6 +15,7 @@ from lead_archive_rest_shim.upstream import UpstreamTls
 
 from lead_archive_server.core.db import Database
 from lead_archive_server.runtime import tls
+from lead_archive_server.runtime.ports import bind_tcp
 from lead_archive_server.runtime.settings import Settings
 from lead_archive_server.service.app import create_server
 from lead_archive_server.service.metrics import MetricsServer
@@ -71,10 +73,16 @@ async def run_grpc(settings: Settings, *, on_ready: OnReady | None = None) -> No
     await run(settings, rest=False, on_ready=on_ready)
 
 
+def _http_sockets(settings: Settings) -> list[socket.socket]:
+    """The REST port, bound before anything listens (PortUnavailable names a taken one)."""
+    return bind_tcp(settings.http_host, settings.http_port, "LEAD_ARCHIVE_HTTP_PORT")
+
+
 async def run_rest(settings: Settings, upstream: str, *, upstream_tls: bool = False) -> None:
     """Serve the REST shim against a gRPC upstream until SIGINT/SIGTERM."""
+    sockets = _http_sockets(settings)
     web = _rest_server(settings, upstream, tls.upstream_tls(settings) if upstream_tls else None)
-    serving = asyncio.create_task(web.serve())
+    serving = asyncio.create_task(web.serve(sockets))
     await _first_of(_shutdown_signal(), serving)
     web.should_exit = True
     await serving
@@ -85,7 +93,9 @@ async def run(settings: Settings, *, rest: bool = True, on_ready: OnReady | None
     db = await Database.connect(settings.database, pool_size=settings.pool_size)
     ops = Operations(settings, db)
     metrics_server: MetricsServer | None = None
+    sockets: list[socket.socket] = []
     try:
+        sockets = _http_sockets(settings) if rest else []
         server, grpc_port = create_server(settings, db, ops=ops)
         await server.start()
         await ops.start()
@@ -97,10 +107,10 @@ async def run(settings: Settings, *, rest: bool = True, on_ready: OnReady | None
         if rest:
             target, local_tls = _local_upstream(settings, grpc_port)
             web = _rest_server(settings, target, local_tls, ops.gate.metadata)
-        serving = asyncio.create_task(web.serve()) if web else None
+        serving = asyncio.create_task(web.serve(sockets)) if web else None
         if on_ready is not None:
             await _until_started(web)
-            on_ready(grpc_port, settings.http_port if web else None)
+            on_ready(grpc_port, int(sockets[0].getsockname()[1]) if web else None)
         await _first_of(_shutdown_signal(), serving)
         # Not ready from now on; the REST port closes, then gRPC, each after its calls end.
         await ops.drain()
@@ -110,6 +120,8 @@ async def run(settings: Settings, *, rest: bool = True, on_ready: OnReady | None
         await server.stop(settings.shutdown_grace_s)
         log.info("stopped")
     finally:
+        for sock in sockets:
+            sock.close()
         await ops.stop()
         if metrics_server is not None:
             metrics_server.close()
