@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from vicidial.leads.v1 import lead_archive_pb2_grpc
 
 from lead_archive_rest_shim import ops
-from lead_archive_rest_shim.context import RequestContextMiddleware
+from lead_archive_rest_shim.context import RequestContextMiddleware, parse_networks
 from lead_archive_rest_shim.errors import ApiError, handle_api_error
 from lead_archive_rest_shim.routes import router
 from lead_archive_rest_shim.upstream import UpstreamTls, open_channel
@@ -24,13 +24,15 @@ def create_app(
     channel_factory: ChannelFactory | None = None,
     upstream_tls: UpstreamTls | None = None,
     upstream_metadata: tuple[tuple[str, str], ...] = (),
+    trusted_proxies: str = "",
 ) -> FastAPI:
     """Build the REST shim that forwards to the LeadArchiveService at ``upstream`` (HOST:PORT).
 
     The channel is opened when the app starts (``lifespan``) and closed when it stops; it
     uses TLS when ``upstream_tls`` is given, and sends ``upstream_metadata`` with every
-    call. ``channel_factory`` replaces the channel altogether, e.g. for tests (its calls
-    then carry no request id or client address).
+    call. ``trusted_proxies`` (comma-separated addresses or networks) are the proxies whose
+    X-Forwarded-For is believed. ``channel_factory`` replaces the channel altogether, e.g.
+    for tests (its calls then carry no request id or client address).
     """
     connect: ChannelFactory = channel_factory or (
         lambda target: open_channel(target, upstream_tls, upstream_metadata)
@@ -55,5 +57,5 @@ def create_app(
     app.include_router(router)
     app.include_router(ops.router)
     app.add_exception_handler(ApiError, handle_api_error)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, trusted_proxies=parse_networks(trusted_proxies))
     return app

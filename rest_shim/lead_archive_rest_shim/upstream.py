@@ -48,6 +48,8 @@ class _ContextInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore
         if record is None:
             return await continuation(_with(client_call_details, metadata), request)
         metadata.add("x-request-id", record.request_id)
+        if record.client_request_id:
+            metadata.add("x-client-request-id", record.client_request_id)
         if record.client_ip:
             metadata.add("x-forwarded-for", record.client_ip)
         if hasattr(request, "lead_ids"):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from lead_archive_server.access.auth_limit import FailedAuthLimiter
-from lead_archive_server.access.keys import key_from_authorization, user_for_key
+from lead_archive_server.access.keys import LiveKeyHashes, key_from_authorization, user_for_key
 from lead_archive_server.access.office_hours import (
     OfficeHours,
     OfficeHoursError,
@@ -20,6 +21,8 @@ from lead_archive_server.core.db import Database
 from lead_archive_server.core.errors import OfficeHours as OfficeHoursDenied
 from lead_archive_server.core.errors import ServerError, Unauthenticated
 from lead_archive_server.runtime.settings import Settings
+
+log = logging.getLogger("server.access")
 
 Clock = Callable[[], datetime]
 OfficeHoursSource = Callable[[], Awaitable[OfficeHours]]
@@ -38,23 +41,36 @@ class AccessGuard:
     office_hours: OfficeHoursSource
     clock: Clock = utc_now
     limiter: FailedAuthLimiter = field(default_factory=FailedAuthLimiter)
+    live_keys: LiveKeyHashes = field(default_factory=LiveKeyHashes)
 
     async def admit(self, authorization: str | None, client: str | None = None) -> str:
         """Return the API user, or raise Unauthenticated (401) or OfficeHoursDenied (403).
 
-        A client with too many failed attempts gets 401 without its key being looked at.
+        A client with too many failed attempts gets 401 for an unknown key without a
+        database lookup; a live key of that client still works.
         """
-        if client is not None and self.limiter.blocked(client):
-            raise Unauthenticated()
         key = key_from_authorization(authorization)
+        if client is not None and self.limiter.blocked(client) and not await self._live(key):
+            raise Unauthenticated()
         api_user = await user_for_key(self.db, key) if key else None
         if api_user is None:
-            if client is not None:
-                self.limiter.failed(client)
+            if client is not None and self.limiter.failed(client):
+                log.warning(
+                    "client %s locked out: %d failed authentications within %gs; for %gs "
+                    "its unknown keys get 401 unchecked, valid keys still work",
+                    client,
+                    self.limiter.max_failures,
+                    self.limiter.window_s,
+                    self.limiter.cooldown_s,
+                    extra={"fields": {"client_ip": client, "event": "auth_lockout"}},
+                )
             raise Unauthenticated()
         if (await self.office_hours()).is_office_time(self.clock()):
             raise OfficeHoursDenied()
         return api_user
+
+    async def _live(self, key: str | None) -> bool:
+        return key is not None and await self.live_keys.contains(self.db, key)
 
 
 def office_hours_source(settings: Settings, db: Database) -> OfficeHoursSource:

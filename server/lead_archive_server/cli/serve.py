@@ -42,7 +42,12 @@ def _rest_server(
 ) -> _Uvicorn:
     cert, key = settings.http_tls or (None, None)
     config = uvicorn.Config(
-        create_app(upstream, upstream_tls=upstream_tls, upstream_metadata=upstream_metadata),
+        create_app(
+            upstream,
+            upstream_tls=upstream_tls,
+            upstream_metadata=upstream_metadata,
+            trusted_proxies=settings.trusted_proxies,
+        ),
         host=settings.http_host,
         port=settings.http_port,
         log_level=settings.log_level.lower(),
@@ -50,8 +55,8 @@ def _rest_server(
         access_log=False,  # the shim writes its own line per request
         ssl_certfile=cert,
         ssl_keyfile=key,
-        # The client address of a request proxied by these (X-Forwarded-For) is believed.
-        forwarded_allow_ips=settings.trusted_proxies,
+        # The shim reads X-Forwarded-For itself, from LEAD_ARCHIVE_TRUSTED_PROXIES only.
+        proxy_headers=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_s) or None,
     )
     return _Uvicorn(config)

@@ -254,6 +254,7 @@ CREATE TABLE IF NOT EXISTS {KEYS} (
 """
 INSERT_KEY = f"INSERT INTO {KEYS} (api_user, key_hash, created_at) VALUES (%s, %s, NOW())"
 SELECT_KEY_USER = f"SELECT api_user FROM {KEYS} WHERE key_hash = %s AND revoked_at IS NULL"
+SELECT_LIVE_KEY_HASHES = f"SELECT key_hash FROM {KEYS} WHERE revoked_at IS NULL"
 SELECT_KEYS = f"SELECT key_id, api_user, created_at, revoked_at FROM {KEYS} ORDER BY key_id"
 REVOKE_KEY = f"UPDATE {KEYS} SET revoked_at = NOW() WHERE key_id = %s AND revoked_at IS NULL"
 REVOKE_USER_KEYS = (

@@ -137,7 +137,12 @@ class Settings(BaseSettings):
     http_tls_key: str = ""
     upstream_ca: str = ""
     upstream_server_name: str = ""
-    trusted_proxies: str = "127.0.0.1, ::1"
+    # Proxies whose X-Forwarded-For / x-forwarded-for is believed; none unless named. The
+    # REST half of `serve` reaches its gRPC half with a per-process token instead.
+    trusted_proxies: str = ""
+    # Failed authentications per client per minute before its unknown keys are refused
+    # unchecked for a minute (valid keys still work); 0 turns the limit off.
+    auth_failure_limit: int = Field(default=10, ge=0, le=100_000)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=0, ge=0, le=65535)
     log_format: Literal["text", "json"] = "text"

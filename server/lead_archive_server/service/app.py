@@ -9,6 +9,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
+from lead_archive_server.access.auth_limit import FailedAuthLimiter
 from lead_archive_server.access.guard import Clock, office_hours_source, utc_now
 from lead_archive_server.core.db import Database
 from lead_archive_server.runtime.ports import GRPC_NO_PORT_SHARING, PortUnavailable, ensure_free
@@ -46,7 +47,8 @@ def create_server(
         interceptors=[ops.observer],
         options=[("grpc.max_receive_message_length", MAX_RECEIVE_BYTES), GRPC_NO_PORT_SHARING],
     )
-    guard = RecordingGuard(db, office_hours_source(settings, db), clock)
+    limiter = FailedAuthLimiter(max_failures=settings.auth_failure_limit)
+    guard = RecordingGuard(db, office_hours_source(settings, db), clock, limiter)
     servicer = LeadArchiveServicer(db, guard, attempts=settings.retry_attempts)
     pb_grpc.add_LeadArchiveServiceServicer_to_server(servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(ops.health, server)

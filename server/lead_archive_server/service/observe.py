@@ -27,11 +27,15 @@ from lead_archive_server.service import metrics
 from lead_archive_server.service.audit import AdminLog, AuditEntry
 from lead_archive_server.service.callers import (
     API_USER_KEY,
+    CLIENT_REQUEST_ID_KEY,
     FORWARDED_FOR_KEY,
     REQUEST_ID_KEY,
     IpNetwork,
     client_address,
+    new_request_id,
     request_id_or_new,
+    safe_request_id,
+    speaks_for_clients,
 )
 from lead_archive_server.service.servicer import rich_status
 
@@ -57,6 +61,8 @@ class CallRecord:
     client_ip: str
     context: Context
     api_user: str = ""
+    # What the caller said its id was: logged beside ours, never written to the audit row.
+    client_request_id: str = ""
 
     def set_user(self, api_user: str) -> None:
         """Remember the API user and tell the caller in trailing metadata."""
@@ -115,8 +121,10 @@ class Gate:
 
     def admits(self, metadata: dict[str, Any]) -> bool:
         """Whether a new call with this metadata may start."""
-        if not self.draining:
-            return True
+        return not self.draining or self.from_own_shim(metadata)
+
+    def from_own_shim(self, metadata: dict[str, Any]) -> bool:
+        """Whether the call comes from the REST shim of this process (it has the token)."""
         token = _text(metadata.get(SHIM_TOKEN_KEY)) or ""
         return hmac.compare_digest(token.encode(), self.token.encode())
 
@@ -170,15 +178,21 @@ class CallObserver(grpc.aio.ServerInterceptor):
         return observed
 
     def _open(self, method: str, context: Context) -> CallRecord:
+        """Who calls: a proxy we trust (our own shim, or one named in the settings) speaks
+        for its client's address and request ids; any other caller's are its word only."""
         metadata = {key: value for key, value in context.invocation_metadata() or ()}
-        record = CallRecord(
-            method=method,
-            request_id=request_id_or_new(_text(metadata.get(REQUEST_ID_KEY))),
-            client_ip=client_address(
-                context.peer(), _text(metadata.get(FORWARDED_FOR_KEY)), self._trusted
-            ),
-            context=context,
-        )
+        sent_id = _text(metadata.get(REQUEST_ID_KEY))
+        forwarded = _text(metadata.get(FORWARDED_FOR_KEY))
+        peer = context.peer()
+        if self._gate.from_own_shim(metadata) or speaks_for_clients(peer, self._trusted):
+            request_id = request_id_or_new(sent_id)
+            client_ip = client_address(peer, forwarded, (), believed=True)
+            client_id = safe_request_id(_text(metadata.get(CLIENT_REQUEST_ID_KEY)))
+        else:
+            request_id = new_request_id()
+            client_ip = client_address(peer, None, ())
+            client_id = safe_request_id(sent_id)
+        record = CallRecord(method, request_id, client_ip, context, client_request_id=client_id)
         context.set_trailing_metadata(record.trailing_metadata())
         return record
 
@@ -214,6 +228,7 @@ class CallObserver(grpc.aio.ServerInterceptor):
         metrics.record_call(record.method, code.name, seconds, counts)
         fields: dict[str, Any] = {
             "request_id": record.request_id,
+            **({"client_request_id": record.client_request_id} if record.client_request_id else {}),
             "method": record.method,
             "api_user": record.api_user,
             "client_ip": record.client_ip,
