@@ -80,15 +80,18 @@ def http_status(code: grpc.StatusCode) -> int:
     return HTTP_STATUS[code]
 
 
-def _message_without_detail(code: grpc.StatusCode, details: str | None) -> str:
+def _message_without_detail(code: grpc.StatusCode) -> str:
+    """Every answer the server writes carries a LeadErrors detail; one without it comes from
+    gRPC itself (a message over its size limit, a deadline, an unhandled exception whose
+    text may hold SQL), and its wording never reaches a REST body."""
     if code == grpc.StatusCode.UNAVAILABLE:
-        # The server's own UNAVAILABLE carries a detail; this one comes from the channel.
         return messages.UPSTREAM_UNAVAILABLE
-    if code == grpc.StatusCode.UNKNOWN or not details:
-        # UNKNOWN is how gRPC reports an exception the server did not handle; its details
-        # echo the exception's text, which may hold SQL, so it is not passed on.
-        return messages.UPSTREAM_FAILED
-    return details
+    return messages.UPSTREAM_FAILED
+
+
+def from_grpc_itself(error: grpc.aio.AioRpcError) -> bool:
+    """Whether gRPC, not the archive server, ended the call (no LeadErrors detail)."""
+    return lead_errors_detail(error.trailing_metadata()) is None
 
 
 def error_from_rpc(
@@ -100,7 +103,7 @@ def error_from_rpc(
     status = HTTP_STATUS.get(code, 500)
     detail = lead_errors_detail(error.trailing_metadata())
     if detail is None:
-        return ApiError(status, _message_without_detail(code, error.details()), lead_errors=0)
+        return ApiError(500, _message_without_detail(code), lead_errors=0)
     return ApiError(
         status,
         detail.message,

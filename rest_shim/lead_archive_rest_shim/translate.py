@@ -237,13 +237,20 @@ def plan_archive(body: Mapping[str, JsonValue]) -> ArchivePlan:
     )
 
 
+# "Key=" and a key of at most 128 characters, with room for spaces: longer is not a key.
+MAX_AUTHORIZATION_CHARS = 256
+
+
 def auth_metadata(authorization: str | None) -> tuple[tuple[str, str], ...]:
     """Forward the Authorization header unchanged as gRPC metadata, when it can be forwarded.
 
-    gRPC metadata values are printable ASCII only; a header that is absent or holds anything
-    else is not sent, so the server answers 401 as for a missing key.
+    gRPC metadata values are printable ASCII only, and bounded in size; a header that is
+    absent, holds anything else, or is longer than any key can be is not sent, so the server
+    answers 401 as for a missing key.
     """
-    if authorization is None or not all(" " <= char <= "~" for char in authorization):
+    if authorization is None or len(authorization) > MAX_AUTHORIZATION_CHARS:
+        return ()
+    if not all(" " <= char <= "~" for char in authorization):
         return ()
     return (("authorization", authorization),)
 

@@ -15,6 +15,7 @@ from lead_archive_rest_shim.upstream import UpstreamTls
 
 from lead_archive_server.core.db import Database
 from lead_archive_server.runtime import tls
+from lead_archive_server.runtime.http_limits import HttpLimits, bounded_protocol
 from lead_archive_server.runtime.ports import bind_tcp
 from lead_archive_server.runtime.settings import Settings
 from lead_archive_server.service.app import create_server
@@ -58,6 +59,15 @@ def _rest_server(
         # The shim reads X-Forwarded-For itself, from LEAD_ARCHIVE_TRUSTED_PROXIES only.
         proxy_headers=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_s) or None,
+        http=bounded_protocol(
+            HttpLimits(
+                max_header_bytes=settings.http_max_header_bytes,
+                max_headers=settings.http_max_headers,
+                header_timeout_s=settings.http_header_timeout_s,
+                max_connections=settings.http_max_connections,
+            )
+        ),
+        timeout_keep_alive=settings.http_keep_alive_s,
     )
     return _Uvicorn(config)
 
@@ -85,16 +95,18 @@ def _http_sockets(settings: Settings) -> list[socket.socket]:
 
 async def run_rest(settings: Settings, upstream: str, *, upstream_tls: bool = False) -> None:
     """Serve the REST shim against a gRPC upstream until SIGINT/SIGTERM."""
+    stop = _shutdown_signal()
     sockets = _http_sockets(settings)
     web = _rest_server(settings, upstream, tls.upstream_tls(settings) if upstream_tls else None)
     serving = asyncio.create_task(web.serve(sockets))
-    await _first_of(_shutdown_signal(), serving)
+    await _first_of(stop, serving)
     web.should_exit = True
     await serving
 
 
 async def run(settings: Settings, *, rest: bool = True, on_ready: OnReady | None = None) -> None:
     """Serve gRPC (and the REST shim in front of it) until SIGINT/SIGTERM."""
+    stop = _shutdown_signal()  # before any port opens: a signal from then on stops cleanly
     db = await Database.connect(settings.database, pool_size=settings.pool_size)
     ops = Operations(settings, db)
     metrics_server: MetricsServer | None = None
@@ -116,7 +128,7 @@ async def run(settings: Settings, *, rest: bool = True, on_ready: OnReady | None
         if on_ready is not None:
             await _until_started(web)
             on_ready(grpc_port, int(sockets[0].getsockname()[1]) if web else None)
-        await _first_of(_shutdown_signal(), serving)
+        await _first_of(stop, serving)
         # Not ready from now on; the REST port closes, then gRPC, each after its calls end.
         await ops.drain()
         if web is not None and serving is not None:

@@ -145,6 +145,12 @@ class Settings(BaseSettings):
     auth_failure_limit: int = Field(default=10, ge=0, le=100_000)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    # The REST port's bounds on each client (see runtime/http_limits.py).
+    http_max_header_bytes: int = Field(default=16_384, ge=1024, le=1_048_576)
+    http_max_headers: int = Field(default=64, ge=8, le=10_000)
+    http_header_timeout_s: float = Field(default=10.0, gt=0, le=3600)
+    http_keep_alive_s: int = Field(default=5, ge=1, le=3600)
+    http_max_connections: int = Field(default=512, ge=1, le=100_000)
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     health_interval_s: float = Field(default=5.0, gt=0, le=3600)
