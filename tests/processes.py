@@ -85,4 +85,4 @@ async def serving(
     finally:
         process.send_signal(signal.SIGTERM)
         returncode = await asyncio.wait_for(process.wait(), stop_s)
-        assert returncode == 0, log.read_text(errors="replace")[-3000:]
+        assert returncode == 0, log.read_text(errors="replace")[-3000:]  # noqa: ASYNC240
