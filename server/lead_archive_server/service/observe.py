@@ -4,11 +4,14 @@
 opens a ``CallRecord`` that ``RecordingGuard`` completes with the API user once the key is
 checked; when the call ends it writes one log line and the metrics, and, for a batch that
 changed data, the vicidial_admin_log row. The request id and the API user go back to the
-caller in trailing metadata (``x-request-id``, ``x-api-user``).
+caller in trailing metadata (``x-request-id``, ``x-api-user``). A call runs in its own
+task: when the caller stops waiting (deadline, cancel), a batch already under way still
+runs to its end and is logged (``caller_left``) and audited with its real counts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import secrets
@@ -63,6 +66,8 @@ class CallRecord:
     api_user: str = ""
     # What the caller said its id was: logged beside ours, never written to the audit row.
     client_request_id: str = ""
+    # The caller stopped waiting (deadline, cancel) while the call's work went on.
+    caller_left: bool = False
 
     def set_user(self, api_user: str) -> None:
         """Remember the API user and tell the caller in trailing metadata."""
@@ -138,6 +143,7 @@ class CallObserver(grpc.aio.ServerInterceptor):
         self._admin_log = admin_log
         self._trusted = trusted_proxies
         self._gate = gate
+        self._left_behind: set[asyncio.Future[None]] = set()
 
     async def intercept_service(
         self,
@@ -164,18 +170,60 @@ class CallObserver(grpc.aio.ServerInterceptor):
             try:
                 if not self._gate.admits(dict(context.invocation_metadata() or ())):
                     await _refuse(context)
-                response = await inner(request, context)
+                # Its own task: a caller that goes away (deadline, cancel) cannot stop a batch
+                # half way; the batch runs to its end and is logged and audited as it ended.
+                work = asyncio.ensure_future(inner(request, context))
             except BaseException:
-                code = context.code() or grpc.StatusCode.CANCELLED
-                self._finish(record, request, None, code, perf_counter() - started, context)
+                self._failed(record, request, started, context)
                 raise
             finally:
                 _current.reset(token)
+            try:
+                response = await asyncio.shield(work)
+            except asyncio.CancelledError:
+                self._after_caller_left(record, request, work, started, context)
+                raise
+            except BaseException:
+                self._failed(record, request, started, context)
+                raise
             await self._audit(record, request, response)
             self._finish(record, request, response, grpc.StatusCode.OK, perf_counter() - started)
             return response
 
         return observed
+
+    def _failed(self, record: CallRecord, request: Any, started: float, context: Context) -> None:
+        code = context.code() or grpc.StatusCode.CANCELLED
+        self._finish(record, request, None, code, perf_counter() - started, context)
+
+    def _after_caller_left(
+        self,
+        record: CallRecord,
+        request: Any,
+        work: asyncio.Future[Any],
+        started: float,
+        context: Context,
+    ) -> None:
+        """Log and audit the call once its work ends, though no one waits for the answer."""
+
+        async def complete() -> None:
+            record.caller_left = True
+            try:
+                response = await work
+            except BaseException:  # the work failed on its own: logged with its code
+                self._failed(record, request, started, context)
+                return
+            await self._audit(record, request, response)
+            self._finish(record, request, response, grpc.StatusCode.OK, perf_counter() - started)
+
+        task = asyncio.ensure_future(complete())
+        self._left_behind.add(task)
+        task.add_done_callback(self._left_behind.discard)
+
+    async def settle(self) -> None:
+        """Wait for the calls whose callers left (before the database closes)."""
+        if self._left_behind:
+            await asyncio.gather(*self._left_behind, return_exceptions=True)
 
     def _open(self, method: str, context: Context) -> CallRecord:
         """Who calls: a proxy we trust (our own shim, or one named in the settings) speaks
@@ -238,6 +286,8 @@ class CallObserver(grpc.aio.ServerInterceptor):
         if isinstance(request, pb.ArchiveLeadsRequest):
             fields["lead_count"] = len(request.lead_ids)
             fields.update(zip(COUNT_FIELDS, counts or [0] * len(COUNT_FIELDS), strict=True))
+        if record.caller_left:
+            fields["caller_left"] = True
         if context is not None and code != grpc.StatusCode.OK:
             # The contract's message; never SQL, a trace or a credential (see errors.py).
             fields["error"] = context.details() or ""
