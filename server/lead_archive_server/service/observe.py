@@ -4,9 +4,9 @@
 opens a ``CallRecord`` that ``RecordingGuard`` completes with the API user once the key is
 checked; when the call ends it writes one log line and the metrics, and, for a batch that
 changed data, the vicidial_admin_log row. The request id and the API user go back to the
-caller in trailing metadata (``x-request-id``, ``x-api-user``). A call runs in its own
-task: when the caller stops waiting (deadline, cancel), a batch already under way still
-runs to its end and is logged (``caller_left``) and audited with its real counts.
+caller in trailing metadata (``x-request-id``, ``x-api-user``). When the caller stops
+waiting (deadline, cancel), a batch already under way still runs to its end (the servicer
+shields it) and is then logged (``caller_left``) and audited with its real counts.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import grpc
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 
 from lead_archive_server.access.guard import AccessGuard
+from lead_archive_server.core.archive import ArchiveResult
 from lead_archive_server.core.errors import ShuttingDown
 from lead_archive_server.service import metrics
 from lead_archive_server.service.audit import AdminLog, AuditEntry
@@ -40,7 +41,7 @@ from lead_archive_server.service.callers import (
     safe_request_id,
     speaks_for_clients,
 )
-from lead_archive_server.service.servicer import rich_status
+from lead_archive_server.service.servicer import archive_response, batch_under_way, rich_status
 
 log = logging.getLogger("server.requests")
 
@@ -170,22 +171,19 @@ class CallObserver(grpc.aio.ServerInterceptor):
             try:
                 if not self._gate.admits(dict(context.invocation_metadata() or ())):
                     await _refuse(context)
-                # Its own task: a caller that goes away (deadline, cancel) cannot stop a batch
-                # half way; the batch runs to its end and is logged and audited as it ended.
-                work = asyncio.ensure_future(inner(request, context))
+                response = await inner(request, context)
+            except asyncio.CancelledError:
+                batch = batch_under_way()
+                if batch is None or batch.done():
+                    self._failed(record, request, started, context)
+                else:  # the caller left; the shielded batch goes on (see servicer)
+                    self._after_caller_left(record, request, batch, started, context)
+                raise
             except BaseException:
                 self._failed(record, request, started, context)
                 raise
             finally:
                 _current.reset(token)
-            try:
-                response = await asyncio.shield(work)
-            except asyncio.CancelledError:
-                self._after_caller_left(record, request, work, started, context)
-                raise
-            except BaseException:
-                self._failed(record, request, started, context)
-                raise
             await self._audit(record, request, response)
             self._finish(record, request, response, grpc.StatusCode.OK, perf_counter() - started)
             return response
@@ -200,19 +198,20 @@ class CallObserver(grpc.aio.ServerInterceptor):
         self,
         record: CallRecord,
         request: Any,
-        work: asyncio.Future[Any],
+        batch: asyncio.Future[ArchiveResult],
         started: float,
         context: Context,
     ) -> None:
-        """Log and audit the call once its work ends, though no one waits for the answer."""
+        """Log and audit a batch once it ends, though its caller no longer waits for it."""
+        record.caller_left = True
 
         async def complete() -> None:
-            record.caller_left = True
             try:
-                response = await work
-            except BaseException:  # the work failed on its own: logged with its code
+                result = await batch
+            except BaseException:  # the batch failed on its own: logged with its code
                 self._failed(record, request, started, context)
                 return
+            response = archive_response(result)
             await self._audit(record, request, response)
             self._finish(record, request, response, grpc.StatusCode.OK, perf_counter() - started)
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import asdict
 
 import grpc
@@ -15,11 +17,24 @@ from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
 from lead_archive_server.access.guard import AccessGuard
-from lead_archive_server.core.archive import ArchiveBatch, archive_leads
+from lead_archive_server.core.archive import ArchiveBatch, ArchiveResult, archive_leads
 from lead_archive_server.core.db import Database
 from lead_archive_server.core.errors import SUCCESS_MESSAGE, ArchiveError, ServerError
 
 log = logging.getLogger(__name__)
+
+# The batch a call started: it runs to its end even if the caller leaves (see observe).
+_batch: ContextVar[asyncio.Future[ArchiveResult] | None] = ContextVar("batch", default=None)
+
+
+def batch_under_way() -> asyncio.Future[ArchiveResult] | None:
+    """The batch the current call started, if any."""
+    return _batch.get()
+
+
+def archive_response(result: ArchiveResult) -> pb.ArchiveLeadsResponse:
+    """The response message for a finished batch."""
+    return pb.ArchiveLeadsResponse(message=SUCCESS_MESSAGE, **asdict(result))
 
 
 class LeadArchiveServicer(pb_grpc.LeadArchiveServiceServicer):
@@ -42,8 +57,11 @@ class LeadArchiveServicer(pb_grpc.LeadArchiveServiceServicer):
                 delete=_flag(request, "delete_leads"),
                 lead_ids=request.lead_ids,
             )
-            result = await archive_leads(self._db, batch, attempts=self._attempts)
-        return pb.ArchiveLeadsResponse(message=SUCCESS_MESSAGE, **asdict(result))
+            # Shielded: a caller that leaves (deadline, cancel) cannot stop it half way.
+            work = asyncio.ensure_future(archive_leads(self._db, batch, attempts=self._attempts))
+            _batch.set(work)
+            result = await asyncio.shield(work)
+        return archive_response(result)
 
     async def CheckAccess(
         self, request: pb.CheckAccessRequest, context: grpc.aio.ServicerContext[object, object]
