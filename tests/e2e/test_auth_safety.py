@@ -188,3 +188,21 @@ async def test_a_trusted_proxy_forwards_the_client_and_its_request_id_is_logged_
     rows = await innodb.fetch("SELECT ip_address, record_id FROM vicidial_admin_log")
     assert [tuple(row) for row in rows] == [("203.0.113.50", ours)]
     assert f"request_id={ours} client_request_id=client-chosen-id" in serve.logged()
+
+
+async def test_archive_reads_its_key_from_a_file(innodb: TestDb, tmp_path: Path) -> None:
+    ids = await innodb.seed(3, list_id=4242)
+    async with served(innodb, tmp_path) as serve:
+        key_file = tmp_path / "api-key"
+        key_file.write_text(await serve.new_key() + "\n")
+        await serve.cli(
+            "archive",
+            "--list-id",
+            "4242",
+            "--target",
+            f"127.0.0.1:{serve.grpc_port}",
+            "--api-key-file",
+            str(key_file),
+        )
+    assert await innodb.count("vicidial_list") == 0
+    assert len(ids) == 3

@@ -185,19 +185,24 @@ def keys_list() -> None:
 
 @keys_app.command("revoke")
 def keys_revoke(
-    key_id: Annotated[int | None, typer.Argument(help="The id shown by 'keys list'.")] = None,
+    key_id: Annotated[
+        str | None, typer.Argument(metavar="[ID]", help="The id shown by 'keys list'.")
+    ] = None,
     user: Annotated[str | None, typer.Option(help="Revoke every key of this user.")] = None,
 ) -> None:
     """Revoke one key by id, or every key of a user."""
     if (key_id is None) == (user is None):
         fail("give a key id or --user, not both", 2)
+    number = None if key_id is None else bulk.ascii_number(key_id)
+    if key_id is not None and number is None:
+        fail(f"{key_id!r} is not a key id (digits 0-9, as 'keys list' shows)", 2)
     settings = settings_or_exit()
     if user is not None:
         count = run_or_exit(_with_db(settings, lambda db: keys.revoke_user_keys(db, user)))
         out.print(f"revoked {count} key(s) of {user}")
         return
-    assert key_id is not None
-    revoked_id = key_id
+    assert number is not None
+    revoked_id = number
     if not run_or_exit(_with_db(settings, lambda db: keys.revoke_key(db, revoked_id))):
         fail(f"no live key with id {revoked_id}")
     out.print(f"revoked key {revoked_id}")
@@ -348,7 +353,19 @@ def archive(
         ),
     ] = None,
     api_key: Annotated[
-        str | None, typer.Option(help="The API key (default: LEAD_ARCHIVE_API_KEY).")
+        str | None,
+        typer.Option(
+            help="The API key (default: LEAD_ARCHIVE_API_KEY). Other users of this machine "
+            "can read it in `ps`: prefer --api-key-file or the variable."
+        ),
+    ] = None,
+    api_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="Read the API key from the first line of FILE (- for stdin is not "
+            "allowed); unlike --api-key it does not show in `ps`.",
+        ),
     ] = None,
     tls: Annotated[
         bool,
@@ -399,7 +416,7 @@ def archive(
         connection = Connection.from_options(
             settings,
             target=target,
-            api_key=api_key,
+            api_key=_api_key(api_key, api_key_file),
             tls=tls,
             ca_cert=ca_cert,
             timeout=timeout,
@@ -417,10 +434,27 @@ def archive(
 def _list_ids(values: list[str]) -> list[int]:
     ids = []
     for value in bulk.split_values(values):
-        if not value.isdigit():
+        list_id = bulk.ascii_number(value)
+        if list_id is None:
             raise bulk.JobError(f"--list-id {value!r} is not a list ID")
-        ids.append(int(value))
+        ids.append(list_id)
     return ids
+
+
+def _api_key(given: str | None, file: Path | None) -> str | None:
+    """The key from --api-key or --api-key-file (JobError for both, or a bad file)."""
+    if file is None:
+        return given
+    if given is not None:
+        raise bulk.JobError("give --api-key or --api-key-file, not both")
+    try:
+        lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as error:
+        raise bulk.JobError(f"--api-key-file {file}: {error.strerror or error}") from None
+    key = lines[0].strip() if lines else ""
+    if not key:
+        raise bulk.JobError(f"--api-key-file {file}: the first line holds no key")
+    return key
 
 
 def _day(text: str | None) -> date | None:
