@@ -65,9 +65,13 @@ class AccessGuard:
                     extra={"fields": {"client_ip": client, "event": "auth_lockout"}},
                 )
             raise Unauthenticated()
+        self.identified(api_user)
         if (await self.office_hours()).is_office_time(self.clock()):
             raise OfficeHoursDenied()
         return api_user
+
+    def identified(self, api_user: str) -> None:
+        """Called with the key's user before the office hours are checked (for the log)."""
 
     async def _live(self, key: str | None) -> bool:
         return key is not None and await self.live_keys.contains(self.db, key)

@@ -182,7 +182,7 @@ async def _refused(client: AsyncLeadArchiveClient, screens: Screens) -> int | No
     except Unauthenticated as error:
         screens.say(
             f"lead-archive: the API refused the key ({error.message}): "
-            "check --api-key or LEAD_ARCHIVE_API_KEY. Nothing was done."
+            "check --api-key, --api-key-file or LEAD_ARCHIVE_API_KEY. Nothing was done."
         )
         return EXIT_INCOMPLETE
     except OfficeHours as error:

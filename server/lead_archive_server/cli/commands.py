@@ -191,7 +191,9 @@ def keys_revoke(
     user: Annotated[str | None, typer.Option(help="Revoke every key of this user.")] = None,
 ) -> None:
     """Revoke one key by id, or every key of a user."""
-    if (key_id is None) == (user is None):
+    if key_id is None and user is None:
+        fail("say which keys: a key id, or --user USER (see 'keys list')", 2)
+    if key_id is not None and user is not None:
         fail("give a key id or --user, not both", 2)
     number = None if key_id is None else bulk.ascii_number(key_id)
     if key_id is not None and number is None:
@@ -199,6 +201,8 @@ def keys_revoke(
     settings = settings_or_exit()
     if user is not None:
         count = run_or_exit(_with_db(settings, lambda db: keys.revoke_user_keys(db, user)))
+        if not count:
+            fail(f"no live keys of user {user!r}: nothing revoked")
         out.print(f"revoked {count} key(s) of {user}")
         return
     assert number is not None

@@ -15,11 +15,12 @@ async def init_tables(db: Database) -> list[str]:
     """Create what is missing and return the names created; safe to run twice."""
     created: list[str] = []
     async with db.session() as session:
+        # Checked first: a database without Vicidial's leads is the wrong one; touch nothing.
+        if not await _exists(session, sql.LEADS):
+            raise LookupError(f"table {sql.LEADS} not found in database {db.url.database!r}")
         if not await _exists(session, sql.KEYS):
             await session.execute(sql.CREATE_KEYS)
             created.append(sql.KEYS)
-        if not await _exists(session, sql.LEADS):
-            raise LookupError(f"table {sql.LEADS} not found in database {db.url.database!r}")
         if not await _exists(session, sql.ARCHIVE):
             # The ALTER rebuilds the table, so it runs only on a table made just now.
             for statement in sql.CREATE_ARCHIVE:

@@ -101,10 +101,13 @@ class RecordingGuard(AccessGuard):
         record = current_call()
         if client is None and record is not None:
             client = record.client_ip or None
-        api_user = await super().admit(authorization, client)
+        return await super().admit(authorization, client)
+
+    def identified(self, api_user: str) -> None:
+        """The key is valid: the user goes into the record (and the log), even for a 403."""
+        record = current_call()
         if record is not None:
             record.set_user(api_user)
-        return api_user
 
 
 class Gate:

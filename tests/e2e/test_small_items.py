@@ -1,0 +1,90 @@
+"""Smaller operator safety items, through the real console script and a real `serve`."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+
+import httpx
+from lead_archive_server.core.db import Database
+from lead_archive_server.core.tables import drop_database, recreate_database
+from lead_archive_server.runtime.settings import DatabaseUrl
+
+from tests.conftest import SERVER_URL
+from tests.processes import LEAD_ARCHIVE, environment, free_port, serving
+from tests.support import TestDb
+
+ENDPOINT = "/vicidial/leads/archive"
+
+
+def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [LEAD_ARCHIVE, *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+async def test_trailing_slash_is_not_redirected_and_403_lines_name_the_user(
+    databases: dict[str, TestDb], tmp_path: Path
+) -> None:
+    tdb = databases["InnoDB"]
+    http_port = free_port()
+    env = environment(
+        database_url=tdb.db.url.url(),
+        grpc_port=str(free_port()),
+        http_port=str(http_port),
+        office_hours="mon-sun 00:00-24:00",  # always office hours: every valid key gets 403
+    )
+    key = run("keys", "create", "--user", "6677", env=env).stdout.split()[-1]
+    log = tmp_path / "serve.log"
+    async with (
+        serving(env, log),
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}") as http,
+    ):
+        slashed = await http.post(ENDPOINT + "/", json={}, headers={"Host": "evil.example"})
+        refused = await http.post(ENDPOINT, json={}, headers={"Authorization": f"Key={key}"})
+        await asyncio.sleep(0.3)
+    assert slashed.status_code == 404
+    assert "location" not in slashed.headers
+    assert refused.status_code == 403
+    lines = [line for line in log.read_text().splitlines() if "PERMISSION_DENIED" in line]
+    assert lines and all("api_user=6677" in line for line in lines), lines
+
+
+def test_keys_revoke_with_nothing_to_revoke_fails(tdb: TestDb) -> None:
+    env = environment(database_url=tdb.db.url.url())
+    nothing = run("keys", "revoke", "--user", "nobody-here", env=env)
+    assert nothing.returncode == 1
+    assert (
+        nothing.stderr.strip()
+        == "lead-archive: no live keys of user 'nobody-here': nothing revoked"
+    )
+    no_argument = run("keys", "revoke", env=env)
+    assert no_argument.returncode == 2
+    assert "say which keys" in no_argument.stderr
+
+
+async def test_db_init_creates_nothing_without_vicidial_list(tmp_path: Path) -> None:
+
+    url = DatabaseUrl.parse(SERVER_URL).with_database(f"la_test_not_vicidial_{tmp_path.name[-8:]}")
+    await recreate_database(url)
+    try:
+        result = await asyncio.to_thread(run, "db", "init", env=environment(database_url=url.url()))
+        db = await Database.connect(url, pool_size=1)
+        try:
+            async with db.session() as session:
+                tables = await session.fetch_all("SHOW TABLES")
+        finally:
+            await db.close()
+    finally:
+        await drop_database(url)
+    assert result.returncode == 1
+    assert "vicidial_list not found" in result.stderr
+    assert tables == []
+
+
+def test_config_show_names_the_time_zone_in_effect() -> None:
+    shown = run("config", "show", env=environment() | {"TZ": "America/Chicago"})
+    assert 'timezone = ""  # in effect: America/Chicago' in shown.stdout
+    given = run("config", "show", env=environment(timezone="Europe/Paris"))
+    assert 'timezone = "Europe/Paris"' in given.stdout
