@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 from pathlib import Path
 
@@ -88,3 +89,33 @@ def test_config_show_names_the_time_zone_in_effect() -> None:
     assert 'timezone = ""  # in effect: America/Chicago' in shown.stdout
     given = run("config", "show", env=environment(timezone="Europe/Paris"))
     assert 'timezone = "Europe/Paris"' in given.stdout
+
+
+async def test_json_log_format_means_every_line_is_json(
+    databases: dict[str, TestDb], tmp_path: Path
+) -> None:
+    http_port = free_port()
+    env = environment(
+        database_url=databases["InnoDB"].db.url.url(),
+        grpc_port=str(free_port()),
+        http_port=str(http_port),
+        office_hours="none",
+        log_format="json",
+    )
+    log = tmp_path / "serve.log"
+    async with serving(env, log), httpx.AsyncClient() as http:
+        await http.post(f"http://127.0.0.1:{http_port}{ENDPOINT}", json={})
+        await asyncio.sleep(0.5)  # the ready lines follow the first answer closely
+    lines = log.read_text().splitlines()
+    messages = [json.loads(line)["message"] for line in lines]  # fails on any other line
+    assert any(message.startswith("REST on http://") for message in messages), messages
+
+
+def test_help_shows_no_type_labels() -> None:
+    commands = [[], ["serve"], ["grpc"], ["rest"], ["demo"], ["archive"], ["verify"]]
+    commands += [["keys", name] for name in ("create", "list", "revoke")]
+    commands += [["db", "init"], ["config", "show"]]
+    for command in commands:
+        shown = run(*command, "--help", env=environment())
+        assert shown.returncode == 0, (command, shown.stderr)
+        assert "<" not in shown.stdout, (command, shown.stdout)

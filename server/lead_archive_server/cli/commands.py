@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.table import Table
 
@@ -41,14 +42,30 @@ from lead_archive_server.runtime.settings import (
 
 T = TypeVar("T")
 
+
+def _argument_type(self: typer.core.TyperArgument, ctx: Any) -> str | None:
+    """An argument with a metavar shows only it, as an option does (typer adds `<str>`)."""
+    return None if self.metavar else typer.core.TyperArgument.display_type(self, ctx)
+
+
+typer.core.TyperArgument.display_type_rich = _argument_type  # type: ignore[method-assign, assignment]
+
 app = typer.Typer(
     help="Move old Vicidial leads from vicidial_list to vicidial_list_archive, losing none.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
-db_app = typer.Typer(help="Create the tables the service needs.", no_args_is_help=True)
-keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
-config_app = typer.Typer(help="Show the settings in effect.", no_args_is_help=True)
+# Plain help (rich_markup_mode=None): options show a named value (N, SECONDS), no type labels.
+db_app = typer.Typer(
+    help="Create the tables the service needs.", no_args_is_help=True, rich_markup_mode=None
+)
+keys_app = typer.Typer(
+    help="Create, list and revoke API keys.", no_args_is_help=True, rich_markup_mode=None
+)
+config_app = typer.Typer(
+    help="Show the settings in effect.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(config_app, name="config")
@@ -131,7 +148,7 @@ def grpc_only() -> None:
 
 @app.command()
 def rest(
-    upstream: Annotated[str, typer.Option(help="The gRPC server, HOST:PORT.")],
+    upstream: Annotated[str, typer.Option(metavar="HOST:PORT", help="The gRPC server.")],
     upstream_tls: Annotated[
         bool,
         typer.Option(
@@ -163,7 +180,7 @@ def db_init() -> None:
 
 @keys_app.command("create")
 def keys_create(
-    user: Annotated[str, typer.Option(help="The API user the key belongs to.")],
+    user: Annotated[str, typer.Option(metavar="USER", help="The API user the key belongs to.")],
 ) -> None:
     """Create a key; it is printed once, alone on the last line, and never stored."""
     settings = settings_or_exit()
@@ -186,9 +203,11 @@ def keys_list() -> None:
 @keys_app.command("revoke")
 def keys_revoke(
     key_id: Annotated[
-        str | None, typer.Argument(metavar="[ID]", help="The id shown by 'keys list'.")
+        str | None, typer.Argument(metavar="ID", help="The id shown by 'keys list'.")
     ] = None,
-    user: Annotated[str | None, typer.Option(help="Revoke every key of this user.")] = None,
+    user: Annotated[
+        str | None, typer.Option(metavar="USER", help="Revoke every key of this user.")
+    ] = None,
 ) -> None:
     """Revoke one key by id, or every key of a user."""
     if key_id is None and user is None:
@@ -215,7 +234,7 @@ def keys_revoke(
 @app.command("verify")
 def verify_command(
     limit: Annotated[
-        int, typer.Option(min=0, help="How many differing lead IDs to list at most.")
+        int, typer.Option(min=0, metavar="N", help="How many differing lead IDs to list at most.")
     ] = DEFAULT_LIMIT,
 ) -> None:
     """Check, read-only, that archived leads match vicidial_list and both tables match.
@@ -271,7 +290,9 @@ def demo(
     database: Annotated[
         str,
         typer.Option(
-            help="Demo database to create; one the demo made before is reset, any other is refused."
+            metavar="NAME",
+            help="Demo database to create; one the demo made before is reset, any other "
+            "is refused.",
         ),
     ] = DEMO_DATABASE,
     reset_configured: Annotated[
@@ -346,8 +367,10 @@ def archive(
     no_delete: Annotated[
         bool, typer.Option("--no-delete", help="Copy into the archive; delete nothing.")
     ] = False,
-    concurrency: Annotated[int, typer.Option(help="Batches in flight at once.")] = 4,
-    batch_size: Annotated[int, typer.Option(help="Leads per batch, at most 500.")] = 500,
+    concurrency: Annotated[int, typer.Option(metavar="N", help="Batches in flight at once.")] = 4,
+    batch_size: Annotated[
+        int, typer.Option(metavar="N", help="Leads per batch, at most 500.")
+    ] = 500,
     target: Annotated[
         str | None,
         typer.Option(
@@ -359,8 +382,9 @@ def archive(
     api_key: Annotated[
         str | None,
         typer.Option(
+            metavar="KEY",
             help="The API key (default: LEAD_ARCHIVE_API_KEY). Other users of this machine "
-            "can read it in `ps`: prefer --api-key-file or the variable."
+            "can read it in `ps`: prefer --api-key-file or the variable.",
         ),
     ] = None,
     api_key_file: Annotated[
@@ -382,9 +406,12 @@ def archive(
     ca_cert: Annotated[
         Path | None, typer.Option(metavar="FILE", help="Trust this CA for TLS (implies --tls).")
     ] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds one batch may take.")] = 60.0,
+    timeout: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Seconds one batch may take.")
+    ] = 60.0,
     retry_for: Annotated[
-        float, typer.Option(help="Seconds to keep retrying an unreachable server.")
+        float,
+        typer.Option(metavar="SECONDS", help="Seconds to keep retrying an unreachable server."),
     ] = 120.0,
 ) -> None:
     """Archive many leads through the API, selected like ADMIN_archive_leads.pl or listed.
@@ -480,11 +507,18 @@ def _read_ids(path: str) -> Sequence[int]:
 
 
 def _announce(settings: Settings) -> run.OnReady:
+    def say_ready(line: str) -> None:
+        # With LEAD_ARCHIVE_LOG_FORMAT=json every line on stderr is a JSON log record.
+        if settings.log_format == "json":
+            logging.getLogger("lead_archive_server.cli").info(line)
+        else:
+            err.print(line, highlight=False)
+
     def announce(grpc_port: int, http_port: int | None) -> None:
-        err.print(f"gRPC on {settings.grpc_host}:{grpc_port}", highlight=False)
+        say_ready(f"gRPC on {settings.grpc_host}:{grpc_port}")
         if http_port is not None:
             scheme = "https" if settings.http_tls else "http"
-            err.print(f"REST on {scheme}://{settings.http_host}:{http_port}", highlight=False)
+            say_ready(f"REST on {scheme}://{settings.http_host}:{http_port}")
 
     return announce
 
