@@ -119,3 +119,28 @@ def test_help_shows_no_type_labels() -> None:
         shown = run(*command, "--help", env=environment())
         assert shown.returncode == 0, (command, shown.stderr)
         assert "<" not in shown.stdout, (command, shown.stdout)
+
+
+async def test_verify_reports_leads_changed_after_archiving_as_such(tdb: TestDb) -> None:
+    ids = await tdb.seed(4)
+    await tdb.copy_to_archive(ids)  # as after `archive --no-delete`
+    # The dialer changes three of them later (modify_date moves on, as ON UPDATE does).
+    await tdb.execute(
+        "UPDATE vicidial_list SET status = 'DNC', modify_date = modify_date + INTERVAL 1 MINUTE "
+        f"WHERE lead_id IN ({ids[0]}, {ids[1]}, {ids[2]})"
+    )
+    env = environment(database_url=tdb.db.url.url())
+    changed = await asyncio.to_thread(run, "verify", env=env)
+    assert changed.returncode == 0, changed.stdout
+    assert "3 lead(s) changed in vicidial_list after they were archived" in changed.stdout
+    assert "NOT CLEAN" not in changed.stdout
+    # A copy that differs with no later change in vicidial_list is still reported.
+    await tdb.execute(
+        "UPDATE vicidial_list_archive SET last_name = 'X', modify_date = modify_date "
+        f"WHERE lead_id = {ids[3]}"
+    )
+    unexplained = await asyncio.to_thread(run, "verify", env=env)
+    assert unexplained.returncode == 1
+    assert "1 lead(s) in both tables with different data" in unexplained.stdout
+    assert str(ids[3]) in unexplained.stdout
+    assert "NOT CLEAN." in unexplained.stdout

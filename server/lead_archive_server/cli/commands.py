@@ -272,17 +272,29 @@ def _print_report(report: VerifyReport) -> None:
         for line in report.drift:
             table.add_row(line)
         out.print(table)
-    if report.differing:
-        say(f"{report.differing} lead(s) in both tables with different data:")
+    if report.changed_since:
+        say(
+            f"{report.changed_since} lead(s) changed in vicidial_list after they were archived "
+            "(normal after --no-delete, or for a lead kept because it changed): their copies "
+            "are stale and vicidial_list holds the real data; rerun their batch to refresh "
+            "and archive them."
+        )
+    if report.unexplained:
+        say(f"{report.unexplained} lead(s) in both tables with different data:")
+        listed = report.first_differing[: report.unexplained]  # the query lists these first
         table = Table("lead_id")
-        for lead_id in report.first_differing:
+        for lead_id in listed:
             table.add_row(str(lead_id))
         out.print(table)
-        shown = len(report.first_differing)
-        if shown < report.differing:
-            say(f"… and {report.differing - shown} more (first {shown} shown).")
+        if len(listed) < report.unexplained:
+            say(f"… and {report.unexplained - len(listed)} more (first {len(listed)} shown).")
         say("They are still in vicidial_list: rerun their batch to archive their current data.")
-    say("OK: archive and vicidial_list agree." if report.clean else "NOT CLEAN.")
+    if not report.clean:
+        say("NOT CLEAN.")
+    elif report.changed_since:
+        say("OK: no lead at risk; the only differences are leads changed after archiving.")
+    else:
+        say("OK: archive and vicidial_list agree.")
 
 
 @app.command()

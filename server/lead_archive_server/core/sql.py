@@ -159,11 +159,13 @@ COUNT_IN_BOTH = f"SELECT COUNT(*) FROM {LEADS} l JOIN {ARCHIVE} a ON a.lead_id =
 
 def differing_leads(columns: Sequence[str], limit: int) -> str:
     """One pass: the lowest `limit` lead IDs in both tables with different data, each row
-    carrying how many differ in all (the window counts before LIMIT cuts)."""
+    carrying how many differ in all and how many of those vicidial_list changed after they
+    were archived (a later modify_date; the windows count before LIMIT cuts)."""
+    later = "l.modify_date > a.modify_date" if "modify_date" in columns else "FALSE"
     return (
-        f"SELECT l.lead_id, COUNT(*) OVER () FROM {LEADS} l "
+        f"SELECT l.lead_id, COUNT(*) OVER (), SUM({later}) OVER () FROM {LEADS} l "
         f"JOIN {ARCHIVE} a ON a.lead_id = l.lead_id WHERE NOT ({_all_identical(columns)}) "
-        f"ORDER BY l.lead_id LIMIT {max(int(limit), 1)}"
+        f"ORDER BY {later}, l.lead_id LIMIT {max(int(limit), 1)}"  # unexplained ones first
     )
 
 
