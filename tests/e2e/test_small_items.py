@@ -144,3 +144,49 @@ async def test_verify_reports_leads_changed_after_archiving_as_such(tdb: TestDb)
     assert "1 lead(s) in both tables with different data" in unexplained.stdout
     assert str(ids[3]) in unexplained.stdout
     assert "NOT CLEAN." in unexplained.stdout
+
+
+async def test_the_progress_line_says_it_is_retrying_an_unreachable_server(
+    databases: dict[str, TestDb],
+) -> None:
+    tdb = databases["InnoDB"]
+    await tdb.reset()
+    await tdb.seed(20, list_id=4343)
+    grpc_port = free_port()
+    env = environment(database_url=tdb.db.url.url(), grpc_port=str(grpc_port), office_hours="none")
+    key = run("keys", "create", "--user", "6666", env=env).stdout.split()[-1]
+    server = await asyncio.create_subprocess_exec(
+        LEAD_ARCHIVE, "grpc", env=env, stderr=asyncio.subprocess.PIPE
+    )
+    holder = await Database.connect(tdb.db.url, pool_size=1)
+    try:
+        assert server.stderr is not None
+        await asyncio.wait_for(server.stderr.readline(), 30)
+        async with holder.session() as session:
+            # The first batch waits for this lock, so the server dies while it is in flight.
+            await session.fetch_all("SELECT GET_LOCK(CONCAT('lead_archive:', DATABASE()), 5)")
+            command = (
+                f"{LEAD_ARCHIVE} archive --list-id 4343 --batch-size 10 --concurrency 1 "
+                f"--target 127.0.0.1:{grpc_port} --retry-for 4 --timeout 30"
+            )
+            # `script` gives the command a terminal, so the progress line is drawn live.
+            archive = await asyncio.create_subprocess_exec(
+                "script",
+                "-qec",
+                command,
+                "/dev/null",
+                env=env | {"LEAD_ARCHIVE_API_KEY": key, "COLUMNS": "200"},
+                stdout=asyncio.subprocess.PIPE,
+                stdin=asyncio.subprocess.DEVNULL,
+            )
+            await asyncio.sleep(3)
+            server.kill()
+            await server.wait()
+            output, _ = await asyncio.wait_for(archive.communicate(), 60)
+    finally:
+        await holder.close()
+        if server.returncode is None:
+            server.kill()
+    shown = output.decode(errors="replace")
+    assert "retrying in" in shown, shown[-3000:]
+    assert archive.returncode == 1

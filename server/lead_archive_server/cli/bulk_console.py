@@ -20,6 +20,7 @@ from lead_archive_client import (
     OfficeHours,
     RetryPolicy,
     Unauthenticated,
+    Unavailable,
 )
 from rich.console import Console
 from rich.progress import (
@@ -152,7 +153,8 @@ async def run_archive(
 async def _archive(
     db: Database, source: LeadSource, job: Job, connection: Connection, screens: Screens
 ) -> int:
-    retry = RetryPolicy(deadline=connection.retry_for)
+    status = RetryStatus()
+    retry = RetryPolicy(deadline=connection.retry_for, on_retry=status.retrying)
     async with AsyncLeadArchiveClient(
         connection.target,
         connection.api_key,
@@ -165,7 +167,7 @@ async def _archive(
         if refused is not None:
             return refused
         started = time.monotonic()
-        with progress_bar(screens.err, "archiving", source.total) as advance:
+        with progress_bar(screens.err, "archiving", source.total, status) as advance:
             archiver = Archiver(client, db, job, watch=lambda tally: advance(tally.handled))
             with _ctrl_c(archiver, screens):
                 tally = await archiver.run(source)
@@ -253,9 +255,35 @@ class LeadsPerSecond(ProgressColumn):
         return Text("" if speed is None else f"{speed:,.0f} leads/s", style="progress.data.speed")
 
 
+class RetryStatus:
+    """What the progress line says while the client retries an unreachable server.
+
+    The client's RetryPolicy calls ``retrying``; the next batch that gets through clears it.
+    """
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.retries = 0
+        self.changed: Callable[[], None] = lambda: None
+
+    def retrying(self, error: Unavailable, pause_s: float) -> None:
+        """A call failed transiently and is tried again in pause_s seconds."""
+        self.retries += 1
+        reason = error.message if len(error.message) <= 48 else error.message[:47] + "…"
+        self.text = f"retrying in {pause_s:.1f} s (#{self.retries}): {reason}"
+        self.changed()
+
+    def clear(self) -> None:
+        """A batch got through."""
+        self.text = ""
+
+
 @contextmanager
-def progress_bar(console: Console, label: str, total: int) -> Iterator[Callable[[int], None]]:
-    """A progress bar (leads done, leads/s, ETA); yields a function taking the leads done."""
+def progress_bar(
+    console: Console, label: str, total: int, status: RetryStatus | None = None
+) -> Iterator[Callable[[int], None]]:
+    """A progress bar (leads done, leads/s, ETA, and any retry under way); yields a function
+    taking the leads done."""
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -264,12 +292,21 @@ def progress_bar(console: Console, label: str, total: int) -> Iterator[Callable[
         LeadsPerSecond(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
+        TextColumn("{task.fields[retry]}", style="yellow"),
     )
     with Progress(*columns, console=console) as progress:
-        task = progress.add_task(label, total=total)
+        task = progress.add_task(label, total=total, retry="")
+
+        def show_retry() -> None:
+            progress.update(task, retry=status.text if status else "")
+
+        if status is not None:
+            status.changed = show_retry
 
         def advance(done: int) -> None:
-            progress.update(task, completed=done, total=max(total, done))
+            if status is not None:
+                status.clear()
+            progress.update(task, completed=done, total=max(total, done), retry="")
 
         yield advance
 
