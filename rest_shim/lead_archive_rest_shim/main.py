@@ -28,14 +28,16 @@ def create_app(
     upstream_tls: UpstreamTls | None = None,
     upstream_metadata: tuple[tuple[str, str], ...] = (),
     trusted_proxies: str = "",
+    server_metrics: bool = False,
 ) -> FastAPI:
     """Build the REST shim that forwards to the LeadArchiveService at ``upstream`` (HOST:PORT).
 
     The channel is opened when the app starts (``lifespan``) and closed when it stops; it
     uses TLS when ``upstream_tls`` is given, and sends ``upstream_metadata`` with every
     call. ``trusted_proxies`` (comma-separated addresses or networks) are the proxies whose
-    X-Forwarded-For is believed. ``channel_factory`` replaces the channel altogether, e.g.
-    for tests (its calls then carry no request id or client address).
+    X-Forwarded-For is believed. ``server_metrics``: the gRPC server runs in this process,
+    so ``/metrics`` exports its metrics too. ``channel_factory`` replaces the channel
+    altogether, e.g. for tests (its calls then carry no request id or client address).
     """
     connect: ChannelFactory = channel_factory or (
         lambda target: open_channel(target, upstream_tls, upstream_metadata)
@@ -60,6 +62,7 @@ def create_app(
         redirect_slashes=False,
     )
     _declare_security_schemes(app)
+    app.state.server_metrics = server_metrics
     app.include_router(router)
     app.include_router(ops.router)
     app.add_exception_handler(ApiError, handle_api_error)

@@ -190,3 +190,67 @@ async def test_the_progress_line_says_it_is_retrying_an_unreachable_server(
     shown = output.decode(errors="replace")
     assert "retrying in" in shown, shown[-3000:]
     assert archive.returncode == 1
+
+
+async def test_split_mode_shim_metrics_do_not_pretend_to_count_leads(
+    databases: dict[str, TestDb], tmp_path: Path
+) -> None:
+    tdb = databases["InnoDB"]
+    await tdb.reset()
+    ids = await tdb.seed(2)
+    grpc_port, http_port = free_port(), free_port()
+    env = environment(
+        database_url=tdb.db.url.url(),
+        grpc_port=str(grpc_port),
+        http_port=str(http_port),
+        office_hours="none",
+    )
+    key = run("keys", "create", "--user", "6666", env=env).stdout.split()[-1]
+    body = {"insert_leads": True, "update_leads": True, "delete_leads": True}
+    url = f"http://127.0.0.1:{http_port}"
+    grpc_server = await asyncio.create_subprocess_exec(
+        LEAD_ARCHIVE, "grpc", env=env, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        assert grpc_server.stderr is not None
+        await asyncio.wait_for(grpc_server.stderr.readline(), 30)
+        shim = await asyncio.create_subprocess_exec(
+            LEAD_ARCHIVE,
+            "rest",
+            "--upstream",
+            f"127.0.0.1:{grpc_port}",
+            env=env,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            async with httpx.AsyncClient(base_url=url) as http:
+                for _ in range(100):
+                    try:
+                        await http.get("/healthz")
+                        break
+                    except httpx.TransportError:
+                        await asyncio.sleep(0.1)
+                answer = await http.post(
+                    ENDPOINT, json=body | {"lead_ids": ids}, headers={"Authorization": f"Key={key}"}
+                )
+                assert answer.status_code == 200, answer.text
+                split = (await http.get("/metrics")).text
+        finally:
+            shim.terminate()
+            await shim.wait()
+    finally:
+        grpc_server.terminate()
+        await grpc_server.wait()
+    assert (
+        'lead_archive_http_requests_total{path="/vicidial/leads/archive",status="200"} 1.0' in split
+    )
+    assert "lead_archive_leads_total" not in split  # counted by the gRPC process, not here
+    assert "lead_archive_database_up" not in split
+    # In `serve` the one endpoint shows the gRPC server's counts too.
+    ids = await tdb.seed(2)
+    async with serving(env, tmp_path / "serve.log"), httpx.AsyncClient(base_url=url) as http:
+        await http.post(
+            ENDPOINT, json=body | {"lead_ids": ids}, headers={"Authorization": f"Key={key}"}
+        )
+        together = (await http.get("/metrics")).text
+    assert 'lead_archive_leads_total{action="deleted"} 2.0' in together

@@ -40,6 +40,8 @@ def _rest_server(
     upstream: str,
     upstream_tls: UpstreamTls | None,
     upstream_metadata: tuple[tuple[str, str], ...] = (),
+    *,
+    in_process_grpc: bool = False,
 ) -> _Uvicorn:
     cert, key = settings.http_tls or (None, None)
     config = uvicorn.Config(
@@ -48,6 +50,7 @@ def _rest_server(
             upstream_tls=upstream_tls,
             upstream_metadata=upstream_metadata,
             trusted_proxies=settings.trusted_proxies,
+            server_metrics=in_process_grpc,
         ),
         host=settings.http_host,
         port=settings.http_port,
@@ -123,7 +126,7 @@ async def run(settings: Settings, *, rest: bool = True, on_ready: OnReady | None
         web = None
         if rest:
             target, local_tls = _local_upstream(settings, grpc_port)
-            web = _rest_server(settings, target, local_tls, ops.gate.metadata)
+            web = _rest_server(settings, target, local_tls, ops.gate.metadata, in_process_grpc=True)
         serving = asyncio.create_task(web.serve(sockets)) if web else None
         if on_ready is not None:
             await _until_started(web)
