@@ -13,8 +13,8 @@ import time
 import warnings
 from pathlib import Path
 
+from lead_archive_server.core.database_url import DatabaseUrl
 from lead_archive_server.core.db import Database
-from lead_archive_server.runtime.settings import DatabaseUrl
 
 from bench import report, runner
 from bench.plan import Plan

@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from lead_archive_server.core import sql
+from lead_archive_server.core.database_url import DatabaseUrl
 from lead_archive_server.core.db import Database, Session
 from lead_archive_server.core.schema import read_archive_schema
-from lead_archive_server.runtime.settings import DatabaseUrl
 
 
 class Floor:

@@ -9,7 +9,7 @@ import shutil
 import time
 from dataclasses import dataclass
 
-from lead_archive_server.runtime.settings import DatabaseUrl
+from lead_archive_server.core.database_url import DatabaseUrl
 
 PACKAGE = "percona-toolkit"
 TIMEOUT_S = 600

@@ -15,7 +15,7 @@ from bench.runner import Result
 
 RESULTS = Path(__file__).parent / "results"
 
-# Targets of issue 5 (medians, both engines, same run).
+# Targets (medians, both engines, same run).
 GRPC_MAX_RATIO = 1.2
 REST_MAX_RATIO = 1.35
 BULK_MIN_RATIO = 2.0

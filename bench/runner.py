@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import grpc
-from lead_archive_server.runtime.settings import DatabaseUrl
+from lead_archive_server.core.database_url import DatabaseUrl
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 
 from bench import ptarchiver, seed

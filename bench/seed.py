@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 from lead_archive_server.access.keys import create_key
+from lead_archive_server.core.database_url import DatabaseUrl
 from lead_archive_server.core.db import Database
 from lead_archive_server.core.tables import (
     drop_database,
@@ -13,7 +14,6 @@ from lead_archive_server.core.tables import (
     recreate_database,
     vicidial_schema_statements,
 )
-from lead_archive_server.runtime.settings import DatabaseUrl
 
 # Every column of Vicidial's vicidial_list but lead_id, filled from MariaDB's sequence engine
 # (seq_1_to_N) so that 100,000 varied leads take one statement: NULLs, '' and trailing

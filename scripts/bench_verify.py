@@ -14,6 +14,7 @@ import sys
 import time
 
 from lead_archive_server.cli.verify import verify
+from lead_archive_server.core.database_url import DatabaseUrl
 from lead_archive_server.core.db import Database
 from lead_archive_server.core.tables import (
     drop_database,
@@ -21,7 +22,6 @@ from lead_archive_server.core.tables import (
     recreate_database,
     vicidial_schema_statements,
 )
-from lead_archive_server.runtime.settings import DatabaseUrl
 
 SERVER = os.environ.get("LEAD_ARCHIVE_TEST_DATABASE_URL", "mysql://root@127.0.0.1:3306")
 

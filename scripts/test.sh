@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the whole test suite on any Debian/Ubuntu machine: set-up (scripts/bootstrap.sh), then
-# ruff, ruff format, mypy, buf lint, buf breaking (against main) and pytest, failing fast.
+# ruff, ruff format, mypy, import-linter, buf lint, buf breaking (against main) and pytest
+# (which also builds both wheels and installs each into a fresh venv), failing fast.
 # pytest runs twice: the default suite (-m "not soak"), then the soak tests (-m soak, at least
 # a minute each). Arguments are passed on to the first, e.g. `scripts/test.sh -k archive -x`;
 # with arguments the soak run is skipped.
@@ -36,6 +37,7 @@ buf="$root/.tools/node_modules/.bin/buf"
 step "ruff check" "$venv/ruff" check .
 step "ruff format" "$venv/ruff" format --check .
 step mypy "$venv/mypy" server/lead_archive_server rest_shim/lead_archive_rest_shim clients/lead_archive_client
+step "import-linter" "$venv/lint-imports"
 step "buf lint" "$buf" lint
 
 # buf breaking needs a git checkout whose `main` branch already has the buf module.
@@ -87,4 +89,4 @@ else
   log "pytest soak: skipped (arguments given)"
 fi
 
-log "OK: ruff, ruff format, mypy, buf lint, buf breaking, pytest and soak all passed ($((SECONDS - started))s)"
+log "OK: ruff, ruff format, mypy, import-linter, buf lint, buf breaking, pytest and soak all passed ($((SECONDS - started))s)"

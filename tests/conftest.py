@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from lead_archive_server.core.database_url import DatabaseUrl
 from lead_archive_server.core.db import Database
 from lead_archive_server.core.tables import (
     drop_database,
@@ -18,7 +19,6 @@ from lead_archive_server.core.tables import (
     recreate_database,
     vicidial_schema_statements,
 )
-from lead_archive_server.runtime.settings import DatabaseUrl
 
 from tests.support import ENGINES, TestDb
 

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pymysql
-from lead_archive_server.runtime.settings import DatabaseUrl
+from lead_archive_server.core.database_url import DatabaseUrl
 
 MARIADBD = os.environ.get("BOOTSTRAP_MARIADBD", "/usr/sbin/mariadbd")
 START_TIMEOUT_S = 60.0

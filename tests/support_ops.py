@@ -13,9 +13,9 @@ import httpx
 from lead_archive_rest_shim.main import create_app
 from lead_archive_rest_shim.upstream import UpstreamTls
 from lead_archive_server.access.keys import create_key
+from lead_archive_server.runtime.app import create_server
+from lead_archive_server.runtime.ops import Operations
 from lead_archive_server.runtime.settings import Settings
-from lead_archive_server.service.app import create_server
-from lead_archive_server.service.ops import Operations
 from prometheus_client.parser import text_string_to_metric_families
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc

@@ -4,7 +4,6 @@
 
     from lead_archive_client import LeadArchiveClient
 
-    from lead_archive_client import OfficeHours
     with LeadArchiveClient("127.0.0.1:50051", api_key) as client:
         result = client.archive([101, 102, 103])
     print(result.delete_count, result.kept_count)
@@ -29,9 +28,10 @@ from lead_archive_client.errors import (
     UnknownLeads,
 )
 from lead_archive_client.grpc_client import AsyncLeadArchiveClient, LeadArchiveClient
-from lead_archive_client.model import MAX_LEADS_PER_BATCH, ArchiveResult
+from lead_archive_client.model import ArchiveResult
 from lead_archive_client.rest_client import AsyncRestLeadArchiveClient, RestLeadArchiveClient
 from lead_archive_client.retry import NO_RETRY, RetryPolicy
+from lead_archive_client.vocabulary import MAX_LEADS_PER_BATCH, Reason
 
 __all__ = [
     "MAX_LEADS_PER_BATCH",
@@ -43,6 +43,7 @@ __all__ = [
     "LeadArchiveClient",
     "LeadArchiveError",
     "OfficeHours",
+    "Reason",
     "RestLeadArchiveClient",
     "RetryPolicy",
     "ServerError",

@@ -11,8 +11,11 @@
         ├── Unavailable    UNAVAILABLE, or the connection failed or dropped: retried
         └── Timeout        DEADLINE_EXCEEDED, or no HTTP answer in time: never retried
 
-``GRPC_ERRORS`` names every gRPC status code and ``HTTP_ERRORS`` every status the API
-documents; ``error_from_grpc``, ``error_from_http`` and ``error_from_transport`` are the only
+An answer of the service names its reason (``google.rpc.ErrorInfo`` over gRPC, the
+``x-error-reason`` header over REST): ``REASON_ERRORS`` maps every reason to its class, and
+``reason`` on the error keeps it. What carries no reason (a status the channel made, a proxy's
+page) is classed by ``GRPC_ERRORS`` (every gRPC code) or ``HTTP_ERRORS`` (every documented
+status). ``error_from_grpc``, ``error_from_http`` and ``error_from_transport`` are the only
 places a gRPC status, an HTTP answer or an httpx exception turns into one of these.
 """
 
@@ -26,13 +29,14 @@ from typing import Final
 import grpc
 import httpx
 from google.protobuf.message import DecodeError
-from google.rpc import status_pb2
+from google.rpc import error_details_pb2, status_pb2
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 
-# The one message that gets its own class: a caller can drop those leads and resend.
-UNKNOWN_LEADS_MESSAGE: Final = "lead_ids does not exist"
-# grpc-status-details-bin carries the google.rpc.Status with the LeadErrors detail.
-STATUS_DETAILS_KEY: Final = "grpc-status-details-bin"
+from lead_archive_client.vocabulary import (
+    ERROR_DOMAIN,
+    STATUS_DETAILS_KEY,
+    Reason,
+)
 
 Metadata = Iterable[tuple[str, str | bytes]]
 
@@ -44,7 +48,9 @@ class LeadArchiveError(Exception):
     are at fault and which, as the server reported them (integers, except the REST answer to
     values that are not integers, which a client of this package never sends). ``status`` is
     the HTTP status the API answers with for this error; ``grpc_code`` is the gRPC status code
-    when the call went over gRPC, else None.
+    when the call went over gRPC, else None. ``reason`` is the service's machine-readable
+    reason (branch on it, never on the message), or None when the failure did not come from
+    the service itself.
     """
 
     status: int = 500
@@ -56,12 +62,14 @@ class LeadArchiveError(Exception):
         lead_errors: int = 0,
         lead_ids: Sequence[object] = (),
         grpc_code: grpc.StatusCode | None = None,
+        reason: Reason | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.lead_errors = lead_errors
         self.lead_ids: tuple[object, ...] = tuple(lead_ids)
         self.grpc_code = grpc_code
+        self.reason = reason
 
 
 class Unauthenticated(LeadArchiveError):
@@ -105,6 +113,39 @@ class Unavailable(ServerError):
 
 class Timeout(ServerError):
     """No answer within the timeout. Not retried: the batch may still be running or be done."""
+
+
+REASON_ERRORS: Final[Mapping[Reason, type[LeadArchiveError]]] = MappingProxyType(
+    {
+        Reason.API_KEY_INVALID: Unauthenticated,
+        Reason.OFFICE_HOURS: OfficeHours,
+        Reason.INSERT_LEADS_NOT_BOOLEAN: InvalidLeads,
+        Reason.UPDATE_LEADS_NOT_BOOLEAN: InvalidLeads,
+        Reason.DELETE_LEADS_NOT_BOOLEAN: InvalidLeads,
+        Reason.LEAD_IDS_NOT_INTEGERS: InvalidLeads,
+        Reason.LEAD_IDS_EMPTY: InvalidLeads,
+        Reason.LEAD_IDS_TOO_MANY: InvalidLeads,
+        Reason.LEAD_IDS_DUPLICATED: InvalidLeads,
+        Reason.LEAD_IDS_DO_NOT_EXIST: UnknownLeads,
+        Reason.INTERNAL: ServerError,
+        Reason.DATABASE_UNAVAILABLE: Unavailable,
+        Reason.LOCK_CONFLICT: ServerError,
+        Reason.SCHEMA_DRIFT: ServerError,
+        Reason.TABLE_NEEDS_REPAIR: ServerError,
+        Reason.SHUTTING_DOWN: Unavailable,
+        Reason.REQUEST_BODY_INVALID: ServerError,
+        Reason.SERVICE_UNAVAILABLE: Unavailable,
+    }
+)
+"""The class of every reason the service names."""
+
+
+def _reason(text: str | None) -> Reason | None:
+    """The reason a text names, or None for a text that names none."""
+    try:
+        return Reason(text) if text else None
+    except ValueError:
+        return None
 
 
 # --- gRPC -----------------------------------------------------------------------------------
@@ -152,36 +193,47 @@ def error_from_grpc(
     *,
     target: str,
 ) -> LeadArchiveError:
-    """Turn a gRPC status and its LeadErrors detail into the typed error."""
-    kind = GRPC_ERRORS[code]
-    detail = lead_errors_detail(trailing_metadata)
-    if detail is None:
+    """Turn a gRPC status and its details (reason, LeadErrors) into the typed error."""
+    found = status_details(trailing_metadata)
+    if found.lead_errors is None:
         # A status the channel made itself (no server detail): say where and what.
         message = f"{code.name} from {target}: {details or 'no details'}"
-        return kind(message, grpc_code=code)
-    kind = _refined(kind, detail.message)
+        return GRPC_ERRORS[code](message, grpc_code=code)
+    kind = REASON_ERRORS[found.reason] if found.reason else GRPC_ERRORS[code]
     return kind(
-        detail.message,
-        lead_errors=detail.lead_errors,
-        lead_ids=tuple(detail.lead_ids),
+        found.lead_errors.message,
+        lead_errors=found.lead_errors.lead_errors,
+        lead_ids=tuple(found.lead_errors.lead_ids),
         grpc_code=code,
+        reason=found.reason,
     )
 
 
-def lead_errors_detail(trailing_metadata: Metadata | None) -> pb.LeadErrors | None:
-    """The LeadErrors detail packed into a status's trailing metadata, if there is one."""
+class StatusDetails:
+    """The details a google.rpc.Status carries: the reason and the LeadErrors detail."""
+
+    def __init__(self) -> None:
+        self.reason: Reason | None = None
+        self.lead_errors: pb.LeadErrors | None = None
+
+
+def status_details(trailing_metadata: Metadata | None) -> StatusDetails:
+    """The reason (of this API's domain) and LeadErrors packed into a status, where present."""
+    found = StatusDetails()
     for key, value in trailing_metadata or ():
         if key != STATUS_DETAILS_KEY or not isinstance(value, bytes):
             continue
         try:
             status = status_pb2.Status.FromString(value)
         except DecodeError:
-            return None
+            return found
         for packed in status.details:
-            detail = pb.LeadErrors()
-            if packed.Unpack(detail):
-                return detail
-    return None
+            info, detail = error_details_pb2.ErrorInfo(), pb.LeadErrors()
+            if packed.Unpack(info) and info.domain == ERROR_DOMAIN:
+                found.reason = _reason(info.reason)
+            elif packed.Unpack(detail):
+                found.lead_errors = detail
+    return found
 
 
 # --- HTTP -----------------------------------------------------------------------------------
@@ -205,9 +257,16 @@ def error_for_status(status: int) -> type[LeadArchiveError]:
     return HTTP_ERRORS.get(status, ServerError)
 
 
-def error_from_http(status: int, body: bytes, *, url: str) -> LeadArchiveError:
-    """Turn an HTTP answer other than 200 into the typed error, using its documented body."""
-    kind = error_for_status(status)
+def error_from_http(
+    status: int, body: bytes, *, url: str, reason_header: str | None = None
+) -> LeadArchiveError:
+    """Turn an HTTP answer other than 200 into the typed error, using its documented body.
+
+    ``reason_header`` is the answer's ``x-error-reason`` (REASON_HEADER), which the REST shim
+    sets on every error it answers.
+    """
+    reason = _reason(reason_header)
+    kind = REASON_ERRORS[reason] if reason else error_for_status(status)
     parsed = _json_object(body)
     message = parsed.get("message") if parsed is not None else None
     if status not in HTTP_ERRORS or parsed is None or not isinstance(message, str):
@@ -215,10 +274,11 @@ def error_from_http(status: int, body: bytes, *, url: str) -> LeadArchiveError:
         return kind(f"HTTP {status} from {url}, not an answer of the Lead Archive API: {text}")
     lead_ids = parsed.get("lead_ids")
     lead_errors = parsed.get("lead_errors")
-    return _refined(kind, message)(
+    return kind(
         message,
         lead_errors=lead_errors if isinstance(lead_errors, int) else 0,
         lead_ids=tuple(lead_ids) if isinstance(lead_ids, list) else (),
+        reason=reason,
     )
 
 
@@ -244,10 +304,3 @@ def _json_object(body: bytes) -> dict[str, object] | None:
     except (ValueError, UnicodeDecodeError):
         return None
     return value if isinstance(value, dict) else None
-
-
-def _refined(kind: type[LeadArchiveError], message: str) -> type[LeadArchiveError]:
-    """The more precise class a documented message calls for."""
-    if kind is InvalidLeads and message == UNKNOWN_LEADS_MESSAGE:
-        return UnknownLeads
-    return kind

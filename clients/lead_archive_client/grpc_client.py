@@ -1,21 +1,18 @@
-"""The friendly gRPC client: ``LeadArchiveClient`` (sync) and ``AsyncLeadArchiveClient``."""
+"""The gRPC transport: ``LeadArchiveClient`` (blocking) and ``AsyncLeadArchiveClient``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Final
 
 import grpc
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
-from lead_archive_client._closing import AsyncClosing, Closing
+from lead_archive_client._base import DEFAULT_RETRY, DEFAULT_TIMEOUT_S, AsyncClient, Batch, Client
 from lead_archive_client.errors import error_from_rpc
-from lead_archive_client.model import ArchiveResult, checked_flag, checked_lead_ids
+from lead_archive_client.model import ArchiveResult
 from lead_archive_client.retry import RetryPolicy, call_with_retry, call_with_retry_async
-
-DEFAULT_TIMEOUT_S: Final = 60.0
-DEFAULT_RETRY: Final = RetryPolicy()
+from lead_archive_client.vocabulary import AUTHORIZATION_KEY, KEY_PREFIX
 
 # A restarted server is found again within about a second, not after gRPC's default
 # reconnect backoff of up to two minutes, which would outlast any sensible retry deadline.
@@ -28,15 +25,13 @@ CHANNEL_OPTIONS: Final = (
 Tls = bool | grpc.ChannelCredentials
 
 
-def archive_request(
-    lead_ids: Iterable[int], *, insert: bool, update: bool, delete: bool
-) -> pb.ArchiveLeadsRequest:
+def archive_request(batch: Batch) -> pb.ArchiveLeadsRequest:
     """The request message for one batch."""
     return pb.ArchiveLeadsRequest(
-        insert_leads=checked_flag("insert", insert),
-        update_leads=checked_flag("update", update),
-        delete_leads=checked_flag("delete", delete),
-        lead_ids=checked_lead_ids(lead_ids),
+        insert_leads=batch.insert,
+        update_leads=batch.update,
+        delete_leads=batch.delete,
+        lead_ids=batch.lead_ids,
     )
 
 
@@ -57,26 +52,21 @@ def _credentials(tls: Tls) -> grpc.ChannelCredentials | None:
     return grpc.ssl_channel_credentials() if tls else None
 
 
-def _options(tls_server_name: str | None) -> tuple[tuple[str, str | int], ...]:
+Options = tuple[tuple[str, str | int], ...]
+
+
+def _options(tls_server_name: str | None) -> Options:
     if tls_server_name:
         return (*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", tls_server_name))
     return CHANNEL_OPTIONS
 
 
 def _metadata(api_key: str) -> tuple[tuple[str, str], ...]:
-    return (("authorization", f"Key={api_key}"),)
+    return ((AUTHORIZATION_KEY, f"{KEY_PREFIX}{api_key}"),)
 
 
-class LeadArchiveClient(Closing):
-    """Archive leads over gRPC, blocking; one channel for the client's lifetime.
-
-    ``tls``: False for a plaintext channel, True for TLS checked against the system's CAs,
-    or ``grpc.ssl_channel_credentials(...)`` for your own CA or client certificate;
-    ``tls_server_name`` is the name the server's certificate must carry when it is not the
-    host in ``target``.
-    ``timeout`` bounds each attempt in seconds; ``retry`` says how long transient failures
-    are retried (see ``clients.retry``). Use it as a context manager, or call ``close()``.
-    """
+class _Channel:
+    """The target, key and channel options of a gRPC client; `_connect` opens its kind."""
 
     def __init__(
         self,
@@ -88,42 +78,49 @@ class LeadArchiveClient(Closing):
         retry: RetryPolicy = DEFAULT_RETRY,
         tls_server_name: str | None = None,
     ) -> None:
-        credentials = _credentials(tls)
+        super().__init__(timeout=timeout, retry=retry)  # type: ignore[call-arg]
         self.target = target
+        self._metadata = _metadata(api_key)
+        self._connect(target, _credentials(tls), _options(tls_server_name))
+
+    def _connect(
+        self, target: str, credentials: grpc.ChannelCredentials | None, options: Options
+    ) -> None:
+        """Open the channel and its stub."""
+        raise NotImplementedError
+
+
+class LeadArchiveClient(_Channel, Client):
+    """Archive leads over gRPC, blocking; one channel for the client's lifetime.
+
+    ``tls``: False for a plaintext channel, True for TLS checked against the system's CAs,
+    or ``grpc.ssl_channel_credentials(...)`` for your own CA or client certificate;
+    ``tls_server_name`` is the name the server's certificate must carry when it is not the
+    host in ``target``.
+    ``timeout`` bounds each attempt in seconds; ``retry`` says how long transient failures
+    are retried (see ``lead_archive_client.retry``). Use it as a context manager, or call
+    ``close()``.
+    """
+
+    def _connect(
+        self, target: str, credentials: grpc.ChannelCredentials | None, options: Options
+    ) -> None:
         self._channel = (
-            grpc.secure_channel(target, credentials, options=_options(tls_server_name))
+            grpc.secure_channel(target, credentials, options=options)
             if credentials
-            else grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+            else grpc.insecure_channel(target, options=options)
         )
         self._stub = pb_grpc.LeadArchiveServiceStub(self._channel)
-        self._metadata = _metadata(api_key)
-        self._timeout = timeout
-        self._retry = retry
-
-    def archive(
-        self,
-        lead_ids: Iterable[int],
-        *,
-        insert: bool = True,
-        update: bool = True,
-        delete: bool = True,
-    ) -> ArchiveResult:
-        """Archive one batch of up to 500 leads: insert, update, then safely delete.
-
-        Raises a ``LeadArchiveError`` subclass: Unauthenticated, OfficeHours, InvalidLeads
-        (UnknownLeads for IDs not in vicidial_list) or ServerError (Unavailable once retries
-        run out, Timeout).
-        """
-        request = archive_request(lead_ids, insert=insert, update=update, delete=delete)
-        return call_with_retry(self._retry, self._timeout, lambda t: self._archive(request, t))
 
     def check_access(self) -> str:
         """Return the key's API user; raise Unauthenticated or OfficeHours (nothing changes)."""
         return call_with_retry(self._retry, self._timeout, self._check_access)
 
-    def _archive(self, request: pb.ArchiveLeadsRequest, limit_s: float) -> ArchiveResult:
+    def _send_archive(self, batch: Batch, limit_s: float) -> ArchiveResult:
         try:
-            reply = self._stub.ArchiveLeads(request, timeout=limit_s, metadata=self._metadata)
+            reply = self._stub.ArchiveLeads(
+                archive_request(batch), timeout=limit_s, metadata=self._metadata
+            )
         except grpc.RpcError as error:
             raise error_from_rpc(error, target=self.target) from None
         return result_from_reply(reply)
@@ -142,56 +139,32 @@ class LeadArchiveClient(Closing):
         self._channel.close()
 
 
-class AsyncLeadArchiveClient(AsyncClosing):
+class AsyncLeadArchiveClient(_Channel, AsyncClient):
     """Archive leads over gRPC with asyncio; the same arguments as ``LeadArchiveClient``.
 
     Create it inside a running event loop; many ``archive`` calls may be in flight at once
     on its one channel. Use ``async with``, or ``await close()``.
     """
 
-    def __init__(
-        self,
-        target: str,
-        api_key: str,
-        *,
-        tls: Tls = False,
-        timeout: float = DEFAULT_TIMEOUT_S,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        tls_server_name: str | None = None,
+    def _connect(
+        self, target: str, credentials: grpc.ChannelCredentials | None, options: Options
     ) -> None:
-        credentials = _credentials(tls)
-        self.target = target
         self._channel = (
-            grpc.aio.secure_channel(target, credentials, options=_options(tls_server_name))
+            grpc.aio.secure_channel(target, credentials, options=options)
             if credentials
-            else grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+            else grpc.aio.insecure_channel(target, options=options)
         )
         self._stub = pb_grpc.LeadArchiveServiceStub(self._channel)
-        self._metadata = _metadata(api_key)
-        self._timeout = timeout
-        self._retry = retry
-
-    async def archive(
-        self,
-        lead_ids: Iterable[int],
-        *,
-        insert: bool = True,
-        update: bool = True,
-        delete: bool = True,
-    ) -> ArchiveResult:
-        """Archive one batch of up to 500 leads; see ``LeadArchiveClient.archive``."""
-        request = archive_request(lead_ids, insert=insert, update=update, delete=delete)
-        return await call_with_retry_async(
-            self._retry, self._timeout, lambda t: self._archive(request, t)
-        )
 
     async def check_access(self) -> str:
         """Return the key's API user; raise Unauthenticated or OfficeHours (nothing changes)."""
         return await call_with_retry_async(self._retry, self._timeout, self._check_access)
 
-    async def _archive(self, request: pb.ArchiveLeadsRequest, limit_s: float) -> ArchiveResult:
+    async def _send_archive(self, batch: Batch, limit_s: float) -> ArchiveResult:
         try:
-            reply = await self._stub.ArchiveLeads(request, timeout=limit_s, metadata=self._metadata)
+            reply = await self._stub.ArchiveLeads(
+                archive_request(batch), timeout=limit_s, metadata=self._metadata
+            )
         except grpc.RpcError as error:
             raise error_from_rpc(error, target=self.target) from None
         return result_from_reply(reply)

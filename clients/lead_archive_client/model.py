@@ -5,10 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 
-MAX_LEADS_PER_BATCH = 500
-"""The API's limit on lead IDs per request."""
-
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+from lead_archive_client.vocabulary import INT64_MAX, INT64_MIN
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,34 +1,31 @@
-"""The same client over the REST shim, for callers who can only reach HTTP: sync and asyncio."""
+"""The REST transport, for callers who can only reach HTTP: blocking and asyncio."""
 
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterable
 from typing import Final
 
 import httpx
 
-from lead_archive_client._closing import AsyncClosing, Closing
+from lead_archive_client._base import DEFAULT_RETRY, DEFAULT_TIMEOUT_S, AsyncClient, Batch, Client
 from lead_archive_client.errors import ServerError, error_from_http, error_from_transport
-from lead_archive_client.model import ArchiveResult, checked_flag, checked_lead_ids
-from lead_archive_client.retry import RetryPolicy, call_with_retry, call_with_retry_async
+from lead_archive_client.model import ArchiveResult
+from lead_archive_client.retry import RetryPolicy
+from lead_archive_client.vocabulary import COUNT_FIELDS, KEY_PREFIX, REASON_HEADER
 
 ARCHIVE_PATH: Final = "/vicidial/leads/archive"
-DEFAULT_TIMEOUT_S: Final = 60.0
-DEFAULT_RETRY: Final = RetryPolicy()
-_COUNTS: Final = ("select_count", "insert_count", "update_count", "delete_count")
 
 Verify = bool | ssl.SSLContext
 JsonBody = dict[str, object]
 
 
-def archive_body(lead_ids: Iterable[int], *, insert: bool, update: bool, delete: bool) -> JsonBody:
+def archive_body(batch: Batch) -> JsonBody:
     """The documented JSON request for one batch."""
     return {
-        "insert_leads": checked_flag("insert", insert),
-        "update_leads": checked_flag("update", update),
-        "delete_leads": checked_flag("delete", delete),
-        "lead_ids": checked_lead_ids(lead_ids),
+        "insert_leads": batch.insert,
+        "update_leads": batch.update,
+        "delete_leads": batch.delete,
+        "lead_ids": batch.lead_ids,
     }
 
 
@@ -40,13 +37,18 @@ def result_from_response(response: httpx.Response, *, delete: bool) -> ArchiveRe
     """
     url = str(response.request.url)
     if response.status_code != 200:
-        raise error_from_http(response.status_code, response.content, url=url)
+        raise error_from_http(
+            response.status_code,
+            response.content,
+            url=url,
+            reason_header=response.headers.get(REASON_HEADER),
+        )
     try:
         body = response.json()
-        counts = [body[name] for name in _COUNTS]
+        counts = [body[name] for name in COUNT_FIELDS]
     except (ValueError, TypeError, KeyError):
         counts = []
-    if len(counts) != len(_COUNTS) or not all(type(c) is int for c in counts):
+    if len(counts) != len(COUNT_FIELDS) or not all(type(c) is int for c in counts):
         raise ServerError(f"HTTP 200 from {url} without the documented counts: {response.text!r}")
     select, insert, update, deleted = counts
     kept = select - deleted if delete else 0
@@ -54,16 +56,16 @@ def result_from_response(response: httpx.Response, *, delete: bool) -> ArchiveRe
 
 
 def _headers(api_key: str) -> dict[str, str]:
-    return {"Authorization": f"Key={api_key}", "Content-Type": "application/json"}
+    return {"Authorization": f"{KEY_PREFIX}{api_key}", "Content-Type": "application/json"}
 
 
-class RestLeadArchiveClient(Closing):
+class RestLeadArchiveClient(Client):
     """Archive leads through the REST shim, blocking; one keep-alive connection pool.
 
     ``base_url`` is the shim's address, e.g. ``https://archive.example:8080`` (https means
     TLS); ``verify`` is True (system CAs), False, or an ``ssl.SSLContext`` with your CA.
-    ``timeout`` and ``retry`` work as in ``LeadArchiveClient``; only connection failures
-    are retried (a 500 is not: the REST answer cannot say whether the batch ran).
+    ``timeout`` and ``retry`` work as in ``LeadArchiveClient``: connection failures and the
+    service's own Unavailable reasons are retried, any other 500 is not.
     ``transport`` replaces httpx's own, e.g. for tests.
     """
 
@@ -77,41 +79,26 @@ class RestLeadArchiveClient(Closing):
         retry: RetryPolicy = DEFAULT_RETRY,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        super().__init__(timeout=timeout, retry=retry)
         self.base_url = base_url
         self._http = httpx.Client(
             base_url=base_url, headers=_headers(api_key), verify=verify, transport=transport
         )
         self._url = str(self._http.base_url.join(ARCHIVE_PATH))
-        self._timeout = timeout
-        self._retry = retry
 
-    def archive(
-        self,
-        lead_ids: Iterable[int],
-        *,
-        insert: bool = True,
-        update: bool = True,
-        delete: bool = True,
-    ) -> ArchiveResult:
-        """Archive one batch of up to 500 leads; raises as ``LeadArchiveClient.archive``."""
-        body = archive_body(lead_ids, insert=insert, update=update, delete=delete)
-        return call_with_retry(
-            self._retry, self._timeout, lambda t: self._archive(body, t, delete=delete)
-        )
-
-    def _archive(self, body: JsonBody, limit_s: float, *, delete: bool) -> ArchiveResult:
+    def _send_archive(self, batch: Batch, limit_s: float) -> ArchiveResult:
         try:
-            response = self._http.post(ARCHIVE_PATH, json=body, timeout=limit_s)
+            response = self._http.post(ARCHIVE_PATH, json=archive_body(batch), timeout=limit_s)
         except httpx.TransportError as error:
             raise error_from_transport(error, url=self._url) from None
-        return result_from_response(response, delete=delete)
+        return result_from_response(response, delete=batch.delete)
 
     def close(self) -> None:
         """Close the connections."""
         self._http.close()
 
 
-class AsyncRestLeadArchiveClient(AsyncClosing):
+class AsyncRestLeadArchiveClient(AsyncClient):
     """Archive leads through the REST shim with asyncio; arguments as ``RestLeadArchiveClient``."""
 
     def __init__(
@@ -124,34 +111,21 @@ class AsyncRestLeadArchiveClient(AsyncClosing):
         retry: RetryPolicy = DEFAULT_RETRY,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        super().__init__(timeout=timeout, retry=retry)
         self.base_url = base_url
         self._http = httpx.AsyncClient(
             base_url=base_url, headers=_headers(api_key), verify=verify, transport=transport
         )
         self._url = str(self._http.base_url.join(ARCHIVE_PATH))
-        self._timeout = timeout
-        self._retry = retry
 
-    async def archive(
-        self,
-        lead_ids: Iterable[int],
-        *,
-        insert: bool = True,
-        update: bool = True,
-        delete: bool = True,
-    ) -> ArchiveResult:
-        """Archive one batch of up to 500 leads; raises as ``LeadArchiveClient.archive``."""
-        body = archive_body(lead_ids, insert=insert, update=update, delete=delete)
-        return await call_with_retry_async(
-            self._retry, self._timeout, lambda t: self._archive(body, t, delete=delete)
-        )
-
-    async def _archive(self, body: JsonBody, limit_s: float, *, delete: bool) -> ArchiveResult:
+    async def _send_archive(self, batch: Batch, limit_s: float) -> ArchiveResult:
         try:
-            response = await self._http.post(ARCHIVE_PATH, json=body, timeout=limit_s)
+            response = await self._http.post(
+                ARCHIVE_PATH, json=archive_body(batch), timeout=limit_s
+            )
         except httpx.TransportError as error:
             raise error_from_transport(error, url=self._url) from None
-        return result_from_response(response, delete=delete)
+        return result_from_response(response, delete=batch.delete)
 
     async def close(self) -> None:
         """Close the connections."""

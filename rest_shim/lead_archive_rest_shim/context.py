@@ -14,22 +14,25 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import re
-import uuid
 from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
+from lead_archive_client.vocabulary import (
+    FORWARDED_FOR_KEY,
+    GRPC_COUNT_FIELDS,
+    LATENCY_BUCKETS,
+    REQUEST_ID_KEY,
+    new_request_id,
+    safe_request_id,
+)
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("rest_shim.requests")
 
-REQUEST_ID_HEADER = "x-request-id"
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,50}")
-COUNT_FIELDS = ("select_count", "insert_count", "update_count", "delete_count", "kept_count")
 # Paths with their own metric label; any other path is "other", to keep label sets small.
 KNOWN_PATHS = frozenset(
     {"/vicidial/leads/archive", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"}
@@ -46,7 +49,7 @@ HTTP_SECONDS = Histogram(
     "lead_archive_http_request_duration_seconds",
     "Time to answer an HTTP request, by path.",
     ["path"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+    buckets=LATENCY_BUCKETS,
 )
 
 
@@ -74,16 +77,10 @@ def current_request() -> RequestRecord | None:
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def safe_request_id(candidate: str | None) -> str:
-    """The client's X-Request-Id when it is a safe token, else ''."""
-    return candidate if candidate and _REQUEST_ID.fullmatch(candidate) else ""
-
-
 def parse_networks(text: str) -> tuple[IpNetwork, ...]:
     """Comma-separated addresses or networks (the settings checked them already)."""
-    return tuple(
-        ipaddress.ip_network(p.strip(), strict=False) for p in text.split(",") if p.strip()
-    )
+    items = (part.strip() for part in text.split(","))
+    return tuple(ipaddress.ip_network(item, strict=False) for item in items if item)
 
 
 def ip_text(value: str) -> str:
@@ -139,13 +136,13 @@ class RequestContextMiddleware:
             return
         client_id, forwarded = "", []
         for name, value in scope["headers"]:
-            if name == b"x-request-id":
+            if name == REQUEST_ID_KEY.encode():
                 client_id = safe_request_id(value.decode("latin-1"))
-            elif name == b"x-forwarded-for":
+            elif name == FORWARDED_FOR_KEY.encode():
                 forwarded.append(value.decode("latin-1"))
         client = scope.get("client")
         record = RequestRecord(
-            request_id=uuid.uuid4().hex,
+            request_id=new_request_id(),
             client_ip=client_ip(str(client[0]) if client else "", forwarded, self.trusted_proxies),
             client_request_id=client_id,
         )
@@ -189,7 +186,7 @@ def _finish(scope: Scope, record: RequestRecord, status: int, seconds: float) ->
     }
     if record.lead_count is not None:
         fields["lead_count"] = record.lead_count
-        fields.update({name: record.counts.get(name, 0) for name in COUNT_FIELDS})
+        fields.update({name: record.counts.get(name, 0) for name in GRPC_COUNT_FIELDS})
         fields["upstream"] = record.upstream_outcome
     level = logging.DEBUG if path in _QUIET_PATHS else logging.INFO
     log.log(level, "%s %s %d", fields["method"], label, status, extra={"fields": fields})

@@ -1,50 +1,28 @@
 """Map gRPC outcomes to the documented HTTP statuses, and render every error body.
 
-The API answers only 200, 400, 401, 403 and 500. ``HTTP_STATUS`` is the one table from
-gRPC code to HTTP status; it names every code, and a test fails if one is left out.
+The API answers only 200, 400, 401, 403 and 500, by the vocabulary's one table from gRPC
+code to HTTP status (``HTTP_STATUS``). Every error answer names its reason in the
+``x-error-reason`` header; the documented body has no room for it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from types import MappingProxyType
-from typing import Final
+from collections.abc import Callable, Iterable, Sequence
 
 import grpc  # type: ignore[import-untyped, unused-ignore]
 from fastapi import Request
 from fastapi.responses import Response
-from lead_archive_client.errors import lead_errors_detail
+from lead_archive_client.errors import status_details
+from lead_archive_client.vocabulary import (
+    HTTP_STATUS,
+    MESSAGE_ONLY_STATUSES,
+    PROBLEMS,
+    REASON_HEADER,
+    Reason,
+)
 
 from lead_archive_rest_shim import messages
 from lead_archive_rest_shim.translate import JsonValue, render_json
-
-# grpc-status-details-bin carries the google.rpc.Status with the LeadErrors detail.
-
-HTTP_STATUS: Final[Mapping[grpc.StatusCode, int]] = MappingProxyType(
-    {
-        grpc.StatusCode.OK: 200,
-        grpc.StatusCode.INVALID_ARGUMENT: 400,
-        grpc.StatusCode.UNAUTHENTICATED: 401,
-        grpc.StatusCode.PERMISSION_DENIED: 403,
-        # Every other code is one of the document's "any other errors".
-        grpc.StatusCode.CANCELLED: 500,
-        grpc.StatusCode.UNKNOWN: 500,
-        grpc.StatusCode.DEADLINE_EXCEEDED: 500,
-        grpc.StatusCode.NOT_FOUND: 500,
-        grpc.StatusCode.ALREADY_EXISTS: 500,
-        grpc.StatusCode.RESOURCE_EXHAUSTED: 500,
-        grpc.StatusCode.FAILED_PRECONDITION: 500,
-        grpc.StatusCode.ABORTED: 500,
-        grpc.StatusCode.OUT_OF_RANGE: 500,
-        grpc.StatusCode.UNIMPLEMENTED: 500,
-        grpc.StatusCode.INTERNAL: 500,
-        grpc.StatusCode.UNAVAILABLE: 500,
-        grpc.StatusCode.DATA_LOSS: 500,
-    }
-)
-
-# The documented 401 and 403 bodies hold only the message.
-_MESSAGE_ONLY: Final = frozenset({401, 403})
 
 
 class ApiError(Exception):
@@ -52,21 +30,25 @@ class ApiError(Exception):
 
     def __init__(
         self,
-        status_code: int,
-        message: str,
+        reason: Reason,
+        message: str | None = None,
         lead_ids: Sequence[JsonValue] = (),
         *,
         lead_errors: int | None = None,
+        status_code: int | None = None,
     ) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.message = message
+        """An answer for `reason`: its message and status unless told otherwise."""
+        problem = PROBLEMS[reason]
+        self.message = problem.message if message is None else message
+        super().__init__(self.message)
+        self.reason = reason
+        self.status_code = HTTP_STATUS[problem.code] if status_code is None else status_code
         self.lead_ids: list[JsonValue] = list(lead_ids)
         self.lead_errors = len(self.lead_ids) if lead_errors is None else lead_errors
 
     def body(self) -> dict[str, JsonValue]:
         """The documented body: only ``message`` for 401/403, else with the lead fields."""
-        if self.status_code in _MESSAGE_ONLY:
+        if self.status_code in MESSAGE_ONLY_STATUSES:
             return {"message": self.message}
         return {
             "message": self.message,
@@ -75,23 +57,21 @@ class ApiError(Exception):
         }
 
 
-def http_status(code: grpc.StatusCode) -> int:
-    """The HTTP status for a gRPC code."""
-    return HTTP_STATUS[code]
+def _without_detail(code: grpc.StatusCode) -> tuple[Reason, str]:
+    """The reason and message of a status that carries no detail of the service's.
 
-
-def _message_without_detail(code: grpc.StatusCode) -> str:
-    """Every answer the server writes carries a LeadErrors detail; one without it comes from
-    gRPC itself (a message over its size limit, a deadline, an unhandled exception whose
-    text may hold SQL), and its wording never reaches a REST body."""
+    Every answer the server writes carries its details; one without them comes from gRPC
+    itself (a message over its size limit, a deadline, an unhandled exception whose text may
+    hold SQL), and its wording never reaches a REST body.
+    """
     if code == grpc.StatusCode.UNAVAILABLE:
-        return messages.UPSTREAM_UNAVAILABLE
-    return messages.UPSTREAM_FAILED
+        return Reason.SERVICE_UNAVAILABLE, PROBLEMS[Reason.SERVICE_UNAVAILABLE].message
+    return Reason.INTERNAL, messages.UPSTREAM_FAILED
 
 
 def from_grpc_itself(error: grpc.aio.AioRpcError) -> bool:
     """Whether gRPC, not the archive server, ended the call (no LeadErrors detail)."""
-    return lead_errors_detail(error.trailing_metadata()) is None
+    return status_details(error.trailing_metadata()).lead_errors is None
 
 
 def error_from_rpc(
@@ -101,14 +81,16 @@ def error_from_rpc(
     """Turn a failed call into its documented answer; restore maps sentinel lead IDs back."""
     code: grpc.StatusCode = error.code()
     status = HTTP_STATUS.get(code, 500)
-    detail = lead_errors_detail(error.trailing_metadata())
-    if detail is None:
-        return ApiError(500, _message_without_detail(code), lead_errors=0)
+    found = status_details(error.trailing_metadata())
+    if found.lead_errors is None:
+        reason, message = _without_detail(code)
+        return ApiError(reason, message, lead_errors=0, status_code=500)
     return ApiError(
-        status,
-        detail.message,
-        restore(detail.lead_ids),
-        lead_errors=detail.lead_errors,
+        found.reason or Reason.INTERNAL,
+        found.lead_errors.message,
+        restore(found.lead_errors.lead_ids),
+        lead_errors=found.lead_errors.lead_errors,
+        status_code=status,
     )
 
 
@@ -121,4 +103,6 @@ async def handle_api_error(request: Request, exc: Exception) -> Response:
     """Render an ApiError as its documented JSON body."""
     if not isinstance(exc, ApiError):  # Registered for ApiError only.
         raise exc
-    return json_response(exc.body(), exc.status_code)
+    response = json_response(exc.body(), exc.status_code)
+    response.headers[REASON_HEADER] = exc.reason.value
+    return response

@@ -1,24 +1,33 @@
 """What ``/docs`` shows for the archive endpoint: the API document's request and response examples.
 
-Documentation only: the answers themselves come from the server and from ``messages``.
+Documentation only: the answers themselves come from the server and from ``messages``; every
+message and limit shown here is the vocabulary's own.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 
-from lead_archive_rest_shim import messages
+from lead_archive_client.vocabulary import (
+    MAX_LEADS_PER_BATCH,
+    SUCCESS_MESSAGE,
+    Reason,
+    message,
+)
 
 
-def _lead_error(message: str, lead_ids: list[Any] | None = None) -> dict[str, Any]:
+def _lead_error(reason: Reason | str, lead_ids: list[Any] | None = None) -> dict[str, Any]:
     lead_ids = lead_ids or []
-    return {"message": message, "lead_errors": len(lead_ids), "lead_ids": lead_ids}
+    text = message(reason) if isinstance(reason, Reason) else reason
+    return {"message": text, "lead_errors": len(lead_ids), "lead_ids": lead_ids}
 
 
 def _json(description: str, examples: dict[str, dict[str, Any]]) -> dict[str, Any]:
     named = {name: {"summary": name, "value": value} for name, value in examples.items()}
     return {"description": description, "content": {"application/json": {"examples": named}}}
 
+
+_LEAD_IDS_DESCRIPTION = f"The lead IDs to archive, at most {MAX_LEADS_PER_BATCH} per request."
 
 REQUEST_EXAMPLE: Final[dict[str, Any]] = {
     "insert_leads": True,
@@ -67,9 +76,9 @@ REQUEST_BODY: Final[dict[str, Any]] = {
                             "type": "array",
                             "items": {"type": "integer"},
                             "minItems": 1,
-                            "maxItems": 500,
+                            "maxItems": MAX_LEADS_PER_BATCH,
                             "uniqueItems": True,
-                            "description": "The lead IDs to archive, at most 500 per request.",
+                            "description": _LEAD_IDS_DESCRIPTION,
                         },
                     },
                 },
@@ -84,7 +93,7 @@ RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
         "The batch was processed.",
         {
             "processed": {
-                "message": "lead_ids batch was successfully processed",
+                "message": SUCCESS_MESSAGE,
                 "select_count": 1,
                 "insert_count": 1,
                 "update_count": 0,
@@ -95,23 +104,23 @@ RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     400: _json(
         "A field of the request is invalid.",
         {
-            "insert_leads": _lead_error("insert_leads must be a boolean value"),
-            "update_leads": _lead_error("update_leads must be a boolean value"),
-            "delete_leads": _lead_error("delete_leads must be a boolean value"),
-            "not integers": _lead_error(messages.NOT_INTEGER, ["0"]),
-            "empty": _lead_error("lead_ids must contain atleast 1 value"),
-            "too many": _lead_error("lead_ids cannot exceed 500 values"),
-            "duplicates": _lead_error("lead_ids cannot contain duplicate values", [0]),
-            "not existing": _lead_error("lead_ids does not exist", [0]),
+            "insert_leads": _lead_error(Reason.INSERT_LEADS_NOT_BOOLEAN),
+            "update_leads": _lead_error(Reason.UPDATE_LEADS_NOT_BOOLEAN),
+            "delete_leads": _lead_error(Reason.DELETE_LEADS_NOT_BOOLEAN),
+            "not integers": _lead_error(Reason.LEAD_IDS_NOT_INTEGERS, ["0"]),
+            "empty": _lead_error(Reason.LEAD_IDS_EMPTY),
+            "too many": _lead_error(Reason.LEAD_IDS_TOO_MANY),
+            "duplicates": _lead_error(Reason.LEAD_IDS_DUPLICATED, [0]),
+            "not existing": _lead_error(Reason.LEAD_IDS_DO_NOT_EXIST, [0]),
         },
     ),
     401: _json(
         "The API user could not be validated.",
-        {"unauthenticated": {"message": "unable to validate api user"}},
+        {"unauthenticated": {"message": message(Reason.API_KEY_INVALID)}},
     ),
     403: _json(
         "Called during office hours.",
-        {"office hours": {"message": "api cannot be executed during office hours time condition"}},
+        {"office hours": {"message": message(Reason.OFFICE_HOURS)}},
     ),
     500: _json(
         "Any other error, such as a body that is not a JSON object.",

@@ -19,12 +19,11 @@ import grpc  # type: ignore[import-untyped, unused-ignore]
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from lead_archive_client.vocabulary import SERVICE_NAME
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
-from vicidial.leads.v1 import lead_archive_pb2
 
-SERVICE_NAME: str = lead_archive_pb2.DESCRIPTOR.services_by_name["LeadArchiveService"].full_name
 READY_TIMEOUT_S = 3.0
 
 router = APIRouter(include_in_schema=False)

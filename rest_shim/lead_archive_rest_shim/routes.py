@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, cast
 import grpc  # type: ignore[import-untyped, unused-ignore]
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from lead_archive_client.vocabulary import MAX_LEADS_PER_BATCH, MAX_REQUEST_BYTES, Reason
 from vicidial.leads.v1 import lead_archive_pb2
 
 from lead_archive_rest_shim import messages, openapi, translate
@@ -29,8 +30,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ARCHIVE_PATH = "/vicidial/leads/archive"
-# A request of 500 lead IDs is a few kB; a bigger body is refused before it is parsed.
-MAX_BODY_BYTES = 1024 * 1024
+# A bigger body is refused before it is parsed.
+MAX_BODY_BYTES = MAX_REQUEST_BYTES
 Metadata = tuple[tuple[str, str], ...]
 
 router = APIRouter()
@@ -69,19 +70,21 @@ async def _archive(request: Request) -> Response:
     raw = await _read_body(request)
     if raw is None:
         await _check_access(stub, metadata)  # 401 and 403 still come first
-        raise ApiError(500, messages.BODY_TOO_LARGE.format(limit=MAX_BODY_BYTES))
+        raise ApiError(
+            Reason.REQUEST_BODY_INVALID, messages.BODY_TOO_LARGE.format(limit=MAX_BODY_BYTES)
+        )
     try:
         body = translate.parse_body(raw)
     except translate.BodyError as exc:
         await _check_access(stub, metadata)
-        raise ApiError(500, exc.message) from None
+        raise ApiError(Reason.REQUEST_BODY_INVALID, exc.message) from None
 
     plan = translate.plan_archive(body)
     # An invalid flag outranks a non-integer lead ID: the server reports the flag, since
     # it was left unset in the request.
     if plan.not_integers and plan.flags_valid:
         await _check_access(stub, metadata)
-        raise ApiError(400, messages.NOT_INTEGER, plan.not_integers)
+        raise ApiError(Reason.LEAD_IDS_NOT_INTEGERS, lead_ids=plan.not_integers)
 
     try:
         response: lead_archive_pb2.ArchiveLeadsResponse = await stub.ArchiveLeads(
@@ -97,7 +100,8 @@ async def _archive(request: Request) -> Response:
 @router.post(
     ARCHIVE_PATH,
     summary="Archive a batch of leads",
-    description="Insert, update and safely delete up to 500 leads, in that order.",
+    description=f"Insert, update and safely delete up to {MAX_LEADS_PER_BATCH} leads, "
+    "in that order.",
     response_model=None,
     responses=openapi.RESPONSES,
     openapi_extra=openapi.REQUEST_BODY,
@@ -110,4 +114,4 @@ async def archive_leads(request: Request) -> Response:
         raise
     except Exception:
         log.exception("unexpected error in POST %s", ARCHIVE_PATH)
-        raise ApiError(500, messages.UNEXPECTED, lead_errors=0) from None
+        raise ApiError(Reason.INTERNAL, messages.UNEXPECTED, lead_errors=0) from None

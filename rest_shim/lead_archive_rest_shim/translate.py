@@ -13,12 +13,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias, TypeGuard, cast
 
+from lead_archive_client.vocabulary import AUTHORIZATION_KEY, COUNT_FIELDS, INT64_MAX, INT64_MIN
 from vicidial.leads.v1 import lead_archive_pb2
 
 from lead_archive_rest_shim import messages
-
-INT64_MIN = -(2**63)
-INT64_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +82,7 @@ def _loads(raw: bytes) -> object:
 
     Calling _parse_int for each of 500 lead IDs costs more than the rest of the parse. The
     scanner's own int() gives the same value whenever it succeeds; an integer too long for
-    it raises ValueError, and then the body is parsed again with _parse_int, as before.
+    it raises ValueError, and then the body is parsed again with _parse_int.
     """
     try:
         return json.loads(raw, parse_float=_raw_float, parse_constant=_reject_constant)
@@ -252,18 +250,13 @@ def auth_metadata(authorization: str | None) -> tuple[tuple[str, str], ...]:
         return ()
     if not all(" " <= char <= "~" for char in authorization):
         return ()
-    return (("authorization", authorization),)
+    return ((AUTHORIZATION_KEY, authorization),)
 
 
 def success_body(response: lead_archive_pb2.ArchiveLeadsResponse) -> dict[str, JsonValue]:
     """The documented 200 body: exactly these five fields."""
-    return {
-        "message": response.message,
-        "select_count": response.select_count,
-        "insert_count": response.insert_count,
-        "update_count": response.update_count,
-        "delete_count": response.delete_count,
-    }
+    counts: dict[str, JsonValue] = {name: getattr(response, name) for name in COUNT_FIELDS}
+    return {"message": response.message, **counts}
 
 
 @dataclass(frozen=True, slots=True)

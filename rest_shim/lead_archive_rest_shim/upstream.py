@@ -12,10 +12,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc  # type: ignore[import-untyped, unused-ignore]
+from lead_archive_client.vocabulary import (
+    API_USER_KEY,
+    CLIENT_REQUEST_ID_KEY,
+    FORWARDED_FOR_KEY,
+    GRPC_COUNT_FIELDS,
+    REQUEST_ID_KEY,
+)
 
-from lead_archive_rest_shim.context import COUNT_FIELDS, RequestRecord, current_request
+from lead_archive_rest_shim.context import RequestRecord, current_request
 
-API_USER_KEY = "x-api-user"
 Metadata = tuple[tuple[str, str], ...]
 
 
@@ -47,11 +53,11 @@ class _ContextInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore
         metadata = grpc.aio.Metadata(*(client_call_details.metadata or ()), *self._extra)
         if record is None:
             return await continuation(_with(client_call_details, metadata), request)
-        metadata.add("x-request-id", record.request_id)
+        metadata.add(REQUEST_ID_KEY, record.request_id)
         if record.client_request_id:
-            metadata.add("x-client-request-id", record.client_request_id)
+            metadata.add(CLIENT_REQUEST_ID_KEY, record.client_request_id)
         if record.client_ip:
-            metadata.add("x-forwarded-for", record.client_ip)
+            metadata.add(FORWARDED_FOR_KEY, record.client_ip)
         if hasattr(request, "lead_ids"):
             record.lead_count = len(request.lead_ids)
         call = await continuation(_with(client_call_details, metadata), request)
@@ -64,7 +70,7 @@ class _ContextInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore
         record.upstream_outcome = grpc.StatusCode.OK.name
         _note_user(record, await call.trailing_metadata())
         if hasattr(response, "delete_count"):
-            record.counts = {name: int(getattr(response, name, 0)) for name in COUNT_FIELDS}
+            record.counts = {name: int(getattr(response, name, 0)) for name in GRPC_COUNT_FIELDS}
         return call
 
 

@@ -24,12 +24,14 @@ from lead_archive_client import (
 )
 from lead_archive_client.errors import (
     GRPC_ERRORS,
+    REASON_ERRORS,
     error_for_status,
     error_from_grpc,
     error_from_http,
     error_from_rpc,
     error_from_transport,
 )
+from lead_archive_client.vocabulary import HTTP_STATUS, PROBLEMS, REASON_HEADER, Reason
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
@@ -69,13 +71,30 @@ def test_every_http_status_but_200_becomes_an_error(status: http.HTTPStatus) -> 
 
 def test_documented_http_body_is_carried() -> None:
     body = b'{"message": "lead_ids does not exist", "lead_errors": 2, "lead_ids": [7, 9]}'
-    error = error_from_http(400, body, url="u")
+    error = error_from_http(400, body, url="u", reason_header="LEAD_IDS_DO_NOT_EXIST")
     assert type(error) is UnknownLeads
+    assert error.reason is Reason.LEAD_IDS_DO_NOT_EXIST
     assert (error.message, error.lead_errors, error.lead_ids) == (
         "lead_ids does not exist",
         2,
         (7, 9),
     )
+
+
+def test_the_reason_classifies_never_the_message_text() -> None:
+    body = b'{"message": "lead_ids does not exist", "lead_errors": 1, "lead_ids": [7]}'
+    assert type(error_from_http(400, body, url="u")) is InvalidLeads
+    assert type(error_from_http(400, body, url="u", reason_header="NOT_A_REASON")) is InvalidLeads
+    other = b'{"message": "anything at all", "lead_errors": 1, "lead_ids": [7]}'
+    error = error_from_http(400, other, url="u", reason_header="LEAD_IDS_DO_NOT_EXIST")
+    assert type(error) is UnknownLeads
+
+
+def test_every_reason_has_a_class_and_a_problem() -> None:
+    assert set(REASON_ERRORS) == set(Reason) == set(PROBLEMS)
+    for reason, kind in REASON_ERRORS.items():
+        # The class agrees with the status the vocabulary gives the reason's code.
+        assert kind.status == HTTP_STATUS[PROBLEMS[reason].code] or kind is Unavailable
 
 
 @pytest.mark.parametrize(
@@ -147,7 +166,12 @@ async def raw_http_error(stack: Stack, content: bytes) -> LeadArchiveError:
         response = await http_client.post(
             url, content=content, headers={"Authorization": f"Key={stack.key}"}
         )
-    return error_from_http(response.status_code, response.content, url=url)
+    return error_from_http(
+        response.status_code,
+        response.content,
+        url=url,
+        reason_header=response.headers.get(REASON_HEADER),
+    )
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,8 @@ import pytest
 from fastapi import FastAPI
 from lead_archive_rest_shim.main import create_app
 from lead_archive_server.access.keys import create_key
+from lead_archive_server.runtime.app import create_server
 from lead_archive_server.runtime.settings import Settings
-from lead_archive_server.service.app import create_server
 
 from tests.support import TestDb
 

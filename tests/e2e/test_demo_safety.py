@@ -9,9 +9,9 @@ import subprocess
 from collections.abc import AsyncIterator
 
 import pytest
+from lead_archive_server.core.database_url import DatabaseUrl
 from lead_archive_server.core.db import Database
 from lead_archive_server.core.tables import drop_database
-from lead_archive_server.runtime.settings import DatabaseUrl
 
 from tests.conftest import SERVER_URL
 from tests.processes import LEAD_ARCHIVE, environment, free_port, read_until, running

@@ -13,8 +13,8 @@ from lead_archive_rest_shim.main import create_app
 from lead_archive_server.access import guard as access
 from lead_archive_server.access.auth_limit import MAX_FAILURES
 from lead_archive_server.access.keys import create_key
+from lead_archive_server.runtime.app import create_server
 from lead_archive_server.runtime.settings import Settings
-from lead_archive_server.service.app import create_server
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 

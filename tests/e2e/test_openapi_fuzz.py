@@ -16,7 +16,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from lead_archive_server.access.keys import create_key
-from lead_archive_server.runtime.settings import DatabaseUrl
+from lead_archive_server.core.database_url import DatabaseUrl
 from schemathesis import GenerationMode
 from schemathesis.checks import content_type_conformance, status_code_conformance
 

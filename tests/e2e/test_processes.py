@@ -9,8 +9,8 @@ import subprocess
 
 import httpx
 import pytest
+from lead_archive_server.core.database_url import DatabaseUrl
 from lead_archive_server.core.tables import drop_database
-from lead_archive_server.runtime.settings import DatabaseUrl
 
 from tests.conftest import SERVER_URL
 from tests.processes import (

@@ -15,8 +15,8 @@ from lead_archive_rest_shim.main import create_app
 from lead_archive_server.access.keys import create_key
 from lead_archive_server.core.db import Database
 from lead_archive_server.core.tables import init_tables, recreate_database
+from lead_archive_server.runtime.app import create_server
 from lead_archive_server.runtime.settings import Settings
-from lead_archive_server.service.app import create_server
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 

@@ -17,8 +17,8 @@ import time
 from datetime import datetime, timedelta
 
 from lead_archive_server.core.archive import ArchiveBatch, ArchiveResult, archive_leads
-from lead_archive_server.core.db import Database, TransientConflict
-from lead_archive_server.core.errors import UnknownLeadIds
+from lead_archive_server.core.db import Database
+from lead_archive_server.core.errors import TransientConflict, UnknownLeadIds
 
 from tests.invariant import Ledger, assert_all_archived, assert_no_lead_lost
 from tests.support import LEADS, TestDb, lead_row

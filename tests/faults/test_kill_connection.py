@@ -1,10 +1,11 @@
-"""KILL the service's own database connection between the steps of a batch.
+"""KILL the service's own database connection between the statements of a batch.
 
 The kill comes from another connection of the same pool (`KILL <thread id>`), through the
-archive's test seam, at each step: after the schema read, after the existence check, after
-insert, after update, after delete (before COMMIT). The caller must get a clear 500 over
-REST (UNAVAILABLE over gRPC), the invariant must hold for every lead, and the very next
-request on the same pool must work: the dead connection is never lent again.
+archive's test seam, which sits between the production statements without changing them:
+before the first, after the lock's round trip (existence and definitions), after insert,
+after update, after delete (before COMMIT). The caller must get a clear 500 over REST
+(UNAVAILABLE over gRPC), the invariant must hold for every lead, and the very next request on
+the same pool must work: the dead connection is never lent again.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from tests.faults.conftest import Service
 from tests.invariant import Ledger, assert_all_archived, assert_no_lead_lost
 from tests.support import ARCHIVE, LEADS
 
-STEPS = ("schema", "checked", "insert", "update", "delete")
+STEPS = ("start", "checked", "insert", "update", "delete")
 UNAVAILABLE_BODY = {
     "message": "database unavailable; retry the batch",
     "lead_errors": 0,
@@ -32,7 +33,7 @@ UNAVAILABLE_BODY = {
 
 # Which steps' writes survive the kill on MyISAM (no rollback): everything done before it.
 MYISAM_DONE = {
-    "schema": set(),
+    "start": set(),
     "checked": set(),
     "insert": {"insert"},
     "update": {"insert", "update"},
@@ -78,7 +79,7 @@ async def test_killed_connection_between_steps_loses_nothing(
     assert killed, "the hook never ran"
     assert (response.status_code, response.json()) == (500, UNAVAILABLE_BODY)
     where = await assert_no_lead_lost(tdb.db, ledger)
-    if tdb.engine == "InnoDB" or step in ("schema", "checked"):
+    if tdb.engine == "InnoDB" or step in ("start", "checked"):
         # Rolled back, or killed before any write: exactly as before.
         assert where.in_list == set(ids) and where.in_both == set(ids[:10])
     elif step == "delete":

@@ -85,11 +85,15 @@ async def test_type_difference_is_refused_and_writes_nothing(
 
 
 def alter_at_schema_step(service: Service, statements: list[str]):
-    """Run ALTERs from another connection right after the batch read the columns."""
+    """Run ALTERs from another connection the moment before the batch's first statement.
+
+    The batch reads the columns in the same round trip that takes its locks, so this is the
+    last moment an ALTER lands before it: the batch must see the new column.
+    """
     done: list[str] = []
 
     async def hook(step: str, session: Session) -> None:
-        if step == "schema" and not done:
+        if step == "start" and not done:
             for statement in statements:
                 await service.tdb.execute(statement)
             done.extend(statements)
@@ -100,7 +104,7 @@ def alter_at_schema_step(service: Service, statements: list[str]):
 async def test_column_added_to_vicidial_list_mid_batch_is_not_lost(
     service: Service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An ALTER between the column read and the writes: the batch must see the new column."""
+    """An ALTER just before the batch: the batch must see the new column, never an old list."""
     tdb = service.tdb
     ids = await tdb.seed(5)
     add = f"ALTER TABLE {LEADS} ADD COLUMN extra_notes VARCHAR(20) DEFAULT 'kept'"

@@ -9,6 +9,7 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+from lead_archive_client.vocabulary import NOT_INTEGER_MESSAGE, Reason, message
 from lead_archive_rest_shim import messages
 
 from tests.rest_shim.conftest import (
@@ -253,7 +254,7 @@ async def test_lead_ids_that_is_not_an_array_is_one_offending_element(
 ) -> None:
     response = await post(client, with_ids(f'"lead_ids": {value}'))
     assert response.status_code == 400
-    assert response.json() == lead_error(messages.NOT_INTEGER, [echoed])
+    assert response.json() == lead_error(NOT_INTEGER_MESSAGE, [echoed])
 
 
 async def test_non_integers_come_after_the_key_and_office_hours(
@@ -271,7 +272,7 @@ async def test_non_integers_come_after_the_key_and_office_hours(
 async def test_non_integers_outrank_the_later_lead_id_checks(client: httpx.AsyncClient) -> None:
     ids = ", ".join(["1"] * 600 + ['"x"'])
     response = await post(client, with_ids(f'"lead_ids": [{ids}]'))
-    assert response.json() == lead_error(messages.NOT_INTEGER, ["x"])
+    assert response.json() == lead_error(NOT_INTEGER_MESSAGE, ["x"])
 
 
 # --- 400: the server's lead_ids checks, with integers beyond int64 ----------------------
@@ -368,7 +369,7 @@ async def test_an_unreachable_upstream_is_500_json(closed_port: int) -> None:
         for body in (with_ids('"lead_ids": [1]'), "not json", with_ids('"lead_ids": ["0"]')):
             response = await post(client, body)
             assert response.status_code == 500
-            assert response.json() == lead_error(messages.UPSTREAM_UNAVAILABLE)
+            assert response.json() == lead_error(message(Reason.SERVICE_UNAVAILABLE))
 
 
 class _BrokenChannel:
@@ -443,7 +444,7 @@ async def test_docs_show_the_documented_examples(client: httpx.AsyncClient) -> N
     ]
     assert examples("401") == [{"message": UNAUTHENTICATED}]
     assert examples("403") == [{"message": OFFICE_HOURS}]
-    assert lead_error(messages.NOT_INTEGER, ["0"]) in examples("400")
+    assert lead_error(NOT_INTEGER_MESSAGE, ["0"]) in examples("400")
     assert lead_error("lead_ids cannot contain duplicate values", [0]) in examples("400")
     assert len(examples("400")) == 8
     assert examples("500")[0]["message"].startswith("Unexpected character encountered")

@@ -7,10 +7,9 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from lead_archive_client.vocabulary import INT64_MAX, INT64_MIN
 from lead_archive_rest_shim import messages, translate
 from lead_archive_rest_shim.translate import (
-    INT64_MAX,
-    INT64_MIN,
     ArchivePlan,
     BodyError,
     JsonValue,

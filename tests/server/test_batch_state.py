@@ -1,6 +1,6 @@
 """How a batch reads its leads and columns: one row of membership, columns under the MDL.
 
-These guard the performance work of issue 5 against weakening safety: both tables'
+These guard the performance work against weakening safety: both tables'
 definitions are read for every batch inside its transaction, after the statement that takes
 both tables' metadata locks, so no ALTER TABLE can slip between that read and the delete, and
 a cached column list is used only when both definitions are exactly the cached ones.

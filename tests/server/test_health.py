@@ -9,10 +9,10 @@ import grpc
 import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from lead_archive_client.vocabulary import SERVICE_NAME
 from lead_archive_rest_shim.main import create_app
+from lead_archive_server.core.database_url import DatabaseUrl
 from lead_archive_server.core.db import Database
-from lead_archive_server.runtime.settings import DatabaseUrl
-from lead_archive_server.service.observe import SERVICE_NAME
 
 from tests.support import TestDb
 from tests.support_net import TcpProxy, free_port

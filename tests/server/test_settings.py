@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from lead_archive_server.runtime.settings import DatabaseUrl, SettingsError, load_settings
+from lead_archive_server.core.database_url import DatabaseUrl
+from lead_archive_server.runtime.settings import SettingsError, load_settings
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from lead_archive_server.access.auth_limit import FailedAuthLimiter
 from lead_archive_server.access.keys import LiveKeyHashes, key_from_authorization, user_for_key
@@ -20,12 +22,22 @@ from lead_archive_server.core import sql
 from lead_archive_server.core.db import Database
 from lead_archive_server.core.errors import OfficeHours as OfficeHoursDenied
 from lead_archive_server.core.errors import ServerError, Unauthenticated
-from lead_archive_server.runtime.settings import Settings
 
 log = logging.getLogger("server.access")
 
 Clock = Callable[[], datetime]
 OfficeHoursSource = Callable[[], Awaitable[OfficeHours]]
+
+
+class OfficeHoursSettings(Protocol):
+    """The settings office hours come from (runtime.settings.Settings has them)."""
+
+    office_hours: str
+    holidays: str
+    call_time_id: str
+
+    @property
+    def zone(self) -> ZoneInfo: ...
 
 
 def utc_now() -> datetime:
@@ -77,7 +89,7 @@ class AccessGuard:
         return key is not None and await self.live_keys.contains(self.db, key)
 
 
-def office_hours_source(settings: Settings, db: Database) -> OfficeHoursSource:
+def office_hours_source(settings: OfficeHoursSettings, db: Database) -> OfficeHoursSource:
     """Office hours from the settings, or from a Vicidial call time read on every request."""
     if not settings.call_time_id:
         fixed = parse_office_hours(
@@ -95,7 +107,7 @@ def office_hours_source(settings: Settings, db: Database) -> OfficeHoursSource:
     return from_call_time
 
 
-async def load_call_time(db: Database, settings: Settings) -> OfficeHours:
+async def load_call_time(db: Database, settings: OfficeHoursSettings) -> OfficeHours:
     """Read the vicidial_call_times row named by LEAD_ARCHIVE_CALL_TIME_ID, with its holidays."""
     async with db.session() as session:
         rows = await session.fetch_dicts(sql.SELECT_CALL_TIME, (settings.call_time_id,))

@@ -50,9 +50,9 @@ from lead_archive_server.cli.bulk import (
     open_source,
     survey,
 )
+from lead_archive_server.cli.upstream_tls import local_upstream_tls
 from lead_archive_server.core.db import Database
 from lead_archive_server.runtime.settings import Settings
-from lead_archive_server.runtime.tls import local_upstream_tls
 
 
 @dataclass(frozen=True)

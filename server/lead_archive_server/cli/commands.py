@@ -29,16 +29,12 @@ from lead_archive_server.cli.demo import (
     seed_demo,
 )
 from lead_archive_server.cli.verify import DEFAULT_LIMIT, VerifyReport, verify
+from lead_archive_server.core.database_url import DatabaseUrl
 from lead_archive_server.core.db import Database
 from lead_archive_server.core.errors import ArchiveError
 from lead_archive_server.core.tables import init_tables
 from lead_archive_server.runtime import logs
-from lead_archive_server.runtime.settings import (
-    DatabaseUrl,
-    Settings,
-    SettingsError,
-    load_settings,
-)
+from lead_archive_server.runtime.settings import Settings, SettingsError, load_settings
 
 T = TypeVar("T")
 

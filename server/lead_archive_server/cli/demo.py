@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from lead_archive_server.access.keys import create_key
 from lead_archive_server.core import sql
+from lead_archive_server.core.database_url import DatabaseUrl
 from lead_archive_server.core.db import Database
 from lead_archive_server.core.tables import (
     create_demo_database,
@@ -15,7 +16,6 @@ from lead_archive_server.core.tables import (
     init_tables,
     vicidial_schema_statements,
 )
-from lead_archive_server.runtime.settings import DatabaseUrl
 
 DEMO_DATABASE = "lead_archive_demo"
 DEMO_LIST_ID = 9999

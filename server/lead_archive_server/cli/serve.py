@@ -13,14 +13,14 @@ import uvicorn
 from lead_archive_rest_shim.main import create_app
 from lead_archive_rest_shim.upstream import UpstreamTls
 
+from lead_archive_server.cli import upstream_tls as tls
+from lead_archive_server.cli.http_limits import HttpLimits, bounded_protocol
 from lead_archive_server.core.db import Database
-from lead_archive_server.runtime import tls
-from lead_archive_server.runtime.http_limits import HttpLimits, bounded_protocol
+from lead_archive_server.runtime.app import create_server
+from lead_archive_server.runtime.ops import Operations
 from lead_archive_server.runtime.ports import bind_tcp
 from lead_archive_server.runtime.settings import Settings
-from lead_archive_server.service.app import create_server
 from lead_archive_server.service.metrics import MetricsServer
-from lead_archive_server.service.ops import Operations
 
 log = logging.getLogger(__name__)
 
@@ -77,13 +77,9 @@ def _rest_server(
 
 def _local_upstream(settings: Settings, grpc_port: int) -> tuple[str, UpstreamTls | None]:
     """Where the shim of `serve` reaches the gRPC server of the same process, and how."""
-    host = settings.grpc_host
-    if host in ("", "0.0.0.0", "::", "[::]"):
-        host = "127.0.0.1"
-    elif ":" in host and not host.startswith("["):
-        host = f"[{host}]"
     pair = settings.grpc_tls
-    return f"{host}:{grpc_port}", tls.local_upstream_tls(settings, pair[0]) if pair else None
+    local_tls = tls.local_upstream_tls(settings, pair[0]) if pair else None
+    return settings.local_grpc_target(grpc_port), local_tls
 
 
 async def run_grpc(settings: Settings, *, on_ready: OnReady | None = None) -> None:

@@ -13,15 +13,17 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from decimal import Decimal
 
+from lead_archive_client.vocabulary import MAX_LEADS_PER_BATCH
+
 from lead_archive_server.core import sql
-from lead_archive_server.core.db import Database, NoSuchTable, ResultSet, Session, TransientConflict
+from lead_archive_server.core.db import Database, NoSuchTable, ResultSet, Session
 from lead_archive_server.core.errors import (
-    MAX_LEADS_PER_BATCH,
     DeleteLeadsNotBoolean,
     DuplicateLeadIds,
     InsertLeadsNotBoolean,
     NoLeadIds,
     TooManyLeadIds,
+    TransientConflict,
     UnknownLeadIds,
     UpdateLeadsNotBoolean,
 )
@@ -43,9 +45,10 @@ MAX_OUTLIER_SHARE = 0.1
 # Column lists by both tables' definitions, shared by every batch (see SchemaCache).
 SCHEMAS = SchemaCache()
 
-# Test seam: awaited after each step of a batch with the step's name ("schema", "checked",
-# "insert", "update", "delete") and the batch's session, so fault tests can kill the
-# connection or change the schema at an exact point. Production code never passes one.
+# Test seam: awaited between the batch's statements with the step's name ("start" before the
+# first, then "checked", "insert", "update", "delete" after each) and the batch's session, so
+# fault tests can kill the connection or change the schema at an exact point. The statements
+# are the same with or without a hook; production code never passes one.
 StepHook = Callable[[str, Session], Awaitable[None]]
 
 
@@ -130,14 +133,10 @@ async def _archive_locked(
     transaction's first statement on both tables: from then on it holds their metadata locks
     until COMMIT (on MyISAM too), so ALTER TABLE waits, and the definitions read right after
     it are those every later statement sees.
-
-    With a test hook the membership query gets a round trip of its own, after the "schema"
-    step, so that a fault test can change the tables while the batch holds the lock but has
-    not opened them yet (in production there is no such moment).
     """
     membership = _Membership.of(batch.lead_ids)
     read = f"{membership.sql}; {sql.SHOW_CREATE_TABLES}"
-    hooked = after_step is not _no_hook
+    await after_step("start", session)
     async with AsyncExitStack() as stack:
         try:
             # Time spent queueing behind other batches, and the membership read.
@@ -147,13 +146,10 @@ async def _archive_locked(
                         sql.ACQUIRE_BATCH_LOCK,
                         sql.RELEASE_BATCH_LOCK,
                         BATCH_LOCK_TIMEOUT_S,
-                        then="" if hooked else read,
-                        args=() if hooked else membership.args,
+                        then=read,
+                        args=membership.args,
                     )
                 )
-            await after_step("schema", session)
-            if hooked:
-                found = await session.fetch_sets(read, membership.args)
         except NoSuchTable:
             (await read_archive_schema(session)).require_tables()  # says which table
             raise

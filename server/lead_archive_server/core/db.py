@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager, suppress
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,13 +16,14 @@ import aiomysql
 import pymysql
 
 from lead_archive_server.core import sql as statements
+from lead_archive_server.core.database_url import DatabaseUrl
 from lead_archive_server.core.errors import (
     ArchiveError,
     DatabaseUnavailable,
     ServerError,
     TableNeedsRepair,
+    TransientConflict,
 )
-from lead_archive_server.runtime.settings import DatabaseUrl
 
 log = logging.getLogger(__name__)
 
@@ -42,16 +43,13 @@ _NEEDS_REPAIR = {126, 127, 144, 145, 1034, 1194, 1195}
 _TABLE_NAME = re.compile(r"'(?:\./)?(?:[^'/]+/)?([^'/]+?)(?:\.MY[ID])?'")
 
 
-class TransientConflict(ServerError):
-    """A deadlock or lock-wait timeout: the transaction was rolled back and may be retried."""
-
-    message = "database lock conflict; retry the batch"
-
-
 class NoSuchTable(ServerError):
     """A statement named a table that does not exist; the connection is still usable."""
 
-    message = "a table the service needs does not exist"
+    @classmethod
+    def default_message(cls) -> str:
+        """Said only when the table could not be named (see schema.require_tables)."""
+        return "a table the service needs does not exist"
 
 
 @contextmanager
@@ -164,21 +162,6 @@ class Session:
             await self.execute("ROLLBACK")
             raise
         await self.execute("COMMIT")
-
-    @asynccontextmanager
-    async def named_lock(self, acquire: str, release: str, wait_s: int) -> AsyncIterator[None]:
-        """Hold a server-side named lock (GET_LOCK); the server drops it if we die."""
-        rows = await self.fetch_all(acquire, (wait_s,))
-        if not rows or rows[0][0] != 1:
-            raise DatabaseUnavailable(
-                message=f"another batch held the archive lock for {wait_s} s; retry the batch"
-            )
-        try:
-            yield
-        finally:
-            # On a dead connection the release fails too; the server has dropped the lock.
-            with suppress(pymysql.err.MySQLError, OSError):
-                await self.fetch_all(release)
 
     @property
     def thread_id(self) -> int:

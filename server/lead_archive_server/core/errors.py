@@ -1,29 +1,32 @@
-"""The error vocabulary of the Lead Archive API: each error knows its message and gRPC code.
+"""The errors a batch can end with: each names its reason from the API's vocabulary.
 
-The message strings are contract (the API document, typos included) and appear only here.
+The reason fixes the contract message (and, in the service layer, the gRPC code and HTTP
+status); an error may carry a more precise message of its own, never SQL, a trace or a
+credential.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
-import grpc
-
-SUCCESS_MESSAGE = "lead_ids batch was successfully processed"
-MAX_LEADS_PER_BATCH = 500
+from lead_archive_client.vocabulary import Reason, message
 
 
 class ArchiveError(Exception):
-    """An error the caller receives, with the documented message and its lead IDs."""
+    """An error the caller receives, with its reason, message and the lead IDs at fault."""
 
-    code: grpc.StatusCode = grpc.StatusCode.INTERNAL
-    message: str = "unexpected error while archiving leads"
+    reason: ClassVar[Reason] = Reason.INTERNAL
 
     def __init__(self, lead_ids: Sequence[int] = (), *, message: str | None = None) -> None:
         self.lead_ids: tuple[int, ...] = tuple(lead_ids)
-        if message is not None:
-            self.message = message
+        self.message = message if message is not None else self.default_message()
         super().__init__(self.message)
+
+    @classmethod
+    def default_message(cls) -> str:
+        """The contract message of this error's reason."""
+        return message(cls.reason)
 
     @property
     def lead_errors(self) -> int:
@@ -34,84 +37,78 @@ class ArchiveError(Exception):
 class Unauthenticated(ArchiveError):
     """The key is missing, malformed, unknown or revoked (401)."""
 
-    code = grpc.StatusCode.UNAUTHENTICATED
-    message = "unable to validate api user"
+    reason = Reason.API_KEY_INVALID
 
 
 class OfficeHours(ArchiveError):
     """The call came inside office hours (403)."""
 
-    code = grpc.StatusCode.PERMISSION_DENIED
-    message = "api cannot be executed during office hours time condition"
+    reason = Reason.OFFICE_HOURS
 
 
 class InvalidRequest(ArchiveError):
     """The request breaks one of the documented field rules (400)."""
 
-    code = grpc.StatusCode.INVALID_ARGUMENT
-
 
 class InsertLeadsNotBoolean(InvalidRequest):
-    message = "insert_leads must be a boolean value"
+    reason = Reason.INSERT_LEADS_NOT_BOOLEAN
 
 
 class UpdateLeadsNotBoolean(InvalidRequest):
-    message = "update_leads must be a boolean value"
+    reason = Reason.UPDATE_LEADS_NOT_BOOLEAN
 
 
 class DeleteLeadsNotBoolean(InvalidRequest):
-    message = "delete_leads must be a boolean value"
+    reason = Reason.DELETE_LEADS_NOT_BOOLEAN
 
 
 class NoLeadIds(InvalidRequest):
-    message = "lead_ids must contain atleast 1 value"
+    reason = Reason.LEAD_IDS_EMPTY
 
 
 class TooManyLeadIds(InvalidRequest):
-    message = f"lead_ids cannot exceed {MAX_LEADS_PER_BATCH} values"
+    reason = Reason.LEAD_IDS_TOO_MANY
 
 
 class DuplicateLeadIds(InvalidRequest):
-    message = "lead_ids cannot contain duplicate values"
+    reason = Reason.LEAD_IDS_DUPLICATED
 
 
 class UnknownLeadIds(InvalidRequest):
-    message = "lead_ids does not exist"
+    reason = Reason.LEAD_IDS_DO_NOT_EXIST
 
 
 class ServerError(ArchiveError):
-    """Anything else (500). The message never carries SQL text, a trace or credentials."""
+    """Anything else (500)."""
 
-    code = grpc.StatusCode.INTERNAL
-    message = "unexpected error while archiving leads; no lead was removed that is not archived"
+    reason = Reason.INTERNAL
 
 
 class DatabaseUnavailable(ServerError):
     """The database could not be reached; the caller may retry the batch (500)."""
 
-    code = grpc.StatusCode.UNAVAILABLE
-    message = "database unavailable; retry the batch"
+    reason = Reason.DATABASE_UNAVAILABLE
+
+
+class TransientConflict(ServerError):
+    """A deadlock or lock-wait timeout: the transaction was rolled back and may be retried."""
+
+    reason = Reason.LOCK_CONFLICT
 
 
 class SchemaDrift(ServerError):
     """vicidial_list_archive cannot hold an exact copy of vicidial_list (500)."""
 
-    code = grpc.StatusCode.FAILED_PRECONDITION
-    message = "vicidial_list_archive does not match vicidial_list"
+    reason = Reason.SCHEMA_DRIFT
 
 
 class TableNeedsRepair(ServerError):
     """A MyISAM table was left marked as crashed (e.g. MariaDB itself crashed) (500)."""
 
-    code = grpc.StatusCode.FAILED_PRECONDITION
-    message = (
-        "a table is marked as crashed or its index is corrupt: run REPAIR TABLE on it, "
-        "then 'lead-archive verify', then rerun the batch"
-    )
+    reason = Reason.TABLE_NEEDS_REPAIR
 
 
 class ShuttingDown(ServerError):
     """The server is stopping and takes no new batches; retry elsewhere or later (500)."""
 
-    code = grpc.StatusCode.UNAVAILABLE
-    message = "server shutting down; retry the batch"
+    reason = Reason.SHUTTING_DOWN

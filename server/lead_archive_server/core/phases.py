@@ -27,12 +27,6 @@ def add_observer(observer: PhaseObserver) -> None:
         _observers.append(observer)
 
 
-def remove_observer(observer: PhaseObserver) -> None:
-    """Stop calling an observer."""
-    if observer in _observers:
-        _observers.remove(observer)
-
-
 @contextmanager
 def phase(name: str) -> Iterator[None]:
     """Time the block and report it to every observer, whether it succeeded or not."""

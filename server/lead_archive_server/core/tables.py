@@ -7,8 +7,8 @@ from importlib import resources
 from typing import Literal
 
 from lead_archive_server.core import sql
+from lead_archive_server.core.database_url import DatabaseUrl
 from lead_archive_server.core.db import Database, Session
-from lead_archive_server.runtime.settings import DatabaseUrl
 
 
 async def init_tables(db: Database) -> list[str]:

@@ -8,10 +8,8 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -34,6 +32,7 @@ from lead_archive_server.access.office_hours import (
     parse_holidays,
     parse_office_hours,
 )
+from lead_archive_server.core.database_url import DatabaseUrl, DatabaseUrlError
 from lead_archive_server.runtime.astguiclient import DEFAULT_PATH as ASTGUICLIENT_CONF
 from lead_archive_server.runtime.astguiclient import AstguiclientError, parse_database
 from lead_archive_server.runtime.tls_files import check_pair
@@ -51,69 +50,21 @@ class SettingsError(ValueError):
     """A setting is wrong; the message is one line naming it."""
 
 
-@dataclass(frozen=True)
-class DatabaseUrl:
-    """Parts of a mysql://user:pass@host:port/db URL."""
-
-    host: str
-    port: int
-    user: str
-    password: str
-    database: str
-
-    @classmethod
-    def parse(cls, url: str) -> DatabaseUrl:
-        """Parse a database URL, or raise SettingsError naming what is wrong."""
-        shape = "LEAD_ARCHIVE_DATABASE_URL must look like mysql://user:pass@host:port/db"
-        try:
-            parts = urlsplit(url)
-        except ValueError:  # e.g. an unclosed [IPv6 bracket
-            raise SettingsError(shape) from None
-        if parts.scheme not in ("mysql", "mariadb"):
-            raise SettingsError(shape)
-        try:
-            port = parts.port or 3306
-        except ValueError:
-            raise SettingsError("LEAD_ARCHIVE_DATABASE_URL has a bad port") from None
-        return cls(
-            host=parts.hostname or "127.0.0.1",
-            port=port,
-            user=unquote(parts.username or "root"),
-            password=unquote(parts.password or ""),
-            database=unquote(parts.path.lstrip("/")),
-        )
-
-    def url(self) -> str:
-        """The URL form LEAD_ARCHIVE_DATABASE_URL takes."""
-        user = quote(self.user, safe="")
-        secret = ":" + quote(self.password, safe="") if self.password else ""
-        return f"mysql://{user}{secret}@{self.host}:{self.port}/{quote(self.database, safe='')}"
-
-    @classmethod
-    def from_astguiclient(cls, path: str) -> DatabaseUrl | None:
-        """The database Vicidial's astguiclient.conf names; None when there is no such file."""
-        file = Path(path)
-        if not file.exists():
-            return None
-        name = "LEAD_ARCHIVE_ASTGUICLIENT_CONF"
-        try:
-            vicidial = parse_database(file.read_text(errors="replace"))
-        except OSError as error:
-            raise SettingsError(f"{name}: cannot read {path}: {error.strerror}") from None
-        except AstguiclientError as error:
-            raise SettingsError(f"{name}: {path}: {error}") from None
-        return cls(
-            vicidial.server, vicidial.port, vicidial.user, vicidial.password, vicidial.database
-        )
-
-    def masked(self) -> str:
-        """Return the URL with the password hidden."""
-        secret = ":***" if self.password else ""
-        return f"mysql://{self.user}{secret}@{self.host}:{self.port}/{self.database}"
-
-    def with_database(self, database: str) -> DatabaseUrl:
-        """Return the same server with another database name."""
-        return DatabaseUrl(self.host, self.port, self.user, self.password, database)
+def database_from_astguiclient(path: str) -> DatabaseUrl | None:
+    """The database Vicidial's astguiclient.conf names; None when there is no such file."""
+    file = Path(path)
+    if not file.exists():
+        return None
+    name = "LEAD_ARCHIVE_ASTGUICLIENT_CONF"
+    try:
+        vicidial = parse_database(file.read_text(errors="replace"))
+    except OSError as error:
+        raise SettingsError(f"{name}: cannot read {path}: {error.strerror}") from None
+    except AstguiclientError as error:
+        raise SettingsError(f"{name}: {path}: {error}") from None
+    return DatabaseUrl(
+        vicidial.server, vicidial.port, vicidial.user, vicidial.password, vicidial.database
+    )
 
 
 class Settings(BaseSettings):
@@ -135,7 +86,7 @@ class Settings(BaseSettings):
     pool_size: int = Field(default=8, ge=1, le=100)
     retry_attempts: int = Field(default=5, ge=1, le=50)
     event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
-    # Operations (issue 6): audit, TLS, metrics, logs, health, shutdown.
+    # Operations: audit, TLS, metrics, logs, health, shutdown.
     audit: bool = True
     audit_timeout_s: float = Field(default=2.0, gt=0, le=60)
     tls_cert: str = ""
@@ -154,7 +105,7 @@ class Settings(BaseSettings):
     auth_failure_limit: int = Field(default=10, ge=0, le=100_000)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=0, ge=0, le=65535)
-    # The REST port's bounds on each client (see runtime/http_limits.py).
+    # The REST port's bounds on each client (see cli/http_limits.py).
     http_max_header_bytes: int = Field(default=16_384, ge=1024, le=1_048_576)
     http_max_headers: int = Field(default=64, ge=8, le=10_000)
     http_header_timeout_s: float = Field(default=10.0, gt=0, le=3600)
@@ -197,7 +148,7 @@ class Settings(BaseSettings):
         """No database URL given: use Vicidial's astguiclient.conf, as Vicidial's scripts do."""
         if self.database_url:
             return self
-        vicidial = DatabaseUrl.from_astguiclient(self.astguiclient_conf)
+        vicidial = database_from_astguiclient(self.astguiclient_conf)
         if vicidial is None:
             self.database_url, self._database_source = DEFAULT_DATABASE_URL, "default"
         else:
@@ -223,15 +174,27 @@ class Settings(BaseSettings):
     @property
     def database(self) -> DatabaseUrl:
         """The parsed database URL."""
-        return DatabaseUrl.parse(self.database_url)
+        try:
+            return DatabaseUrl.parse(self.database_url)
+        except DatabaseUrlError as error:
+            raise SettingsError(str(error)) from None
 
     @property
     def archive_target(self) -> str:
         """The gRPC server `archive` calls: LEAD_ARCHIVE_TARGET, else this machine's gRPC port."""
-        if self.target:
-            return self.target
-        host = "127.0.0.1" if self.grpc_host in ("", "0.0.0.0", "::") else self.grpc_host
-        return f"[{host}]:{self.grpc_port}" if ":" in host else f"{host}:{self.grpc_port}"
+        return self.target or self.local_grpc_target(self.grpc_port)
+
+    def local_grpc_target(self, port: int) -> str:
+        """Where a process on this machine reaches the gRPC server listening on `port`.
+
+        A wildcard listen address (every interface) is reached on the loopback.
+        """
+        host = self.grpc_host
+        if host in ("", "0.0.0.0", "::", "[::]"):
+            host = "127.0.0.1"
+        elif ":" in host and not host.startswith("["):
+            host = f"[{host}]"  # a bare IPv6 address
+        return f"{host}:{port}"
 
     @property
     def database_source(self) -> str:
@@ -379,9 +342,3 @@ class _Sources:
         if found is None or found.group(1).lower() not in Settings.model_fields:
             return message
         return self.of(found.group(1).lower()) + message[found.end() :]
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """Return the process-wide settings, read once."""
-    return load_settings()

@@ -13,36 +13,13 @@ A forwarded value that is not an IP address is ignored.
 from __future__ import annotations
 
 import ipaddress
-import re
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-REQUEST_ID_KEY = "x-request-id"
-CLIENT_REQUEST_ID_KEY = "x-client-request-id"
-FORWARDED_FOR_KEY = "x-forwarded-for"
-API_USER_KEY = "x-api-user"
-# Fits vicidial_admin_log.record_id (VARCHAR(50)) and cannot smuggle anything into a log line.
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,50}")
 # vicidial_admin_log.ip_address is VARCHAR(15): an IPv4 address, or a short IPv6 one.
 ADMIN_LOG_IP_WIDTH = 15
-
-
-def new_request_id() -> str:
-    """A fresh id: 32 hex digits."""
-    return uuid.uuid4().hex
-
-
-def safe_request_id(candidate: str | None) -> str:
-    """The id when it is a safe token (fits record_id, nothing to smuggle), else ''."""
-    return candidate if candidate and _REQUEST_ID.fullmatch(candidate) else ""
-
-
-def request_id_or_new(candidate: str | None) -> str:
-    """The proxy's id when it is a safe token, else a fresh one."""
-    return safe_request_id(candidate) or new_request_id()
 
 
 def parse_networks(text: str) -> tuple[IpNetwork, ...]:

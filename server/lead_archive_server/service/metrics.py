@@ -11,6 +11,7 @@ import weakref
 from collections.abc import Iterable, Iterator
 from threading import Lock
 
+from lead_archive_client.vocabulary import LATENCY_BUCKETS
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -19,7 +20,6 @@ from lead_archive_server.core import phases
 from lead_archive_server.core.db import Database
 
 # Seconds: a batch is tens of milliseconds when idle, up to the 30 s batch lock when queued.
-_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 REQUESTS = Counter(
     "lead_archive_grpc_requests",
@@ -30,7 +30,7 @@ REQUEST_SECONDS = Histogram(
     "lead_archive_grpc_request_duration_seconds",
     "Time to answer a LeadArchiveService call, by method.",
     ["method"],
-    buckets=_BUCKETS,
+    buckets=LATENCY_BUCKETS,
 )
 LEADS = Counter(
     "lead_archive_leads",
@@ -43,7 +43,7 @@ PHASE_SECONDS = Histogram(
     "Time spent in each phase of a batch: lock (waiting for other batches, with the membership "
     "query that rides in the same round trip), schema, select, insert, update, delete.",
     ["phase"],
-    buckets=_BUCKETS,
+    buckets=LATENCY_BUCKETS,
 )
 AUDIT_ROWS = Counter(
     "lead_archive_audit_rows",
@@ -81,10 +81,6 @@ class _PoolCollector(Collector):
     def watch(self, db: Database, size: int) -> None:
         with self._lock:
             self._pools[db] = size
-
-    def forget(self, db: Database) -> None:
-        with self._lock:
-            self._pools.pop(db, None)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         with self._lock:

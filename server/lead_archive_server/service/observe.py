@@ -22,6 +22,17 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import grpc
+from lead_archive_client.vocabulary import (
+    API_USER_KEY,
+    CLIENT_REQUEST_ID_KEY,
+    FORWARDED_FOR_KEY,
+    GRPC_COUNT_FIELDS,
+    REQUEST_ID_KEY,
+    SERVICE_NAME,
+    new_request_id,
+    request_id_or_new,
+    safe_request_id,
+)
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 
 from lead_archive_server.access.guard import AccessGuard
@@ -30,25 +41,17 @@ from lead_archive_server.core.errors import ShuttingDown
 from lead_archive_server.service import metrics
 from lead_archive_server.service.audit import AdminLog, AuditEntry
 from lead_archive_server.service.callers import (
-    API_USER_KEY,
-    CLIENT_REQUEST_ID_KEY,
-    FORWARDED_FOR_KEY,
-    REQUEST_ID_KEY,
     IpNetwork,
     client_address,
-    new_request_id,
-    request_id_or_new,
-    safe_request_id,
     speaks_for_clients,
 )
-from lead_archive_server.service.servicer import archive_response, batch_under_way, rich_status
+from lead_archive_server.service.servicer import archive_response, batch_under_way
+from lead_archive_server.service.status import abort
 
 log = logging.getLogger("server.requests")
 
-SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["LeadArchiveService"].full_name
 _PREFIX = f"/{SERVICE_NAME}/"
 SHIM_TOKEN_KEY = "x-lead-archive-shim"
-COUNT_FIELDS = ("select_count", "insert_count", "update_count", "delete_count", "kept_count")
 
 if TYPE_CHECKING:  # generic only in grpc's type stubs
     Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
@@ -258,7 +261,7 @@ class CallObserver(grpc.aio.ServerInterceptor):
                 insert=request.insert_leads,
                 update=request.update_leads,
                 delete=request.delete_leads,
-                **{name: int(getattr(response, name)) for name in COUNT_FIELDS},
+                **{name: int(getattr(response, name)) for name in GRPC_COUNT_FIELDS},
             )
         )
 
@@ -274,7 +277,7 @@ class CallObserver(grpc.aio.ServerInterceptor):
         """One log line and the metrics for a finished call."""
         counts = []
         if isinstance(response, pb.ArchiveLeadsResponse):
-            counts = [int(getattr(response, name)) for name in COUNT_FIELDS]
+            counts = [int(getattr(response, name)) for name in GRPC_COUNT_FIELDS]
         metrics.record_call(record.method, code.name, seconds, counts)
         fields: dict[str, Any] = {
             "request_id": record.request_id,
@@ -287,7 +290,9 @@ class CallObserver(grpc.aio.ServerInterceptor):
         }
         if isinstance(request, pb.ArchiveLeadsRequest):
             fields["lead_count"] = len(request.lead_ids)
-            fields.update(zip(COUNT_FIELDS, counts or [0] * len(COUNT_FIELDS), strict=True))
+            fields.update(
+                zip(GRPC_COUNT_FIELDS, counts or [0] * len(GRPC_COUNT_FIELDS), strict=True)
+            )
         if record.caller_left:
             fields["caller_left"] = True
         if context is not None and code != grpc.StatusCode.OK:
@@ -298,9 +303,7 @@ class CallObserver(grpc.aio.ServerInterceptor):
 
 async def _refuse(context: Context) -> None:
     """End a call that came after shutdown began, as the servicer ends its errors."""
-    status = rich_status(ShuttingDown())
-    trailing = (*(context.trailing_metadata() or ()), *status.trailing_metadata)
-    await context.abort(status.code, status.details, trailing)
+    await abort(context, ShuttingDown())
 
 
 def _text(value: str | bytes | None) -> str | None:

@@ -10,16 +10,15 @@ from contextvars import ContextVar
 from dataclasses import asdict
 
 import grpc
-from google.protobuf import any_pb2
-from google.rpc import status_pb2
-from grpc_status import rpc_status
+from lead_archive_client.vocabulary import AUTHORIZATION_KEY, SUCCESS_MESSAGE
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
 from lead_archive_server.access.guard import AccessGuard
 from lead_archive_server.core.archive import ArchiveBatch, ArchiveResult, archive_leads
 from lead_archive_server.core.db import Database
-from lead_archive_server.core.errors import SUCCESS_MESSAGE, ArchiveError, ServerError
+from lead_archive_server.core.errors import ArchiveError, ServerError
+from lead_archive_server.service.status import abort
 
 log = logging.getLogger(__name__)
 
@@ -79,19 +78,9 @@ def _flag(request: pb.ArchiveLeadsRequest, name: str) -> bool | None:
 
 def _authorization(context: grpc.aio.ServicerContext[object, object]) -> str | None:
     for key, value in context.invocation_metadata() or ():
-        if key == "authorization":
+        if key == AUTHORIZATION_KEY:
             return value if isinstance(value, str) else value.decode(errors="replace")
     return None
-
-
-def rich_status(error: ArchiveError) -> grpc.Status:
-    """The google.rpc.Status for an error, with a LeadErrors detail."""
-    detail = any_pb2.Any()
-    detail.Pack(
-        pb.LeadErrors(message=error.message, lead_errors=error.lead_errors, lead_ids=error.lead_ids)
-    )
-    status = status_pb2.Status(code=error.code.value[0], message=error.message, details=[detail])
-    return rpc_status.to_status(status)  # type: ignore[no-any-return]
 
 
 @asynccontextmanager
@@ -102,14 +91,7 @@ async def _errors_as_status(
     try:
         yield
     except ArchiveError as error:
-        await _abort(context, error)
+        await abort(context, error)
     except Exception:
         log.exception("unexpected error in a gRPC call")
-        await _abort(context, ServerError())
-
-
-async def _abort(context: grpc.aio.ServicerContext[object, object], error: ArchiveError) -> None:
-    status = rich_status(error)
-    # Keep what was set already (the request id) next to the status details.
-    trailing = (*(context.trailing_metadata() or ()), *status.trailing_metadata)
-    await context.abort(status.code, status.details, trailing)
+        await abort(context, ServerError())

@@ -7,23 +7,20 @@ import asyncio
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from lead_archive_client.vocabulary import MAX_REQUEST_BYTES, SERVICE_NAME
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
 from lead_archive_server.access.auth_limit import FailedAuthLimiter
 from lead_archive_server.access.guard import Clock, office_hours_source, utc_now
 from lead_archive_server.core.db import Database
+from lead_archive_server.runtime.ops import Operations
 from lead_archive_server.runtime.ports import GRPC_NO_PORT_SHARING, PortUnavailable, ensure_free
 from lead_archive_server.runtime.settings import Settings
 from lead_archive_server.runtime.tls import server_credentials
-from lead_archive_server.service.observe import SERVICE_NAME, RecordingGuard
-from lead_archive_server.service.ops import Operations
+from lead_archive_server.service.observe import RecordingGuard
 from lead_archive_server.service.servicer import LeadArchiveServicer
 
-# A request of 500 lead IDs is a few kB; anything near this is not a request of ours.
-MAX_RECEIVE_BYTES = 1024 * 1024
 GRPC_PORT_SETTING = "LEAD_ARCHIVE_GRPC_PORT"
-
-__all__ = ["SERVICE_NAME", "create_server"]
 
 
 def create_server(
@@ -45,7 +42,7 @@ def create_server(
     ops = ops or Operations(settings, db)
     server = grpc.aio.server(
         interceptors=[ops.observer],
-        options=[("grpc.max_receive_message_length", MAX_RECEIVE_BYTES), GRPC_NO_PORT_SHARING],
+        options=[("grpc.max_receive_message_length", MAX_REQUEST_BYTES), GRPC_NO_PORT_SHARING],
     )
     limiter = FailedAuthLimiter(max_failures=settings.auth_failure_limit)
     guard = RecordingGuard(db, office_hours_source(settings, db), clock, limiter)

@@ -8,6 +8,7 @@ servers (tests) leave the watcher off and keep health SERVING.
 from __future__ import annotations
 
 from grpc_health.v1 import health
+from lead_archive_client.vocabulary import SERVICE_NAME
 
 from lead_archive_server.core.db import Database
 from lead_archive_server.runtime.settings import Settings
@@ -15,7 +16,7 @@ from lead_archive_server.service import metrics
 from lead_archive_server.service.audit import AdminLog
 from lead_archive_server.service.callers import parse_networks
 from lead_archive_server.service.health import DatabaseWatcher
-from lead_archive_server.service.observe import SERVICE_NAME, CallObserver, Gate
+from lead_archive_server.service.observe import CallObserver, Gate
 
 HEALTH_SERVICES = ("", SERVICE_NAME)
 

@@ -1,0 +1,207 @@
+"""The API's vocabulary, written once: messages, limits, metadata keys, reasons, statuses.
+
+The server, the REST shim and the clients all import it; none of them restates a string or a
+number from here. The message strings are contract (the API document's wording, typos
+included: "atleast").
+
+Every error the service answers with carries a ``google.rpc.ErrorInfo`` (AIP-193) whose
+``reason`` is one of ``Reason`` and whose ``domain`` is ``ERROR_DOMAIN``, next to the
+``LeadErrors`` detail. Programs branch on the reason; people read the message.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Final
+
+import grpc
+from vicidial.leads.v1 import lead_archive_pb2 as pb
+
+SERVICE_NAME: Final[str] = pb.DESCRIPTOR.services_by_name["LeadArchiveService"].full_name
+ERROR_DOMAIN: Final = "leads.vicidial.api"
+
+# --- limits ----------------------------------------------------------------------------------
+MAX_LEADS_PER_BATCH: Final = 500
+"""The API's limit on lead IDs per request."""
+INT64_MIN: Final = -(2**63)
+INT64_MAX: Final = 2**63 - 1
+MAX_REQUEST_BYTES: Final = 1024 * 1024
+"""A request of 500 lead IDs is a few kB; anything near this is not a request of ours."""
+
+# --- metadata (gRPC) and headers (HTTP) --------------------------------------------------------
+AUTHORIZATION_KEY: Final = "authorization"
+KEY_PREFIX: Final = "Key="
+REQUEST_ID_KEY: Final = "x-request-id"
+API_USER_KEY: Final = "x-api-user"
+FORWARDED_FOR_KEY: Final = "x-forwarded-for"
+CLIENT_REQUEST_ID_KEY: Final = "x-client-request-id"
+"""The id an HTTP client sent in X-Request-Id, passed on by the shim: logged beside the
+service's own id, never the audit row's record_id."""
+REASON_HEADER: Final = "x-error-reason"
+"""The REST answer's header naming the reason (the documented body has no room for it)."""
+STATUS_DETAILS_KEY: Final = "grpc-status-details-bin"
+"""Trailing metadata that carries the google.rpc.Status with the error details."""
+# Fits vicidial_admin_log.record_id (VARCHAR(50)) and cannot smuggle anything into a log line.
+REQUEST_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9._:-]{1,50}")
+
+# --- answers ---------------------------------------------------------------------------------
+SUCCESS_MESSAGE: Final = "lead_ids batch was successfully processed"
+COUNT_FIELDS: Final = ("select_count", "insert_count", "update_count", "delete_count")
+"""The documented counts of a 200 answer, in the document's order."""
+GRPC_COUNT_FIELDS: Final = (*COUNT_FIELDS, "kept_count")
+"""The counts of ArchiveLeadsResponse: the documented ones, then what gRPC adds."""
+NOT_INTEGER_MESSAGE: Final = "lead_ids must only contain integer values"
+
+LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+"""Request-duration histogram buckets (seconds) of the gRPC server and the REST shim alike."""
+
+
+class Reason(StrEnum):
+    """Why a call failed: ``google.rpc.ErrorInfo.reason``, stable and machine-readable."""
+
+    API_KEY_INVALID = "API_KEY_INVALID"
+    OFFICE_HOURS = "OFFICE_HOURS"
+    INSERT_LEADS_NOT_BOOLEAN = "INSERT_LEADS_NOT_BOOLEAN"
+    UPDATE_LEADS_NOT_BOOLEAN = "UPDATE_LEADS_NOT_BOOLEAN"
+    DELETE_LEADS_NOT_BOOLEAN = "DELETE_LEADS_NOT_BOOLEAN"
+    LEAD_IDS_NOT_INTEGERS = "LEAD_IDS_NOT_INTEGERS"
+    LEAD_IDS_EMPTY = "LEAD_IDS_EMPTY"
+    LEAD_IDS_TOO_MANY = "LEAD_IDS_TOO_MANY"
+    LEAD_IDS_DUPLICATED = "LEAD_IDS_DUPLICATED"
+    LEAD_IDS_DO_NOT_EXIST = "LEAD_IDS_DO_NOT_EXIST"
+    INTERNAL = "INTERNAL"
+    DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+    LOCK_CONFLICT = "LOCK_CONFLICT"
+    SCHEMA_DRIFT = "SCHEMA_DRIFT"
+    TABLE_NEEDS_REPAIR = "TABLE_NEEDS_REPAIR"
+    SHUTTING_DOWN = "SHUTTING_DOWN"
+    REQUEST_BODY_INVALID = "REQUEST_BODY_INVALID"
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What the API answers for a reason: its gRPC code and its (default) message."""
+
+    code: grpc.StatusCode
+    message: str
+
+
+PROBLEMS: Final[Mapping[Reason, Problem]] = MappingProxyType(
+    {
+        Reason.API_KEY_INVALID: Problem(
+            grpc.StatusCode.UNAUTHENTICATED, "unable to validate api user"
+        ),
+        Reason.OFFICE_HOURS: Problem(
+            grpc.StatusCode.PERMISSION_DENIED,
+            "api cannot be executed during office hours time condition",
+        ),
+        Reason.INSERT_LEADS_NOT_BOOLEAN: Problem(
+            grpc.StatusCode.INVALID_ARGUMENT, "insert_leads must be a boolean value"
+        ),
+        Reason.UPDATE_LEADS_NOT_BOOLEAN: Problem(
+            grpc.StatusCode.INVALID_ARGUMENT, "update_leads must be a boolean value"
+        ),
+        Reason.DELETE_LEADS_NOT_BOOLEAN: Problem(
+            grpc.StatusCode.INVALID_ARGUMENT, "delete_leads must be a boolean value"
+        ),
+        Reason.LEAD_IDS_NOT_INTEGERS: Problem(
+            grpc.StatusCode.INVALID_ARGUMENT, NOT_INTEGER_MESSAGE
+        ),
+        Reason.LEAD_IDS_EMPTY: Problem(
+            grpc.StatusCode.INVALID_ARGUMENT, "lead_ids must contain atleast 1 value"
+        ),
+        Reason.LEAD_IDS_TOO_MANY: Problem(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"lead_ids cannot exceed {MAX_LEADS_PER_BATCH} values",
+        ),
+        Reason.LEAD_IDS_DUPLICATED: Problem(
+            grpc.StatusCode.INVALID_ARGUMENT, "lead_ids cannot contain duplicate values"
+        ),
+        Reason.LEAD_IDS_DO_NOT_EXIST: Problem(
+            grpc.StatusCode.INVALID_ARGUMENT, "lead_ids does not exist"
+        ),
+        Reason.INTERNAL: Problem(
+            grpc.StatusCode.INTERNAL,
+            "unexpected error while archiving leads; no lead was removed that is not archived",
+        ),
+        Reason.DATABASE_UNAVAILABLE: Problem(
+            grpc.StatusCode.UNAVAILABLE, "database unavailable; retry the batch"
+        ),
+        Reason.LOCK_CONFLICT: Problem(
+            grpc.StatusCode.INTERNAL, "database lock conflict; retry the batch"
+        ),
+        Reason.SCHEMA_DRIFT: Problem(
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "vicidial_list_archive does not match vicidial_list",
+        ),
+        Reason.TABLE_NEEDS_REPAIR: Problem(
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "a table is marked as crashed or its index is corrupt: run REPAIR TABLE on it, "
+            "then 'lead-archive verify', then rerun the batch",
+        ),
+        Reason.SHUTTING_DOWN: Problem(
+            grpc.StatusCode.UNAVAILABLE, "server shutting down; retry the batch"
+        ),
+        # Said by the REST shim itself: a body that is not a JSON object (a 500, as the
+        # contract says; the message says what is wrong), and a gRPC service it cannot reach.
+        Reason.REQUEST_BODY_INVALID: Problem(
+            grpc.StatusCode.INTERNAL, "request body is not a JSON object"
+        ),
+        Reason.SERVICE_UNAVAILABLE: Problem(
+            grpc.StatusCode.UNAVAILABLE, "archive service unavailable"
+        ),
+    }
+)
+
+HTTP_STATUS: Final[Mapping[grpc.StatusCode, int]] = MappingProxyType(
+    {
+        grpc.StatusCode.OK: 200,
+        grpc.StatusCode.INVALID_ARGUMENT: 400,
+        grpc.StatusCode.UNAUTHENTICATED: 401,
+        grpc.StatusCode.PERMISSION_DENIED: 403,
+        # Every other code is one of the API document's "any other errors".
+        grpc.StatusCode.CANCELLED: 500,
+        grpc.StatusCode.UNKNOWN: 500,
+        grpc.StatusCode.DEADLINE_EXCEEDED: 500,
+        grpc.StatusCode.NOT_FOUND: 500,
+        grpc.StatusCode.ALREADY_EXISTS: 500,
+        grpc.StatusCode.RESOURCE_EXHAUSTED: 500,
+        grpc.StatusCode.FAILED_PRECONDITION: 500,
+        grpc.StatusCode.ABORTED: 500,
+        grpc.StatusCode.OUT_OF_RANGE: 500,
+        grpc.StatusCode.UNIMPLEMENTED: 500,
+        grpc.StatusCode.INTERNAL: 500,
+        grpc.StatusCode.UNAVAILABLE: 500,
+        grpc.StatusCode.DATA_LOSS: 500,
+    }
+)
+"""The one table from gRPC code to the HTTP status the API answers with (every code)."""
+
+MESSAGE_ONLY_STATUSES: Final = frozenset({401, 403})
+"""The documented 401 and 403 bodies hold only the message."""
+
+
+def safe_request_id(candidate: str | None) -> str:
+    """The id when it is a safe token (REQUEST_ID_PATTERN), else ''."""
+    return candidate if candidate and REQUEST_ID_PATTERN.fullmatch(candidate) else ""
+
+
+def new_request_id() -> str:
+    """A fresh request id: 32 hex digits."""
+    return uuid.uuid4().hex
+
+
+def request_id_or_new(candidate: str | None) -> str:
+    """The caller's request id when it is a safe token (REQUEST_ID_PATTERN), else a fresh one."""
+    return safe_request_id(candidate) or new_request_id()
+
+
+def message(reason: Reason) -> str:
+    """The contract message of a reason."""
+    return PROBLEMS[reason].message
