@@ -55,6 +55,10 @@ COUNT_FIELDS: Final = ("select_count", "insert_count", "update_count", "delete_c
 """The documented counts of a 200 answer, in the document's order."""
 GRPC_COUNT_FIELDS: Final = (*COUNT_FIELDS, "kept_count")
 """The counts of ArchiveLeadsResponse: the documented ones, then what gRPC adds."""
+RESTORE_COUNT_FIELDS: Final = ("select_count", "insert_count", "delete_count")
+"""The counts of a restore's 200 answer (POST /vicidial/leads/restore), in order."""
+GRPC_RESTORE_COUNT_FIELDS: Final = (*RESTORE_COUNT_FIELDS, "kept_count")
+"""The counts of RestoreLeadsResponse: the REST ones, then what gRPC adds."""
 NOT_INTEGER_MESSAGE: Final = "lead_ids must only contain integer values"
 
 LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)

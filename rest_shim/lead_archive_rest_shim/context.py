@@ -35,7 +35,15 @@ log = logging.getLogger("rest_shim.requests")
 
 # Paths with their own metric label; any other path is "other", to keep label sets small.
 KNOWN_PATHS = frozenset(
-    {"/vicidial/leads/archive", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"}
+    {
+        "/vicidial/leads/archive",
+        "/vicidial/leads/restore",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/docs",
+        "/openapi.json",
+    }
 )
 # Probes and scrapes come every few seconds: logged only at DEBUG.
 _QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})

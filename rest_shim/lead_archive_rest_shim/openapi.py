@@ -1,4 +1,5 @@
-"""What ``/docs`` shows for the archive endpoint: the API document's request and response examples.
+"""What ``/docs`` shows for the archive and restore endpoints: the API document's request and
+response examples.
 
 Documentation only: the answers themselves come from the server and from ``messages``; every
 message and limit shown here is the vocabulary's own.
@@ -131,4 +132,56 @@ RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
             )
         },
     ),
+}
+
+RESTORE_REQUEST_BODY: Final[dict[str, Any]] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["lead_ids"],
+                    "properties": {
+                        "lead_ids": {
+                            "type": "array",
+                            "items": {"type": "integer"},
+                            "minItems": 1,
+                            "maxItems": MAX_LEADS_PER_BATCH,
+                            "uniqueItems": True,
+                            "description": "The archived lead IDs to restore, at most "
+                            f"{MAX_LEADS_PER_BATCH} per request.",
+                        },
+                    },
+                },
+                "example": {"lead_ids": [0, 1]},
+            }
+        },
+    }
+}
+
+_RESTORE_400 = {
+    name: example
+    for name, example in RESPONSES[400]["content"]["application/json"]["examples"].items()
+    if not name.endswith("_leads")
+}
+
+RESTORE_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
+    200: _json(
+        "The batch was processed.",
+        {
+            "processed": {
+                "message": SUCCESS_MESSAGE,
+                "select_count": 2,
+                "insert_count": 2,
+                "delete_count": 2,
+            }
+        },
+    ),
+    400: {
+        "description": "lead_ids is invalid; 'does not exist' means not in vicidial_list_archive.",
+        "content": {"application/json": {"examples": _RESTORE_400}},
+    },
+    401: RESPONSES[401],
+    500: RESPONSES[500],
 }

@@ -119,6 +119,18 @@ class Settings(BaseSettings):
     # For `lead-archive archive`, a client of the API: the key it sends, and where to.
     api_key: SecretStr = SecretStr("")
     target: str = ""
+    # The nightly job (`lead-archive archive --from-settings`, deploy/lead-archive-nightly.*):
+    # which leads, chosen as the command's options choose them, and how gently.
+    nightly_list_id: str = ""
+    nightly_campaign: str = ""
+    nightly_status: str = ""
+    nightly_called_before_days: int = Field(default=0, ge=0, le=36500)
+    nightly_entered_before_days: int = Field(default=0, ge=0, le=36500)
+    nightly_sleep_s: float = Field(default=0.0, ge=0, le=3600)
+    nightly_max_replica_lag_s: float = Field(default=0.0, ge=0, le=86400)
+    nightly_optimize: bool = False
+    # A replica of the database to watch (--replica): mysql://user:pass@host:port/
+    replica_url: str = ""
 
     _database_source: str = PrivateAttr(default="LEAD_ARCHIVE_DATABASE_URL")
 

@@ -27,6 +27,7 @@ from lead_archive_server.service.callers import admin_log_address
 log = logging.getLogger(__name__)
 
 ARCHIVE_EVENT_CODE = "LEAD ARCHIVE API ARCHIVE LEADS"
+RESTORE_EVENT_CODE = "LEAD ARCHIVE API RESTORE LEADS"
 # How long to trust a look at information_schema for the table before looking again.
 TABLE_RECHECK_S = 60.0
 
@@ -47,6 +48,9 @@ class AuditEntry:
     update_count: int
     delete_count: int
     kept_count: int
+    # A restore batch (RESTORE_EVENT_CODE): insert_count is rows added to vicidial_list,
+    # delete_count rows removed from the archive; there is no update.
+    restore: bool = False
 
     @property
     def changed(self) -> bool:
@@ -59,7 +63,7 @@ class AuditEntry:
         notes = [
             f"select_count: {self.select_count}",
             f"insert_count: {self.insert_count}",
-            f"update_count: {self.update_count}",
+            *([] if self.restore else [f"update_count: {self.update_count}"]),
             f"delete_count: {self.delete_count}",
             f"kept_count: {self.kept_count}",
             "lead_ids: " + ",".join(str(lead_id) for lead_id in self.lead_ids),
@@ -69,12 +73,21 @@ class AuditEntry:
         return (
             self.api_user,
             address.column,
-            "DELETE" if self.delete_count else "MODIFY",
+            self._event_type(),
             self.request_id,
-            ARCHIVE_EVENT_CODE,
-            sql.audit_outline(self.lead_ids, self.insert, self.update, self.delete),
+            RESTORE_EVENT_CODE if self.restore else ARCHIVE_EVENT_CODE,
+            sql.restore_outline(self.lead_ids)
+            if self.restore
+            else sql.audit_outline(self.lead_ids, self.insert, self.update, self.delete),
             "|".join(notes),
         )
+
+    def _event_type(self) -> str:
+        """DELETE when leads left vicidial_list, ADD when a restore brought leads back into
+        it, else MODIFY (only the archive changed)."""
+        if self.restore:
+            return "ADD" if self.insert_count else "MODIFY"
+        return "DELETE" if self.delete_count else "MODIFY"
 
 
 class AdminLog:

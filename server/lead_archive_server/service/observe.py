@@ -27,6 +27,7 @@ from lead_archive_client.vocabulary import (
     CLIENT_REQUEST_ID_KEY,
     FORWARDED_FOR_KEY,
     GRPC_COUNT_FIELDS,
+    GRPC_RESTORE_COUNT_FIELDS,
     REQUEST_ID_KEY,
     SERVICE_NAME,
     new_request_id,
@@ -36,7 +37,6 @@ from lead_archive_client.vocabulary import (
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 
 from lead_archive_server.access.guard import AccessGuard
-from lead_archive_server.core.archive import ArchiveResult
 from lead_archive_server.core.errors import ShuttingDown
 from lead_archive_server.service import metrics
 from lead_archive_server.service.audit import AdminLog, AuditEntry
@@ -45,13 +45,20 @@ from lead_archive_server.service.callers import (
     client_address,
     speaks_for_clients,
 )
-from lead_archive_server.service.servicer import archive_response, batch_under_way
+from lead_archive_server.service.servicer import BatchResponse, batch_under_way
 from lead_archive_server.service.status import abort
 
 log = logging.getLogger("server.requests")
 
 _PREFIX = f"/{SERVICE_NAME}/"
 SHIM_TOKEN_KEY = "x-lead-archive-shim"
+# What each batch method's request and response are, and the counts its response carries.
+_BATCHES: dict[type[Any], tuple[str, ...]] = {
+    pb.ArchiveLeadsRequest: GRPC_COUNT_FIELDS,
+    pb.RestoreLeadsRequest: GRPC_RESTORE_COUNT_FIELDS,
+    pb.ArchiveLeadsResponse: GRPC_COUNT_FIELDS,
+    pb.RestoreLeadsResponse: GRPC_RESTORE_COUNT_FIELDS,
+}
 
 if TYPE_CHECKING:  # generic only in grpc's type stubs
     Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
@@ -95,7 +102,9 @@ def current_call() -> CallRecord | None:
 class RecordingGuard(AccessGuard):
     """The access guard that also writes the admitted API user into the call's record."""
 
-    async def admit(self, authorization: str | None, client: str | None = None) -> str:
+    async def admit(
+        self, authorization: str | None, client: str | None = None, *, office_hours: bool = True
+    ) -> str:
         """Check key and office hours (see AccessGuard); note the user.
 
         Failed attempts count against the call's client address (the forwarded one from a
@@ -104,7 +113,7 @@ class RecordingGuard(AccessGuard):
         record = current_call()
         if client is None and record is not None:
             client = record.client_ip or None
-        return await super().admit(authorization, client)
+        return await super().admit(authorization, client, office_hours=office_hours)
 
     def identified(self, api_user: str) -> None:
         """The key is valid: the user goes into the record (and the log), even for a 403."""
@@ -204,7 +213,7 @@ class CallObserver(grpc.aio.ServerInterceptor):
         self,
         record: CallRecord,
         request: Any,
-        batch: asyncio.Future[ArchiveResult],
+        batch: asyncio.Future[BatchResponse],
         started: float,
         context: Context,
     ) -> None:
@@ -213,11 +222,10 @@ class CallObserver(grpc.aio.ServerInterceptor):
 
         async def complete() -> None:
             try:
-                result = await batch
+                response = await batch
             except BaseException:  # the batch failed on its own: logged with its code
                 self._failed(record, request, started, context)
                 return
-            response = archive_response(result)
             await self._audit(record, request, response)
             self._finish(record, request, response, grpc.StatusCode.OK, perf_counter() - started)
 
@@ -250,18 +258,21 @@ class CallObserver(grpc.aio.ServerInterceptor):
         return record
 
     async def _audit(self, record: CallRecord, request: Any, response: Any) -> None:
-        if not isinstance(request, pb.ArchiveLeadsRequest):
+        restore = isinstance(request, pb.RestoreLeadsRequest)
+        if not (restore or isinstance(request, pb.ArchiveLeadsRequest)):
             return
+        counts = {name: int(getattr(response, name, 0)) for name in GRPC_COUNT_FIELDS}
         await self._admin_log.record(
             AuditEntry(
                 request_id=record.request_id,
                 api_user=record.api_user,
                 client_ip=record.client_ip,
                 lead_ids=tuple(request.lead_ids),
-                insert=request.insert_leads,
-                update=request.update_leads,
-                delete=request.delete_leads,
-                **{name: int(getattr(response, name)) for name in GRPC_COUNT_FIELDS},
+                insert=restore or request.insert_leads,
+                update=not restore and request.update_leads,
+                delete=restore or request.delete_leads,
+                restore=restore,
+                **counts,
             )
         )
 
@@ -276,8 +287,9 @@ class CallObserver(grpc.aio.ServerInterceptor):
     ) -> None:
         """One log line and the metrics for a finished call."""
         counts = []
-        if isinstance(response, pb.ArchiveLeadsResponse):
-            counts = [int(getattr(response, name)) for name in GRPC_COUNT_FIELDS]
+        names = _BATCHES.get(type(request), ())
+        if type(response) in _BATCHES:
+            counts = [int(getattr(response, name)) for name in names]
         metrics.record_call(record.method, code.name, seconds, counts)
         fields: dict[str, Any] = {
             "request_id": record.request_id,
@@ -288,11 +300,9 @@ class CallObserver(grpc.aio.ServerInterceptor):
             "outcome": code.name,
             "duration_ms": round(seconds * 1000, 1),
         }
-        if isinstance(request, pb.ArchiveLeadsRequest):
+        if names:
             fields["lead_count"] = len(request.lead_ids)
-            fields.update(
-                zip(GRPC_COUNT_FIELDS, counts or [0] * len(GRPC_COUNT_FIELDS), strict=True)
-            )
+            fields.update(zip(names, counts or [0] * len(names), strict=True))
         if record.caller_left:
             fields["caller_left"] = True
         if context is not None and code != grpc.StatusCode.OK:
