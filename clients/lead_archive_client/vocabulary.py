@@ -39,6 +39,9 @@ KEY_PREFIX: Final = "Key="
 REQUEST_ID_KEY: Final = "x-request-id"
 API_USER_KEY: Final = "x-api-user"
 FORWARDED_FOR_KEY: Final = "x-forwarded-for"
+CLIENT_REQUEST_ID_KEY: Final = "x-client-request-id"
+"""The id an HTTP client sent in X-Request-Id, passed on by the shim: logged beside the
+service's own id, never the audit row's record_id."""
 REASON_HEADER: Final = "x-error-reason"
 """The REST answer's header naming the reason (the documented body has no room for it)."""
 STATUS_DETAILS_KEY: Final = "grpc-status-details-bin"
@@ -195,11 +198,19 @@ MESSAGE_ONLY_STATUSES: Final = frozenset({401, 403})
 """The documented 401 and 403 bodies hold only the message."""
 
 
+def safe_request_id(candidate: str | None) -> str:
+    """The id when it is a safe token (REQUEST_ID_PATTERN), else ''."""
+    return candidate if candidate and REQUEST_ID_PATTERN.fullmatch(candidate) else ""
+
+
+def new_request_id() -> str:
+    """A fresh request id: 32 hex digits."""
+    return uuid.uuid4().hex
+
+
 def request_id_or_new(candidate: str | None) -> str:
     """The caller's request id when it is a safe token (REQUEST_ID_PATTERN), else a fresh one."""
-    if candidate and REQUEST_ID_PATTERN.fullmatch(candidate):
-        return candidate
-    return uuid.uuid4().hex
+    return safe_request_id(candidate) or new_request_id()
 
 
 def message(reason: Reason) -> str:

@@ -37,7 +37,21 @@ REQUEST_EXAMPLE: Final[dict[str, Any]] = {
     "lead_ids": [0, 1],
 }
 
+# The key goes in the Authorization header as `Key=<api key>`: an apiKey scheme (not
+# HTTP auth, whose schemes Swagger UI would prefix itself), so "Try it out" can send it.
+API_KEY_SCHEME: Final = "ApiKey"
+SECURITY_SCHEMES: Final[dict[str, Any]] = {
+    API_KEY_SCHEME: {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": "`Key=` followed by the API key (`lead-archive keys create`), "
+        "e.g. `Key=9KMJ2zbrgKInaus2q8dgAJXn6stp2I33fLaMkWGXzRU`.",
+    }
+}
+
 REQUEST_BODY: Final[dict[str, Any]] = {
+    "security": [{API_KEY_SCHEME: []}],
     "requestBody": {
         "required": True,
         "content": {
@@ -72,7 +86,7 @@ REQUEST_BODY: Final[dict[str, Any]] = {
                 "example": REQUEST_EXAMPLE,
             }
         },
-    }
+    },
 }
 
 RESPONSES: Final[dict[int | str, dict[str, Any]]] = {

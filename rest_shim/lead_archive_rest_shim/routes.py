@@ -19,7 +19,12 @@ from lead_archive_client.vocabulary import MAX_LEADS_PER_BATCH, MAX_REQUEST_BYTE
 from vicidial.leads.v1 import lead_archive_pb2
 
 from lead_archive_rest_shim import messages, openapi, translate
-from lead_archive_rest_shim.errors import ApiError, error_from_rpc, json_response
+from lead_archive_rest_shim.errors import (
+    ApiError,
+    error_from_rpc,
+    from_grpc_itself,
+    json_response,
+)
 
 if TYPE_CHECKING:
     from vicidial.leads.v1.lead_archive_pb2_grpc import LeadArchiveServiceAsyncStub
@@ -99,6 +104,8 @@ async def _archive(request: Request) -> Response:
             plan.request, metadata=metadata
         )
     except grpc.aio.AioRpcError as error:
+        if from_grpc_itself(error):  # e.g. a request over gRPC's size limit: 401/403 first
+            await _check_access(stub, metadata)
         raise error_from_rpc(error, plan.restore) from None
     return json_response(translate.success_body(response))
 

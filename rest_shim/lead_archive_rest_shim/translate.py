@@ -265,13 +265,20 @@ def plan_restore(body: Mapping[str, JsonValue]) -> RestorePlan:
     return RestorePlan(request, tuple(not_integers), sentinels)
 
 
+# "Key=" and a key of at most 128 characters, with room for spaces: longer is not a key.
+MAX_AUTHORIZATION_CHARS = 256
+
+
 def auth_metadata(authorization: str | None) -> tuple[tuple[str, str], ...]:
     """Forward the Authorization header unchanged as gRPC metadata, when it can be forwarded.
 
-    gRPC metadata values are printable ASCII only; a header that is absent or holds anything
-    else is not sent, so the server answers 401 as for a missing key.
+    gRPC metadata values are printable ASCII only, and bounded in size; a header that is
+    absent, holds anything else, or is longer than any key can be is not sent, so the server
+    answers 401 as for a missing key.
     """
-    if authorization is None or not all(" " <= char <= "~" for char in authorization):
+    if authorization is None or len(authorization) > MAX_AUTHORIZATION_CHARS:
+        return ()
+    if not all(" " <= char <= "~" for char in authorization):
         return ()
     return ((AUTHORIZATION_KEY, authorization),)
 

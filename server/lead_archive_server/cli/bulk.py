@@ -173,6 +173,11 @@ def parse_day(text: str, *, today: date) -> date:
     raise JobError(f"{text!r} is not a date: use YYYY-MM-DD, today or yesterday")
 
 
+def ascii_number(text: str) -> int | None:
+    """The number written in ASCII digits only, else None (int() takes '١٢' as 12)."""
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
 def split_values(values: Iterable[str]) -> tuple[str, ...]:
     """Options given several times or comma-separated, in order, without blanks or repeats."""
     found: dict[str, None] = {}
@@ -203,9 +208,10 @@ def read_lead_ids(lines: Iterable[str], *, source: str) -> LeadIdList:
         for token in _SEPARATORS.split(line.split("#", 1)[0].strip()):
             if not token:
                 continue
-            if not token.isdigit() or not 1 <= int(token) <= LEAD_ID_MAX:
+            lead_id = ascii_number(token)
+            if lead_id is None or not 1 <= lead_id <= LEAD_ID_MAX:
                 raise JobError(f"{source}, line {number}: {token[:40]!r} is not a lead ID")
-            seen.add(int(token))
+            seen.add(lead_id)
             count += 1
     return LeadIdList(array("Q", sorted(seen)), count - len(seen))
 

@@ -23,6 +23,7 @@ from lead_archive_client import (
     OfficeHours,
     RetryPolicy,
     Unauthenticated,
+    Unavailable,
 )
 from rich.console import Console
 from rich.progress import (
@@ -228,7 +229,8 @@ async def _archive(
     screens: Screens,
     pacing: Pacing,
 ) -> int:
-    retry = RetryPolicy(deadline=connection.retry_for)
+    status = RetryStatus()
+    retry = RetryPolicy(deadline=connection.retry_for, on_retry=status.retrying)
     async with AsyncLeadArchiveClient(
         connection.target,
         connection.api_key,
@@ -242,7 +244,7 @@ async def _archive(
             return refused
         started = time.monotonic()
         label = "restoring" if job.restoring else "archiving"
-        with progress_bar(screens.err, label, source.total, quiet=screens.quiet) as advance:
+        with progress_bar(screens.err, label, source.total, status, quiet=screens.quiet) as advance:
             archiver = Archiver(
                 client,
                 db,
@@ -273,7 +275,7 @@ async def _refused(
     except Unauthenticated as error:
         screens.say(
             f"lead-archive: the API refused the key ({error.message}): "
-            "check --api-key or LEAD_ARCHIVE_API_KEY. Nothing was done."
+            "check --api-key, --api-key-file or LEAD_ARCHIVE_API_KEY. Nothing was done."
         )
         return EXIT_INCOMPLETE
     except OfficeHours as error:
@@ -351,6 +353,29 @@ class LeadsPerSecond(ProgressColumn):
         return Text("" if speed is None else f"{speed:,.0f} leads/s", style="progress.data.speed")
 
 
+class RetryStatus:
+    """What the progress line says while the client retries an unreachable server.
+
+    The client's RetryPolicy calls ``retrying``; the next batch that gets through clears it.
+    """
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.retries = 0
+        self.changed: Callable[[], None] = lambda: None
+
+    def retrying(self, error: Unavailable, pause_s: float) -> None:
+        """A call failed transiently and is tried again in pause_s seconds."""
+        self.retries += 1
+        reason = error.message if len(error.message) <= 48 else error.message[:47] + "…"
+        self.text = f"retrying in {pause_s:.1f} s (#{self.retries}): {reason}"
+        self.changed()
+
+    def clear(self) -> None:
+        """A batch got through."""
+        self.text = ""
+
+
 class KeptInUse(ProgressColumn):
     """How many leads the dialer guard kept so far; blank while there are none."""
 
@@ -362,10 +387,15 @@ class KeptInUse(ProgressColumn):
 
 @contextmanager
 def progress_bar(
-    console: Console, label: str, total: int, *, quiet: bool = False
+    console: Console,
+    label: str,
+    total: int,
+    status: RetryStatus | None = None,
+    *,
+    quiet: bool = False,
 ) -> Iterator[Callable[[int, int], None]]:
-    """A progress bar (leads done, leads/s, ETA, leads kept in use by the dialer); yields a
-    function taking the leads done and the leads kept in use so far.
+    """A progress bar (leads done, leads/s, ETA, leads kept in use by the dialer, and any
+    retry under way); yields a function taking the leads done and the leads kept in use.
 
     With quiet, nothing is drawn."""
     columns = (
@@ -377,12 +407,21 @@ def progress_bar(
         TextColumn("ETA"),
         TimeRemainingColumn(),
         KeptInUse(),
+        TextColumn("{task.fields[retry]}", style="yellow"),
     )
     with Progress(*columns, console=console, disable=quiet) as progress:
-        task = progress.add_task(label, total=total, in_use=0)
+        task = progress.add_task(label, total=total, retry="", in_use=0)
+
+        def show_retry() -> None:
+            progress.update(task, retry=status.text if status else "")
+
+        if status is not None:
+            status.changed = show_retry
 
         def advance(done: int, in_use: int = 0) -> None:
-            progress.update(task, completed=done, total=max(total, done), in_use=in_use)
+            if status is not None:
+                status.clear()
+            progress.update(task, completed=done, total=max(total, done), retry="", in_use=in_use)
 
         yield advance
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.table import Table
 
@@ -19,7 +20,14 @@ from lead_archive_server.access import keys
 from lead_archive_server.cli import bulk, config_show
 from lead_archive_server.cli import serve as run
 from lead_archive_server.cli.bulk_console import Connection, Replica, Screens, run_archive
-from lead_archive_server.cli.demo import DEMO_DATABASE, DEMO_LIST_ID, Demo, seed_demo
+from lead_archive_server.cli.demo import (
+    DEMO_DATABASE,
+    DEMO_LIST_ID,
+    RESET_CONFIGURED_FLAG,
+    Demo,
+    prepare_demo_database,
+    seed_demo,
+)
 from lead_archive_server.cli.verify import DEFAULT_LIMIT, VerifyReport, verify
 from lead_archive_server.core import sql
 from lead_archive_server.core.database_url import DatabaseUrl, DatabaseUrlError
@@ -31,14 +39,30 @@ from lead_archive_server.runtime.settings import Settings, SettingsError, load_s
 
 T = TypeVar("T")
 
+
+def _argument_type(self: typer.core.TyperArgument, ctx: Any) -> str | None:
+    """An argument with a metavar shows only it, as an option does (typer adds `<str>`)."""
+    return None if self.metavar else typer.core.TyperArgument.display_type(self, ctx)
+
+
+typer.core.TyperArgument.display_type_rich = _argument_type  # type: ignore[method-assign, assignment]
+
 app = typer.Typer(
     help="Move old Vicidial leads from vicidial_list to vicidial_list_archive, losing none.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
-db_app = typer.Typer(help="Create the tables the service needs.", no_args_is_help=True)
-keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
-config_app = typer.Typer(help="Show the settings in effect.", no_args_is_help=True)
+# Plain help (rich_markup_mode=None): options show a named value (N, SECONDS), no type labels.
+db_app = typer.Typer(
+    help="Create the tables the service needs.", no_args_is_help=True, rich_markup_mode=None
+)
+keys_app = typer.Typer(
+    help="Create, list and revoke API keys.", no_args_is_help=True, rich_markup_mode=None
+)
+config_app = typer.Typer(
+    help="Show the settings in effect.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(config_app, name="config")
@@ -121,7 +145,7 @@ def grpc_only() -> None:
 
 @app.command()
 def rest(
-    upstream: Annotated[str, typer.Option(help="The gRPC server, HOST:PORT.")],
+    upstream: Annotated[str, typer.Option(metavar="HOST:PORT", help="The gRPC server.")],
     upstream_tls: Annotated[
         bool,
         typer.Option(
@@ -153,7 +177,7 @@ def db_init() -> None:
 
 @keys_app.command("create")
 def keys_create(
-    user: Annotated[str, typer.Option(help="The API user the key belongs to.")],
+    user: Annotated[str, typer.Option(metavar="USER", help="The API user the key belongs to.")],
 ) -> None:
     """Create a key; it is printed once, alone on the last line, and never stored."""
     settings = settings_or_exit()
@@ -175,19 +199,30 @@ def keys_list() -> None:
 
 @keys_app.command("revoke")
 def keys_revoke(
-    key_id: Annotated[int | None, typer.Argument(help="The id shown by 'keys list'.")] = None,
-    user: Annotated[str | None, typer.Option(help="Revoke every key of this user.")] = None,
+    key_id: Annotated[
+        str | None, typer.Argument(metavar="ID", help="The id shown by 'keys list'.")
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option(metavar="USER", help="Revoke every key of this user.")
+    ] = None,
 ) -> None:
     """Revoke one key by id, or every key of a user."""
-    if (key_id is None) == (user is None):
+    if key_id is None and user is None:
+        fail("say which keys: a key id, or --user USER (see 'keys list')", 2)
+    if key_id is not None and user is not None:
         fail("give a key id or --user, not both", 2)
+    number = None if key_id is None else bulk.ascii_number(key_id)
+    if key_id is not None and number is None:
+        fail(f"{key_id!r} is not a key id (digits 0-9, as 'keys list' shows)", 2)
     settings = settings_or_exit()
     if user is not None:
         count = run_or_exit(_with_db(settings, lambda db: keys.revoke_user_keys(db, user)))
+        if not count:
+            fail(f"no live keys of user {user!r}: nothing revoked")
         out.print(f"revoked {count} key(s) of {user}")
         return
-    assert key_id is not None
-    revoked_id = key_id
+    assert number is not None
+    revoked_id = number
     if not run_or_exit(_with_db(settings, lambda db: keys.revoke_key(db, revoked_id))):
         fail(f"no live key with id {revoked_id}")
     out.print(f"revoked key {revoked_id}")
@@ -196,7 +231,7 @@ def keys_revoke(
 @app.command("verify")
 def verify_command(
     limit: Annotated[
-        int, typer.Option(min=0, help="How many differing lead IDs to list at most.")
+        int, typer.Option(min=0, metavar="N", help="How many differing lead IDs to list at most.")
     ] = DEFAULT_LIMIT,
 ) -> None:
     """Check, read-only, that archived leads match vicidial_list and both tables match.
@@ -234,30 +269,65 @@ def _print_report(report: VerifyReport) -> None:
         for line in report.drift:
             table.add_row(line)
         out.print(table)
-    if report.differing:
-        say(f"{report.differing} lead(s) in both tables with different data:")
+    if report.changed_since:
+        say(
+            f"{report.changed_since} lead(s) changed in vicidial_list after they were archived "
+            "(normal after --no-delete, or for a lead kept because it changed): their copies "
+            "are stale and vicidial_list holds the real data; rerun their batch to refresh "
+            "and archive them."
+        )
+    if report.unexplained:
+        say(f"{report.unexplained} lead(s) in both tables with different data:")
+        listed = report.first_differing[: report.unexplained]  # the query lists these first
         table = Table("lead_id")
-        for lead_id in report.first_differing:
+        for lead_id in listed:
             table.add_row(str(lead_id))
         out.print(table)
-        shown = len(report.first_differing)
-        if shown < report.differing:
-            say(f"… and {report.differing - shown} more (first {shown} shown).")
+        if len(listed) < report.unexplained:
+            say(f"… and {report.unexplained - len(listed)} more (first {len(listed)} shown).")
         say("They are still in vicidial_list: rerun their batch to archive their current data.")
-    say("OK: archive and vicidial_list agree." if report.clean else "NOT CLEAN.")
+    if not report.clean:
+        say("NOT CLEAN.")
+    elif report.changed_since:
+        say("OK: no lead at risk; the only differences are leads changed after archiving.")
+    else:
+        say("OK: archive and vicidial_list agree.")
 
 
 @app.command()
 def demo(
-    database: Annotated[str, typer.Option(help="Demo database to (re)create.")] = DEMO_DATABASE,
+    database: Annotated[
+        str,
+        typer.Option(
+            metavar="NAME",
+            help="Demo database to create; one the demo made before is reset, any other "
+            "is refused.",
+        ),
+    ] = DEMO_DATABASE,
+    reset_configured: Annotated[
+        bool,
+        typer.Option(
+            RESET_CONFIGURED_FLAG,
+            help="Allow resetting the database the settings name (LEAD_ARCHIVE_DATABASE_URL), "
+            "when the demo made it.",
+        ),
+    ] = False,
 ) -> None:
-    """Recreate a demo database with a dummy list of 500 leads, print a key and a curl, serve."""
+    """Create a demo database with a dummy list of 500 leads, print a key and a curl, serve."""
     base = settings_or_exit()
     url = base.database.with_database(database)
     overrides: dict[str, Any] = {"database_url": url.url()}
     if "LEAD_ARCHIVE_OFFICE_HOURS" not in os.environ:
         overrides["office_hours"] = "none"
     settings = settings_or_exit(**overrides)
+    run_or_exit(
+        prepare_demo_database(
+            url,
+            configured=base.database,
+            configured_source=base.database_source,
+            reset_configured=reset_configured,
+        )
+    )
     seeded = run_or_exit(seed_demo(url))
     run_or_exit(
         run.run(settings, on_ready=lambda g, h: _print_demo(settings, seeded, g, h)),
@@ -301,8 +371,8 @@ IdsFromOption = Annotated[
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Say what would move; change nothing.")
 ]
-ConcurrencyOption = Annotated[int, typer.Option(help="Batches in flight at once.")]
-BatchSizeOption = Annotated[int, typer.Option(help="Leads per batch, at most 500.")]
+ConcurrencyOption = Annotated[int, typer.Option(metavar="N", help="Batches in flight at once.")]
+BatchSizeOption = Annotated[int, typer.Option(metavar="N", help="Leads per batch, at most 500.")]
 TargetOption = Annotated[
     str | None,
     typer.Option(
@@ -312,7 +382,20 @@ TargetOption = Annotated[
     ),
 ]
 ApiKeyOption = Annotated[
-    str | None, typer.Option(help="The API key (default: LEAD_ARCHIVE_API_KEY).")
+    str | None,
+    typer.Option(
+        metavar="KEY",
+        help="The API key (default: LEAD_ARCHIVE_API_KEY). Other users of this machine "
+        "can read it in `ps`: prefer --api-key-file or the variable.",
+    ),
+]
+ApiKeyFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="FILE",
+        help="Read the API key from the first line of FILE; unlike --api-key it does not "
+        "show in `ps`.",
+    ),
 ]
 TlsOption = Annotated[
     bool,
@@ -325,9 +408,12 @@ TlsOption = Annotated[
 CaCertOption = Annotated[
     Path | None, typer.Option(metavar="FILE", help="Trust this CA for TLS (implies --tls).")
 ]
-TimeoutOption = Annotated[float, typer.Option(help="Seconds one batch may take.")]
+TimeoutOption = Annotated[
+    float, typer.Option(metavar="SECONDS", help="Seconds one batch may take.")
+]
 RetryForOption = Annotated[
-    float, typer.Option(help="Seconds to keep retrying an unreachable server.")
+    float,
+    typer.Option(metavar="SECONDS", help="Seconds to keep retrying an unreachable server."),
 ]
 SleepOption = Annotated[
     float | None,
@@ -394,6 +480,7 @@ def archive(
     from_settings: FromSettingsOption = False,
     target: TargetOption = None,
     api_key: ApiKeyOption = None,
+    api_key_file: ApiKeyFileOption = None,
     tls: TlsOption = False,
     ca_cert: CaCertOption = None,
     timeout: TimeoutOption = 60.0,
@@ -427,6 +514,7 @@ def restore(
     quiet: QuietOption = False,
     target: TargetOption = None,
     api_key: ApiKeyOption = None,
+    api_key_file: ApiKeyFileOption = None,
     tls: TlsOption = False,
     ca_cert: CaCertOption = None,
     timeout: TimeoutOption = 60.0,
@@ -454,7 +542,7 @@ def _bulk(options: dict[str, Any], flow: sql.Flow) -> NoReturn:
         connection = Connection.from_options(
             settings,
             target=options["target"],
-            api_key=options["api_key"],
+            api_key=_api_key(options["api_key"], options["api_key_file"]),
             tls=options["tls"],
             ca_cert=options["ca_cert"],
             timeout=options["timeout"],
@@ -563,10 +651,27 @@ _SELECTION_OPTIONS = (
 def _list_ids(values: list[str]) -> list[int]:
     ids = []
     for value in bulk.split_values(values):
-        if not value.isdigit():
+        list_id = bulk.ascii_number(value)
+        if list_id is None:
             raise bulk.JobError(f"--list-id {value!r} is not a list ID")
-        ids.append(int(value))
+        ids.append(list_id)
     return ids
+
+
+def _api_key(given: str | None, file: Path | None) -> str | None:
+    """The key from --api-key or --api-key-file (JobError for both, or a bad file)."""
+    if file is None:
+        return given
+    if given is not None:
+        raise bulk.JobError("give --api-key or --api-key-file, not both")
+    try:
+        lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as error:
+        raise bulk.JobError(f"--api-key-file {file}: {error.strerror or error}") from None
+    key = lines[0].strip() if lines else ""
+    if not key:
+        raise bulk.JobError(f"--api-key-file {file}: the first line holds no key")
+    return key
 
 
 def _day(text: str | None) -> date | None:
@@ -588,13 +693,29 @@ def _read_ids(path: str) -> Sequence[int]:
 
 
 def _announce(settings: Settings) -> run.OnReady:
+    def say_ready(line: str) -> None:
+        # With LEAD_ARCHIVE_LOG_FORMAT=json every line on stderr is a JSON log record.
+        if settings.log_format == "json":
+            logging.getLogger("lead_archive_server.cli").info(line)
+        else:
+            err.print(line, highlight=False)
+
     def announce(grpc_port: int, http_port: int | None) -> None:
-        err.print(f"gRPC on {settings.grpc_host}:{grpc_port}", highlight=False)
+        say_ready(f"gRPC on {settings.grpc_host}:{grpc_port}")
         if http_port is not None:
             scheme = "https" if settings.http_tls else "http"
-            err.print(f"REST on {scheme}://{settings.http_host}:{http_port}", highlight=False)
+            say_ready(f"REST on {scheme}://{settings.http_host}:{http_port}")
 
     return announce
+
+
+def _usable_url(url: DatabaseUrl) -> str:
+    """The URL to export; a password is shown as *** (the operator types their own)."""
+    return url.masked() if url.password else url.url()
+
+
+def _password_note(url: DatabaseUrl) -> str:
+    return "\n  (with your database password in place of ***)" if url.password else ""
 
 
 def _print_demo(settings: Settings, demo: Demo, grpc_port: int, http_port: int | None) -> None:
@@ -604,6 +725,8 @@ def _print_demo(settings: Settings, demo: Demo, grpc_port: int, http_port: int |
     out.print(
         f"""
 [bold]lead-archive demo[/bold]: database {demo.url.masked()}
+Other commands (archive, verify, keys) use it with:
+  export LEAD_ARCHIVE_DATABASE_URL='{_usable_url(demo.url)}'{_password_note(demo.url)}
 List {DEMO_LIST_ID} holds {len(demo.lead_ids)} dummy leads, lead IDs {first} to {last}.
 Office hours: {settings.office_hours}.
 gRPC: {settings.grpc_host}:{grpc_port}   REST: {url}
@@ -612,6 +735,7 @@ Demo API key (user demo): {demo.api_key}
 Archive two demo leads:
 """,
         highlight=False,
+        soft_wrap=True,  # lines to copy stay whole
     )
     print(
         f"curl -k -X POST {url} \\\n"

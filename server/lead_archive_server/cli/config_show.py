@@ -34,6 +34,9 @@ def render(settings: Settings) -> str:
             lines.append(f"{name} = {_toml(MASK if value.get_secret_value() else '')}")
         elif any(word in name for word in SECRET_WORDS) and value:
             lines.append(f"{name} = {_toml(MASK)}")
+        elif name == "timezone" and not value:
+            # Empty means the server's own zone: say which one office hours are read in.
+            lines.append(f"{name} = {_toml('')}  # in effect: {settings.zone.key} (the server's)")
         else:
             lines.append(f"{name} = {_toml(value)}")
     return "\n".join(lines)

@@ -371,11 +371,13 @@ COUNT_IN_BOTH = f"SELECT COUNT(*) FROM {LEADS} l JOIN {ARCHIVE} a ON a.lead_id =
 
 def differing_leads(columns: Sequence[str], limit: int) -> str:
     """One pass: the lowest `limit` lead IDs in both tables with different data, each row
-    carrying how many differ in all (the window counts before LIMIT cuts)."""
+    carrying how many differ in all and how many of those vicidial_list changed after they
+    were archived (a later modify_date; the windows count before LIMIT cuts)."""
+    later = "l.modify_date > a.modify_date" if "modify_date" in columns else "FALSE"
     return (
-        f"SELECT l.lead_id, COUNT(*) OVER () FROM {LEADS} l "
+        f"SELECT l.lead_id, COUNT(*) OVER (), SUM({later}) OVER () FROM {LEADS} l "
         f"JOIN {ARCHIVE} a ON a.lead_id = l.lead_id WHERE NOT ({_all_identical(columns)}) "
-        f"ORDER BY l.lead_id LIMIT {max(int(limit), 1)}"
+        f"ORDER BY {later}, l.lead_id LIMIT {max(int(limit), 1)}"  # unexplained ones first
     )
 
 
@@ -494,6 +496,7 @@ CREATE TABLE IF NOT EXISTS {KEYS} (
 """
 INSERT_KEY = f"INSERT INTO {KEYS} (api_user, key_hash, created_at) VALUES (%s, %s, NOW())"
 SELECT_KEY_USER = f"SELECT api_user FROM {KEYS} WHERE key_hash = %s AND revoked_at IS NULL"
+SELECT_LIVE_KEY_HASHES = f"SELECT key_hash FROM {KEYS} WHERE revoked_at IS NULL"
 SELECT_KEYS = f"SELECT key_id, api_user, created_at, revoked_at FROM {KEYS} ORDER BY key_id"
 REVOKE_KEY = f"UPDATE {KEYS} SET revoked_at = NOW() WHERE key_id = %s AND revoked_at IS NULL"
 REVOKE_USER_KEYS = (
@@ -520,6 +523,30 @@ def drop_database(name: str) -> str:
 def create_database(name: str) -> str:
     """Create a scratch database."""
     return f"CREATE DATABASE {quote(name)} CHARACTER SET utf8mb4"
+
+
+# The demo marks each database it creates with this table, and resets only a marked one.
+DEMO_MARKER = "lead_archive_demo_marker"
+DATABASE_EXISTS = "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s"
+TABLE_IN_DATABASE = """
+SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s
+"""
+
+
+def create_demo_marker(database: str) -> str:
+    """The marker table that says: the demo created this database and may reset it."""
+    return (
+        f"CREATE TABLE {quote(database)}.{DEMO_MARKER} (created_at DATETIME NOT NULL, "
+        "note VARCHAR(100) NOT NULL) ENGINE=MyISAM"
+    )
+
+
+def insert_demo_marker(database: str) -> str:
+    """One row telling an admin who made the database."""
+    return (
+        f"INSERT INTO {quote(database)}.{DEMO_MARKER} VALUES "
+        "(NOW(), 'created by lead-archive demo; safe to drop')"
+    )
 
 
 def insert_demo_leads(count: int) -> str:

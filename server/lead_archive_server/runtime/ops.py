@@ -57,5 +57,6 @@ class Operations:
         await self.health.enter_graceful_shutdown()
 
     async def stop(self) -> None:
-        """Stop the watcher."""
+        """Stop the watcher; let batches whose callers left finish and be audited."""
+        await self.observer.settle()
         await self.watcher.stop()

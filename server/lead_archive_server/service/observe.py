@@ -4,11 +4,14 @@
 opens a ``CallRecord`` that ``RecordingGuard`` completes with the API user once the key is
 checked; when the call ends it writes one log line and the metrics, and, for a batch that
 changed data, the vicidial_admin_log row. The request id and the API user go back to the
-caller in trailing metadata (``x-request-id``, ``x-api-user``).
+caller in trailing metadata (``x-request-id``, ``x-api-user``). When the caller stops
+waiting (deadline, cancel), a batch already under way still runs to its end (the servicer
+shields it) and is then logged (``caller_left``) and audited with its real counts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import secrets
@@ -21,12 +24,15 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import grpc
 from lead_archive_client.vocabulary import (
     API_USER_KEY,
+    CLIENT_REQUEST_ID_KEY,
     FORWARDED_FOR_KEY,
     GRPC_COUNT_FIELDS,
     GRPC_RESTORE_COUNT_FIELDS,
     REQUEST_ID_KEY,
     SERVICE_NAME,
+    new_request_id,
     request_id_or_new,
+    safe_request_id,
 )
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 
@@ -34,7 +40,12 @@ from lead_archive_server.access.guard import AccessGuard
 from lead_archive_server.core.errors import ShuttingDown
 from lead_archive_server.service import metrics
 from lead_archive_server.service.audit import AdminLog, AuditEntry
-from lead_archive_server.service.callers import IpNetwork, client_address
+from lead_archive_server.service.callers import (
+    IpNetwork,
+    client_address,
+    speaks_for_clients,
+)
+from lead_archive_server.service.servicer import BatchResponse, batch_under_way
 from lead_archive_server.service.status import abort
 
 log = logging.getLogger("server.requests")
@@ -64,6 +75,10 @@ class CallRecord:
     client_ip: str
     context: Context
     api_user: str = ""
+    # What the caller said its id was: logged beside ours, never written to the audit row.
+    client_request_id: str = ""
+    # The caller stopped waiting (deadline, cancel) while the call's work went on.
+    caller_left: bool = False
 
     def set_user(self, api_user: str) -> None:
         """Remember the API user and tell the caller in trailing metadata."""
@@ -98,10 +113,13 @@ class RecordingGuard(AccessGuard):
         record = current_call()
         if client is None and record is not None:
             client = record.client_ip or None
-        api_user = await super().admit(authorization, client, office_hours=office_hours)
+        return await super().admit(authorization, client, office_hours=office_hours)
+
+    def identified(self, api_user: str) -> None:
+        """The key is valid: the user goes into the record (and the log), even for a 403."""
+        record = current_call()
         if record is not None:
             record.set_user(api_user)
-        return api_user
 
 
 class Gate:
@@ -124,8 +142,10 @@ class Gate:
 
     def admits(self, metadata: dict[str, Any]) -> bool:
         """Whether a new call with this metadata may start."""
-        if not self.draining:
-            return True
+        return not self.draining or self.from_own_shim(metadata)
+
+    def from_own_shim(self, metadata: dict[str, Any]) -> bool:
+        """Whether the call comes from the REST shim of this process (it has the token)."""
         token = _text(metadata.get(SHIM_TOKEN_KEY)) or ""
         return hmac.compare_digest(token.encode(), self.token.encode())
 
@@ -139,6 +159,7 @@ class CallObserver(grpc.aio.ServerInterceptor):
         self._admin_log = admin_log
         self._trusted = trusted_proxies
         self._gate = gate
+        self._left_behind: set[asyncio.Future[None]] = set()
 
     async def intercept_service(
         self,
@@ -166,9 +187,15 @@ class CallObserver(grpc.aio.ServerInterceptor):
                 if not self._gate.admits(dict(context.invocation_metadata() or ())):
                     await _refuse(context)
                 response = await inner(request, context)
+            except asyncio.CancelledError:
+                batch = batch_under_way()
+                if batch is None or batch.done():
+                    self._failed(record, request, started, context)
+                else:  # the caller left; the shielded batch goes on (see servicer)
+                    self._after_caller_left(record, request, batch, started, context)
+                raise
             except BaseException:
-                code = context.code() or grpc.StatusCode.CANCELLED
-                self._finish(record, request, None, code, perf_counter() - started, context)
+                self._failed(record, request, started, context)
                 raise
             finally:
                 _current.reset(token)
@@ -178,16 +205,55 @@ class CallObserver(grpc.aio.ServerInterceptor):
 
         return observed
 
+    def _failed(self, record: CallRecord, request: Any, started: float, context: Context) -> None:
+        code = context.code() or grpc.StatusCode.CANCELLED
+        self._finish(record, request, None, code, perf_counter() - started, context)
+
+    def _after_caller_left(
+        self,
+        record: CallRecord,
+        request: Any,
+        batch: asyncio.Future[BatchResponse],
+        started: float,
+        context: Context,
+    ) -> None:
+        """Log and audit a batch once it ends, though its caller no longer waits for it."""
+        record.caller_left = True
+
+        async def complete() -> None:
+            try:
+                response = await batch
+            except BaseException:  # the batch failed on its own: logged with its code
+                self._failed(record, request, started, context)
+                return
+            await self._audit(record, request, response)
+            self._finish(record, request, response, grpc.StatusCode.OK, perf_counter() - started)
+
+        task = asyncio.ensure_future(complete())
+        self._left_behind.add(task)
+        task.add_done_callback(self._left_behind.discard)
+
+    async def settle(self) -> None:
+        """Wait for the calls whose callers left (before the database closes)."""
+        if self._left_behind:
+            await asyncio.gather(*self._left_behind, return_exceptions=True)
+
     def _open(self, method: str, context: Context) -> CallRecord:
+        """Who calls: a proxy we trust (our own shim, or one named in the settings) speaks
+        for its client's address and request ids; any other caller's are its word only."""
         metadata = {key: value for key, value in context.invocation_metadata() or ()}
-        record = CallRecord(
-            method=method,
-            request_id=request_id_or_new(_text(metadata.get(REQUEST_ID_KEY))),
-            client_ip=client_address(
-                context.peer(), _text(metadata.get(FORWARDED_FOR_KEY)), self._trusted
-            ),
-            context=context,
-        )
+        sent_id = _text(metadata.get(REQUEST_ID_KEY))
+        forwarded = _text(metadata.get(FORWARDED_FOR_KEY))
+        peer = context.peer()
+        if self._gate.from_own_shim(metadata) or speaks_for_clients(peer, self._trusted):
+            request_id = request_id_or_new(sent_id)
+            client_ip = client_address(peer, forwarded, (), believed=True)
+            client_id = safe_request_id(_text(metadata.get(CLIENT_REQUEST_ID_KEY)))
+        else:
+            request_id = new_request_id()
+            client_ip = client_address(peer, None, ())
+            client_id = safe_request_id(sent_id)
+        record = CallRecord(method, request_id, client_ip, context, client_request_id=client_id)
         context.set_trailing_metadata(record.trailing_metadata())
         return record
 
@@ -227,6 +293,7 @@ class CallObserver(grpc.aio.ServerInterceptor):
         metrics.record_call(record.method, code.name, seconds, counts)
         fields: dict[str, Any] = {
             "request_id": record.request_id,
+            **({"client_request_id": record.client_request_id} if record.client_request_id else {}),
             "method": record.method,
             "api_user": record.api_user,
             "client_ip": record.client_ip,
@@ -236,6 +303,8 @@ class CallObserver(grpc.aio.ServerInterceptor):
         if names:
             fields["lead_count"] = len(request.lead_ids)
             fields.update(zip(names, counts or [0] * len(names), strict=True))
+        if record.caller_left:
+            fields["caller_left"] = True
         if context is not None and code != grpc.StatusCode.OK:
             # The contract's message; never SQL, a trace or a credential (see errors.py).
             fields["error"] = context.details() or ""
