@@ -58,6 +58,29 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class Caller(Protocol):
+    """What the guard learns from and tells the call being served (service.calls)."""
+
+    def address(self) -> str | None:
+        """The client's address, which the failed-authentication limit keys on."""
+        ...
+
+    def identified(self, api_user: str) -> None:
+        """The key is valid and names this user (told before the office hours are checked)."""
+        ...
+
+
+class NoCaller:
+    """A guard used outside a call (tests, tools): no address, nobody to tell."""
+
+    def address(self) -> str | None:
+        """No address."""
+        return None
+
+    def identified(self, api_user: str) -> None:
+        """Nobody to tell."""
+
+
 @dataclass
 class AccessGuard:
     """Checks a caller's key, then the office hours, in the documented order."""
@@ -67,6 +90,7 @@ class AccessGuard:
     clock: Clock = utc_now
     limiter: FailedAuthLimiter = field(default_factory=FailedAuthLimiter)
     live_keys: LiveKeyHashes = field(default_factory=LiveKeyHashes)
+    caller: Caller = field(default_factory=NoCaller)
 
     async def admit(
         self, authorization: str | None, client: str | None = None, *, office_hours: bool = True
@@ -77,6 +101,7 @@ class AccessGuard:
         database lookup; a live key of that client still works. With office_hours=False
         (restoring leads is daytime work) only the key is checked.
         """
+        client = client if client is not None else self.caller.address()
         key = key_from_authorization(authorization)
         if client is not None and self.limiter.blocked(client) and not await self._live(key):
             raise Unauthenticated()
@@ -93,13 +118,10 @@ class AccessGuard:
                     extra={"fields": {"client_ip": client, "event": "auth_lockout"}},
                 )
             raise Unauthenticated()
-        self.identified(api_user)
+        self.caller.identified(api_user)
         if office_hours and (await self.office_hours()).is_office_time(self.clock()):
             raise OfficeHoursDenied()
         return api_user
-
-    def identified(self, api_user: str) -> None:
-        """Called with the key's user before the office hours are checked (for the log)."""
 
     async def _live(self, key: str | None) -> bool:
         return key is not None and await self.live_keys.contains(self.db, key)

@@ -11,13 +11,13 @@ from lead_archive_client.vocabulary import MAX_REQUEST_BYTES, SERVICE_NAME
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
 from lead_archive_server.access.auth_limit import FailedAuthLimiter
-from lead_archive_server.access.guard import Clock, office_hours_source, utc_now
+from lead_archive_server.access.guard import AccessGuard, Clock, office_hours_source, utc_now
 from lead_archive_server.core.db import Database
 from lead_archive_server.runtime.ops import Operations
 from lead_archive_server.runtime.ports import GRPC_NO_PORT_SHARING, PortUnavailable, ensure_free
 from lead_archive_server.runtime.settings import Settings
 from lead_archive_server.runtime.tls import server_credentials
-from lead_archive_server.service.observe import RecordingGuard
+from lead_archive_server.service.calls import CurrentCaller
 from lead_archive_server.service.servicer import LeadArchiveServicer
 
 GRPC_PORT_SETTING = "LEAD_ARCHIVE_GRPC_PORT"
@@ -41,11 +41,13 @@ def create_server(
         ensure_free(settings.grpc_host, port, GRPC_PORT_SETTING)
     ops = ops or Operations(settings, db)
     server = grpc.aio.server(
-        interceptors=[ops.observer],
+        interceptors=[ops.observer, ops.drain_gate],  # the observer sees refused calls too
         options=[("grpc.max_receive_message_length", MAX_REQUEST_BYTES), GRPC_NO_PORT_SHARING],
     )
     limiter = FailedAuthLimiter(max_failures=settings.auth_failure_limit)
-    guard = RecordingGuard(db, office_hours_source(settings, db), clock, limiter)
+    guard = AccessGuard(
+        db, office_hours_source(settings, db), clock, limiter, caller=CurrentCaller()
+    )
     servicer = LeadArchiveServicer(
         db, guard, attempts=settings.retry_attempts, dialer_guard=settings.dialer_guard
     )

@@ -19,10 +19,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import grpc
+from lead_archive_client.vocabulary import GRPC_COUNT_FIELDS
+from vicidial.leads.v1 import lead_archive_pb2 as pb
+
 from lead_archive_server.core import sql
 from lead_archive_server.core.db import Database, Session
 from lead_archive_server.service import metrics
 from lead_archive_server.service.callers import admin_log_address
+from lead_archive_server.service.calls import EndedCall
 
 log = logging.getLogger(__name__)
 
@@ -140,3 +145,31 @@ class AdminLog:
                 log.info("no %s table: batches are not audited", sql.ADMIN_LOG)
             self._table_exists, self._checked_at = exists, now
         return self._table_exists
+
+
+class BatchAudit:
+    """Writes the audit row of every successful batch that changed data (see AdminLog)."""
+
+    def __init__(self, admin_log: AdminLog) -> None:
+        self._admin_log = admin_log
+
+    async def call_ended(self, call: EndedCall) -> None:
+        """Audit a successful ArchiveLeads or RestoreLeads call."""
+        if call.code != grpc.StatusCode.OK or not call.is_batch:
+            return
+        request, record = call.request, call.record
+        restore = isinstance(request, pb.RestoreLeadsRequest)
+        counts = {name: int(getattr(call.response, name, 0)) for name in GRPC_COUNT_FIELDS}
+        await self._admin_log.record(
+            AuditEntry(
+                request_id=record.request_id,
+                api_user=record.api_user,
+                client_ip=record.client_ip,
+                lead_ids=tuple(request.lead_ids),
+                insert=restore or request.insert_leads,
+                update=not restore and request.update_leads,
+                delete=restore or request.delete_leads,
+                restore=restore,
+                **counts,
+            )
+        )

@@ -18,6 +18,7 @@ from prometheus_client.registry import Collector
 
 from lead_archive_server.core import phases
 from lead_archive_server.core.db import Database
+from lead_archive_server.service.calls import EndedCall
 
 # Seconds: a batch is tens of milliseconds when idle, up to the 30 s batch lock when queued.
 
@@ -135,6 +136,14 @@ def record_call(method: str, outcome: str, seconds: float, counts: Iterable[int]
     )
     for action, count in zip(actions, counts, strict=False):
         counter.labels(action).inc(count)
+
+
+class CallMetrics:
+    """Counts every ended call, and a successful batch's leads (see record_call)."""
+
+    async def call_ended(self, call: EndedCall) -> None:
+        """Count the call."""
+        record_call(call.record.method, call.code.name, call.seconds, call.counts())
 
 
 class MetricsServer:
