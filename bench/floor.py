@@ -40,6 +40,24 @@ class Floor:
             raise AssertionError(f"floor: inserted {inserted}, deleted {deleted} of {count}")
         return elapsed
 
+    async def archive_steps(self, lead_ids: Sequence[int]) -> dict[str, float]:
+        """The same batch, each statement timed (ms): begin, insert, delete, commit."""
+        count = len(lead_ids)
+        steps: dict[str, float] = {}
+        statements = (
+            ("begin", "BEGIN", ()),
+            ("insert", sql.insert_missing(self._columns, count), lead_ids),
+            ("delete", sql.delete_archived(self._columns, count), lead_ids),
+            ("commit", "COMMIT", ()),
+        )
+        for step, statement, args in statements:
+            started = time.perf_counter()
+            changed = await self.session.execute(statement, args)
+            steps[step] = (time.perf_counter() - started) * 1000
+            if args and changed != count:
+                raise AssertionError(f"floor: {step} changed {changed} of {count}")
+        return steps
+
 
 @asynccontextmanager
 async def open_floor(url: DatabaseUrl) -> AsyncIterator[Floor]:

@@ -17,6 +17,7 @@ copy is identical. Nothing is copied twice and nothing is deleted without its co
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from array import array
 from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
@@ -42,6 +43,7 @@ from lead_archive_server.core.schema import read_archive_schema
 
 LEAD_ID_MAX = 2**32 - 1  # vicidial_list.lead_id is INT UNSIGNED
 MAX_CONCURRENCY = 32
+READ_AHEAD_PAGES = 2  # selection pages read while batches run
 _SEPARATORS = re.compile(r"[\s,]+")
 
 EXIT_OK = 0
@@ -407,6 +409,38 @@ class BatchClient(Protocol):
         ...
 
 
+async def read_ahead(
+    pages: AsyncGenerator[list[int], None], depth: int
+) -> AsyncGenerator[list[int], None]:
+    """The same pages, up to `depth` of them read ahead by a task of their own.
+
+    The next page's query then runs while batches are in flight, not between one batch's end
+    and the next one's start. A failure to read is raised where its page was due.
+    """
+    queue: asyncio.Queue[list[int] | Exception | None] = asyncio.Queue(maxsize=depth)
+
+    async def fill() -> None:
+        try:
+            async for page in pages:
+                await queue.put(page)
+            await queue.put(None)
+        except Exception as error:
+            await queue.put(error)
+        finally:
+            await pages.aclose()
+
+    filling = asyncio.create_task(fill())
+    try:
+        while (item := await queue.get()) is not None:
+            if isinstance(item, Exception):
+                raise item
+            yield item
+    finally:
+        filling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await filling
+
+
 class Archiver:
     """Send a source's pages through the API, ``concurrency`` batches in flight.
 
@@ -435,7 +469,7 @@ class Archiver:
     async def run(self, source: LeadSource) -> Tally:
         """Archive every page, or stop cleanly between batches; return the tally."""
         self.tally.selected = source.total
-        pages = source.pages()
+        pages = read_ahead(source.pages(), READ_AHEAD_PAGES)
         try:
             async for page in pages:
                 await self._wait_for_room()

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -17,7 +17,6 @@ from rich.table import Table
 
 from lead_archive_server.access import keys
 from lead_archive_server.cli import bulk, config_show
-from lead_archive_server.cli import serve as run
 from lead_archive_server.cli.bulk_console import Connection, Screens, run_archive
 from lead_archive_server.cli.demo import DEMO_DATABASE, DEMO_LIST_ID, Demo, seed_demo
 from lead_archive_server.cli.verify import DEFAULT_LIMIT, VerifyReport, verify
@@ -26,6 +25,11 @@ from lead_archive_server.core.errors import ArchiveError
 from lead_archive_server.core.tables import init_tables
 from lead_archive_server.runtime import logs
 from lead_archive_server.runtime.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    # The serving half (FastAPI, uvicorn, the gRPC server) is imported by the commands that
+    # serve, inside them: `lead-archive archive` and the others start ~0.5 s sooner without it.
+    from lead_archive_server.cli import serve as run
 
 T = TypeVar("T")
 
@@ -104,6 +108,8 @@ async def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]])
 @app.command()
 def serve() -> None:
     """Serve gRPC and the REST shim in one process."""
+    from lead_archive_server.cli import serve as run
+
     settings = settings_or_exit()
     run_or_exit(run.run(settings, on_ready=_announce(settings)), event_loop=settings.event_loop)
 
@@ -111,6 +117,8 @@ def serve() -> None:
 @app.command("grpc")
 def grpc_only() -> None:
     """Serve gRPC only."""
+    from lead_archive_server.cli import serve as run
+
     settings = settings_or_exit()
     run_or_exit(
         run.run_grpc(settings, on_ready=_announce(settings)), event_loop=settings.event_loop
@@ -129,6 +137,8 @@ def rest(
     ] = False,
 ) -> None:
     """Serve the REST shim only, in front of a gRPC server elsewhere."""
+    from lead_archive_server.cli import serve as run
+
     settings = settings_or_exit()
     run_or_exit(
         run.run_rest(settings, upstream, upstream_tls=upstream_tls), event_loop=settings.event_loop
@@ -250,6 +260,8 @@ def demo(
     database: Annotated[str, typer.Option(help="Demo database to (re)create.")] = DEMO_DATABASE,
 ) -> None:
     """Recreate a demo database with a dummy list of 500 leads, print a key and a curl, serve."""
+    from lead_archive_server.cli import serve as run
+
     base = settings_or_exit()
     url = base.database.with_database(database)
     overrides: dict[str, Any] = {"database_url": url.url()}
