@@ -158,17 +158,18 @@ def table(
     floor: dict[str, list[float]],
     probed: dict[str, float],
 ) -> str:
-    """The per-batch cost table: median client time, then the server's items (means)."""
+    """The per-batch cost table: the client's time, then the server's items (all means)."""
     request = mean_ms(before, after, "lead_archive_grpc_request_duration_seconds", "ArchiveLeads")
     phase = {
         name: mean_ms(before, after, "lead_archive_phase_duration_seconds", name)
         for name in ("lock", "select", "schema", "insert", "update", "delete")
     }
-    floor_ms = {step: statistics.median(values) for step, values in floor.items()}
-    client = statistics.median(client_ms)
+    # Means throughout: the server's histograms give sums, so the client's side matches them.
+    floor_ms = {step: statistics.mean(values) for step, values in floor.items()}
+    client = statistics.mean(client_ms)
     rest = request - sum(phase.values()) - sum(probed.values())
     rows = [
-        ("gRPC batch, client-observed (median)", client),
+        ("gRPC batch, client-observed (mean)", client),
         ("  transport: client minus the server's request time", client - request),
         ("  server request time (mean)", request),
         ("    key lookup (probe)", probed["key lookup"]),
@@ -179,7 +180,7 @@ def table(
         ("    delete (phase delete)", phase["delete"]),
         ("    audit row (probe)", probed["audit row (own commit)"]),
         ("    commit + release, validation, Python (the rest)", rest),
-        ("floor batch (median of each step)", sum(floor_ms.values())),
+        ("floor batch (mean of each step)", sum(floor_ms.values())),
         *((f"  {step}", ms) for step, ms in floor_ms.items()),
     ]
     width = max(len(name) for name, _ in rows)

@@ -170,7 +170,11 @@ def rows(result: Result) -> list[Row]:
 
 def table(result: Result, mariadb: str) -> str:
     """One table for a run."""
-    lines = [f"{result.engine}, {result.plan.leads} leads; {machine()}; MariaDB {mariadb}"]
+    load = " to ".join(f"{value:.1f}" for value in result.load)
+    lines = [
+        f"{result.engine}, {result.plan.leads} leads; {machine()}; MariaDB {mariadb}; "
+        f"load average {load}"
+    ]
     body = rows(result)
     widths = [max(len(r.what) for r in body), max(len(r.value) for r in body)]
     for r in body:
@@ -206,6 +210,7 @@ def save(result: Result, mariadb: str, folder: Path = RESULTS) -> Path:
     raw = {
         "engine": result.engine,
         "machine": machine(),
+        "load_average": result.load,
         "mariadb": mariadb,
         "plan": vars(result.plan),
         "latency_ms": result.latency_ms,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -76,6 +77,7 @@ class Result:
     rss_after_requests_mb: float = 0.0
     rss_end_mb: float = 0.0
     rss_peak_mb: float = 0.0
+    load: list[float] = field(default_factory=list)  # 1-minute load average, start and end
 
     def median(self, path: str) -> float:
         return statistics.median(self.latency_ms[path])
@@ -94,7 +96,7 @@ async def run(options: Options, progress: ProgressFn) -> Result:
     plan = options.plan
     progress(f"{options.engine}: seeding {plan.leads} leads")
     bench_db = await seed.create(options.server, options.engine, plan.leads)
-    result = Result(options.engine, plan)
+    result = Result(options.engine, plan, load=[os.getloadavg()[0]])
     try:
         pt_note = await ptarchiver.ensure_installed() if options.pt_archiver else "skipped"
         result.pt_note = pt_note or ""
@@ -108,6 +110,7 @@ async def run(options: Options, progress: ProgressFn) -> Result:
             await _per_batch(options, result, server, (grpc_c, agrpc_c, rest_c), bench_db, progress)
             await _bulk(options, result, f"127.0.0.1:{server.grpc_port}", bench_db, progress)
             result.rss_end_mb, result.rss_peak_mb = server.memory_mb()
+        result.load.append(os.getloadavg()[0])
     finally:
         if not options.keep:
             await seed.drop(bench_db)
