@@ -40,8 +40,9 @@ def available() -> str | None:
 class PrivateMariaDB:
     """One mariadbd process over one data directory; start, stop and restart it at will."""
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, extra_args: tuple[str, ...] = ()) -> None:
         self.base = base
+        self.extra_args = extra_args  # e.g. a binary log and a server id, for replication
         self.datadir = base / "data"
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -92,6 +93,7 @@ class PrivateMariaDB:
                 "--max-connections=200",
                 *self._as_root,
                 *self._small,
+                *self.extra_args,
             ],
             stdout=log,
             stderr=log,

@@ -84,4 +84,5 @@ async def serving(
         yield process
     finally:
         process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(process.wait(), stop_s) == 0
+        returncode = await asyncio.wait_for(process.wait(), stop_s)
+        assert returncode == 0, log.read_text(errors="replace")[-3000:]  # noqa: ASYNC240

@@ -100,7 +100,12 @@ async def ops_stack(
     else:
         channel = grpc.aio.secure_channel(target, channel_credentials)
     # Like `lead-archive serve`: the shim proves it belongs to this process while draining.
-    app = create_app(target, upstream_tls=upstream_tls, upstream_metadata=ops.gate.metadata)
+    app = create_app(
+        target,
+        upstream_tls=upstream_tls,
+        upstream_metadata=ops.gate.metadata,
+        server_metrics=True,
+    )
     transport = httpx.ASGITransport(app=app, client=client)
     try:
         async with (

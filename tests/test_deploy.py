@@ -5,6 +5,8 @@ from __future__ import annotations
 import configparser
 import os
 import re
+import shutil
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -67,3 +69,78 @@ def test_the_systemd_unit_runs_serve_as_its_own_user_hardened() -> None:
     # systemd must wait longer than the service lets batches in flight finish.
     assert int(service["TimeoutStopSec"]) > Settings.model_fields["shutdown_grace_s"].default
     assert unit["Install"]["WantedBy"] == "multi-user.target"
+
+
+NIGHTLY_SERVICE = ROOT / "deploy" / "lead-archive-nightly.service"
+NIGHTLY_TIMER = ROOT / "deploy" / "lead-archive-nightly.timer"
+
+
+def read_unit(path: Path) -> configparser.ConfigParser:
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read_string(path.read_text())
+    return unit
+
+
+def test_the_nightly_service_archives_from_the_settings_and_takes_exit_3_as_success() -> None:
+    service = read_unit(NIGHTLY_SERVICE)["Service"]
+    assert service["Type"] == "oneshot"
+    assert service["ExecStart"] == (
+        "/opt/lead-archive/bin/lead-archive archive --from-settings --quiet"
+    )
+    assert service["SuccessExitStatus"] == "3"  # office hours: stopped cleanly, resumes tomorrow
+    assert service["User"] == "lead-archive"
+    assert service["Environment"] == "LEAD_ARCHIVE_CONFIG=/etc/lead-archive/lead-archive.toml"
+    assert service["EnvironmentFile"] == "-/etc/lead-archive/lead-archive.env"
+    assert service["KillSignal"] == "SIGTERM"
+    main = read_unit(UNIT)["Service"]
+    for setting in ("NoNewPrivileges", "ProtectSystem", "ProtectHome", "CapabilityBoundingSet"):
+        assert service[setting] == main[setting], setting
+
+
+def test_the_timer_starts_the_nightly_service_every_night() -> None:
+    timer = read_unit(NIGHTLY_TIMER)
+    assert timer["Timer"]["OnCalendar"] == "*-*-* 01:30:00"
+    assert timer["Timer"]["Persistent"] == "true"
+    assert timer["Install"]["WantedBy"] == "timers.target"
+    # The timer starts the service of the same name.
+    assert NIGHTLY_SERVICE.stem == NIGHTLY_TIMER.stem
+
+
+def test_the_nightly_job_uses_settings_the_example_documents() -> None:
+    every = tomllib.loads(uncommented(EXAMPLE.read_text()))
+    nightly = {name for name in Settings.model_fields if name.startswith("nightly_")}
+    assert nightly <= set(every)
+    assert "replica_url" in every
+
+
+def _verify(tmp_path: Path, units: list[Path]) -> subprocess.CompletedProcess[str]:
+    """systemd-analyze verify the units, with ExecStart pointing at a stub that exists."""
+    stub = tmp_path / "lead-archive"
+    stub.write_text("#!/bin/sh\nexit 0\n")
+    stub.chmod(0o755)
+    copies = []
+    for unit in units:
+        copy = tmp_path / unit.name
+        copy.write_text(unit.read_text().replace("/opt/lead-archive/bin/lead-archive", str(stub)))
+        copies.append(str(copy))
+    return subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", *copies],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="no systemd-analyze here")
+def test_the_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
+    done = _verify(tmp_path, [NIGHTLY_TIMER, NIGHTLY_SERVICE, UNIT])
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == ""
+    # The check can fail: a timer with a calendar systemd cannot read is refused.
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    bad = broken / NIGHTLY_TIMER.name
+    bad.write_text(NIGHTLY_TIMER.read_text().replace("*-*-* 01:30:00", "nightly at half past one"))
+    done = _verify(broken, [bad, NIGHTLY_SERVICE])
+    assert done.returncode != 0 and "calendar" in done.stderr

@@ -28,7 +28,7 @@ from lead_archive_client.errors import (
     UnknownLeads,
 )
 from lead_archive_client.grpc_client import AsyncLeadArchiveClient, LeadArchiveClient
-from lead_archive_client.model import ArchiveResult
+from lead_archive_client.model import ArchiveResult, RestoreResult
 from lead_archive_client.rest_client import AsyncRestLeadArchiveClient, RestLeadArchiveClient
 from lead_archive_client.retry import NO_RETRY, RetryPolicy
 from lead_archive_client.vocabulary import MAX_LEADS_PER_BATCH, Reason
@@ -45,6 +45,7 @@ __all__ = [
     "OfficeHours",
     "Reason",
     "RestLeadArchiveClient",
+    "RestoreResult",
     "RetryPolicy",
     "ServerError",
     "Timeout",

@@ -1,7 +1,8 @@
 """What the four clients share, written once: checked requests, retries, ``with`` support.
 
 ``Client`` (blocking) and ``AsyncClient`` (asyncio) hold the public methods; the gRPC and
-REST subclasses only move a checked batch over their transport (``_send_archive``).
+REST subclasses only move a checked batch over their transport (``_send_archive``,
+``_send_restore``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,12 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Final, Self
 
-from lead_archive_client.model import ArchiveResult, checked_flag, checked_lead_ids
+from lead_archive_client.model import (
+    ArchiveResult,
+    RestoreResult,
+    checked_flag,
+    checked_lead_ids,
+)
 from lead_archive_client.retry import RetryPolicy, call_with_retry, call_with_retry_async
 
 DEFAULT_TIMEOUT_S: Final = 60.0
@@ -63,8 +69,23 @@ class Client(ABC):
         batch = Batch.checked(lead_ids, insert=insert, update=update, delete=delete)
         return call_with_retry(self._retry, self._timeout, lambda t: self._send_archive(batch, t))
 
+    def restore(self, lead_ids: Iterable[int]) -> RestoreResult:
+        """Restore one batch of up to 500 archived leads: insert into vicidial_list each one
+        it lacks, then delete from the archive each one whose vicidial_list row is identical
+        (a lead live with other data stays in both tables, untouched).
+
+        Office hours do not apply. Raises as ``archive``: Unauthenticated, InvalidLeads
+        (UnknownLeads for IDs not in vicidial_list_archive) or ServerError.
+        """
+        checked = checked_lead_ids(lead_ids)
+        return call_with_retry(self._retry, self._timeout, lambda t: self._send_restore(checked, t))
+
     @abstractmethod
     def _send_archive(self, batch: Batch, limit_s: float) -> ArchiveResult:
+        """One attempt, within limit_s seconds."""
+
+    @abstractmethod
+    def _send_restore(self, lead_ids: list[int], limit_s: float) -> RestoreResult:
         """One attempt, within limit_s seconds."""
 
     @abstractmethod
@@ -104,8 +125,19 @@ class AsyncClient(ABC):
             self._retry, self._timeout, lambda t: self._send_archive(batch, t)
         )
 
+    async def restore(self, lead_ids: Iterable[int]) -> RestoreResult:
+        """Restore one batch of up to 500 archived leads; see ``LeadArchiveClient.restore``."""
+        checked = checked_lead_ids(lead_ids)
+        return await call_with_retry_async(
+            self._retry, self._timeout, lambda t: self._send_restore(checked, t)
+        )
+
     @abstractmethod
     async def _send_archive(self, batch: Batch, limit_s: float) -> ArchiveResult:
+        """One attempt, within limit_s seconds."""
+
+    @abstractmethod
+    async def _send_restore(self, lead_ids: list[int], limit_s: float) -> RestoreResult:
         """One attempt, within limit_s seconds."""
 
     @abstractmethod

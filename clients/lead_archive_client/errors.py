@@ -94,7 +94,9 @@ class UnknownLeads(InvalidLeads):
     """Some lead IDs are not in vicidial_list (``lead_ids`` lists them); nothing was changed.
 
     A lead archived by an earlier call is no longer in vicidial_list, so resending a batch
-    that was archived before ends here: drop ``lead_ids`` and send the rest.
+    that was archived before ends here: drop ``lead_ids`` and send the rest. For
+    ``restore()`` the lead IDs are not in vicidial_list_archive (restored already, or never
+    archived).
     """
 
     lead_ids: tuple[int, ...]

@@ -10,7 +10,7 @@ from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
 from lead_archive_client._base import DEFAULT_RETRY, DEFAULT_TIMEOUT_S, AsyncClient, Batch, Client
 from lead_archive_client.errors import error_from_rpc
-from lead_archive_client.model import ArchiveResult
+from lead_archive_client.model import ArchiveResult, RestoreResult, checked_flag
 from lead_archive_client.retry import RetryPolicy, call_with_retry, call_with_retry_async
 from lead_archive_client.vocabulary import AUTHORIZATION_KEY, KEY_PREFIX
 
@@ -44,6 +44,20 @@ def result_from_reply(reply: pb.ArchiveLeadsResponse) -> ArchiveResult:
         delete_count=reply.delete_count,
         kept_count=reply.kept_count,
     )
+
+
+def restore_result_from_reply(reply: pb.RestoreLeadsResponse) -> RestoreResult:
+    """The typed result of a successful restore call."""
+    return RestoreResult(
+        select_count=reply.select_count,
+        insert_count=reply.insert_count,
+        delete_count=reply.delete_count,
+        kept_count=reply.kept_count,
+    )
+
+
+def _check_access_request(key_only: bool) -> pb.CheckAccessRequest:
+    return pb.CheckAccessRequest(key_only=checked_flag("key_only", key_only))
 
 
 def _credentials(tls: Tls) -> grpc.ChannelCredentials | None:
@@ -112,9 +126,11 @@ class LeadArchiveClient(_Channel, Client):
         )
         self._stub = pb_grpc.LeadArchiveServiceStub(self._channel)
 
-    def check_access(self) -> str:
-        """Return the key's API user; raise Unauthenticated or OfficeHours (nothing changes)."""
-        return call_with_retry(self._retry, self._timeout, self._check_access)
+    def check_access(self, *, key_only: bool = False) -> str:
+        """Return the key's API user; raise Unauthenticated or (unless key_only, which is
+        what a restore checks) OfficeHours. Nothing changes."""
+        request = _check_access_request(key_only)
+        return call_with_retry(self._retry, self._timeout, lambda t: self._check_access(request, t))
 
     def _send_archive(self, batch: Batch, limit_s: float) -> ArchiveResult:
         try:
@@ -125,11 +141,18 @@ class LeadArchiveClient(_Channel, Client):
             raise error_from_rpc(error, target=self.target) from None
         return result_from_reply(reply)
 
-    def _check_access(self, limit_s: float) -> str:
+    def _send_restore(self, lead_ids: list[int], limit_s: float) -> RestoreResult:
         try:
-            reply = self._stub.CheckAccess(
-                pb.CheckAccessRequest(), timeout=limit_s, metadata=self._metadata
+            reply = self._stub.RestoreLeads(
+                pb.RestoreLeadsRequest(lead_ids=lead_ids), timeout=limit_s, metadata=self._metadata
             )
+        except grpc.RpcError as error:
+            raise error_from_rpc(error, target=self.target) from None
+        return restore_result_from_reply(reply)
+
+    def _check_access(self, request: pb.CheckAccessRequest, limit_s: float) -> str:
+        try:
+            reply = self._stub.CheckAccess(request, timeout=limit_s, metadata=self._metadata)
         except grpc.RpcError as error:
             raise error_from_rpc(error, target=self.target) from None
         return reply.api_user
@@ -156,9 +179,12 @@ class AsyncLeadArchiveClient(_Channel, AsyncClient):
         )
         self._stub = pb_grpc.LeadArchiveServiceStub(self._channel)
 
-    async def check_access(self) -> str:
-        """Return the key's API user; raise Unauthenticated or OfficeHours (nothing changes)."""
-        return await call_with_retry_async(self._retry, self._timeout, self._check_access)
+    async def check_access(self, *, key_only: bool = False) -> str:
+        """Return the key's API user; see ``LeadArchiveClient.check_access``."""
+        request = _check_access_request(key_only)
+        return await call_with_retry_async(
+            self._retry, self._timeout, lambda t: self._check_access(request, t)
+        )
 
     async def _send_archive(self, batch: Batch, limit_s: float) -> ArchiveResult:
         try:
@@ -169,11 +195,18 @@ class AsyncLeadArchiveClient(_Channel, AsyncClient):
             raise error_from_rpc(error, target=self.target) from None
         return result_from_reply(reply)
 
-    async def _check_access(self, limit_s: float) -> str:
+    async def _send_restore(self, lead_ids: list[int], limit_s: float) -> RestoreResult:
         try:
-            reply = await self._stub.CheckAccess(
-                pb.CheckAccessRequest(), timeout=limit_s, metadata=self._metadata
+            reply = await self._stub.RestoreLeads(
+                pb.RestoreLeadsRequest(lead_ids=lead_ids), timeout=limit_s, metadata=self._metadata
             )
+        except grpc.RpcError as error:
+            raise error_from_rpc(error, target=self.target) from None
+        return restore_result_from_reply(reply)
+
+    async def _check_access(self, request: pb.CheckAccessRequest, limit_s: float) -> str:
+        try:
+            reply = await self._stub.CheckAccess(request, timeout=limit_s, metadata=self._metadata)
         except grpc.RpcError as error:
             raise error_from_rpc(error, target=self.target) from None
         return reply.api_user

@@ -29,6 +29,27 @@ class ArchiveResult:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class RestoreResult:
+    """What one restore batch read and changed (or, added up with ``+``, many batches).
+
+    ``insert_count`` is rows added to vicidial_list, ``delete_count`` rows removed from the
+    archive; ``kept_count`` is how many requested leads stayed in the archive because
+    vicidial_list already holds other data for them (both rows are left untouched).
+    """
+
+    select_count: int = 0
+    insert_count: int = 0
+    delete_count: int = 0
+    kept_count: int = 0
+
+    def __add__(self, other: RestoreResult) -> RestoreResult:
+        """Add two results count by count."""
+        return RestoreResult(
+            *(getattr(self, f.name) + getattr(other, f.name) for f in fields(RestoreResult))
+        )
+
+
 def checked_lead_ids(lead_ids: Iterable[int]) -> list[int]:
     """Return the IDs as a list, or raise TypeError/ValueError for what no request can carry.
 

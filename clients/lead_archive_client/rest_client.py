@@ -9,11 +9,17 @@ import httpx
 
 from lead_archive_client._base import DEFAULT_RETRY, DEFAULT_TIMEOUT_S, AsyncClient, Batch, Client
 from lead_archive_client.errors import ServerError, error_from_http, error_from_transport
-from lead_archive_client.model import ArchiveResult
+from lead_archive_client.model import ArchiveResult, RestoreResult
 from lead_archive_client.retry import RetryPolicy
-from lead_archive_client.vocabulary import COUNT_FIELDS, KEY_PREFIX, REASON_HEADER
+from lead_archive_client.vocabulary import (
+    COUNT_FIELDS,
+    KEY_PREFIX,
+    REASON_HEADER,
+    RESTORE_COUNT_FIELDS,
+)
 
 ARCHIVE_PATH: Final = "/vicidial/leads/archive"
+RESTORE_PATH: Final = "/vicidial/leads/restore"
 
 Verify = bool | ssl.SSLContext
 JsonBody = dict[str, object]
@@ -35,6 +41,20 @@ def result_from_response(response: httpx.Response, *, delete: bool) -> ArchiveRe
     The documented 200 body has no kept count; the server's is ``select - delete`` when the
     batch deletes (every requested lead that was read and not deleted was kept), else 0.
     """
+    select, insert, update, deleted = _counts(response, COUNT_FIELDS)
+    kept = select - deleted if delete else 0
+    return ArchiveResult(select, insert, update, deleted, kept)
+
+
+def restore_result_from_response(response: httpx.Response) -> RestoreResult:
+    """The typed result of a restore's 200 (kept is ``select - delete``, as the server's),
+    or the typed error of any other answer."""
+    select, insert, deleted = _counts(response, RESTORE_COUNT_FIELDS)
+    return RestoreResult(select, insert, deleted, select - deleted)
+
+
+def _counts(response: httpx.Response, names: tuple[str, ...]) -> list[int]:
+    """The documented counts of a 200, or the typed error of any other answer."""
     url = str(response.request.url)
     if response.status_code != 200:
         raise error_from_http(
@@ -45,14 +65,12 @@ def result_from_response(response: httpx.Response, *, delete: bool) -> ArchiveRe
         )
     try:
         body = response.json()
-        counts = [body[name] for name in COUNT_FIELDS]
+        counts = [body[name] for name in names]
     except (ValueError, TypeError, KeyError):
         counts = []
-    if len(counts) != len(COUNT_FIELDS) or not all(type(c) is int for c in counts):
+    if len(counts) != len(names) or not all(type(c) is int for c in counts):
         raise ServerError(f"HTTP 200 from {url} without the documented counts: {response.text!r}")
-    select, insert, update, deleted = counts
-    kept = select - deleted if delete else 0
-    return ArchiveResult(select, insert, update, deleted, kept)
+    return counts
 
 
 def _headers(api_key: str) -> dict[str, str]:
@@ -84,14 +102,20 @@ class RestLeadArchiveClient(Client):
         self._http = httpx.Client(
             base_url=base_url, headers=_headers(api_key), verify=verify, transport=transport
         )
-        self._url = str(self._http.base_url.join(ARCHIVE_PATH))
 
     def _send_archive(self, batch: Batch, limit_s: float) -> ArchiveResult:
-        try:
-            response = self._http.post(ARCHIVE_PATH, json=archive_body(batch), timeout=limit_s)
-        except httpx.TransportError as error:
-            raise error_from_transport(error, url=self._url) from None
+        response = self._post(ARCHIVE_PATH, archive_body(batch), limit_s)
         return result_from_response(response, delete=batch.delete)
+
+    def _send_restore(self, lead_ids: list[int], limit_s: float) -> RestoreResult:
+        response = self._post(RESTORE_PATH, {"lead_ids": lead_ids}, limit_s)
+        return restore_result_from_response(response)
+
+    def _post(self, path: str, body: JsonBody, limit_s: float) -> httpx.Response:
+        try:
+            return self._http.post(path, json=body, timeout=limit_s)
+        except httpx.TransportError as error:
+            raise error_from_transport(error, url=str(self._http.base_url.join(path))) from None
 
     def close(self) -> None:
         """Close the connections."""
@@ -116,16 +140,20 @@ class AsyncRestLeadArchiveClient(AsyncClient):
         self._http = httpx.AsyncClient(
             base_url=base_url, headers=_headers(api_key), verify=verify, transport=transport
         )
-        self._url = str(self._http.base_url.join(ARCHIVE_PATH))
 
     async def _send_archive(self, batch: Batch, limit_s: float) -> ArchiveResult:
-        try:
-            response = await self._http.post(
-                ARCHIVE_PATH, json=archive_body(batch), timeout=limit_s
-            )
-        except httpx.TransportError as error:
-            raise error_from_transport(error, url=self._url) from None
+        response = await self._post(ARCHIVE_PATH, archive_body(batch), limit_s)
         return result_from_response(response, delete=batch.delete)
+
+    async def _send_restore(self, lead_ids: list[int], limit_s: float) -> RestoreResult:
+        response = await self._post(RESTORE_PATH, {"lead_ids": lead_ids}, limit_s)
+        return restore_result_from_response(response)
+
+    async def _post(self, path: str, body: JsonBody, limit_s: float) -> httpx.Response:
+        try:
+            return await self._http.post(path, json=body, timeout=limit_s)
+        except httpx.TransportError as error:
+            raise error_from_transport(error, url=str(self._http.base_url.join(path))) from None
 
     async def close(self) -> None:
         """Close the connections."""

@@ -18,7 +18,7 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from lead_archive_client.errors import Unavailable
@@ -44,6 +44,9 @@ class RetryPolicy:
     max_backoff: float = 5.0
     multiplier: float = 2.0
     jitter: float = 0.2
+    # Told of every retry before its pause: the failure and the seconds until the next try
+    # (for a progress display; it must not raise).
+    on_retry: Callable[[Unavailable, float], None] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.deadline < 0 or self.initial_backoff <= 0 or self.max_backoff <= 0:
@@ -83,6 +86,8 @@ class Attempts:
         self._backoff = min(self._backoff * self._policy.multiplier, self._policy.max_backoff)
         if pause >= remaining:
             raise self._gave_up(error)
+        if self._policy.on_retry is not None:
+            self._policy.on_retry(error, pause)
         return pause
 
     def _remaining(self) -> float:

@@ -39,6 +39,9 @@ KEY_PREFIX: Final = "Key="
 REQUEST_ID_KEY: Final = "x-request-id"
 API_USER_KEY: Final = "x-api-user"
 FORWARDED_FOR_KEY: Final = "x-forwarded-for"
+CLIENT_REQUEST_ID_KEY: Final = "x-client-request-id"
+"""The id an HTTP client sent in X-Request-Id, passed on by the shim: logged beside the
+service's own id, never the audit row's record_id."""
 REASON_HEADER: Final = "x-error-reason"
 """The REST answer's header naming the reason (the documented body has no room for it)."""
 STATUS_DETAILS_KEY: Final = "grpc-status-details-bin"
@@ -52,6 +55,10 @@ COUNT_FIELDS: Final = ("select_count", "insert_count", "update_count", "delete_c
 """The documented counts of a 200 answer, in the document's order."""
 GRPC_COUNT_FIELDS: Final = (*COUNT_FIELDS, "kept_count")
 """The counts of ArchiveLeadsResponse: the documented ones, then what gRPC adds."""
+RESTORE_COUNT_FIELDS: Final = ("select_count", "insert_count", "delete_count")
+"""The counts of a restore's 200 answer (POST /vicidial/leads/restore), in order."""
+GRPC_RESTORE_COUNT_FIELDS: Final = (*RESTORE_COUNT_FIELDS, "kept_count")
+"""The counts of RestoreLeadsResponse: the REST ones, then what gRPC adds."""
 NOT_INTEGER_MESSAGE: Final = "lead_ids must only contain integer values"
 
 LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -184,11 +191,19 @@ MESSAGE_ONLY_STATUSES: Final = frozenset({401, 403})
 """The documented 401 and 403 bodies hold only the message."""
 
 
+def safe_request_id(candidate: str | None) -> str:
+    """The id when it is a safe token (REQUEST_ID_PATTERN), else ''."""
+    return candidate if candidate and REQUEST_ID_PATTERN.fullmatch(candidate) else ""
+
+
+def new_request_id() -> str:
+    """A fresh request id: 32 hex digits."""
+    return uuid.uuid4().hex
+
+
 def request_id_or_new(candidate: str | None) -> str:
     """The caller's request id when it is a safe token (REQUEST_ID_PATTERN), else a fresh one."""
-    if candidate and REQUEST_ID_PATTERN.fullmatch(candidate):
-        return candidate
-    return uuid.uuid4().hex
+    return safe_request_id(candidate) or new_request_id()
 
 
 def message(reason: Reason) -> str:

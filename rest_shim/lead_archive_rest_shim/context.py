@@ -2,23 +2,31 @@
 
 ``RequestContextMiddleware`` opens a ``RequestRecord`` for every HTTP request, answers with
 its id in ``X-Request-Id``, and writes one log line and the HTTP metrics when the response
-is done. The gRPC client interceptor in ``upstream`` reads the same record to forward the
-id and the client's address, and fills in the user and the counts the server returned.
+is done. The id is always the shim's own; an ``X-Request-Id`` the client sent is logged
+beside it as ``client_request_id``. The client's address is the TCP peer's, or, when the
+peer is a proxy the operator trusts, the right-most ``X-Forwarded-For`` entry that is not
+one of those proxies; an entry that is not an IP address ends the walk and is never used.
+The gRPC client interceptor in ``upstream`` reads the same record to forward the ids and
+the client's address, and fills in the user and the counts the server returned.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
 from lead_archive_client.vocabulary import (
+    FORWARDED_FOR_KEY,
     GRPC_COUNT_FIELDS,
     LATENCY_BUCKETS,
     REQUEST_ID_KEY,
-    request_id_or_new,
+    new_request_id,
+    safe_request_id,
 )
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,7 +35,15 @@ log = logging.getLogger("rest_shim.requests")
 
 # Paths with their own metric label; any other path is "other", to keep label sets small.
 KNOWN_PATHS = frozenset(
-    {"/vicidial/leads/archive", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"}
+    {
+        "/vicidial/leads/archive",
+        "/vicidial/leads/restore",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/docs",
+        "/openapi.json",
+    }
 )
 # Probes and scrapes come every few seconds: logged only at DEBUG.
 _QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -51,6 +67,7 @@ class RequestRecord:
 
     request_id: str
     client_ip: str
+    client_request_id: str = ""
     api_user: str = ""
     lead_count: int | None = None
     counts: dict[str, int] = field(default_factory=dict)
@@ -65,6 +82,49 @@ def current_request() -> RequestRecord | None:
     return _current.get()
 
 
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(text: str) -> tuple[IpNetwork, ...]:
+    """Comma-separated addresses or networks (the settings checked them already)."""
+    items = (part.strip() for part in text.split(","))
+    return tuple(ipaddress.ip_network(item, strict=False) for item in items if item)
+
+
+def ip_text(value: str) -> str:
+    """The canonical text of an IP address (IPv4-mapped IPv6 as IPv4); '' if not one."""
+    try:
+        ip = ipaddress.ip_address(value.strip().strip("[]"))
+    except ValueError:
+        return ""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ip)
+
+
+def _trusted(address: str, trusted: Iterable[IpNetwork]) -> bool:
+    if not address:
+        return False
+    ip = ipaddress.ip_address(address)
+    return any(ip.version == net.version and ip in net for net in trusted)
+
+
+def client_ip(peer: str, forwarded_for: list[str], trusted: tuple[IpNetwork, ...]) -> str:
+    """The client's address: the peer's, or the one a trusted proxy forwarded."""
+    address = ip_text(peer)
+    if not _trusted(address, trusted):
+        return address
+    entries = [e for value in forwarded_for for e in value.split(",")]
+    for entry in reversed(entries):
+        forwarded = ip_text(entry)
+        if not forwarded:
+            break  # not an address: ignored, and nothing left of it is believed
+        address = forwarded
+        if not _trusted(address, trusted):
+            break
+    return address
+
+
 def _outcome(status: int) -> str:
     if status < 400:
         return "ok"
@@ -74,18 +134,25 @@ def _outcome(status: int) -> str:
 class RequestContextMiddleware:
     """Request id, one log line and the metrics for every HTTP request (pure ASGI)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, trusted_proxies: tuple[IpNetwork, ...] = ()) -> None:
         self.app = app
+        self.trusted_proxies = trusted_proxies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        client_id, forwarded = "", []
+        for name, value in scope["headers"]:
+            if name == REQUEST_ID_KEY.encode():
+                client_id = safe_request_id(value.decode("latin-1"))
+            elif name == FORWARDED_FOR_KEY.encode():
+                forwarded.append(value.decode("latin-1"))
         client = scope.get("client")
         record = RequestRecord(
-            request_id=request_id_or_new(headers.get(REQUEST_ID_KEY)),
-            client_ip=str(client[0]) if client else "",
+            request_id=new_request_id(),
+            client_ip=client_ip(str(client[0]) if client else "", forwarded, self.trusted_proxies),
+            client_request_id=client_id,
         )
         status = 500
         token = _current.set(record)
@@ -116,6 +183,7 @@ def _finish(scope: Scope, record: RequestRecord, status: int, seconds: float) ->
     HTTP_SECONDS.labels(label).observe(seconds)
     fields: dict[str, Any] = {
         "request_id": record.request_id,
+        **({"client_request_id": record.client_request_id} if record.client_request_id else {}),
         "method": scope.get("method", ""),
         "path": label,
         "status": status,

@@ -57,16 +57,21 @@ class ApiError(Exception):
         }
 
 
-def _without_detail(code: grpc.StatusCode, details: str | None) -> tuple[Reason, str]:
-    """The reason and message of a status that carries no detail of the service's."""
+def _without_detail(code: grpc.StatusCode) -> tuple[Reason, str]:
+    """The reason and message of a status that carries no detail of the service's.
+
+    Every answer the server writes carries its details; one without them comes from gRPC
+    itself (a message over its size limit, a deadline, an unhandled exception whose text may
+    hold SQL), and its wording never reaches a REST body.
+    """
     if code == grpc.StatusCode.UNAVAILABLE:
-        # The server's own UNAVAILABLE carries a detail; this one comes from the channel.
         return Reason.SERVICE_UNAVAILABLE, PROBLEMS[Reason.SERVICE_UNAVAILABLE].message
-    if code == grpc.StatusCode.UNKNOWN or not details:
-        # UNKNOWN is how gRPC reports an exception the server did not handle; its details
-        # echo the exception's text, which may hold SQL, so it is not passed on.
-        return Reason.INTERNAL, messages.UPSTREAM_FAILED
-    return Reason.INTERNAL, details
+    return Reason.INTERNAL, messages.UPSTREAM_FAILED
+
+
+def from_grpc_itself(error: grpc.aio.AioRpcError) -> bool:
+    """Whether gRPC, not the archive server, ended the call (no LeadErrors detail)."""
+    return status_details(error.trailing_metadata()).lead_errors is None
 
 
 def error_from_rpc(
@@ -78,8 +83,8 @@ def error_from_rpc(
     status = HTTP_STATUS.get(code, 500)
     found = status_details(error.trailing_metadata())
     if found.lead_errors is None:
-        reason, message = _without_detail(code, error.details())
-        return ApiError(reason, message, lead_errors=0, status_code=status)
+        reason, message = _without_detail(code)
+        return ApiError(reason, message, lead_errors=0, status_code=500)
     return ApiError(
         found.reason or Reason.INTERNAL,
         found.lead_errors.message,

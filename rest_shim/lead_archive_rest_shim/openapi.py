@@ -1,4 +1,5 @@
-"""What ``/docs`` shows for the archive endpoint: the API document's request and response examples.
+"""What ``/docs`` shows for the archive and restore endpoints: the API document's request and
+response examples.
 
 Documentation only: the answers themselves come from the server and from ``messages``; every
 message and limit shown here is the vocabulary's own.
@@ -36,7 +37,21 @@ REQUEST_EXAMPLE: Final[dict[str, Any]] = {
     "lead_ids": [0, 1],
 }
 
+# The key goes in the Authorization header as `Key=<api key>`: an apiKey scheme (not
+# HTTP auth, whose schemes Swagger UI would prefix itself), so "Try it out" can send it.
+API_KEY_SCHEME: Final = "ApiKey"
+SECURITY_SCHEMES: Final[dict[str, Any]] = {
+    API_KEY_SCHEME: {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": "`Key=` followed by the API key (`lead-archive keys create`), "
+        "e.g. `Key=9KMJ2zbrgKInaus2q8dgAJXn6stp2I33fLaMkWGXzRU`.",
+    }
+}
+
 REQUEST_BODY: Final[dict[str, Any]] = {
+    "security": [{API_KEY_SCHEME: []}],
     "requestBody": {
         "required": True,
         "content": {
@@ -71,7 +86,7 @@ REQUEST_BODY: Final[dict[str, Any]] = {
                 "example": REQUEST_EXAMPLE,
             }
         },
-    }
+    },
 }
 
 RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
@@ -117,4 +132,56 @@ RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
             )
         },
     ),
+}
+
+RESTORE_REQUEST_BODY: Final[dict[str, Any]] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["lead_ids"],
+                    "properties": {
+                        "lead_ids": {
+                            "type": "array",
+                            "items": {"type": "integer"},
+                            "minItems": 1,
+                            "maxItems": MAX_LEADS_PER_BATCH,
+                            "uniqueItems": True,
+                            "description": "The archived lead IDs to restore, at most "
+                            f"{MAX_LEADS_PER_BATCH} per request.",
+                        },
+                    },
+                },
+                "example": {"lead_ids": [0, 1]},
+            }
+        },
+    }
+}
+
+_RESTORE_400 = {
+    name: example
+    for name, example in RESPONSES[400]["content"]["application/json"]["examples"].items()
+    if not name.endswith("_leads")
+}
+
+RESTORE_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
+    200: _json(
+        "The batch was processed.",
+        {
+            "processed": {
+                "message": SUCCESS_MESSAGE,
+                "select_count": 2,
+                "insert_count": 2,
+                "delete_count": 2,
+            }
+        },
+    ),
+    400: {
+        "description": "lead_ids is invalid; 'does not exist' means not in vicidial_list_archive.",
+        "content": {"application/json": {"examples": _RESTORE_400}},
+    },
+    401: RESPONSES[401],
+    500: RESPONSES[500],
 }

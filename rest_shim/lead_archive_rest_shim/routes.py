@@ -1,8 +1,10 @@
-"""The one documented endpoint, ``POST /vicidial/leads/archive``.
+"""The documented endpoint, ``POST /vicidial/leads/archive``, and the way back,
+``POST /vicidial/leads/restore`` (CONTRACT 8).
 
 Processing order is the contract's: key, office hours, body, field checks. The server
 checks key and office hours, so a failure only the shim can see (a body that is not a JSON
 object, a lead ID that is not an integer) is reported only after ``CheckAccess`` passed.
+A restore has no office-hours check: its ``CheckAccess`` asks about the key only.
 """
 
 from __future__ import annotations
@@ -17,7 +19,12 @@ from lead_archive_client.vocabulary import MAX_LEADS_PER_BATCH, MAX_REQUEST_BYTE
 from vicidial.leads.v1 import lead_archive_pb2
 
 from lead_archive_rest_shim import messages, openapi, translate
-from lead_archive_rest_shim.errors import ApiError, error_from_rpc, json_response
+from lead_archive_rest_shim.errors import (
+    ApiError,
+    error_from_rpc,
+    from_grpc_itself,
+    json_response,
+)
 
 if TYPE_CHECKING:
     from vicidial.leads.v1.lead_archive_pb2_grpc import LeadArchiveServiceAsyncStub
@@ -25,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ARCHIVE_PATH = "/vicidial/leads/archive"
+RESTORE_PATH = "/vicidial/leads/restore"
 # A bigger body is refused before it is parsed.
 MAX_BODY_BYTES = MAX_REQUEST_BYTES
 Metadata = tuple[tuple[str, str], ...]
@@ -36,10 +44,14 @@ def _stub(request: Request) -> LeadArchiveServiceAsyncStub:
     return cast("LeadArchiveServiceAsyncStub", request.app.state.stub)
 
 
-async def _check_access(stub: LeadArchiveServiceAsyncStub, metadata: Metadata) -> None:
-    """Raise the server's 401 or 403 (or 500) unless the key is valid outside office hours."""
+async def _check_access(
+    stub: LeadArchiveServiceAsyncStub, metadata: Metadata, *, key_only: bool = False
+) -> None:
+    """Raise the server's 401 or 403 (or 500) unless the key is valid outside office hours
+    (with key_only, unless the key is valid)."""
     try:
-        await stub.CheckAccess(lead_archive_pb2.CheckAccessRequest(), metadata=metadata)
+        request = lead_archive_pb2.CheckAccessRequest(key_only=key_only)
+        await stub.CheckAccess(request, metadata=metadata)
     except grpc.aio.AioRpcError as error:
         raise error_from_rpc(error) from None
 
@@ -59,21 +71,27 @@ async def _read_body(request: Request) -> bytes | None:
     return b"".join(chunks)
 
 
-async def _archive(request: Request) -> Response:
-    stub = _stub(request)
-    metadata = translate.auth_metadata(request.headers.get("authorization"))
+async def _json_body(
+    request: Request, stub: LeadArchiveServiceAsyncStub, metadata: Metadata, *, key_only: bool
+) -> dict[str, translate.JsonValue]:
+    """The body as a JSON object, or the 500 that says why not (after the access check)."""
     raw = await _read_body(request)
     if raw is None:
-        await _check_access(stub, metadata)  # 401 and 403 still come first
+        await _check_access(stub, metadata, key_only=key_only)  # 401 and 403 still come first
         raise ApiError(
             Reason.REQUEST_BODY_INVALID, messages.BODY_TOO_LARGE.format(limit=MAX_BODY_BYTES)
         )
     try:
-        body = translate.parse_body(raw)
+        return translate.parse_body(raw)
     except translate.BodyError as exc:
-        await _check_access(stub, metadata)
+        await _check_access(stub, metadata, key_only=key_only)
         raise ApiError(Reason.REQUEST_BODY_INVALID, exc.message) from None
 
+
+async def _archive(request: Request) -> Response:
+    stub = _stub(request)
+    metadata = translate.auth_metadata(request.headers.get("authorization"))
+    body = await _json_body(request, stub, metadata, key_only=False)
     plan = translate.plan_archive(body)
     # An invalid flag outranks a non-integer lead ID: the server reports the flag, since
     # it was left unset in the request.
@@ -86,6 +104,8 @@ async def _archive(request: Request) -> Response:
             plan.request, metadata=metadata
         )
     except grpc.aio.AioRpcError as error:
+        if from_grpc_itself(error):  # e.g. a request over gRPC's size limit: 401/403 first
+            await _check_access(stub, metadata)
         raise error_from_rpc(error, plan.restore) from None
     return json_response(translate.success_body(response))
 
@@ -107,4 +127,42 @@ async def archive_leads(request: Request) -> Response:
         raise
     except Exception:
         log.exception("unexpected error in POST %s", ARCHIVE_PATH)
+        raise ApiError(Reason.INTERNAL, messages.UNEXPECTED, lead_errors=0) from None
+
+
+async def _restore(request: Request) -> Response:
+    stub = _stub(request)
+    metadata = translate.auth_metadata(request.headers.get("authorization"))
+    body = await _json_body(request, stub, metadata, key_only=True)
+    plan = translate.plan_restore(body)
+    if plan.not_integers:
+        await _check_access(stub, metadata, key_only=True)
+        raise ApiError(Reason.LEAD_IDS_NOT_INTEGERS, lead_ids=plan.not_integers)
+    try:
+        response: lead_archive_pb2.RestoreLeadsResponse = await stub.RestoreLeads(
+            plan.request, metadata=metadata
+        )
+    except grpc.aio.AioRpcError as error:
+        raise error_from_rpc(error, plan.restore) from None
+    return json_response(translate.restore_success_body(response))
+
+
+@router.post(
+    RESTORE_PATH,
+    summary="Restore a batch of archived leads",
+    description=f"Insert up to {MAX_LEADS_PER_BATCH} archived leads missing from vicidial_list, "
+    "then delete from the archive those whose vicidial_list row is identical. Office hours "
+    "do not apply.",
+    response_model=None,
+    responses=openapi.RESTORE_RESPONSES,
+    openapi_extra=openapi.RESTORE_REQUEST_BODY,
+)
+async def restore_leads(request: Request) -> Response:
+    """Restore one batch of archived leads; the raw body is read as JSON."""
+    try:
+        return await _restore(request)
+    except ApiError:
+        raise
+    except Exception:
+        log.exception("unexpected error in POST %s", RESTORE_PATH)
         raise ApiError(Reason.INTERNAL, messages.UNEXPECTED, lead_errors=0) from None

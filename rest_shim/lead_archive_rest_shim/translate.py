@@ -13,7 +13,13 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias, TypeGuard, cast
 
-from lead_archive_client.vocabulary import AUTHORIZATION_KEY, COUNT_FIELDS, INT64_MAX, INT64_MIN
+from lead_archive_client.vocabulary import (
+    AUTHORIZATION_KEY,
+    COUNT_FIELDS,
+    INT64_MAX,
+    INT64_MIN,
+    RESTORE_COUNT_FIELDS,
+)
 from vicidial.leads.v1 import lead_archive_pb2
 
 from lead_archive_rest_shim import messages
@@ -235,15 +241,52 @@ def plan_archive(body: Mapping[str, JsonValue]) -> ArchivePlan:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class RestorePlan:
+    """A restore body as the shim reads it: the gRPC request, and what only JSON gets wrong."""
+
+    request: lead_archive_pb2.RestoreLeadsRequest
+    not_integers: tuple[JsonValue, ...]
+    sentinels: Mapping[int, JsonInteger]
+
+    def restore(self, lead_ids: Iterable[int]) -> list[JsonValue]:
+        """Map sentinels in the server's lead_ids back to the integers the client sent."""
+        return restore_lead_ids(lead_ids, self.sentinels)
+
+
+def plan_restore(body: Mapping[str, JsonValue]) -> RestorePlan:
+    """Build the RestoreLeadsRequest for a body ``{"lead_ids": [...]}``; other fields ignored.
+
+    ``lead_ids`` is read exactly as for archiving (split_lead_ids, to_int64).
+    """
+    integers, not_integers = split_lead_ids(body.get("lead_ids"))
+    wire, sentinels = to_int64(integers)
+    request = lead_archive_pb2.RestoreLeadsRequest(lead_ids=wire)
+    return RestorePlan(request, tuple(not_integers), sentinels)
+
+
+# "Key=" and a key of at most 128 characters, with room for spaces: longer is not a key.
+MAX_AUTHORIZATION_CHARS = 256
+
+
 def auth_metadata(authorization: str | None) -> tuple[tuple[str, str], ...]:
     """Forward the Authorization header unchanged as gRPC metadata, when it can be forwarded.
 
-    gRPC metadata values are printable ASCII only; a header that is absent or holds anything
-    else is not sent, so the server answers 401 as for a missing key.
+    gRPC metadata values are printable ASCII only, and bounded in size; a header that is
+    absent, holds anything else, or is longer than any key can be is not sent, so the server
+    answers 401 as for a missing key.
     """
-    if authorization is None or not all(" " <= char <= "~" for char in authorization):
+    if authorization is None or len(authorization) > MAX_AUTHORIZATION_CHARS:
+        return ()
+    if not all(" " <= char <= "~" for char in authorization):
         return ()
     return ((AUTHORIZATION_KEY, authorization),)
+
+
+def restore_success_body(response: lead_archive_pb2.RestoreLeadsResponse) -> dict[str, JsonValue]:
+    """The 200 body of a restore (CONTRACT 8): exactly these four fields."""
+    counts: dict[str, JsonValue] = {name: getattr(response, name) for name in RESTORE_COUNT_FIELDS}
+    return {"message": response.message, **counts}
 
 
 def success_body(response: lead_archive_pb2.ArchiveLeadsResponse) -> dict[str, JsonValue]:

@@ -14,6 +14,7 @@ from typing import Any
 import grpc  # type: ignore[import-untyped, unused-ignore]
 from lead_archive_client.vocabulary import (
     API_USER_KEY,
+    CLIENT_REQUEST_ID_KEY,
     FORWARDED_FOR_KEY,
     GRPC_COUNT_FIELDS,
     REQUEST_ID_KEY,
@@ -53,6 +54,8 @@ class _ContextInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore
         if record is None:
             return await continuation(_with(client_call_details, metadata), request)
         metadata.add(REQUEST_ID_KEY, record.request_id)
+        if record.client_request_id:
+            metadata.add(CLIENT_REQUEST_ID_KEY, record.client_request_id)
         if record.client_ip:
             metadata.add(FORWARDED_FOR_KEY, record.client_ip)
         if hasattr(request, "lead_ids"):

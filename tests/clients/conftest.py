@@ -22,6 +22,7 @@ from lead_archive_client import (
     AsyncRestLeadArchiveClient,
     LeadArchiveClient,
     RestLeadArchiveClient,
+    RestoreResult,
     RetryPolicy,
 )
 from lead_archive_rest_shim.main import create_app
@@ -136,6 +137,11 @@ class Caller:
         if self.is_async:
             return await self.client.archive(lead_ids, **flags)
         return await asyncio.to_thread(self.client.archive, lead_ids, **flags)
+
+    async def restore(self, lead_ids: Iterable[int]) -> RestoreResult:
+        if self.is_async:
+            return await self.client.restore(lead_ids)
+        return await asyncio.to_thread(self.client.restore, lead_ids)
 
     async def close(self) -> None:
         if self.is_async:

@@ -55,6 +55,7 @@ async def archive_command(
     *args: str,
     meanwhile: Callable[[asyncio.subprocess.Process], Awaitable[None]] | None = None,
     stdin: bytes | None = None,
+    command: str = "archive",
     **settings: str,
 ) -> Finished:
     """Run the console script; settings (LEAD_ARCHIVE_*) replace the default target."""
@@ -63,7 +64,7 @@ async def archive_command(
     started = time.monotonic()
     process = await asyncio.create_subprocess_exec(
         LEAD_ARCHIVE,
-        "archive",
+        command,
         *args,
         env=env,
         stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,

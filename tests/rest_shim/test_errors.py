@@ -69,24 +69,30 @@ def test_the_servers_count_is_kept() -> None:
 @pytest.mark.parametrize(
     ("code", "details", "message"),
     [
-        (grpc.StatusCode.INTERNAL, "boom", "boom"),
-        (grpc.StatusCode.INVALID_ARGUMENT, "bad thing", "bad thing"),
-        (grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded", "Deadline Exceeded"),
+        (grpc.StatusCode.INTERNAL, "boom", messages.UPSTREAM_FAILED),
+        (grpc.StatusCode.INVALID_ARGUMENT, "bad thing", messages.UPSTREAM_FAILED),
+        (grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded", messages.UPSTREAM_FAILED),
+        (
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "SERVER: Received message larger than max (1048580 vs. 1048576)",
+            messages.UPSTREAM_FAILED,
+        ),
         (grpc.StatusCode.UNAVAILABLE, "failed to connect", message(Reason.SERVICE_UNAVAILABLE)),
         (grpc.StatusCode.UNKNOWN, "Unexpected <class 'X'>: SELECT 1", messages.UPSTREAM_FAILED),
         (grpc.StatusCode.INTERNAL, "", messages.UPSTREAM_FAILED),
     ],
 )
-def test_a_status_without_detail_uses_its_details(
+def test_a_status_without_detail_never_passes_grpc_wording_on(
     code: grpc.StatusCode, details: str, message: str
 ) -> None:
     error = error_from_rpc(rpc_error(code, details))
+    assert error.status_code == 500
     assert error.body() == {"message": message, "lead_errors": 0, "lead_ids": []}
 
 
-def test_unauthenticated_without_detail_is_message_only() -> None:
+def test_unauthenticated_without_detail_is_not_the_servers_401() -> None:
     error = error_from_rpc(rpc_error(grpc.StatusCode.UNAUTHENTICATED, "no key"))
-    assert (error.status_code, error.body()) == (401, {"message": "no key"})
+    assert (error.status_code, error.body()["message"]) == (500, messages.UPSTREAM_FAILED)
 
 
 def test_a_garbled_status_is_treated_as_no_detail() -> None:

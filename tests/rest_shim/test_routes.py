@@ -346,13 +346,13 @@ async def test_every_grpc_code_becomes_its_documented_status(
         assert response.json() == lead_error("scripted failure", [3, 2**64])
 
 
-async def test_a_status_without_detail_uses_its_details_string(
+async def test_a_status_without_detail_keeps_its_wording_out_of_the_body(
     client: httpx.AsyncClient, fake: FakeLeadArchive
 ) -> None:
     fake.archive_reply = Failure(grpc.StatusCode.INTERNAL, "plain failure", detail=False)
     response = await post(client, with_ids('"lead_ids": [1]'))
     assert response.status_code == 500
-    assert response.json() == lead_error("plain failure")
+    assert response.json() == lead_error(messages.UPSTREAM_FAILED)
 
 
 async def test_an_unhandled_server_exception_does_not_leak_its_text(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -121,12 +122,37 @@ async def test_forwarded_addresses_are_believed_only_from_trusted_proxies(
     spoof = [("x-forwarded-for", "198.51.100.1")]
     async with ops_stack(log_table, trusted_proxies="") as stack:
         await stack.archive_call(ids[:1], metadata=spoof)
-    async with ops_stack(log_table) as stack:  # loopback is trusted by default
+    async with ops_stack(log_table, trusted_proxies="127.0.0.1") as stack:
         await stack.archive_call(ids[1:], metadata=spoof)
     assert [row["ip_address"] for row in await admin_log(log_table)] == [
         "127.0.0.1",
         "198.51.100.1",
     ]
+
+
+async def test_no_proxy_is_trusted_by_default(log_table: TestDb) -> None:
+    ids = await log_table.seed(1)
+    async with ops_stack(log_table) as stack:
+        await stack.archive_call(ids, metadata=[("x-forwarded-for", "198.51.100.1")])
+    assert [row["ip_address"] for row in await admin_log(log_table)] == ["127.0.0.1"]
+
+
+async def test_a_client_sent_request_id_never_becomes_the_record_id(
+    log_table: TestDb, caplog: pytest.LogCaptureFixture
+) -> None:
+    ids = await log_table.seed(2)
+    caplog.set_level(logging.INFO)
+    async with ops_stack(log_table) as stack:
+        await stack.archive_call(ids[:1], metadata=[("x-request-id", "grpc-client-id")])
+        response = await stack.post(ids[1:], headers={"X-Request-Id": "rest-id"})
+    assert response.status_code == 200, response.text
+    rows = await admin_log(log_table)
+    assert [row["record_id"] for row in rows][1] == response.headers["x-request-id"]
+    assert not {"grpc-client-id", "rest-id"} & {row["record_id"] for row in rows}
+    logged = [getattr(r, "fields", {}) for r in caplog.records]
+    by_client_id = {f.get("client_request_id"): f["request_id"] for f in logged if f}
+    assert by_client_id["grpc-client-id"] == rows[0]["record_id"]
+    assert by_client_id["rest-id"] == rows[1]["record_id"]
 
 
 async def test_audit_can_be_switched_off(log_table: TestDb) -> None:

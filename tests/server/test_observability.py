@@ -149,20 +149,22 @@ async def test_rest_and_grpc_write_one_line_each_with_the_same_request_id(
         assert secret not in everything
 
 
-async def test_a_callers_request_id_is_kept_and_errors_carry_it(
+async def test_a_callers_request_id_is_logged_beside_ours_and_errors_carry_it(
     tdb: TestDb, json_lines: io.StringIO
 ) -> None:
     async with ops_stack(tdb) as stack:
         response = await stack.post([424242], headers={"X-Request-Id": "batch-2026-11-29.7"})
         bad = await stack.post([1], headers={"X-Request-Id": "no spaces allowed; DROP"})
     assert response.status_code == 400
-    assert response.headers["x-request-id"] == "batch-2026-11-29.7"
-    assert HEX_ID.fullmatch(bad.headers["x-request-id"])  # unsafe ids are replaced
+    ours = response.headers["x-request-id"]
+    assert HEX_ID.fullmatch(ours)  # the server's own id, never the caller's
+    assert HEX_ID.fullmatch(bad.headers["x-request-id"])
+    lines = request_lines(json_lines)
+    assert "no spaces allowed; DROP" not in json.dumps(lines)  # unsafe ids are dropped
     [served] = [
-        line
-        for line in request_lines(json_lines)
-        if line["logger"] == "server.requests" and line["request_id"] == "batch-2026-11-29.7"
+        line for line in lines if line["logger"] == "server.requests" and line["request_id"] == ours
     ]
+    assert served["client_request_id"] == "batch-2026-11-29.7"
     assert served["outcome"] == "INVALID_ARGUMENT"
     assert served["error"] == "lead_ids does not exist"
     assert served["lead_count"] == 1
@@ -177,7 +179,7 @@ async def test_grpc_trailing_metadata_carries_the_request_id(tdb: TestDb) -> Non
         trailing = dict(await call.trailing_metadata())
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await stack.archive_call(ids)  # archived already: 400
-    assert trailing["x-request-id"] == "from-a-grpc-client"
+    assert HEX_ID.fullmatch(trailing["x-request-id"])  # ours; the caller's is only logged
     assert trailing["x-api-user"] == "6666"
     failed = dict(raised.value.trailing_metadata())
     assert HEX_ID.fullmatch(failed["x-request-id"])

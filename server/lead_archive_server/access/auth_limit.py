@@ -1,8 +1,10 @@
 """A per-client limit on failed authentications, with an injectable clock.
 
 After `max_failures` failed attempts from one client within `window_s` seconds, that client
-is refused for `cooldown_s` seconds without its key even being hashed or looked up. Memory is
-bounded: at most `max_clients` clients are remembered, the stalest forgotten first.
+is limited for `cooldown_s` seconds: a key that is not among the live keys is refused without
+a database lookup, while a valid key still works (see AccessGuard). `max_failures` 0 turns
+the limit off. Memory is bounded: at most `max_clients` clients are remembered, the stalest
+forgotten first.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class FailedAuthLimiter:
         self._blocked_until: dict[str, float] = {}
 
     def blocked(self, client: str) -> bool:
-        """Whether the client is cooling down: answer 401 without checking its key."""
+        """Whether the client is cooling down: an unknown key gets 401 without a lookup."""
         until = self._blocked_until.get(client)
         if until is None:
             return False
@@ -45,19 +47,23 @@ class FailedAuthLimiter:
         del self._blocked_until[client]
         return False
 
-    def failed(self, client: str) -> None:
-        """Count one failed attempt; the one that reaches the limit starts the cool-down."""
+    def failed(self, client: str) -> bool:
+        """Count one failed attempt; True when it reached the limit and began a cool-down."""
+        if self.max_failures <= 0:
+            return False
         now = self._clock()
         recent = self._failures.pop(client, deque())
         recent.append(now)
         while recent[0] <= now - self.window_s:
             recent.popleft()
-        if len(recent) >= self.max_failures:
+        locked = len(recent) >= self.max_failures
+        if locked:
             self._blocked_until.pop(client, None)
             self._blocked_until[client] = now + self.cooldown_s
         else:
             self._failures[client] = recent  # re-inserted: dicts keep the stalest first
         self._forget_stalest()
+        return locked
 
     def _forget_stalest(self) -> None:
         for remembered in (self._failures, self._blocked_until):

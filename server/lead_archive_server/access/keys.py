@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -59,6 +62,35 @@ async def user_for_key(db: Database, key: str) -> str | None:
     async with db.session() as session:
         rows = await session.fetch_all(sql.SELECT_KEY_USER, (hash_key(key),))
     return str(rows[0][0]) if rows else None
+
+
+class LiveKeyHashes:
+    """The hashes of all live keys, read again at most once per `refresh_s` seconds.
+
+    Lets a valid key through while its client is limited for failed attempts, without a
+    database lookup for each bad key: only a key found here is then looked up (so a
+    revocation still bites on the next request), and a new key is found within refresh_s.
+    """
+
+    def __init__(self, refresh_s: float = 1.0, clock: Callable[[], float] = time.monotonic):
+        self._refresh_s, self._clock = refresh_s, clock
+        self._hashes: frozenset[str] = frozenset()
+        self._read_at: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def contains(self, db: Database, key: str) -> bool:
+        """Whether key was live when last read."""
+        if self._stale():
+            async with self._lock:
+                if self._stale():  # another caller may have read them meanwhile
+                    async with db.session() as session:
+                        rows = await session.fetch_all(sql.SELECT_LIVE_KEY_HASHES)
+                    self._hashes = frozenset(str(row[0]) for row in rows)
+                    self._read_at = self._clock()
+        return hash_key(key) in self._hashes
+
+    def _stale(self) -> bool:
+        return self._read_at is None or self._clock() - self._read_at >= self._refresh_s
 
 
 async def list_keys(db: Database) -> list[ApiKey]:

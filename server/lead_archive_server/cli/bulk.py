@@ -1,4 +1,5 @@
-"""Archive many leads with one command: select them, batch them, send them through the API.
+"""Archive (or restore) many leads with one command: select them, batch them, send them
+through the API.
 
 Leads are selected the way Vicidial's ADMIN_archive_leads.pl selects them (lists, campaigns,
 statuses, last-call and entry-date cut-offs, all combined with AND) or taken from a list of
@@ -12,6 +13,13 @@ A rerun finishes an interrupted run: the selection is read again; leads that wer
 no longer in vicidial_list and so are not selected; leads that were copied but not deleted
 are already in the archive, so the API inserts nothing for them and deletes them once their
 copy is identical. Nothing is copied twice and nothing is deleted without its copy.
+
+``lead-archive restore`` is the same run the other way (a Job whose flow is sql.RESTORING):
+leads are selected from vicidial_list_archive and sent to RestoreLeads.
+
+Pacing, as pt-archiver and ADMIN_archive_leads.pl offer it: a sleep between batches, a pause
+while a replica lags too far behind (``ReplicaLag``), and OPTIMIZE TABLE on the source table
+at the end (``optimize_source``).
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import Enum
-from typing import Protocol
+from typing import Any, Protocol
 
 from lead_archive_client import (
     MAX_LEADS_PER_BATCH,
@@ -32,11 +40,13 @@ from lead_archive_client import (
     InvalidLeads,
     LeadArchiveError,
     OfficeHours,
+    RestoreResult,
     Unauthenticated,
     UnknownLeads,
 )
 
 from lead_archive_server.core import sql
+from lead_archive_server.core.database_url import DatabaseUrl
 from lead_archive_server.core.db import Database
 from lead_archive_server.core.errors import ArchiveError
 from lead_archive_server.core.schema import read_archive_schema
@@ -44,6 +54,10 @@ from lead_archive_server.core.schema import read_archive_schema
 LEAD_ID_MAX = 2**32 - 1  # vicidial_list.lead_id is INT UNSIGNED
 MAX_CONCURRENCY = 32
 READ_AHEAD_PAGES = 2  # selection pages read while batches run
+# ADMIN_archive_leads.pl's --campaigns=---ALL---: every list in vicidial_lists.
+ALL_CAMPAIGNS = "---ALL---"
+# How often a lagging replica is asked again (pt-archiver's --check-interval is 1 s).
+LAG_POLL_S = 1.0
 _SEPARATORS = re.compile(r"[\s,]+")
 
 EXIT_OK = 0
@@ -80,16 +94,23 @@ class Selection:
         """True when no cut-off is given (which would select every lead)."""
         return self == Selection()
 
-    def describe(self) -> str:
+    @property
+    def all_campaigns(self) -> bool:
+        """``--campaign ---ALL---``: the leads of every list in vicidial_lists."""
+        return ALL_CAMPAIGNS in self.campaigns
+
+    def describe(self, table: str = sql.LEADS) -> str:
         """One line for people, e.g. ``list 1001, status NEW or SALE``."""
+        campaigns = ["every list in vicidial_lists"] if self.all_campaigns else []
         parts = [
             _either("list", [str(i) for i in self.list_ids]),
-            _either("campaign", list(self.campaigns)),
+            *campaigns,
+            _either("campaign", [] if campaigns else list(self.campaigns)),
             _either("status", list(self.statuses)),
             f"last called before {self.called_before}" if self.called_before else "",
             f"entered before {self.entered_before}" if self.entered_before else "",
         ]
-        return ", ".join(p for p in parts if p) or "every lead in vicidial_list"
+        return ", ".join(p for p in parts if p) or f"every lead in {table}"
 
 
 def _either(name: str, values: list[str]) -> str:
@@ -98,7 +119,7 @@ def _either(name: str, values: list[str]) -> str:
 
 @dataclass(frozen=True)
 class Job:
-    """One run of ``lead-archive archive``: which leads, and how to send them."""
+    """One run of ``lead-archive archive`` (or ``restore``): which leads, how to send them."""
 
     selection: Selection = Selection()
     lead_ids: Sequence[int] | None = None  # from --ids-from: sorted, distinct
@@ -106,6 +127,10 @@ class Job:
     dry_run: bool = False
     batch_size: int = MAX_LEADS_PER_BATCH
     concurrency: int = 4
+    flow: sql.Flow = sql.ARCHIVING  # sql.RESTORING for `lead-archive restore`
+    sleep_s: float = 0.0  # between batches (--sleep)
+    max_replica_lag_s: float | None = None  # pause while a replica is further behind
+    optimize: bool = False  # OPTIMIZE TABLE on the source table at the end
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= MAX_LEADS_PER_BATCH:
@@ -114,12 +139,23 @@ class Job:
             raise JobError(f"--concurrency must be 1 to {MAX_CONCURRENCY}")
         if self.lead_ids is not None and not self.selection.is_empty:
             raise JobError("--ids-from selects the leads itself: give no other selection option")
+        if self.selection.all_campaigns and len(self.selection.campaigns) > 1:
+            raise JobError(f"--campaign {ALL_CAMPAIGNS} takes every list: name no other campaign")
+        if not 0 <= self.sleep_s <= 3600:
+            raise JobError("--sleep must be 0 to 3600 seconds")
+        if self.max_replica_lag_s is not None and not self.max_replica_lag_s >= 0:
+            raise JobError("--max-replica-lag must be 0 seconds or more")
+
+    @property
+    def restoring(self) -> bool:
+        """Whether the job brings leads back from the archive."""
+        return self.flow == sql.RESTORING
 
     def describe(self) -> str:
         """What the job takes, in one line."""
         if self.lead_ids is not None:
             return f"{len(self.lead_ids)} lead IDs from the list given"
-        return self.selection.describe()
+        return self.selection.describe(self.flow.source)
 
 
 def parse_day(text: str, *, today: date) -> date:
@@ -135,6 +171,11 @@ def parse_day(text: str, *, today: date) -> date:
         except ValueError:
             pass
     raise JobError(f"{text!r} is not a date: use YYYY-MM-DD, today or yesterday")
+
+
+def ascii_number(text: str) -> int | None:
+    """The number written in ASCII digits only, else None (int() takes '١٢' as 12)."""
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 def split_values(values: Iterable[str]) -> tuple[str, ...]:
@@ -167,9 +208,10 @@ def read_lead_ids(lines: Iterable[str], *, source: str) -> LeadIdList:
         for token in _SEPARATORS.split(line.split("#", 1)[0].strip()):
             if not token:
                 continue
-            if not token.isdigit() or not 1 <= int(token) <= LEAD_ID_MAX:
+            lead_id = ascii_number(token)
+            if lead_id is None or not 1 <= lead_id <= LEAD_ID_MAX:
                 raise JobError(f"{source}, line {number}: {token[:40]!r} is not a lead ID")
-            seen.add(int(token))
+            seen.add(lead_id)
             count += 1
     return LeadIdList(array("Q", sorted(seen)), count - len(seen))
 
@@ -198,6 +240,7 @@ class SelectedLeads:
     where: sql.LeadFilter
     page_size: int
     counted: int = 0
+    table: str = sql.LEADS  # the archive, for a restore
 
     @property
     def total(self) -> int:
@@ -207,7 +250,9 @@ class SelectedLeads:
     async def count(self) -> int:
         """Count the matching leads (one set-based query)."""
         async with self.db.session() as session:
-            rows = await session.fetch_all(sql.count_selected(self.where), self.where.args)
+            rows = await session.fetch_all(
+                sql.count_selected(self.where, self.table), self.where.args
+            )
         self.counted = int(rows[0][0])
         return self.counted
 
@@ -217,7 +262,8 @@ class SelectedLeads:
         while True:
             async with self.db.session() as session:
                 rows = await session.fetch_all(
-                    sql.select_page(self.where), (last, *self.where.args, self.page_size)
+                    sql.select_page(self.where, self.table),
+                    (last, *self.where.args, self.page_size),
                 )
             page = [int(row[0]) for row in rows]
             if not page:
@@ -258,7 +304,7 @@ async def open_source(db: Database, job: Job) -> LeadSource:
         called_before=_midnight(selection.called_before),
         entered_before=_midnight(selection.entered_before),
     )
-    source = SelectedLeads(db, where, job.batch_size)
+    source = SelectedLeads(db, where, job.batch_size, table=job.flow.source)
     await source.count()
     return source
 
@@ -269,7 +315,10 @@ async def _lists_of(db: Database, campaigns: Sequence[str], only: Sequence[int])
         exists = await session.fetch_all(sql.TABLE_EXISTS, (sql.LISTS,))
         if not exists[0][0]:
             raise JobError(f"--campaign needs Vicidial's {sql.LISTS} table, which is missing")
-        rows = await session.fetch_all(sql.campaign_lists(len(campaigns)), campaigns)
+        if ALL_CAMPAIGNS in campaigns:
+            rows = await session.fetch_all(sql.ALL_LISTS)
+        else:
+            rows = await session.fetch_all(sql.campaign_lists(len(campaigns)), campaigns)
     lists = tuple(int(row[0]) for row in rows)
     named = " or ".join(campaigns)
     if not lists:
@@ -297,30 +346,39 @@ async def _present(db: Database, table: str, lead_ids: Sequence[int]) -> set[int
 
 @dataclass
 class Survey:
-    """What a run would do, read without changing anything."""
+    """What a run would do, read without changing anything.
+
+    The names are the archive's; for a restore "archived" reads "already in vicidial_list",
+    and a lead whose live row differs is kept in both tables instead of updated.
+    """
 
     selected: int = 0
     not_archived: int = 0  # would be inserted, then deleted
     archived_same: int = 0  # have an identical copy: would only be deleted
     archived_different: int = 0  # have an older copy: would be updated, then deleted
-    already_archived: int = 0  # listed IDs no longer in vicidial_list, but in the archive
+    already_archived: int = 0  # listed IDs no longer in the source, but in the target
     not_found: int = 0  # listed IDs in neither table
     drift: str | None = None  # why the API would refuse every batch, if it would
 
 
 async def survey(
-    db: Database, source: LeadSource, watch: Callable[[int], None] = lambda done: None
+    db: Database,
+    source: LeadSource,
+    watch: Callable[[int], None] = lambda done: None,
+    flow: sql.Flow = sql.ARCHIVING,
 ) -> Survey:
     """Classify every lead of the source, page by page; ``watch`` gets the leads done so far."""
     async with db.session() as session:
         schema = await read_archive_schema(session)
+    if flow == sql.RESTORING:
+        schema = schema.for_restore()
     result = Survey(selected=source.total, drift=schema.drift)
     if schema.drift:
         return result
     done = 0
     async for page in source.pages():
         async with db.session() as session:
-            rows = await session.fetch_all(sql.survey_leads(schema.columns, len(page)), page)
+            rows = await session.fetch_all(sql.survey_leads(schema.columns, len(page), flow), page)
         for _, archived, same in rows:
             if not archived:
                 result.not_archived += 1
@@ -330,9 +388,9 @@ async def survey(
                 result.archived_different += 1
         absent = set(page) - {int(row[0]) for row in rows}
         if absent:
-            in_archive = len(await _present(db, sql.ARCHIVE, sorted(absent)))
-            result.already_archived += in_archive
-            result.not_found += len(absent) - in_archive
+            in_target = len(await _present(db, flow.target, sorted(absent)))
+            result.already_archived += in_target
+            result.not_found += len(absent) - in_target
         done += len(page)
         watch(done)
     return result
@@ -356,11 +414,12 @@ class Tally:
 
     selected: int
     result: ArchiveResult = field(default_factory=ArchiveResult)
-    already_archived: int = 0  # gone from vicidial_list before their batch; in the archive
+    already_archived: int = 0  # gone from the source before their batch; in the target
     not_found: int = 0  # in neither table
     errors: int = 0  # in batches that failed
     abandoned: int = 0  # in batches cancelled in flight by a second Ctrl-C
     batches: int = 0
+    waited_s: float = 0.0  # paused for a lagging replica
     finished: bool = False  # every page was read and sent
     stop: StopReason | None = None
     problems: list[str] = field(default_factory=list)
@@ -407,6 +466,28 @@ class BatchClient(Protocol):
     ) -> ArchiveResult:
         """Archive one batch."""
         ...
+
+    async def restore(self, lead_ids: Iterable[int]) -> RestoreResult:
+        """Restore one batch."""
+        ...
+
+
+class LagSource(Protocol):
+    """How far behind a replica is: ReplicaLag, or a fake in tests."""
+
+    async def seconds_behind(self) -> float | None:
+        """Seconds_Behind_Master now; None while it replicates nothing (stopped, broken)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """What slows a run down on purpose: a sleep between batches, and a lagging replica."""
+
+    sleep_s: float = 0.0
+    replica: LagSource | None = None
+    max_lag_s: float = 0.0
+    poll_s: float = LAG_POLL_S
 
 
 async def read_ahead(
@@ -457,11 +538,15 @@ class Archiver:
         job: Job,
         *,
         watch: Callable[[Tally], None] = lambda tally: None,
+        pacing: Pacing | None = None,
+        say: Callable[[str], None] = lambda message: None,
     ) -> None:
         self._client = client
         self._db = db
         self._job = job
         self._watch = watch
+        self._pacing = pacing or Pacing(sleep_s=job.sleep_s)
+        self._say = say
         self._stopping = asyncio.Event()
         self._in_flight: dict[asyncio.Task[None], int] = {}
         self.tally = Tally(selected=0)
@@ -470,9 +555,14 @@ class Archiver:
         """Archive every page, or stop cleanly between batches; return the tally."""
         self.tally.selected = source.total
         pages = read_ahead(source.pages(), READ_AHEAD_PAGES)
+        first = True
         try:
             async for page in pages:
                 await self._wait_for_room()
+                if not first:
+                    await self._pause(self._pacing.sleep_s)
+                first = False
+                await self._wait_for_replica()
                 if self._stopping.is_set():
                     break
                 task = asyncio.create_task(self._batch(page))
@@ -501,6 +591,43 @@ class Archiver:
     def in_flight(self) -> int:
         """How many batches are being archived now."""
         return len(self._in_flight)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, unless (or until) the run is stopping."""
+        if seconds > 0 and not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    async def _wait_for_replica(self) -> None:
+        """Start no batch while the replica is more than max_lag_s behind (or not replicating).
+
+        As pt-archiver's --max-lag: asked before every batch, then every poll_s while it lags.
+        """
+        replica = self._pacing.replica
+        if replica is None:
+            return
+        started = asyncio.get_running_loop().time()
+        paused = False
+        while not self._stopping.is_set():
+            try:
+                lag = await replica.seconds_behind()
+            except ArchiveError as error:
+                lag, reason = None, f"cannot ask the replica: {error.message}"
+            else:
+                reason = "replication is not running" if lag is None else f"{lag:g} s behind"
+            if lag is not None and lag <= self._pacing.max_lag_s:
+                break
+            if not paused:
+                self._say(
+                    f"Replica {reason} (more than --max-replica-lag {self._pacing.max_lag_s:g} "
+                    "s): pausing."
+                )
+                paused = True
+            await self._pause(self._pacing.poll_s)
+        if paused:
+            self.tally.waited_s += asyncio.get_running_loop().time() - started
+            if not self._stopping.is_set():
+                self._say("Replica caught up: resuming.")
 
     async def _wait_for_room(self) -> None:
         while len(self._in_flight) >= self._job.concurrency and not self._stopping.is_set():
@@ -534,9 +661,7 @@ class Archiver:
         try:
             while pending:
                 try:
-                    result = await self._client.archive(
-                        pending, insert=True, update=True, delete=self._job.delete
-                    )
+                    result = await self._send(pending)
                 except UnknownLeads as error:
                     pending = await self._drop_gone(pending, error)
                     continue
@@ -558,20 +683,101 @@ class Archiver:
         self.tally.batches += 1
         self._watch(self.tally)
 
-    async def _drop_gone(self, pending: list[int], error: UnknownLeads) -> list[int]:
-        """Account for leads no longer in vicidial_list, and return the rest of the batch.
+    async def _send(self, lead_ids: list[int]) -> ArchiveResult:
+        """One batch through the API: archived, or restored (counted in an ArchiveResult
+        whose inserts went to vicidial_list and whose deletes came from the archive)."""
+        if not self._job.restoring:
+            return await self._client.archive(
+                lead_ids, insert=True, update=True, delete=self._job.delete
+            )
+        done = await self._client.restore(lead_ids)
+        return ArchiveResult(
+            select_count=done.select_count,
+            insert_count=done.insert_count,
+            delete_count=done.delete_count,
+            kept_count=done.kept_count,
+        )
 
-        They were archived by an earlier run or attempt (or by hand) if the archive holds
-        them; otherwise someone deleted them, and they are counted as not found.
+    async def _drop_gone(self, pending: list[int], error: UnknownLeads) -> list[int]:
+        """Account for leads no longer in the source table, and return the rest of the batch.
+
+        They were moved by an earlier run or attempt (or by hand) if the target holds them;
+        otherwise someone deleted them, and they are counted as not found.
         """
         gone = set(pending) & set(error.lead_ids)
         if not gone:
             raise InvalidLeads(f"server named unknown leads that were not sent: {error.message}")
-        in_archive = await _present(self._db, sql.ARCHIVE, sorted(gone))
-        self.tally.already_archived += len(in_archive)
-        missing = sorted(gone - in_archive)
+        in_target = await _present(self._db, self._job.flow.target, sorted(gone))
+        self.tally.already_archived += len(in_target)
+        missing = sorted(gone - in_target)
         if missing:
             self.tally.not_found += len(missing)
             shown = ", ".join(map(str, missing[:10])) + (" …" if len(missing) > 10 else "")
             self.tally.problems.append(f"in neither vicidial_list nor the archive: {shown}")
         return [lead_id for lead_id in pending if lead_id not in gone]
+
+
+# --- Replica lag and OPTIMIZE TABLE -------------------------------------------------------------
+
+
+@dataclass
+class ReplicaLag:
+    """A replica's Seconds_Behind_Master, read with SHOW REPLICA STATUS (SHOW SLAVE STATUS on
+    servers older than MariaDB 10.5.1 / MySQL 8.0.22), on a connection of its own."""
+
+    db: Database
+    _statement: str = ""
+
+    @classmethod
+    async def connect(cls, url: DatabaseUrl) -> ReplicaLag:
+        """Connect and check that the server is a replica; JobError otherwise."""
+        replica = cls(await Database.connect(url, pool_size=1))
+        try:
+            rows = await replica._status()
+        except ArchiveError as error:
+            await replica.close()
+            raise JobError(f"--replica {url.masked()}: {error.message}") from None
+        if not rows:
+            await replica.close()
+            raise JobError(
+                f"--replica {url.masked()} is not a replica: SHOW REPLICA STATUS is empty"
+            )
+        return replica
+
+    async def seconds_behind(self) -> float | None:
+        """The largest lag of its replication channels; None when one replicates nothing."""
+        lags = [row.get("Seconds_Behind_Master") for row in await self._status()]
+        if not lags or any(lag is None for lag in lags):
+            return None
+        return float(max(int(str(lag)) for lag in lags))
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await self.db.close()
+
+    async def _status(self) -> list[dict[str, Any]]:
+        for statement in (self._statement,) if self._statement else sql.SHOW_REPLICA_STATUS:
+            try:
+                async with self.db.session() as session:
+                    rows = await session.fetch_dicts(statement)
+            except ArchiveError:
+                if statement == sql.SHOW_REPLICA_STATUS[-1] or self._statement:
+                    raise
+                continue
+            self._statement = statement
+            return rows
+        raise AssertionError("unreachable")
+
+
+async def table_engine(db: Database, table: str) -> str:
+    """The storage engine of a table (MyISAM, InnoDB …), or '' when it is missing."""
+    async with db.session() as session:
+        rows = await session.fetch_all(sql.TABLE_ENGINE, (table,))
+    return str(rows[0][0]) if rows and rows[0][0] else ""
+
+
+async def optimize_source(db: Database, table: str) -> list[str]:
+    """Run OPTIMIZE TABLE and return what the server said, one line per message."""
+    async with db.session() as session:
+        rows = await session.fetch_all(sql.optimize_table(table))
+    return [f"{row[0]}: {row[1]} {row[2]}: {row[3]}" for row in rows]

@@ -1,6 +1,9 @@
-"""What the operator sees and does during `lead-archive archive`: progress, Ctrl-C, summary.
+"""What the operator sees and does during `lead-archive archive` and `lead-archive restore`:
+progress, Ctrl-C, summary.
 
-The summary table goes to stdout; the progress bar and every message go to stderr.
+The summary table goes to stdout; the progress bar and every message go to stderr. With
+``--quiet`` (for cron) a run that did all it was asked prints nothing at all; any other run
+prints its summary and what went wrong.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from lead_archive_client import (
     OfficeHours,
     RetryPolicy,
     Unauthenticated,
+    Unavailable,
 )
 from rich.console import Console
 from rich.progress import (
@@ -42,14 +46,21 @@ from lead_archive_server.cli.bulk import (
     Archiver,
     Job,
     JobError,
+    LagSource,
     LeadSource,
+    Pacing,
+    ReplicaLag,
     StopReason,
     Survey,
     Tally,
     open_source,
+    optimize_source,
     survey,
+    table_engine,
 )
+from lead_archive_server.core.database_url import DatabaseUrl
 from lead_archive_server.core.db import Database
+from lead_archive_server.core.errors import ArchiveError
 from lead_archive_server.runtime.settings import Settings
 
 
@@ -117,45 +128,112 @@ def _read(path: Path) -> bytes:
 
 @dataclass(frozen=True)
 class Screens:
-    """Where output goes: the summary to ``out``, progress and messages to ``err``."""
+    """Where output goes: the summary to ``out``, progress and messages to ``err``.
+
+    ``quiet`` (--quiet, for cron): no progress bar and no chatter; ``note`` prints only
+    without it, ``say`` always (errors, and why a run is not complete).
+    """
 
     out: Console
     err: Console
+    quiet: bool = False
 
     def say(self, message: str) -> None:
         """One message for the operator, printed as it is (no markup)."""
         self.err.print(message, markup=False, highlight=False, soft_wrap=True)
 
+    def note(self, message: str) -> None:
+        """A message that --quiet leaves out."""
+        if not self.quiet:
+            self.say(message)
+
+
+@dataclass(frozen=True)
+class Replica:
+    """--replica URL and --max-replica-lag SECONDS."""
+
+    url: DatabaseUrl
+    max_lag_s: float
+
 
 async def run_archive(
-    job: Job, settings: Settings, connection: Connection, screens: Screens
+    job: Job,
+    settings: Settings,
+    connection: Connection,
+    screens: Screens,
+    *,
+    replica: Replica | None = None,
+    lag_source: LagSource | None = None,
 ) -> int:
-    """Run the command and return its exit code."""
+    """Run the command (archive, or restore when job.restoring) and return its exit code.
+
+    ``lag_source`` replaces the connection to ``replica`` (tests pass a fake).
+    """
     if not job.dry_run and not connection.api_key:
         screens.say("lead-archive: no API key: give --api-key or set LEAD_ARCHIVE_API_KEY")
         return EXIT_USAGE
     db = await Database.connect(settings.database, pool_size=3)
+    lag: ReplicaLag | None = None
     try:
         try:
             source = await open_source(db, job)
+            if replica is not None and lag_source is None and not job.dry_run:
+                lag = await ReplicaLag.connect(replica.url)
         except JobError as error:
             screens.say(f"lead-archive: {error}")
             return EXIT_USAGE
-        screens.say(f"Selected {source.total} leads: {job.describe()}.")
+        screens.note(f"Selected {source.total} leads: {job.describe()}.")
         if job.dry_run:
             return await _dry_run(db, source, job, screens)
         if source.total == 0:
-            screens.say("Nothing to archive.")
-            return EXIT_OK
-        return await _archive(db, source, job, connection, screens)
+            screens.note(f"Nothing to {_verb(job)}.")
+            return await _optimized(db, job, screens, EXIT_OK)
+        pacing = Pacing(
+            sleep_s=job.sleep_s,
+            replica=lag_source or lag,
+            max_lag_s=replica.max_lag_s if replica else 0.0,
+        )
+        return await _archive(db, source, job, connection, screens, pacing)
     finally:
+        if lag is not None:
+            await lag.close()
         await db.close()
 
 
+def _verb(job: Job) -> str:
+    return "restore" if job.restoring else "archive"
+
+
+async def _optimized(db: Database, job: Job, screens: Screens, code: int) -> int:
+    """With --optimize, OPTIMIZE TABLE the source table once the run went through."""
+    if not job.optimize:
+        return code
+    table = job.flow.source
+    try:
+        if await table_engine(db, table) == "MyISAM":
+            screens.say(
+                f"Warning: OPTIMIZE TABLE {table} locks the table on MyISAM until it ends; "
+                "the dialer waits meanwhile."
+            )
+        screens.note(f"Optimizing {table} …")
+        for line in await optimize_source(db, table):
+            screens.note(line)
+    except ArchiveError as error:
+        screens.say(f"lead-archive: OPTIMIZE TABLE {table} failed: {error.message}")
+        return EXIT_INCOMPLETE
+    return code
+
+
 async def _archive(
-    db: Database, source: LeadSource, job: Job, connection: Connection, screens: Screens
+    db: Database,
+    source: LeadSource,
+    job: Job,
+    connection: Connection,
+    screens: Screens,
+    pacing: Pacing,
 ) -> int:
-    retry = RetryPolicy(deadline=connection.retry_for)
+    status = RetryStatus()
+    retry = RetryPolicy(deadline=connection.retry_for, on_retry=status.retrying)
     async with AsyncLeadArchiveClient(
         connection.target,
         connection.api_key,
@@ -164,49 +242,71 @@ async def _archive(
         retry=retry,
         tls_server_name=connection.tls_server_name,
     ) as client:
-        refused = await _refused(client, screens)
+        refused = await _refused(client, screens, key_only=job.restoring)
         if refused is not None:
             return refused
         started = time.monotonic()
-        with progress_bar(screens.err, "archiving", source.total) as advance:
-            archiver = Archiver(client, db, job, watch=lambda tally: advance(tally.handled))
+        label = "restoring" if job.restoring else "archiving"
+        with progress_bar(screens.err, label, source.total, status, quiet=screens.quiet) as advance:
+            archiver = Archiver(
+                client,
+                db,
+                job,
+                watch=lambda tally: advance(tally.handled),
+                pacing=pacing,
+                say=screens.note,
+            )
             with _ctrl_c(archiver, screens):
                 tally = await archiver.run(source)
-    screens.out.print(summary_table(tally, job, time.monotonic() - started))
-    for line in explain(tally):
+    code = tally.exit_code()
+    if not screens.quiet or code != EXIT_OK:
+        screens.out.print(summary_table(tally, job, time.monotonic() - started))
+    for line in explain(tally, job):
         screens.say(line)
-    return tally.exit_code()
+    if tally.stop is not None:
+        return code  # never OPTIMIZE (a table lock on MyISAM) after office hours began
+    return await _optimized(db, job, screens, code)
 
 
-async def _refused(client: AsyncLeadArchiveClient, screens: Screens) -> int | None:
-    """Check the key and the office hours before reading a single page; None when allowed."""
+async def _refused(
+    client: AsyncLeadArchiveClient, screens: Screens, *, key_only: bool = False
+) -> int | None:
+    """Check the key and (unless key_only) the office hours before reading a single page;
+    None when allowed."""
     try:
-        await client.check_access()
+        await client.check_access(key_only=key_only)
     except Unauthenticated as error:
         screens.say(
             f"lead-archive: the API refused the key ({error.message}): "
-            "check --api-key or LEAD_ARCHIVE_API_KEY. Nothing was done."
+            "check --api-key, --api-key-file or LEAD_ARCHIVE_API_KEY. Nothing was done."
         )
         return EXIT_INCOMPLETE
     except OfficeHours as error:
         screens.say(f"lead-archive: {error.message}. Nothing was done; run it after office hours.")
         return EXIT_OFFICE_HOURS
     except LeadArchiveError as error:
-        screens.say(f"lead-archive: cannot archive: {error.message}. Nothing was done.")
+        verb = "restore" if key_only else "archive"
+        screens.say(f"lead-archive: cannot {verb}: {error.message}. Nothing was done.")
         return EXIT_INCOMPLETE
     return None
 
 
 async def _dry_run(db: Database, source: LeadSource, job: Job, screens: Screens) -> int:
-    with progress_bar(screens.err, "reading", source.total) as advance:
-        found = await survey(db, source, watch=advance)
-    screens.out.print(survey_table(found))
+    with progress_bar(screens.err, "reading", source.total, quiet=screens.quiet) as advance:
+        found = await survey(db, source, watch=advance, flow=job.flow)
+    screens.out.print(survey_table(found, job))
     if found.drift:
         screens.say(f"The API would refuse every batch: {found.drift}")
         return EXIT_INCOMPLETE
-    moving = found.not_archived + found.archived_same + found.archived_different
-    verb = "archive" if job.delete else "copy"
-    screens.say(f"Dry run: nothing was changed. A real run would {verb} {moving} leads.")
+    if job.restoring:
+        moving = found.not_archived + found.archived_same
+        screens.say(f"Dry run: nothing was changed. A real run would restore {moving} leads.")
+    else:
+        moving = found.not_archived + found.archived_same + found.archived_different
+        verb = "archive" if job.delete else "copy"
+        screens.say(f"Dry run: nothing was changed. A real run would {verb} {moving} leads.")
+    if job.optimize:
+        screens.say(f"It would then run OPTIMIZE TABLE {job.flow.source}.")
     return EXIT_OK
 
 
@@ -256,9 +356,42 @@ class LeadsPerSecond(ProgressColumn):
         return Text("" if speed is None else f"{speed:,.0f} leads/s", style="progress.data.speed")
 
 
+class RetryStatus:
+    """What the progress line says while the client retries an unreachable server.
+
+    The client's RetryPolicy calls ``retrying``; the next batch that gets through clears it.
+    """
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.retries = 0
+        self.changed: Callable[[], None] = lambda: None
+
+    def retrying(self, error: Unavailable, pause_s: float) -> None:
+        """A call failed transiently and is tried again in pause_s seconds."""
+        self.retries += 1
+        reason = error.message if len(error.message) <= 48 else error.message[:47] + "…"
+        self.text = f"retrying in {pause_s:.1f} s (#{self.retries}): {reason}"
+        self.changed()
+
+    def clear(self) -> None:
+        """A batch got through."""
+        self.text = ""
+
+
 @contextmanager
-def progress_bar(console: Console, label: str, total: int) -> Iterator[Callable[[int], None]]:
-    """A progress bar (leads done, leads/s, ETA); yields a function taking the leads done."""
+def progress_bar(
+    console: Console,
+    label: str,
+    total: int,
+    status: RetryStatus | None = None,
+    *,
+    quiet: bool = False,
+) -> Iterator[Callable[[int], None]]:
+    """A progress bar (leads done, leads/s, ETA, and any retry under way); yields a function
+    taking the leads done.
+
+    With quiet, nothing is drawn."""
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -267,12 +400,21 @@ def progress_bar(console: Console, label: str, total: int) -> Iterator[Callable[
         LeadsPerSecond(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
+        TextColumn("{task.fields[retry]}", style="yellow"),
     )
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task(label, total=total)
+    with Progress(*columns, console=console, disable=quiet) as progress:
+        task = progress.add_task(label, total=total, retry="")
+
+        def show_retry() -> None:
+            progress.update(task, retry=status.text if status else "")
+
+        if status is not None:
+            status.changed = show_retry
 
         def advance(done: int) -> None:
-            progress.update(task, completed=done, total=max(total, done))
+            if status is not None:
+                status.clear()
+            progress.update(task, completed=done, total=max(total, done), retry="")
 
         yield advance
 
@@ -282,26 +424,46 @@ def summary_table(tally: Tally, job: Job, seconds: float) -> Table:
     result = tally.result
     speed = tally.handled / seconds if seconds > 0 else 0.0
     caption = f"{seconds:.1f} s, {speed:,.0f} leads/s"
-    rows = [
-        ("selected", tally.selected),
-        ("inserted", result.insert_count),
-        ("updated", result.update_count),
-        ("deleted", result.delete_count),
-        ("kept because data differed", result.kept_count),
-        ("already archived", tally.already_archived),
-        ("not found", tally.not_found),
-        ("errors", tally.errors),
-    ]
+    if job.restoring:
+        rows = [
+            ("selected", tally.selected),
+            ("inserted into vicidial_list", result.insert_count),
+            ("deleted from the archive", result.delete_count),
+            ("kept: live with other data", result.kept_count),
+            ("already restored", tally.already_archived),
+        ]
+    else:
+        rows = [
+            ("selected", tally.selected),
+            ("inserted", result.insert_count),
+            ("updated", result.update_count),
+            ("deleted", result.delete_count),
+            ("kept because data differed", result.kept_count),
+            ("already archived", tally.already_archived),
+        ]
+    rows += [("not found", tally.not_found), ("errors", tally.errors)]
     if tally.abandoned:
         rows.append(("abandoned in flight", tally.abandoned))
     rows.append(("left for a rerun", tally.left))
     if not job.delete:
         caption += "; copied only (--no-delete)"
-    return _table("Archive summary", rows, caption)
+    if tally.waited_s:
+        caption += f"; {tally.waited_s:.0f} s paused for the replica"
+    return _table("Restore summary" if job.restoring else "Archive summary", rows, caption)
 
 
-def survey_table(found: Survey) -> Table:
+def survey_table(found: Survey, job: Job | None = None) -> Table:
     """What a dry run found."""
+    if job is not None and job.restoring:
+        rows = [
+            ("selected", found.selected),
+            ("not in vicidial_list (insert, delete)", found.not_archived),
+            ("in vicidial_list, identical (delete)", found.archived_same),
+            ("in vicidial_list, data differs (kept in both)", found.archived_different),
+            ("already restored, not in the archive", found.already_archived),
+            ("not found", found.not_found),
+        ]
+        return _table("Dry run: nothing was changed", rows)
     rows = [
         ("selected", found.selected),
         ("not archived yet (insert, delete)", found.not_archived),
@@ -322,7 +484,7 @@ def _table(title: str, rows: list[tuple[str, int]], caption: str | None = None) 
     return table
 
 
-def explain(tally: Tally) -> list[str]:
+def explain(tally: Tally, job: Job | None = None) -> list[str]:
     """Say why a run is not complete and what to do, one line each."""
     lines: list[str] = []
     rerun = "Run the same command again to finish; nothing is redone or lost."
@@ -338,7 +500,12 @@ def explain(tally: Tally) -> list[str]:
     elif tally.stop is StopReason.FAILED:
         lines.append(f"Stopped after a server error. Fix it, then: {rerun}")
     lines += tally.problems
-    if tally.result.kept_count:
+    if tally.result.kept_count and job is not None and job.restoring:
+        lines.append(
+            f"{tally.result.kept_count} leads are live in vicidial_list with other data: both "
+            "rows were left untouched ('lead-archive verify' lists them)."
+        )
+    elif tally.result.kept_count:
         lines.append(
             f"{tally.result.kept_count} leads changed while being archived and stayed in "
             f"vicidial_list (their copy is updated on the next run). {rerun}"

@@ -7,19 +7,29 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.table import Table
 
 from lead_archive_server.access import keys
 from lead_archive_server.cli import bulk, config_show
-from lead_archive_server.cli.bulk_console import Connection, Screens, run_archive
-from lead_archive_server.cli.demo import DEMO_DATABASE, DEMO_LIST_ID, Demo, seed_demo
+from lead_archive_server.cli.bulk_console import Connection, Replica, Screens, run_archive
+from lead_archive_server.cli.demo import (
+    DEMO_DATABASE,
+    DEMO_LIST_ID,
+    RESET_CONFIGURED_FLAG,
+    Demo,
+    prepare_demo_database,
+    seed_demo,
+)
 from lead_archive_server.cli.verify import DEFAULT_LIMIT, VerifyReport, verify
+from lead_archive_server.core import sql
+from lead_archive_server.core.database_url import DatabaseUrl, DatabaseUrlError
 from lead_archive_server.core.db import Database
 from lead_archive_server.core.errors import ArchiveError
 from lead_archive_server.core.tables import init_tables
@@ -33,14 +43,30 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+
+def _argument_type(self: typer.core.TyperArgument, ctx: Any) -> str | None:
+    """An argument with a metavar shows only it, as an option does (typer adds `<str>`)."""
+    return None if self.metavar else typer.core.TyperArgument.display_type(self, ctx)
+
+
+typer.core.TyperArgument.display_type_rich = _argument_type  # type: ignore[method-assign, assignment]
+
 app = typer.Typer(
     help="Move old Vicidial leads from vicidial_list to vicidial_list_archive, losing none.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
-db_app = typer.Typer(help="Create the tables the service needs.", no_args_is_help=True)
-keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
-config_app = typer.Typer(help="Show the settings in effect.", no_args_is_help=True)
+# Plain help (rich_markup_mode=None): options show a named value (N, SECONDS), no type labels.
+db_app = typer.Typer(
+    help="Create the tables the service needs.", no_args_is_help=True, rich_markup_mode=None
+)
+keys_app = typer.Typer(
+    help="Create, list and revoke API keys.", no_args_is_help=True, rich_markup_mode=None
+)
+config_app = typer.Typer(
+    help="Show the settings in effect.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(config_app, name="config")
@@ -127,7 +153,7 @@ def grpc_only() -> None:
 
 @app.command()
 def rest(
-    upstream: Annotated[str, typer.Option(help="The gRPC server, HOST:PORT.")],
+    upstream: Annotated[str, typer.Option(metavar="HOST:PORT", help="The gRPC server.")],
     upstream_tls: Annotated[
         bool,
         typer.Option(
@@ -161,7 +187,7 @@ def db_init() -> None:
 
 @keys_app.command("create")
 def keys_create(
-    user: Annotated[str, typer.Option(help="The API user the key belongs to.")],
+    user: Annotated[str, typer.Option(metavar="USER", help="The API user the key belongs to.")],
 ) -> None:
     """Create a key; it is printed once, alone on the last line, and never stored."""
     settings = settings_or_exit()
@@ -183,19 +209,30 @@ def keys_list() -> None:
 
 @keys_app.command("revoke")
 def keys_revoke(
-    key_id: Annotated[int | None, typer.Argument(help="The id shown by 'keys list'.")] = None,
-    user: Annotated[str | None, typer.Option(help="Revoke every key of this user.")] = None,
+    key_id: Annotated[
+        str | None, typer.Argument(metavar="ID", help="The id shown by 'keys list'.")
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option(metavar="USER", help="Revoke every key of this user.")
+    ] = None,
 ) -> None:
     """Revoke one key by id, or every key of a user."""
-    if (key_id is None) == (user is None):
+    if key_id is None and user is None:
+        fail("say which keys: a key id, or --user USER (see 'keys list')", 2)
+    if key_id is not None and user is not None:
         fail("give a key id or --user, not both", 2)
+    number = None if key_id is None else bulk.ascii_number(key_id)
+    if key_id is not None and number is None:
+        fail(f"{key_id!r} is not a key id (digits 0-9, as 'keys list' shows)", 2)
     settings = settings_or_exit()
     if user is not None:
         count = run_or_exit(_with_db(settings, lambda db: keys.revoke_user_keys(db, user)))
+        if not count:
+            fail(f"no live keys of user {user!r}: nothing revoked")
         out.print(f"revoked {count} key(s) of {user}")
         return
-    assert key_id is not None
-    revoked_id = key_id
+    assert number is not None
+    revoked_id = number
     if not run_or_exit(_with_db(settings, lambda db: keys.revoke_key(db, revoked_id))):
         fail(f"no live key with id {revoked_id}")
     out.print(f"revoked key {revoked_id}")
@@ -204,7 +241,7 @@ def keys_revoke(
 @app.command("verify")
 def verify_command(
     limit: Annotated[
-        int, typer.Option(min=0, help="How many differing lead IDs to list at most.")
+        int, typer.Option(min=0, metavar="N", help="How many differing lead IDs to list at most.")
     ] = DEFAULT_LIMIT,
 ) -> None:
     """Check, read-only, that archived leads match vicidial_list and both tables match.
@@ -242,24 +279,51 @@ def _print_report(report: VerifyReport) -> None:
         for line in report.drift:
             table.add_row(line)
         out.print(table)
-    if report.differing:
-        say(f"{report.differing} lead(s) in both tables with different data:")
+    if report.changed_since:
+        say(
+            f"{report.changed_since} lead(s) changed in vicidial_list after they were archived "
+            "(normal after --no-delete, or for a lead kept because it changed): their copies "
+            "are stale and vicidial_list holds the real data; rerun their batch to refresh "
+            "and archive them."
+        )
+    if report.unexplained:
+        say(f"{report.unexplained} lead(s) in both tables with different data:")
+        listed = report.first_differing[: report.unexplained]  # the query lists these first
         table = Table("lead_id")
-        for lead_id in report.first_differing:
+        for lead_id in listed:
             table.add_row(str(lead_id))
         out.print(table)
-        shown = len(report.first_differing)
-        if shown < report.differing:
-            say(f"… and {report.differing - shown} more (first {shown} shown).")
+        if len(listed) < report.unexplained:
+            say(f"… and {report.unexplained - len(listed)} more (first {len(listed)} shown).")
         say("They are still in vicidial_list: rerun their batch to archive their current data.")
-    say("OK: archive and vicidial_list agree." if report.clean else "NOT CLEAN.")
+    if not report.clean:
+        say("NOT CLEAN.")
+    elif report.changed_since:
+        say("OK: no lead at risk; the only differences are leads changed after archiving.")
+    else:
+        say("OK: archive and vicidial_list agree.")
 
 
 @app.command()
 def demo(
-    database: Annotated[str, typer.Option(help="Demo database to (re)create.")] = DEMO_DATABASE,
+    database: Annotated[
+        str,
+        typer.Option(
+            metavar="NAME",
+            help="Demo database to create; one the demo made before is reset, any other "
+            "is refused.",
+        ),
+    ] = DEMO_DATABASE,
+    reset_configured: Annotated[
+        bool,
+        typer.Option(
+            RESET_CONFIGURED_FLAG,
+            help="Allow resetting the database the settings name (LEAD_ARCHIVE_DATABASE_URL), "
+            "when the demo made it.",
+        ),
+    ] = False,
 ) -> None:
-    """Recreate a demo database with a dummy list of 500 leads, print a key and a curl, serve."""
+    """Create a demo database with a dummy list of 500 leads, print a key and a curl, serve."""
     from lead_archive_server.cli import serve as run
 
     base = settings_or_exit()
@@ -268,6 +332,14 @@ def demo(
     if "LEAD_ARCHIVE_OFFICE_HOURS" not in os.environ:
         overrides["office_hours"] = "none"
     settings = settings_or_exit(**overrides)
+    run_or_exit(
+        prepare_demo_database(
+            url,
+            configured=base.database,
+            configured_source=base.database_source,
+            reset_configured=reset_configured,
+        )
+    )
     seeded = run_or_exit(seed_demo(url))
     run_or_exit(
         run.run(settings, on_ready=lambda g, h: _print_demo(settings, seeded, g, h)),
@@ -275,75 +347,156 @@ def demo(
     )
 
 
+# --- Bulk commands: `archive` and `restore` share every option and the whole run -------------
+
+ListIdOption = Annotated[
+    list[str] | None,
+    typer.Option("--list-id", metavar="ID", help="Leads of this list; repeat or use commas."),
+]
+CampaignOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        metavar="ID",
+        help="Leads of every list of this campaign (vicidial_lists); repeat or use commas. "
+        "---ALL--- takes every list in vicidial_lists, as ADMIN_archive_leads.pl does.",
+    ),
+]
+StatusOption = Annotated[
+    list[str] | None,
+    typer.Option(metavar="STATUS", help="Leads with this status; repeat or use commas."),
+]
+CalledBeforeOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="DATE", help="Leads last called before this day (YYYY-MM-DD, today or yesterday)."
+    ),
+]
+EnteredBeforeOption = Annotated[
+    str | None,
+    typer.Option(metavar="DATE", help="Leads entered before this day (entry_date)."),
+]
+AllOption = Annotated[bool, typer.Option("--all", help="Every lead of the table, no cut-off.")]
+IdsFromOption = Annotated[
+    str | None,
+    typer.Option(metavar="FILE", help="Read the lead IDs from FILE (- for stdin) instead."),
+]
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="Say what would move; change nothing.")
+]
+ConcurrencyOption = Annotated[int, typer.Option(metavar="N", help="Batches in flight at once.")]
+BatchSizeOption = Annotated[int, typer.Option(metavar="N", help="Leads per batch, at most 500.")]
+TargetOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="HOST:PORT",
+        help="The gRPC server (default: LEAD_ARCHIVE_TARGET, else 127.0.0.1 and "
+        "LEAD_ARCHIVE_GRPC_PORT).",
+    ),
+]
+ApiKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="KEY",
+        help="The API key (default: LEAD_ARCHIVE_API_KEY). Other users of this machine "
+        "can read it in `ps`: prefer --api-key-file or the variable.",
+    ),
+]
+ApiKeyFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="FILE",
+        help="Read the API key from the first line of FILE; unlike --api-key it does not "
+        "show in `ps`.",
+    ),
+]
+TlsOption = Annotated[
+    bool,
+    typer.Option(
+        "--tls",
+        help="Reach the server over TLS (on by default for this machine's gRPC port "
+        "when the settings give it a certificate).",
+    ),
+]
+CaCertOption = Annotated[
+    Path | None, typer.Option(metavar="FILE", help="Trust this CA for TLS (implies --tls).")
+]
+TimeoutOption = Annotated[
+    float, typer.Option(metavar="SECONDS", help="Seconds one batch may take.")
+]
+RetryForOption = Annotated[
+    float,
+    typer.Option(metavar="SECONDS", help="Seconds to keep retrying an unreachable server."),
+]
+SleepOption = Annotated[
+    float | None,
+    typer.Option(metavar="SECONDS", help="Sleep this long between batches (as pt-archiver)."),
+]
+MaxReplicaLagOption = Annotated[
+    float | None,
+    typer.Option(
+        metavar="SECONDS",
+        help="Start no batch while the --replica is further behind (Seconds_Behind_Master), "
+        "as pt-archiver's --max-lag; a stopped replica counts as too far behind.",
+    ),
+]
+ReplicaOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="URL",
+        help="The replica to watch, mysql://user:pass@host:port/ (default: "
+        "LEAD_ARCHIVE_REPLICA_URL).",
+    ),
+]
+OptimizeOption = Annotated[
+    bool,
+    typer.Option(
+        "--optimize",
+        help="OPTIMIZE TABLE the source table at the end (on MyISAM this locks the table "
+        "while it runs).",
+    ),
+]
+QuietOption = Annotated[
+    bool,
+    typer.Option("--quiet", "-q", help="For cron: print nothing unless something was not done."),
+]
+FromSettingsOption = Annotated[
+    bool,
+    typer.Option(
+        "--from-settings",
+        help="Select and pace as the settings' nightly_* keys say (what the nightly timer "
+        "runs); other selection options are refused.",
+    ),
+]
+
+
 @app.command("archive")
 def archive(
-    list_id: Annotated[
-        list[str] | None,
-        typer.Option("--list-id", metavar="ID", help="Leads of this list; repeat or use commas."),
-    ] = None,
-    campaign: Annotated[
-        list[str] | None,
-        typer.Option(
-            metavar="ID",
-            help="Leads of every list of this campaign (vicidial_lists); repeat or use commas.",
-        ),
-    ] = None,
-    status: Annotated[
-        list[str] | None,
-        typer.Option(metavar="STATUS", help="Leads with this status; repeat or use commas."),
-    ] = None,
-    called_before: Annotated[
-        str | None,
-        typer.Option(
-            metavar="DATE",
-            help="Leads last called before this day (YYYY-MM-DD, today or yesterday).",
-        ),
-    ] = None,
-    entered_before: Annotated[
-        str | None,
-        typer.Option(metavar="DATE", help="Leads entered before this day (entry_date)."),
-    ] = None,
-    all_leads: Annotated[
-        bool, typer.Option("--all", help="Every lead in vicidial_list, with no cut-off.")
-    ] = False,
-    ids_from: Annotated[
-        str | None,
-        typer.Option(metavar="FILE", help="Read the lead IDs from FILE (- for stdin) instead."),
-    ] = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Say what would move; change nothing.")
-    ] = False,
+    list_id: ListIdOption = None,
+    campaign: CampaignOption = None,
+    status: StatusOption = None,
+    called_before: CalledBeforeOption = None,
+    entered_before: EnteredBeforeOption = None,
+    all_leads: AllOption = False,
+    ids_from: IdsFromOption = None,
+    dry_run: DryRunOption = False,
     no_delete: Annotated[
         bool, typer.Option("--no-delete", help="Copy into the archive; delete nothing.")
     ] = False,
-    concurrency: Annotated[int, typer.Option(help="Batches in flight at once.")] = 4,
-    batch_size: Annotated[int, typer.Option(help="Leads per batch, at most 500.")] = 500,
-    target: Annotated[
-        str | None,
-        typer.Option(
-            metavar="HOST:PORT",
-            help="The gRPC server (default: LEAD_ARCHIVE_TARGET, else 127.0.0.1 and "
-            "LEAD_ARCHIVE_GRPC_PORT).",
-        ),
-    ] = None,
-    api_key: Annotated[
-        str | None, typer.Option(help="The API key (default: LEAD_ARCHIVE_API_KEY).")
-    ] = None,
-    tls: Annotated[
-        bool,
-        typer.Option(
-            "--tls",
-            help="Reach the server over TLS (on by default for this machine's gRPC port "
-            "when the settings give it a certificate).",
-        ),
-    ] = False,
-    ca_cert: Annotated[
-        Path | None, typer.Option(metavar="FILE", help="Trust this CA for TLS (implies --tls).")
-    ] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds one batch may take.")] = 60.0,
-    retry_for: Annotated[
-        float, typer.Option(help="Seconds to keep retrying an unreachable server.")
-    ] = 120.0,
+    concurrency: ConcurrencyOption = 4,
+    batch_size: BatchSizeOption = 500,
+    sleep: SleepOption = None,
+    max_replica_lag: MaxReplicaLagOption = None,
+    replica: ReplicaOption = None,
+    optimize: OptimizeOption = False,
+    quiet: QuietOption = False,
+    from_settings: FromSettingsOption = False,
+    target: TargetOption = None,
+    api_key: ApiKeyOption = None,
+    api_key_file: ApiKeyFileOption = None,
+    tls: TlsOption = False,
+    ca_cert: CaCertOption = None,
+    timeout: TimeoutOption = 60.0,
+    retry_for: RetryForOption = 120.0,
 ) -> None:
     """Archive many leads through the API, selected like ADMIN_archive_leads.pl or listed.
 
@@ -351,55 +504,186 @@ def archive(
 
     Exit codes: 0 all archived, 1 some not, 2 wrong options, 3 office hours, 130 Ctrl-C.
     """
+    _bulk(locals(), sql.ARCHIVING)
+
+
+@app.command("restore")
+def restore(
+    list_id: ListIdOption = None,
+    campaign: CampaignOption = None,
+    status: StatusOption = None,
+    called_before: CalledBeforeOption = None,
+    entered_before: EnteredBeforeOption = None,
+    all_leads: AllOption = False,
+    ids_from: IdsFromOption = None,
+    dry_run: DryRunOption = False,
+    concurrency: ConcurrencyOption = 4,
+    batch_size: BatchSizeOption = 500,
+    sleep: SleepOption = None,
+    max_replica_lag: MaxReplicaLagOption = None,
+    replica: ReplicaOption = None,
+    optimize: OptimizeOption = False,
+    quiet: QuietOption = False,
+    target: TargetOption = None,
+    api_key: ApiKeyOption = None,
+    api_key_file: ApiKeyFileOption = None,
+    tls: TlsOption = False,
+    ca_cert: CaCertOption = None,
+    timeout: TimeoutOption = 60.0,
+    retry_for: RetryForOption = 120.0,
+) -> None:
+    """Bring archived leads back into vicidial_list through the API, selected from
+    vicidial_list_archive with the same options as `archive`, or listed.
+
+    A lead already in vicidial_list with other data stays in both tables, untouched.
+    Office hours do not apply. Rerun to finish an interrupted run.
+
+    Exit codes: 0 all restored, 1 some not, 2 wrong options, 130 Ctrl-C.
+    """
+    _bulk(locals() | {"no_delete": False, "from_settings": False}, sql.RESTORING)
+
+
+def _bulk(options: dict[str, Any], flow: sql.Flow) -> NoReturn:
+    """Run `archive` or `restore` with the options the command was given."""
     settings = settings_or_exit()
     try:
-        selection = bulk.Selection(
-            list_ids=tuple(_list_ids(list_id or [])),
-            campaigns=bulk.split_values(campaign or []),
-            statuses=bulk.split_values(status or []),
-            called_before=_day(called_before),
-            entered_before=_day(entered_before),
-        )
-        if ids_from is not None and all_leads:
-            raise bulk.JobError("--ids-from selects the leads itself: leave out --all")
-        if all_leads != selection.is_empty and ids_from is None:
-            raise bulk.JobError(
-                "say which leads: --list-id, --campaign, --status, --called-before, "
-                "--entered-before (combined), --ids-from, or --all (and --all alone)"
-            )
-        job = bulk.Job(
-            selection=selection,
-            lead_ids=None if ids_from is None else _read_ids(ids_from),
-            delete=not no_delete,
-            dry_run=dry_run,
-            batch_size=batch_size,
-            concurrency=concurrency,
-        )
+        if options["from_settings"]:
+            options = _nightly_options(options, settings)
+        job = _job(options, flow)
+        replica = _replica(options, settings)
         connection = Connection.from_options(
             settings,
-            target=target,
-            api_key=api_key,
-            tls=tls,
-            ca_cert=ca_cert,
-            timeout=timeout,
-            retry_for=retry_for,
+            target=options["target"],
+            api_key=_api_key(options["api_key"], options["api_key_file"]),
+            tls=options["tls"],
+            ca_cert=options["ca_cert"],
+            timeout=options["timeout"],
+            retry_for=options["retry_for"],
         )
     except bulk.JobError as error:
         fail(str(error), bulk.EXIT_USAGE)
+    screens = Screens(out, err, quiet=options["quiet"])
     try:
-        code = run_or_exit(run_archive(job, settings, connection, Screens(out, err)))
+        code = run_or_exit(run_archive(job, settings, connection, screens, replica=replica))
     except KeyboardInterrupt:  # before the first batch: the run itself handles Ctrl-C
         fail("interrupted before any batch was sent", bulk.EXIT_INTERRUPTED)
     raise typer.Exit(code)
 
 
+def _job(options: dict[str, Any], flow: sql.Flow) -> bulk.Job:
+    """The job the options describe, or JobError saying what is wrong with them."""
+    selection = bulk.Selection(
+        list_ids=tuple(_list_ids(options["list_id"] or [])),
+        campaigns=bulk.split_values(options["campaign"] or []),
+        statuses=bulk.split_values(options["status"] or []),
+        called_before=_day(options["called_before"]),
+        entered_before=_day(options["entered_before"]),
+    )
+    ids_from, all_leads = options["ids_from"], options["all_leads"]
+    if ids_from is not None and all_leads:
+        raise bulk.JobError("--ids-from selects the leads itself: leave out --all")
+    if all_leads != selection.is_empty and ids_from is None:
+        raise bulk.JobError(
+            "say which leads: --list-id, --campaign, --status, --called-before, "
+            "--entered-before (combined), --ids-from, or --all (and --all alone)"
+        )
+    return bulk.Job(
+        selection=selection,
+        lead_ids=None if ids_from is None else _read_ids(ids_from),
+        delete=not options["no_delete"],
+        dry_run=options["dry_run"],
+        batch_size=options["batch_size"],
+        concurrency=options["concurrency"],
+        flow=flow,
+        sleep_s=options["sleep"] or 0.0,
+        max_replica_lag_s=options["max_replica_lag"],
+        optimize=options["optimize"],
+    )
+
+
+def _replica(options: dict[str, Any], settings: Settings) -> Replica | None:
+    """--replica and --max-replica-lag, which only make sense together."""
+    url = options["replica"] or settings.replica_url
+    lag = options["max_replica_lag"]
+    if lag is None:
+        if options["replica"]:
+            raise bulk.JobError("--replica needs --max-replica-lag SECONDS")
+        return None
+    if not url:
+        raise bulk.JobError("--max-replica-lag needs --replica URL (or LEAD_ARCHIVE_REPLICA_URL)")
+    try:
+        return Replica(DatabaseUrl.parse(url), lag)
+    except DatabaseUrlError:
+        raise bulk.JobError("--replica must look like mysql://user:pass@host:port/") from None
+
+
+def _nightly_options(options: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """The options of the nightly job, from the settings' nightly_* keys."""
+    given = [name for name in _SELECTION_OPTIONS if options[name] not in (None, False, [])]
+    if given:
+        raise bulk.JobError(
+            "--from-settings takes the selection from the settings: leave out "
+            + ", ".join("--" + name.replace("_", "-").replace("all-leads", "all") for name in given)
+        )
+    today = date.today()
+    nightly = dict(options)
+    nightly["list_id"] = [settings.nightly_list_id] if settings.nightly_list_id else None
+    nightly["campaign"] = [settings.nightly_campaign] if settings.nightly_campaign else None
+    nightly["status"] = [settings.nightly_status] if settings.nightly_status else None
+    for name, days in (
+        ("called_before", settings.nightly_called_before_days),
+        ("entered_before", settings.nightly_entered_before_days),
+    ):
+        nightly[name] = (today - timedelta(days=days)).isoformat() if days else None
+    if all(nightly[name] is None for name in _SELECTION_OPTIONS[:5]):
+        raise bulk.JobError(
+            "--from-settings: the settings select no leads: set nightly_list_id, "
+            "nightly_campaign, nightly_status, nightly_called_before_days or "
+            "nightly_entered_before_days"
+        )
+    if options["sleep"] is None and settings.nightly_sleep_s:
+        nightly["sleep"] = settings.nightly_sleep_s
+    if options["max_replica_lag"] is None and settings.nightly_max_replica_lag_s:
+        nightly["max_replica_lag"] = settings.nightly_max_replica_lag_s
+    nightly["optimize"] = options["optimize"] or settings.nightly_optimize
+    return nightly
+
+
+_SELECTION_OPTIONS = (
+    "list_id",
+    "campaign",
+    "status",
+    "called_before",
+    "entered_before",
+    "all_leads",
+    "ids_from",
+)
+
+
 def _list_ids(values: list[str]) -> list[int]:
     ids = []
     for value in bulk.split_values(values):
-        if not value.isdigit():
+        list_id = bulk.ascii_number(value)
+        if list_id is None:
             raise bulk.JobError(f"--list-id {value!r} is not a list ID")
-        ids.append(int(value))
+        ids.append(list_id)
     return ids
+
+
+def _api_key(given: str | None, file: Path | None) -> str | None:
+    """The key from --api-key or --api-key-file (JobError for both, or a bad file)."""
+    if file is None:
+        return given
+    if given is not None:
+        raise bulk.JobError("give --api-key or --api-key-file, not both")
+    try:
+        lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as error:
+        raise bulk.JobError(f"--api-key-file {file}: {error.strerror or error}") from None
+    key = lines[0].strip() if lines else ""
+    if not key:
+        raise bulk.JobError(f"--api-key-file {file}: the first line holds no key")
+    return key
 
 
 def _day(text: str | None) -> date | None:
@@ -421,13 +705,29 @@ def _read_ids(path: str) -> Sequence[int]:
 
 
 def _announce(settings: Settings) -> run.OnReady:
+    def say_ready(line: str) -> None:
+        # With LEAD_ARCHIVE_LOG_FORMAT=json every line on stderr is a JSON log record.
+        if settings.log_format == "json":
+            logging.getLogger("lead_archive_server.cli").info(line)
+        else:
+            err.print(line, highlight=False)
+
     def announce(grpc_port: int, http_port: int | None) -> None:
-        err.print(f"gRPC on {settings.grpc_host}:{grpc_port}", highlight=False)
+        say_ready(f"gRPC on {settings.grpc_host}:{grpc_port}")
         if http_port is not None:
             scheme = "https" if settings.http_tls else "http"
-            err.print(f"REST on {scheme}://{settings.http_host}:{http_port}", highlight=False)
+            say_ready(f"REST on {scheme}://{settings.http_host}:{http_port}")
 
     return announce
+
+
+def _usable_url(url: DatabaseUrl) -> str:
+    """The URL to export; a password is shown as *** (the operator types their own)."""
+    return url.masked() if url.password else url.url()
+
+
+def _password_note(url: DatabaseUrl) -> str:
+    return "\n  (with your database password in place of ***)" if url.password else ""
 
 
 def _print_demo(settings: Settings, demo: Demo, grpc_port: int, http_port: int | None) -> None:
@@ -437,6 +737,8 @@ def _print_demo(settings: Settings, demo: Demo, grpc_port: int, http_port: int |
     out.print(
         f"""
 [bold]lead-archive demo[/bold]: database {demo.url.masked()}
+Other commands (archive, verify, keys) use it with:
+  export LEAD_ARCHIVE_DATABASE_URL='{_usable_url(demo.url)}'{_password_note(demo.url)}
 List {DEMO_LIST_ID} holds {len(demo.lead_ids)} dummy leads, lead IDs {first} to {last}.
 Office hours: {settings.office_hours}.
 gRPC: {settings.grpc_host}:{grpc_port}   REST: {url}
@@ -445,6 +747,7 @@ Demo API key (user demo): {demo.api_key}
 Archive two demo leads:
 """,
         highlight=False,
+        soft_wrap=True,  # lines to copy stay whole
     )
     print(
         f"curl -k -X POST {url} \\\n"

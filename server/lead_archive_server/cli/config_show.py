@@ -6,6 +6,7 @@ import json
 
 from pydantic import SecretStr
 
+from lead_archive_server.core.database_url import DatabaseUrl, DatabaseUrlError
 from lead_archive_server.runtime.settings import Settings
 
 MASK = "***"
@@ -27,13 +28,26 @@ def render(settings: Settings) -> str:
         if name == "database_url":
             shown = _toml(settings.database.masked())
             lines.append(f"{name} = {shown}  # from {settings.database_source}")
+        elif name == "replica_url" and value:
+            lines.append(f"{name} = {_toml(_masked_url(value))}")
         elif isinstance(value, SecretStr):
             lines.append(f"{name} = {_toml(MASK if value.get_secret_value() else '')}")
         elif any(word in name for word in SECRET_WORDS) and value:
             lines.append(f"{name} = {_toml(MASK)}")
+        elif name == "timezone" and not value:
+            # Empty means the server's own zone: say which one office hours are read in.
+            lines.append(f"{name} = {_toml('')}  # in effect: {settings.zone.key} (the server's)")
         else:
             lines.append(f"{name} = {_toml(value)}")
     return "\n".join(lines)
+
+
+def _masked_url(url: str) -> str:
+    """A database URL with its password masked (or the whole URL, if it does not parse)."""
+    try:
+        return DatabaseUrl.parse(url).masked()
+    except DatabaseUrlError:
+        return MASK
 
 
 def _toml(value: object) -> str:

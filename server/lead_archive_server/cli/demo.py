@@ -10,14 +10,17 @@ from lead_archive_server.core import sql
 from lead_archive_server.core.database_url import DatabaseUrl
 from lead_archive_server.core.db import Database
 from lead_archive_server.core.tables import (
+    create_demo_database,
+    database_kind,
+    drop_database,
     init_tables,
-    recreate_database,
     vicidial_schema_statements,
 )
 
 DEMO_DATABASE = "lead_archive_demo"
 DEMO_LIST_ID = 9999
 DEMO_USER = "demo"
+RESET_CONFIGURED_FLAG = "--reset-configured-database"
 _FIRST_NAMES = ("John", "Mary", "José", "Zoë", "Ahmed", "Li", "Olga", "Siobhán")
 _LAST_NAMES = ("Smith", "García", "Müller", "O'Brien", "Nguyễn", "Kowalski", "Okafor")
 
@@ -31,9 +34,37 @@ class Demo:
     api_key: str
 
 
+class DemoRefused(ValueError):
+    """The demo will not touch this database; the message is one line saying why."""
+
+
+async def prepare_demo_database(
+    url: DatabaseUrl, *, configured: DatabaseUrl, configured_source: str, reset_configured: bool
+) -> None:
+    """Create url's database afresh, or refuse: the demo resets only databases it made.
+
+    The database the settings name (LEAD_ARCHIVE_DATABASE_URL, astguiclient.conf) is left
+    alone, even when the demo made it, unless the operator asks with RESET_CONFIGURED_FLAG.
+    """
+    name = url.database
+    if name == configured.database and not reset_configured:
+        raise DemoRefused(
+            f"database {name!r} is the one {configured_source} names; the demo leaves it "
+            f"alone (add {RESET_CONFIGURED_FLAG} to reset it when the demo made it)"
+        )
+    kind = await database_kind(url)
+    if kind == "other":
+        raise DemoRefused(
+            f"database {name!r} exists and was not made by the demo; refusing to reset it "
+            "(choose another --database)"
+        )
+    if kind == "demo":
+        await drop_database(url)
+    await create_demo_database(url)
+
+
 async def seed_demo(server: DatabaseUrl, *, leads: int = 500) -> Demo:
-    """Recreate the demo database from scratch and fill the dummy list."""
-    await recreate_database(server)
+    """Fill the demo database (made by prepare_demo_database) with the dummy list."""
     db = await Database.connect(server, pool_size=1)
     try:
         async with db.session() as session:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 from collections.abc import Callable, Generator
 from contextlib import contextmanager
 
@@ -13,9 +14,11 @@ from lead_archive_rest_shim.main import create_app
 from lead_archive_rest_shim.upstream import UpstreamTls
 
 from lead_archive_server.cli import upstream_tls as tls
+from lead_archive_server.cli.http_limits import HttpLimits, bounded_protocol
 from lead_archive_server.core.db import Database
 from lead_archive_server.runtime.app import create_server
 from lead_archive_server.runtime.ops import Operations
+from lead_archive_server.runtime.ports import bind_tcp
 from lead_archive_server.runtime.settings import Settings
 from lead_archive_server.service.metrics import MetricsServer
 
@@ -37,10 +40,18 @@ def _rest_server(
     upstream: str,
     upstream_tls: UpstreamTls | None,
     upstream_metadata: tuple[tuple[str, str], ...] = (),
+    *,
+    in_process_grpc: bool = False,
 ) -> _Uvicorn:
     cert, key = settings.http_tls or (None, None)
     config = uvicorn.Config(
-        create_app(upstream, upstream_tls=upstream_tls, upstream_metadata=upstream_metadata),
+        create_app(
+            upstream,
+            upstream_tls=upstream_tls,
+            upstream_metadata=upstream_metadata,
+            trusted_proxies=settings.trusted_proxies,
+            server_metrics=in_process_grpc,
+        ),
         host=settings.http_host,
         port=settings.http_port,
         log_level=settings.log_level.lower(),
@@ -48,9 +59,18 @@ def _rest_server(
         access_log=False,  # the shim writes its own line per request
         ssl_certfile=cert,
         ssl_keyfile=key,
-        # The client address of a request proxied by these (X-Forwarded-For) is believed.
-        forwarded_allow_ips=settings.trusted_proxies,
+        # The shim reads X-Forwarded-For itself, from LEAD_ARCHIVE_TRUSTED_PROXIES only.
+        proxy_headers=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_s) or None,
+        http=bounded_protocol(
+            HttpLimits(
+                max_header_bytes=settings.http_max_header_bytes,
+                max_headers=settings.http_max_headers,
+                header_timeout_s=settings.http_header_timeout_s,
+                max_connections=settings.http_max_connections,
+            )
+        ),
+        timeout_keep_alive=settings.http_keep_alive_s,
     )
     return _Uvicorn(config)
 
@@ -67,21 +87,31 @@ async def run_grpc(settings: Settings, *, on_ready: OnReady | None = None) -> No
     await run(settings, rest=False, on_ready=on_ready)
 
 
+def _http_sockets(settings: Settings) -> list[socket.socket]:
+    """The REST port, bound before anything listens (PortUnavailable names a taken one)."""
+    return bind_tcp(settings.http_host, settings.http_port, "LEAD_ARCHIVE_HTTP_PORT")
+
+
 async def run_rest(settings: Settings, upstream: str, *, upstream_tls: bool = False) -> None:
     """Serve the REST shim against a gRPC upstream until SIGINT/SIGTERM."""
+    stop = _shutdown_signal()
+    sockets = _http_sockets(settings)
     web = _rest_server(settings, upstream, tls.upstream_tls(settings) if upstream_tls else None)
-    serving = asyncio.create_task(web.serve())
-    await _first_of(_shutdown_signal(), serving)
+    serving = asyncio.create_task(web.serve(sockets))
+    await _first_of(stop, serving)
     web.should_exit = True
     await serving
 
 
 async def run(settings: Settings, *, rest: bool = True, on_ready: OnReady | None = None) -> None:
     """Serve gRPC (and the REST shim in front of it) until SIGINT/SIGTERM."""
+    stop = _shutdown_signal()  # before any port opens: a signal from then on stops cleanly
     db = await Database.connect(settings.database, pool_size=settings.pool_size)
     ops = Operations(settings, db)
     metrics_server: MetricsServer | None = None
+    sockets: list[socket.socket] = []
     try:
+        sockets = _http_sockets(settings) if rest else []
         server, grpc_port = create_server(settings, db, ops=ops)
         await server.start()
         await ops.start()
@@ -92,12 +122,12 @@ async def run(settings: Settings, *, rest: bool = True, on_ready: OnReady | None
         web = None
         if rest:
             target, local_tls = _local_upstream(settings, grpc_port)
-            web = _rest_server(settings, target, local_tls, ops.gate.metadata)
-        serving = asyncio.create_task(web.serve()) if web else None
+            web = _rest_server(settings, target, local_tls, ops.gate.metadata, in_process_grpc=True)
+        serving = asyncio.create_task(web.serve(sockets)) if web else None
         if on_ready is not None:
             await _until_started(web)
-            on_ready(grpc_port, settings.http_port if web else None)
-        await _first_of(_shutdown_signal(), serving)
+            on_ready(grpc_port, int(sockets[0].getsockname()[1]) if web else None)
+        await _first_of(stop, serving)
         # Not ready from now on; the REST port closes, then gRPC, each after its calls end.
         await ops.drain()
         if web is not None and serving is not None:
@@ -106,6 +136,8 @@ async def run(settings: Settings, *, rest: bool = True, on_ready: OnReady | None
         await server.stop(settings.shutdown_grace_s)
         log.info("stopped")
     finally:
+        for sock in sockets:
+            sock.close()
         await ops.stop()
         if metrics_server is not None:
             metrics_server.close()

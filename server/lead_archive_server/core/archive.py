@@ -8,10 +8,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TypeVar
 
 from lead_archive_client.vocabulary import MAX_LEADS_PER_BATCH
 
@@ -34,6 +35,7 @@ from lead_archive_server.core.schema import (
     definitions_key,
     read_archive_schema,
 )
+from lead_archive_server.core.sql import ARCHIVING, Flow
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +47,17 @@ MAX_OUTLIER_SHARE = 0.1
 # Column lists by both tables' definitions, shared by every batch (see SchemaCache).
 SCHEMAS = SchemaCache()
 
+Result = TypeVar("Result")
+
 # Test seam: awaited between the batch's statements with the step's name ("start" before the
-# first, then "checked", "insert", "update", "delete" after each) and the batch's session, so
-# fault tests can kill the connection or change the schema at an exact point. The statements
-# are the same with or without a hook; production code never passes one.
+# first, then "checked", "insert", "update", "delete" after each; a restore has no "update")
+# and the batch's session, so fault tests can kill the connection or change the schema at an
+# exact point. The statements are the same with or without a hook; production code never
+# passes one.
 StepHook = Callable[[str, Session], Awaitable[None]]
 
 
-async def _no_hook(step: str, session: Session) -> None:
+async def no_hook(step: str, session: Session) -> None:
     """The default: go straight on."""
 
 
@@ -108,25 +113,39 @@ async def archive_leads(
     *,
     attempts: int = 5,
     schemas: SchemaCache | None = None,
-    after_step: StepHook = _no_hook,
+    after_step: StepHook = no_hook,
 ) -> ArchiveResult:
     """Archive one batch; a deadlock rolls back the whole batch and it runs again."""
-    for attempt in range(1, attempts + 1):
+
+    async def attempt(session: Session) -> ArchiveResult:
+        async with locked_batch(session, batch.lead_ids, sql.ARCHIVING, after_step) as leads:
+            return await _archive(session, batch, schemas or SCHEMAS, leads, after_step)
+
+    return await with_retries(db, attempts, attempt)
+
+
+async def with_retries(
+    db: Database, attempts: int, attempt: Callable[[Session], Awaitable[Result]]
+) -> Result:
+    """Run a batch on a pooled session; a deadlock rolls it all back and it runs again."""
+    for number in range(1, attempts + 1):
         try:
             async with db.session() as session:
-                return await _archive_locked(session, batch, schemas or SCHEMAS, after_step)
+                return await attempt(session)
         except TransientConflict:
-            if attempt == attempts:
+            if number == attempts:
                 raise
-            log.info("lock conflict on attempt %d, retrying the batch", attempt)
-            await asyncio.sleep(0.05 * 2**attempt)
+            log.info("lock conflict on attempt %d, retrying the batch", number)
+            await asyncio.sleep(0.05 * 2**number)
     raise AssertionError("unreachable")
 
 
-async def _archive_locked(
-    session: Session, batch: ArchiveBatch, schemas: SchemaCache, after_step: StepHook
-) -> ArchiveResult:
-    """Run the batch alone: one batch at a time per database, inside one transaction.
+@asynccontextmanager
+async def locked_batch(
+    session: Session, lead_ids: Sequence[int], flow: Flow, after_step: StepHook
+) -> AsyncIterator[LeadsFound]:
+    """Hold the batch alone: one batch at a time per database (archive and restore alike),
+    inside one transaction that commits when the block ends, and rolls back on an error.
 
     The membership query and both tables' definitions ride in the round trip that takes the
     lock and begins: the server runs them once the lock is held. The membership query is the
@@ -134,7 +153,7 @@ async def _archive_locked(
     until COMMIT (on MyISAM too), so ALTER TABLE waits, and the definitions read right after
     it are those every later statement sees.
     """
-    membership = _Membership.of(batch.lead_ids)
+    membership = _Membership.of(lead_ids, flow)
     read = f"{membership.sql}; {sql.SHOW_CREATE_TABLES}"
     await after_step("start", session)
     async with AsyncExitStack() as stack:
@@ -154,15 +173,15 @@ async def _archive_locked(
             (await read_archive_schema(session)).require_tables()  # says which table
             raise
         with phase("select"):
-            leads = await _read_leads(session, batch.lead_ids, membership, found)
-        return await _archive(session, batch, schemas, leads, after_step)
+            leads = await _read_leads(session, lead_ids, membership, found)
+        yield leads
 
 
 async def _archive(
     session: Session,
     batch: ArchiveBatch,
     schemas: SchemaCache,
-    leads: _Leads,
+    leads: LeadsFound,
     after_step: StepHook,
 ) -> ArchiveResult:
     """Validate existence, then insert, update and delete, each one set-based statement."""
@@ -173,18 +192,18 @@ async def _archive(
     schema.require_exact_copy()
     await after_step("checked", session)
     columns = schema.columns
-    archived = leads.archived
+    archived = leads.in_target
     new = [lead_id for lead_id in batch.lead_ids if lead_id not in archived]
     old = [lead_id for lead_id in batch.lead_ids if lead_id in archived]
-    inserted = await _run(
+    inserted = await run_phase(
         session, "insert", batch.insert, sql.insert_missing(columns, len(new)), new
     )
     await after_step("insert", session)
-    updated = await _run(
+    updated = await run_phase(
         session, "update", batch.update, sql.update_archived(columns, len(old)), old
     )
     await after_step("update", session)
-    deleted = await _run(
+    deleted = await run_phase(
         session,
         "delete",
         batch.delete,
@@ -204,7 +223,7 @@ async def _archive(
 
 @dataclass(frozen=True)
 class _Membership:
-    """How to ask which requested leads exist and which are archived.
+    """How to ask which requested leads are in the source table and which in the target.
 
     When most IDs fall in a window narrower than SPAN_FACTOR times their number, that window
     is read as one range and the few others by an IN list; otherwise every ID goes in the IN
@@ -214,16 +233,18 @@ class _Membership:
     sql: str
     args: tuple[int, ...]
     in_span: bool
+    flow: Flow
 
     @classmethod
-    def of(cls, lead_ids: Sequence[int]) -> _Membership:
+    def of(cls, lead_ids: Sequence[int], flow: Flow = ARCHIVING) -> _Membership:
         ordered = sorted(lead_ids)
         first, last = _densest_window(ordered, SPAN_FACTOR * len(ordered))
         outliers = ordered[:first] + ordered[last + 1 :]
         if len(outliers) > len(ordered) * MAX_OUTLIER_SHARE:
-            return cls(sql.select_batch_leads(len(lead_ids)), tuple(lead_ids), False)
+            return cls(sql.select_batch_leads(len(lead_ids), flow), tuple(lead_ids), False, flow)
         window = (ordered[first], ordered[last])
-        return cls(sql.select_batch_leads_in_span(len(outliers)), (*window, *outliers), True)
+        statement = sql.select_batch_leads_in_span(len(outliers), flow)
+        return cls(statement, (*window, *outliers), True, flow)
 
 
 def _densest_window(ordered: Sequence[int], width: int) -> tuple[int, int]:
@@ -238,29 +259,34 @@ def _densest_window(ordered: Sequence[int], width: int) -> tuple[int, int]:
 
 
 @dataclass(frozen=True)
-class _Leads:
+class LeadsFound:
     """The requested leads as the batch found them under the lock."""
 
-    missing: list[int]  # not in vicidial_list, in request order
-    archived: frozenset[int]  # already in the archive (may hold other IDs of a span too)
+    missing: list[int]  # not in the source table, in request order
+    in_target: frozenset[int]  # already in the target (may hold other IDs of a span too)
     definitions: tuple[str, str]  # both tables' definitions (schema.definitions_key)
+
+    @property
+    def archived(self) -> frozenset[int]:
+        """When archiving: the requested leads already in the archive."""
+        return self.in_target
 
 
 async def _read_leads(
     session: Session, lead_ids: Sequence[int], membership: _Membership, found: list[ResultSet]
-) -> _Leads:
+) -> LeadsFound:
     """The leads from the membership query's row, and both tables' definitions."""
     counts, leads_table, archive_table = found
     definitions = definitions_key(leads_table.rows[0][1], archive_table.rows[0][1])
-    in_leads, leads_digits, leads_ids, in_archive, archive_digits, archive_ids = counts.rows[0]
+    in_source, source_digits, source_ids, in_target, target_digits, target_ids = counts.rows[0]
     # Without a span every row is a requested lead: the IDs are distinct, lead_id the key.
-    every_lead_exists = not membership.in_span and in_leads == len(lead_ids)
-    existing = frozenset() if every_lead_exists else _id_set(leads_ids, in_leads, leads_digits)
-    archived = _id_set(archive_ids, in_archive, archive_digits)
-    if existing is None or archived is None:  # cut short by group_concat_max_len
-        return await _read_leads_by_rows(session, lead_ids, definitions)
+    every_lead_exists = not membership.in_span and in_source == len(lead_ids)
+    existing = frozenset() if every_lead_exists else _id_set(source_ids, in_source, source_digits)
+    copied = _id_set(target_ids, in_target, target_digits)
+    if existing is None or copied is None:  # cut short by group_concat_max_len
+        return await _read_leads_by_rows(session, lead_ids, definitions, membership.flow)
     missing = [] if every_lead_exists else [i for i in lead_ids if i not in existing]
-    return _Leads(missing, archived, definitions)
+    return LeadsFound(missing, copied, definitions)
 
 
 def _id_set(text: str | bytes | None, count: int, digits: Decimal | None) -> frozenset[int] | None:
@@ -283,16 +309,19 @@ def _text(value: str | bytes | None) -> str:
 
 
 async def _read_leads_by_rows(
-    session: Session, lead_ids: Sequence[int], definitions: tuple[str, str]
-) -> _Leads:
+    session: Session,
+    lead_ids: Sequence[int],
+    definitions: tuple[str, str],
+    flow: Flow = ARCHIVING,
+) -> LeadsFound:
     """Membership one row per lead: the slow path when GROUP_CONCAT was too short."""
-    rows = await session.fetch_all(sql.select_membership(len(lead_ids)), lead_ids)
-    known = {int(lead_id): bool(archived) for lead_id, archived in rows}
+    rows = await session.fetch_all(sql.select_membership(len(lead_ids), flow), lead_ids)
+    known = {int(lead_id): bool(copied) for lead_id, copied in rows}
     missing = [lead_id for lead_id in lead_ids if lead_id not in known]
-    return _Leads(missing, frozenset(i for i, a in known.items() if a), definitions)
+    return LeadsFound(missing, frozenset(i for i, c in known.items() if c), definitions)
 
 
-async def _run(
+async def run_phase(
     session: Session, name: str, enabled: bool, statement: str, lead_ids: Sequence[int]
 ) -> int:
     """Run one phase's statement when its flag is set and it has leads to touch."""

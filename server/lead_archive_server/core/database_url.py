@@ -23,11 +23,13 @@ class DatabaseUrl:
     @classmethod
     def parse(cls, url: str) -> DatabaseUrl:
         """Parse a database URL, or raise DatabaseUrlError naming what is wrong."""
-        parts = urlsplit(url)
+        shape = "LEAD_ARCHIVE_DATABASE_URL must look like mysql://user:pass@host:port/db"
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # e.g. an unclosed [IPv6 bracket
+            raise DatabaseUrlError(shape) from None
         if parts.scheme not in ("mysql", "mariadb"):
-            raise DatabaseUrlError(
-                "LEAD_ARCHIVE_DATABASE_URL must look like mysql://user:pass@host:port/db"
-            )
+            raise DatabaseUrlError(shape)
         try:
             port = parts.port or 3306
         except ValueError:

@@ -35,6 +35,13 @@ class ArchiveSchema:
     columns: tuple[str, ...]
     tables_exist: bool
     drift: str | None
+    # The same for the way back (restore): the archive's columns, copied into vicidial_list.
+    restore_columns: tuple[str, ...] = ()
+    restore_drift: str | None = None
+
+    def for_restore(self) -> ArchiveSchema:
+        """The schema as a restore sees it: copying archive rows into vicidial_list."""
+        return ArchiveSchema(self.restore_columns, self.tables_exist, self.restore_drift)
 
     def require_tables(self) -> None:
         """Raise SchemaDrift when either table is missing."""
@@ -71,6 +78,8 @@ async def read_archive_schema(session: Session) -> ArchiveSchema:
         columns=tuple(c.name for c in leads.columns),
         tables_exist=bool(leads.columns and archive.columns),
         drift=drift(leads, archive),
+        restore_columns=tuple(c.name for c in archive.columns),
+        restore_drift=drift(leads, archive, sql.RESTORING),
     )
 
 
@@ -134,14 +143,20 @@ async def current_schema(
     return schema
 
 
-def drift(leads: TableShape, archive: TableShape) -> str | None:
-    """Describe the first reason the archive cannot hold an exact copy, or None."""
-    reasons = copy_blockers(leads, archive)
+def drift(leads: TableShape, archive: TableShape, flow: sql.Flow = sql.ARCHIVING) -> str | None:
+    """Describe the first reason the target cannot hold an exact copy, or None."""
+    reasons = copy_blockers(leads, archive, flow)
     return reasons[0] if reasons else None
 
 
-def copy_blockers(leads: TableShape, archive: TableShape) -> list[str]:
-    """Every reason the archive cannot hold an exact copy of a lead, in column order."""
+def copy_blockers(
+    leads: TableShape, archive: TableShape, flow: sql.Flow = sql.ARCHIVING
+) -> list[str]:
+    """Every reason the flow's target cannot hold an exact copy of a lead, in column order.
+
+    Archiving copies every column of vicidial_list into the archive; restoring copies every
+    column of the archive back, so each direction needs the source's columns in the target.
+    """
     for shape, table in ((leads, sql.LEADS), (archive, sql.ARCHIVE)):
         if shape.unreadable:
             return [
@@ -152,16 +167,17 @@ def copy_blockers(leads: TableShape, archive: TableShape) -> list[str]:
         return [f"table {sql.LEADS} does not exist"]
     if not archive.columns:
         return [f"table {sql.ARCHIVE} does not exist; run 'lead-archive db init'"]
-    archived = {c.name: c for c in archive.columns}
+    source, target = (leads, archive) if flow == sql.ARCHIVING else (archive, leads)
+    in_target = {c.name: c for c in target.columns}
     reasons = []
-    for column in leads.columns:
-        twin = archived.get(column.name)
+    for column in source.columns:
+        twin = in_target.get(column.name)
         if twin is None:
-            reasons.append(f"column {column.name} of {sql.LEADS} is missing from {sql.ARCHIVE}")
+            reasons.append(f"column {column.name} of {flow.source} is missing from {flow.target}")
         elif (twin.column_type, twin.charset) != (column.column_type, column.charset):
             reasons.append(
-                f"column {column.name} is {_describe(column)} in {sql.LEADS} "
-                f"but {_describe(twin)} in {sql.ARCHIVE}"
+                f"column {column.name} is {_describe(column)} in {flow.source} "
+                f"but {_describe(twin)} in {flow.target}"
             )
     return reasons
 

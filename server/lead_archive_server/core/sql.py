@@ -24,6 +24,27 @@ def placeholders(count: int) -> str:
     return ",".join(["%s"] * count)
 
 
+class Flow(NamedTuple):
+    """Which way a batch moves leads: out of `source`, into `target`.
+
+    Archiving and restoring run the same statements with the two tables swapped; each table
+    keeps its alias (`l` for vicidial_list, `a` for the archive) whichever way leads move.
+    """
+
+    source: str
+    target: str
+
+    @property
+    def aliases(self) -> tuple[str, str]:
+        """The source's alias, then the target's."""
+        return _ALIASES[self.source], _ALIASES[self.target]
+
+
+_ALIASES = {LEADS: "l", ARCHIVE: "a"}
+ARCHIVING = Flow(LEADS, ARCHIVE)
+RESTORING = Flow(ARCHIVE, LEADS)
+
+
 # --- Schema -------------------------------------------------------------------------------
 
 # Both tables' columns in one round trip, in column order.
@@ -52,7 +73,12 @@ WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s
 # Set on every new connection: room for a batch's lead IDs and the tables' columns in
 # GROUP_CONCAT (MariaDB's default is 1 MiB, MySQL's only 1 KiB). The readers check what they
 # get against COUNT(*), so a shorter limit costs a slower path, never a wrong answer.
-SESSION_SETUP = "SET SESSION group_concat_max_len = 1048576"
+# NO_AUTO_VALUE_ON_ZERO: a restore inserts explicit lead_ids into vicidial_list, whose
+# AUTO_INCREMENT would otherwise number a lead_id of 0 afresh (a copy under another ID).
+SESSION_SETUP = (
+    "SET SESSION group_concat_max_len = 1048576, "
+    "sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')"
+)
 
 # --- Archive batch --------------------------------------------------------------------------
 
@@ -62,51 +88,63 @@ ACQUIRE_BATCH_LOCK = "SELECT GET_LOCK(CONCAT('lead_archive:', DATABASE()), %s)"
 RELEASE_BATCH_LOCK = "SELECT RELEASE_LOCK(CONCAT('lead_archive:', DATABASE()))"
 
 
-def select_membership(count: int) -> str:
-    """Which requested leads exist, and whether each is archived already (one row per lead)."""
+@lru_cache(maxsize=512)
+def select_membership(count: int, flow: Flow = ARCHIVING) -> str:
+    """Which requested leads are in the source, and whether each is in the target already
+    (one row per lead)."""
+    s, t = flow.aliases
     return (
-        f"SELECT l.lead_id, a.lead_id IS NOT NULL FROM {LEADS} l "
-        f"LEFT JOIN {ARCHIVE} a ON a.lead_id = l.lead_id "
-        f"WHERE l.lead_id IN ({placeholders(count)})"
+        f"SELECT {s}.lead_id, {t}.lead_id IS NOT NULL FROM {flow.source} {s} "
+        f"LEFT JOIN {flow.target} {t} ON {t}.lead_id = {s}.lead_id "
+        f"WHERE {s}.lead_id IN ({placeholders(count)})"
     )
 
 
-# The leads found, and those already archived: each as COUNT, total length of the IDs and
-# GROUP_CONCAT. One row of text costs far less to read than a row per lead; the caller checks
-# each list against its COUNT and length, so a list cut short by group_concat_max_len (even
-# inside an ID) is noticed and read again with select_membership, never taken as complete.
-_BATCH_LEADS = (
-    "SELECT COUNT(l.lead_id), SUM(LENGTH(l.lead_id)), GROUP_CONCAT(l.lead_id), "
-    "COUNT(a.lead_id), SUM(LENGTH(a.lead_id)), GROUP_CONCAT(a.lead_id) "
-    f"FROM {LEADS} l LEFT JOIN {ARCHIVE} a ON a.lead_id = l.lead_id "
-)
+# The leads found in the source, and those already in the target: each as COUNT, total
+# length of the IDs and GROUP_CONCAT. One row of text costs far less to read than a row per
+# lead; the caller checks each list against its COUNT and length, so a list cut short by
+# group_concat_max_len (even inside an ID) is noticed and read again with select_membership,
+# never taken as complete.
+@lru_cache(maxsize=4)
+def _batch_leads(flow: Flow) -> str:
+    s, t = flow.aliases
+    return (
+        f"SELECT COUNT({s}.lead_id), SUM(LENGTH({s}.lead_id)), GROUP_CONCAT({s}.lead_id), "
+        f"COUNT({t}.lead_id), SUM(LENGTH({t}.lead_id)), GROUP_CONCAT({t}.lead_id) "
+        f"FROM {flow.source} {s} LEFT JOIN {flow.target} {t} ON {t}.lead_id = {s}.lead_id "
+    )
 
 
 @lru_cache(maxsize=512)
-def select_batch_leads(count: int) -> str:
-    """The requested leads in vicidial_list and those already archived, in one row."""
-    return _BATCH_LEADS + f"WHERE l.lead_id IN ({placeholders(count)})"
+def select_batch_leads(count: int, flow: Flow = ARCHIVING) -> str:
+    """The requested leads in the source and those already in the target, in one row."""
+    return _batch_leads(flow) + f"WHERE {flow.aliases[0]}.lead_id IN ({placeholders(count)})"
 
 
 @lru_cache(maxsize=512)
-def select_batch_leads_in_span(outliers: int) -> str:
+def select_batch_leads_in_span(outliers: int, flow: Flow = ARCHIVING) -> str:
     """The same for every lead_id from %s to %s, and for `outliers` more IDs (%s each).
 
     For dense IDs one range scan costs a fraction of an IN list of 500; the caller keeps only
     the IDs it asked for.
     """
-    where = "WHERE l.lead_id BETWEEN %s AND %s"
+    s = flow.aliases[0]
+    where = f"WHERE {s}.lead_id BETWEEN %s AND %s"
     if outliers:
-        where += f" OR l.lead_id IN ({placeholders(outliers)})"
-    return _BATCH_LEADS + where
+        where += f" OR {s}.lead_id IN ({placeholders(outliers)})"
+    return _batch_leads(flow) + where
 
 
 @lru_cache(maxsize=512)
-def insert_missing(columns: tuple[str, ...], count: int) -> str:
-    """Copy leads that the archive did not hold (membership was read under the batch lock)."""
+def insert_missing(columns: tuple[str, ...], count: int, flow: Flow = ARCHIVING) -> str:
+    """Copy leads that the target did not hold (membership was read under the batch lock).
+
+    Every column is given a value, modify_date included, so neither its DEFAULT nor ON
+    UPDATE CURRENT_TIMESTAMP comes into play: the copy is the row as it was.
+    """
     names = ", ".join(quote(c) for c in columns)
     return (
-        f"INSERT INTO {ARCHIVE} ({names}) SELECT {names} FROM {LEADS} "
+        f"INSERT INTO {flow.target} ({names}) SELECT {names} FROM {flow.source} "
         f"WHERE lead_id IN ({placeholders(count)})"
     )
 
@@ -131,12 +169,14 @@ def identical(left: str, right: str, column: str) -> str:
 
 
 @lru_cache(maxsize=512)
-def delete_archived(columns: tuple[str, ...], count: int) -> str:
-    """Delete requested leads whose archived copy is identical in every column."""
+def delete_archived(columns: tuple[str, ...], count: int, flow: Flow = ARCHIVING) -> str:
+    """Delete requested leads from the source whose copy in the target is identical in every
+    column."""
+    s, t = flow.aliases
     same = " AND ".join(identical("l", "a", c) for c in columns)
     return (
-        f"DELETE l FROM {LEADS} l JOIN {ARCHIVE} a ON a.lead_id = l.lead_id "
-        f"WHERE l.lead_id IN ({placeholders(count)}) AND {same}"
+        f"DELETE {s} FROM {flow.source} {s} JOIN {flow.target} {t} ON {t}.lead_id = {s}.lead_id "
+        f"WHERE {s}.lead_id IN ({placeholders(count)}) AND {same}"
     )
 
 
@@ -159,11 +199,13 @@ COUNT_IN_BOTH = f"SELECT COUNT(*) FROM {LEADS} l JOIN {ARCHIVE} a ON a.lead_id =
 
 def differing_leads(columns: Sequence[str], limit: int) -> str:
     """One pass: the lowest `limit` lead IDs in both tables with different data, each row
-    carrying how many differ in all (the window counts before LIMIT cuts)."""
+    carrying how many differ in all and how many of those vicidial_list changed after they
+    were archived (a later modify_date; the windows count before LIMIT cuts)."""
+    later = "l.modify_date > a.modify_date" if "modify_date" in columns else "FALSE"
     return (
-        f"SELECT l.lead_id, COUNT(*) OVER () FROM {LEADS} l "
+        f"SELECT l.lead_id, COUNT(*) OVER (), SUM({later}) OVER () FROM {LEADS} l "
         f"JOIN {ARCHIVE} a ON a.lead_id = l.lead_id WHERE NOT ({_all_identical(columns)}) "
-        f"ORDER BY l.lead_id LIMIT {max(int(limit), 1)}"
+        f"ORDER BY {later}, l.lead_id LIMIT {max(int(limit), 1)}"  # unexplained ones first
     )
 
 
@@ -178,6 +220,10 @@ def campaign_lists(count: int) -> str:
         f"SELECT list_id FROM {LISTS} WHERE active IN ('Y','N') "
         f"AND campaign_id IN ({placeholders(count)}) ORDER BY list_id"
     )
+
+
+# Every list, as ADMIN_archive_leads.pl reads --campaigns=---ALL--- (active Y or N).
+ALL_LISTS = f"SELECT list_id FROM {LISTS} WHERE active IN ('Y','N') ORDER BY list_id"
 
 
 class LeadFilter(NamedTuple):
@@ -213,32 +259,54 @@ def lead_filter(
     return LeadFilter("".join(f" AND {part}" for part in parts), tuple(args))
 
 
-def count_selected(where: LeadFilter) -> str:
+def _lead_table(table: str) -> str:
+    if table not in (LEADS, ARCHIVE):
+        raise ValueError(f"not a lead table: {table}")
+    return table
+
+
+def count_selected(where: LeadFilter, table: str = LEADS) -> str:
     """How many leads a selection holds now (arguments: the filter's)."""
-    return f"SELECT COUNT(*) FROM {LEADS} WHERE lead_id > 0{where.clause}"
+    return f"SELECT COUNT(*) FROM {_lead_table(table)} WHERE lead_id > 0{where.clause}"
 
 
-def select_page(where: LeadFilter) -> str:
+def select_page(where: LeadFilter, table: str = LEADS) -> str:
     """The next page of selected lead IDs (arguments: last lead_id, the filter's, page size)."""
-    return f"SELECT lead_id FROM {LEADS} WHERE lead_id > %s{where.clause} ORDER BY lead_id LIMIT %s"
+    return (
+        f"SELECT lead_id FROM {_lead_table(table)} WHERE lead_id > %s{where.clause} "
+        "ORDER BY lead_id LIMIT %s"
+    )
 
 
 def leads_present(table: str, count: int) -> str:
     """Which of `count` lead IDs a table holds (table: LEADS or ARCHIVE)."""
-    if table not in (LEADS, ARCHIVE):
-        raise ValueError(f"not a lead table: {table}")
-    return f"SELECT lead_id FROM {table} WHERE lead_id IN ({placeholders(count)})"
+    return f"SELECT lead_id FROM {_lead_table(table)} WHERE lead_id IN ({placeholders(count)})"
 
 
-def survey_leads(columns: Sequence[str], count: int) -> str:
-    """For each requested lead in vicidial_list: archived already? identical copy? (read-only)."""
+def survey_leads(columns: Sequence[str], count: int, flow: Flow = ARCHIVING) -> str:
+    """For each requested lead in the source: in the target already? identical? (read-only)."""
+    s, t = flow.aliases
     same = " AND ".join(identical("l", "a", c) for c in columns)
     return (
-        f"SELECT l.lead_id, a.lead_id IS NOT NULL, a.lead_id IS NOT NULL AND {same} "
-        f"FROM {LEADS} l LEFT JOIN {ARCHIVE} a ON a.lead_id = l.lead_id "
-        f"WHERE l.lead_id IN ({placeholders(count)})"
+        f"SELECT {s}.lead_id, {t}.lead_id IS NOT NULL, {t}.lead_id IS NOT NULL AND {same} "
+        f"FROM {flow.source} {s} LEFT JOIN {flow.target} {t} ON {t}.lead_id = {s}.lead_id "
+        f"WHERE {s}.lead_id IN ({placeholders(count)})"
     )
 
+
+def optimize_table(table: str) -> str:
+    """Rebuild a lead table after a bulk run (on MyISAM it locks the table meanwhile)."""
+    return f"OPTIMIZE TABLE {_lead_table(table)}"
+
+
+TABLE_ENGINE = """
+SELECT ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s
+"""
+
+# --- Replica lag (lead-archive archive/restore --max-replica-lag) -----------------------------
+
+# MariaDB 10.5.1+ and MySQL 8.0.22+ know the first; older servers only the second.
+SHOW_REPLICA_STATUS = ("SHOW REPLICA STATUS", "SHOW SLAVE STATUS")
 
 # --- API keys -------------------------------------------------------------------------------
 
@@ -254,6 +322,7 @@ CREATE TABLE IF NOT EXISTS {KEYS} (
 """
 INSERT_KEY = f"INSERT INTO {KEYS} (api_user, key_hash, created_at) VALUES (%s, %s, NOW())"
 SELECT_KEY_USER = f"SELECT api_user FROM {KEYS} WHERE key_hash = %s AND revoked_at IS NULL"
+SELECT_LIVE_KEY_HASHES = f"SELECT key_hash FROM {KEYS} WHERE revoked_at IS NULL"
 SELECT_KEYS = f"SELECT key_id, api_user, created_at, revoked_at FROM {KEYS} ORDER BY key_id"
 REVOKE_KEY = f"UPDATE {KEYS} SET revoked_at = NOW() WHERE key_id = %s AND revoked_at IS NULL"
 REVOKE_USER_KEYS = (
@@ -279,6 +348,30 @@ def drop_database(name: str) -> str:
 def create_database(name: str) -> str:
     """Create a scratch database."""
     return f"CREATE DATABASE {quote(name)} CHARACTER SET utf8mb4"
+
+
+# The demo marks each database it creates with this table, and resets only a marked one.
+DEMO_MARKER = "lead_archive_demo_marker"
+DATABASE_EXISTS = "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s"
+TABLE_IN_DATABASE = """
+SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s
+"""
+
+
+def create_demo_marker(database: str) -> str:
+    """The marker table that says: the demo created this database and may reset it."""
+    return (
+        f"CREATE TABLE {quote(database)}.{DEMO_MARKER} (created_at DATETIME NOT NULL, "
+        "note VARCHAR(100) NOT NULL) ENGINE=MyISAM"
+    )
+
+
+def insert_demo_marker(database: str) -> str:
+    """One row telling an admin who made the database."""
+    return (
+        f"INSERT INTO {quote(database)}.{DEMO_MARKER} VALUES "
+        "(NOW(), 'created by lead-archive demo; safe to drop')"
+    )
 
 
 def insert_demo_leads(count: int) -> str:
@@ -329,6 +422,17 @@ def audit_outline(lead_ids: Sequence[int], insert: bool, update: bool, delete: b
             f"WHERE l.lead_id IN ({ids}) AND every column of l is identical to a"
         )
     return "".join(statement + "|" for statement in statements)
+
+
+def restore_outline(lead_ids: Sequence[int]) -> str:
+    """A restore batch's statements in outline, as audit_outline writes an archive batch's."""
+    ids = ",".join(str(int(lead_id)) for lead_id in lead_ids)
+    return (
+        f"INSERT INTO {LEADS} SELECT * FROM {ARCHIVE} WHERE lead_id IN ({ids}) "
+        f"AND lead_id NOT IN (SELECT lead_id FROM {LEADS})|"
+        f"DELETE a FROM {ARCHIVE} a JOIN {LEADS} l ON l.lead_id = a.lead_id "
+        f"WHERE a.lead_id IN ({ids}) AND every column of a is identical to l|"
+    )
 
 
 PING = "SELECT 1"

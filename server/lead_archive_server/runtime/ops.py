@@ -13,24 +13,27 @@ from lead_archive_client.vocabulary import SERVICE_NAME
 from lead_archive_server.core.db import Database
 from lead_archive_server.runtime.settings import Settings
 from lead_archive_server.service import metrics
-from lead_archive_server.service.audit import AdminLog
+from lead_archive_server.service.access_log import AccessLog
+from lead_archive_server.service.audit import AdminLog, BatchAudit
 from lead_archive_server.service.callers import parse_networks
+from lead_archive_server.service.drain import DrainGate, Gate
 from lead_archive_server.service.health import DatabaseWatcher
-from lead_archive_server.service.observe import CallObserver, Gate
+from lead_archive_server.service.observe import CallObserver
 
 HEALTH_SERVICES = ("", SERVICE_NAME)
 
 
 class Operations:
-    """The interceptor, the admin log, the health service and its database watcher."""
+    """The interceptors, the admin log, the health service and its database watcher."""
 
     def __init__(self, settings: Settings, db: Database) -> None:
         self.health = health.aio.HealthServicer()
         self.admin_log = AdminLog(db, enabled=settings.audit, timeout_s=settings.audit_timeout_s)
         self.gate = Gate()
-        self.observer = CallObserver(
-            self.admin_log, parse_networks(settings.trusted_proxies), self.gate
-        )
+        self.drain_gate = DrainGate(self.gate)
+        # Audit first: the row is written before the answer, then the log line and metrics.
+        listeners = (BatchAudit(self.admin_log), AccessLog(), metrics.CallMetrics())
+        self.observer = CallObserver(listeners, parse_networks(settings.trusted_proxies), self.gate)
         self.watcher = DatabaseWatcher(
             db, self.health, HEALTH_SERVICES, interval_s=settings.health_interval_s
         )
@@ -47,5 +50,6 @@ class Operations:
         await self.health.enter_graceful_shutdown()
 
     async def stop(self) -> None:
-        """Stop the watcher."""
+        """Stop the watcher; let batches whose callers left finish and be audited."""
+        await self.observer.settle()
         await self.watcher.stop()

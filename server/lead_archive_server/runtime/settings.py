@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -33,7 +38,10 @@ from lead_archive_server.runtime.astguiclient import AstguiclientError, parse_da
 from lead_archive_server.runtime.tls_files import check_pair
 from lead_archive_server.service.callers import parse_networks
 
+ENV_PREFIX = "LEAD_ARCHIVE_"
 CONFIG_FILE_ENV = "LEAD_ARCHIVE_CONFIG"
+# Variables of the test, soak and benchmark harnesses: not settings, and not refused.
+HARNESS_PREFIXES = ("LEAD_ARCHIVE_TEST_", "LEAD_ARCHIVE_SOAK_", "LEAD_ARCHIVE_BENCH_")
 DEFAULT_OFFICE_HOURS = "mon-fri 08:00-18:00"
 DEFAULT_DATABASE_URL = "mysql://root@127.0.0.1:3306/asterisk"
 
@@ -89,9 +97,20 @@ class Settings(BaseSettings):
     http_tls_key: str = ""
     upstream_ca: str = ""
     upstream_server_name: str = ""
-    trusted_proxies: str = "127.0.0.1, ::1"
+    # Proxies whose X-Forwarded-For / x-forwarded-for is believed; none unless named. The
+    # REST half of `serve` reaches its gRPC half with a per-process token instead.
+    trusted_proxies: str = ""
+    # Failed authentications per client per minute before its unknown keys are refused
+    # unchecked for a minute (valid keys still work); 0 turns the limit off.
+    auth_failure_limit: int = Field(default=10, ge=0, le=100_000)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    # The REST port's bounds on each client (see cli/http_limits.py).
+    http_max_header_bytes: int = Field(default=16_384, ge=1024, le=1_048_576)
+    http_max_headers: int = Field(default=64, ge=8, le=10_000)
+    http_header_timeout_s: float = Field(default=10.0, gt=0, le=3600)
+    http_keep_alive_s: int = Field(default=5, ge=1, le=3600)
+    http_max_connections: int = Field(default=512, ge=1, le=100_000)
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     health_interval_s: float = Field(default=5.0, gt=0, le=3600)
@@ -100,6 +119,18 @@ class Settings(BaseSettings):
     # For `lead-archive archive`, a client of the API: the key it sends, and where to.
     api_key: SecretStr = SecretStr("")
     target: str = ""
+    # The nightly job (`lead-archive archive --from-settings`, deploy/lead-archive-nightly.*):
+    # which leads, chosen as the command's options choose them, and how gently.
+    nightly_list_id: str = ""
+    nightly_campaign: str = ""
+    nightly_status: str = ""
+    nightly_called_before_days: int = Field(default=0, ge=0, le=36500)
+    nightly_entered_before_days: int = Field(default=0, ge=0, le=36500)
+    nightly_sleep_s: float = Field(default=0.0, ge=0, le=3600)
+    nightly_max_replica_lag_s: float = Field(default=0.0, ge=0, le=86400)
+    nightly_optimize: bool = False
+    # A replica of the database to watch (--replica): mysql://user:pass@host:port/
+    replica_url: str = ""
 
     _database_source: str = PrivateAttr(default="LEAD_ARCHIVE_DATABASE_URL")
 
@@ -238,19 +269,88 @@ def _server_zone() -> ZoneInfo:
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Read settings from the environment and config file, or raise SettingsError."""
+    """Read settings from the environment and config file, or raise SettingsError.
+
+    A LEAD_ARCHIVE_* variable or a file key that is no setting is refused (with the closest
+    valid name), and a bad value is reported under the name it was given by: the variable,
+    or the file and its key.
+    """
     config_file = os.environ.get(CONFIG_FILE_ENV, "")
-    if config_file and not Path(config_file).is_file():
-        raise SettingsError(f"{CONFIG_FILE_ENV}: no such file {config_file!r}")
+    file_keys = _config_file_keys(config_file) if config_file else set()
+    _refuse_unknown_names(os.environ, file_keys, config_file)
+    source = _Sources(os.environ, file_keys, config_file)
     try:
         settings = Settings(**overrides)
     except ValidationError as error:
         first = error.errors()[0]
         if not first["loc"]:  # a whole-model check: its message names the setting
-            raise SettingsError(first["msg"].removeprefix("Value error, ")) from None
-        name = "LEAD_ARCHIVE_" + "_".join(str(p) for p in first["loc"]).upper()
-        raise SettingsError(f"{name}: {first['msg']}") from None
+            raise SettingsError(source.named(first["msg"].removeprefix("Value error, "))) from None
+        field = "_".join(str(p) for p in first["loc"])
+        raise SettingsError(f"{source.of(field)}: {first['msg']}") from None
     except (OSError, ValueError) as error:  # an unreadable or malformed TOML file
         raise SettingsError(f"{CONFIG_FILE_ENV}: {error}") from None
-    settings.check()
+    try:
+        settings.check()
+    except SettingsError as error:
+        raise SettingsError(source.named(str(error))) from None
     return settings
+
+
+def _config_file_keys(config_file: str) -> set[str]:
+    """The keys of the TOML file (SettingsError when it is missing or malformed)."""
+    try:
+        with open(config_file, "rb") as file:
+            return set(tomllib.load(file))
+    except FileNotFoundError:
+        raise SettingsError(f"{CONFIG_FILE_ENV}: no such file {config_file!r}") from None
+    except OSError as error:
+        raise SettingsError(f"{CONFIG_FILE_ENV}: cannot read {config_file}: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise SettingsError(
+            f"{CONFIG_FILE_ENV}: {config_file} is not valid TOML: {error}"
+        ) from None
+
+
+def _refuse_unknown_names(env: Mapping[str, str], file_keys: set[str], config_file: str) -> None:
+    names = list(Settings.model_fields)
+    for variable in sorted(env):
+        upper = variable.upper()
+        if not upper.startswith(ENV_PREFIX) or upper == CONFIG_FILE_ENV:
+            continue
+        if upper.startswith(HARNESS_PREFIXES):
+            continue
+        if upper.removeprefix(ENV_PREFIX).lower() not in names:
+            known = [ENV_PREFIX + name.upper() for name in names] + [CONFIG_FILE_ENV]
+            raise SettingsError(f"{variable} is not a setting{_closest(upper, known)}")
+    for key in sorted(file_keys):
+        if key not in names:
+            raise SettingsError(f"{config_file}: {key!r} is not a setting{_closest(key, names)}")
+
+
+def _closest(name: str, known: list[str]) -> str:
+    match = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f"; did you mean {match[0]}?" if match else " (see the README's settings table)"
+
+
+@dataclass(frozen=True)
+class _Sources:
+    """Where each setting's value came from, to name it in an error."""
+
+    env: Mapping[str, str]
+    file_keys: set[str]
+    config_file: str
+
+    def of(self, field: str) -> str:
+        """`LEAD_ARCHIVE_X` when the environment gave it (or no one did), else `file: x`."""
+        variable = ENV_PREFIX + field.upper()
+        in_env = any(name.upper() == variable for name in self.env)
+        if field in self.file_keys and not in_env:
+            return f"{self.config_file}: {field}"
+        return variable
+
+    def named(self, message: str) -> str:
+        """A message that starts with LEAD_ARCHIVE_X, restated with X's true source."""
+        found = re.match(r"LEAD_ARCHIVE_([A-Z0-9_]+)(?=[: ])", message)
+        if found is None or found.group(1).lower() not in Settings.model_fields:
+            return message
+        return self.of(found.group(1).lower()) + message[found.end() :]

@@ -19,14 +19,20 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import grpc
+from lead_archive_client.vocabulary import GRPC_COUNT_FIELDS
+from vicidial.leads.v1 import lead_archive_pb2 as pb
+
 from lead_archive_server.core import sql
 from lead_archive_server.core.db import Database, Session
 from lead_archive_server.service import metrics
 from lead_archive_server.service.callers import admin_log_address
+from lead_archive_server.service.calls import EndedCall
 
 log = logging.getLogger(__name__)
 
 ARCHIVE_EVENT_CODE = "LEAD ARCHIVE API ARCHIVE LEADS"
+RESTORE_EVENT_CODE = "LEAD ARCHIVE API RESTORE LEADS"
 # How long to trust a look at information_schema for the table before looking again.
 TABLE_RECHECK_S = 60.0
 
@@ -47,6 +53,9 @@ class AuditEntry:
     update_count: int
     delete_count: int
     kept_count: int
+    # A restore batch (RESTORE_EVENT_CODE): insert_count is rows added to vicidial_list,
+    # delete_count rows removed from the archive; there is no update.
+    restore: bool = False
 
     @property
     def changed(self) -> bool:
@@ -59,7 +68,7 @@ class AuditEntry:
         notes = [
             f"select_count: {self.select_count}",
             f"insert_count: {self.insert_count}",
-            f"update_count: {self.update_count}",
+            *([] if self.restore else [f"update_count: {self.update_count}"]),
             f"delete_count: {self.delete_count}",
             f"kept_count: {self.kept_count}",
             "lead_ids: " + ",".join(str(lead_id) for lead_id in self.lead_ids),
@@ -69,12 +78,21 @@ class AuditEntry:
         return (
             self.api_user,
             address.column,
-            "DELETE" if self.delete_count else "MODIFY",
+            self._event_type(),
             self.request_id,
-            ARCHIVE_EVENT_CODE,
-            sql.audit_outline(self.lead_ids, self.insert, self.update, self.delete),
+            RESTORE_EVENT_CODE if self.restore else ARCHIVE_EVENT_CODE,
+            sql.restore_outline(self.lead_ids)
+            if self.restore
+            else sql.audit_outline(self.lead_ids, self.insert, self.update, self.delete),
             "|".join(notes),
         )
+
+    def _event_type(self) -> str:
+        """DELETE when leads left vicidial_list, ADD when a restore brought leads back into
+        it, else MODIFY (only the archive changed)."""
+        if self.restore:
+            return "ADD" if self.insert_count else "MODIFY"
+        return "DELETE" if self.delete_count else "MODIFY"
 
 
 class AdminLog:
@@ -125,3 +143,31 @@ class AdminLog:
                 log.info("no %s table: batches are not audited", sql.ADMIN_LOG)
             self._table_exists, self._checked_at = exists, now
         return self._table_exists
+
+
+class BatchAudit:
+    """Writes the audit row of every successful batch that changed data (see AdminLog)."""
+
+    def __init__(self, admin_log: AdminLog) -> None:
+        self._admin_log = admin_log
+
+    async def call_ended(self, call: EndedCall) -> None:
+        """Audit a successful ArchiveLeads or RestoreLeads call."""
+        if call.code != grpc.StatusCode.OK or not call.is_batch:
+            return
+        request, record = call.request, call.record
+        restore = isinstance(request, pb.RestoreLeadsRequest)
+        counts = {name: int(getattr(call.response, name, 0)) for name in GRPC_COUNT_FIELDS}
+        await self._admin_log.record(
+            AuditEntry(
+                request_id=record.request_id,
+                api_user=record.api_user,
+                client_ip=record.client_ip,
+                lead_ids=tuple(request.lead_ids),
+                insert=restore or request.insert_leads,
+                update=not restore and request.update_leads,
+                delete=restore or request.delete_leads,
+                restore=restore,
+                **counts,
+            )
+        )

@@ -1,11 +1,13 @@
 """Who is calling: the client's IP address and the request id, from a gRPC call.
 
 Trust assumption: the REST shim forwards the HTTP client's address in ``x-forwarded-for``
-metadata. That value is believed only when the gRPC peer itself is a trusted proxy
-(LEAD_ARCHIVE_TRUSTED_PROXIES, default the loopback addresses, where ``lead-archive
-serve`` runs its shim); from any other peer the header is ignored and the peer's own
-address is used. Anyone who can open a loopback connection can therefore name any address:
-on a Vicidial server such local users are trusted already.
+metadata and its own request id in ``x-request-id`` (the HTTP client's id goes in
+``x-client-request-id``). Those values are believed only from a proxy that speaks for its
+clients: the shim of the same ``lead-archive serve`` process (it proves itself with a
+per-process token, see observe.Gate), or a peer in LEAD_ARCHIVE_TRUSTED_PROXIES (none by
+default; name the host of a separate ``lead-archive rest``). From any other peer the
+address is the peer's own and the id a fresh one; a sent id is logged as the client's.
+A forwarded value that is not an IP address is ignored.
 """
 
 from __future__ import annotations
@@ -64,12 +66,22 @@ def is_trusted(address: str, trusted: Iterable[IpNetwork]) -> bool:
     return any(ip.version == net.version and ip in net for net in trusted)
 
 
+def speaks_for_clients(peer: str | None, trusted: Iterable[IpNetwork]) -> bool:
+    """Whether the peer is one of the proxies the operator named."""
+    return is_trusted(normalise(peer_address(peer)), trusted)
+
+
 def client_address(
-    peer: str | None, forwarded_for: str | None, trusted: Iterable[IpNetwork]
+    peer: str | None,
+    forwarded_for: str | None,
+    trusted: Iterable[IpNetwork],
+    *,
+    believed: bool = False,
 ) -> str:
-    """The caller's address: the forwarded one from a trusted proxy, else the peer's own."""
+    """The caller's address: the forwarded one from a trusted proxy (or, `believed`, from a
+    proxy known otherwise), else the peer's own."""
     own = normalise(peer_address(peer))
-    if forwarded_for and is_trusted(own, trusted):
+    if forwarded_for and (believed or is_trusted(own, trusted)):
         # The right-most entry is the one our proxy added; earlier ones are the client's word.
         forwarded = normalise(forwarded_for.split(",")[-1])
         if forwarded:

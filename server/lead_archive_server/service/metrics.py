@@ -18,6 +18,7 @@ from prometheus_client.registry import Collector
 
 from lead_archive_server.core import phases
 from lead_archive_server.core.db import Database
+from lead_archive_server.service.calls import EndedCall
 
 # Seconds: a batch is tens of milliseconds when idle, up to the 30 s batch lock when queued.
 
@@ -45,6 +46,12 @@ PHASE_SECONDS = Histogram(
     ["phase"],
     buckets=LATENCY_BUCKETS,
 )
+RESTORED_LEADS = Counter(
+    "lead_archive_restored_leads",
+    "Leads of successful restore batches: selected (read from vicidial_list_archive), inserted "
+    "(into vicidial_list), deleted (from the archive), kept (vicidial_list holds other data).",
+    ["action"],
+)
 AUDIT_ROWS = Counter(
     "lead_archive_audit_rows",
     "vicidial_admin_log rows: written, failed (error or timeout), or skipped (table missing).",
@@ -55,8 +62,12 @@ DATABASE_UP = Gauge(
 )
 
 LEAD_ACTIONS = ("selected", "inserted", "updated", "deleted", "kept")
+RESTORE_ACTIONS = ("selected", "inserted", "deleted", "kept")
+RESTORE_METHOD = "RestoreLeads"
 for _action in LEAD_ACTIONS:
     LEADS.labels(_action)
+for _action in RESTORE_ACTIONS:
+    RESTORED_LEADS.labels(_action)
 for _phase in phases.PHASES:
     PHASE_SECONDS.labels(_phase)
 for _outcome in ("written", "failed", "skipped"):
@@ -114,11 +125,23 @@ REGISTRY.register(POOLS)
 
 
 def record_call(method: str, outcome: str, seconds: float, counts: Iterable[int] = ()) -> None:
-    """Count one call; counts are selected, inserted, updated, deleted, kept of a success."""
+    """Count one call; counts are selected, inserted, updated, deleted, kept of a successful
+    archive batch, or selected, inserted, deleted, kept of a restore batch."""
     REQUESTS.labels(method, outcome).inc()
     REQUEST_SECONDS.labels(method).observe(seconds)
-    for action, count in zip(LEAD_ACTIONS, counts, strict=False):
-        LEADS.labels(action).inc(count)
+    counter, actions = (
+        (RESTORED_LEADS, RESTORE_ACTIONS) if method == RESTORE_METHOD else (LEADS, LEAD_ACTIONS)
+    )
+    for action, count in zip(actions, counts, strict=False):
+        counter.labels(action).inc(count)
+
+
+class CallMetrics:
+    """Counts every ended call, and a successful batch's leads (see record_call)."""
+
+    async def call_ended(self, call: EndedCall) -> None:
+        """Count the call."""
+        record_call(call.record.method, call.code.name, call.seconds, call.counts())
 
 
 class MetricsServer:

@@ -1,45 +1,38 @@
-"""Around every LeadArchiveService call: request id, client address, log line, metrics, audit.
+"""Around every LeadArchiveService call: open its record, time it, and tell the listeners.
 
-``CallObserver`` is a gRPC server interceptor, so the servicer stays a thin adapter. It
-opens a ``CallRecord`` that ``RecordingGuard`` completes with the API user once the key is
-checked; when the call ends it writes one log line and the metrics, and, for a batch that
-changed data, the vicidial_admin_log row. The request id and the API user go back to the
-caller in trailing metadata (``x-request-id``, ``x-api-user``).
+``CallObserver`` is a gRPC server interceptor, so the servicer stays a thin adapter. Its one
+job is the call's life: it opens a ``CallRecord`` (request id and client address, see
+``callers``) and, when the call ends, hands an ``EndedCall`` to each listener in turn: the
+audit row (``audit.BatchAudit``), the log line (``access_log.AccessLog``) and the metrics
+(``metrics.CallMetrics``). When the caller stops waiting (deadline, cancel), a batch already
+under way still runs to its end (the servicer shields it) and is then ended with its real
+counts (``caller_left``).
 """
 
 from __future__ import annotations
 
-import hmac
-import logging
-import secrets
-from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from time import perf_counter
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 import grpc
 from lead_archive_client.vocabulary import (
-    API_USER_KEY,
+    CLIENT_REQUEST_ID_KEY,
     FORWARDED_FOR_KEY,
-    GRPC_COUNT_FIELDS,
     REQUEST_ID_KEY,
     SERVICE_NAME,
+    new_request_id,
     request_id_or_new,
+    safe_request_id,
 )
-from vicidial.leads.v1 import lead_archive_pb2 as pb
 
-from lead_archive_server.access.guard import AccessGuard
-from lead_archive_server.core.errors import ShuttingDown
-from lead_archive_server.service import metrics
-from lead_archive_server.service.audit import AdminLog, AuditEntry
-from lead_archive_server.service.callers import IpNetwork, client_address
-from lead_archive_server.service.status import abort
-
-log = logging.getLogger("server.requests")
+from lead_archive_server.service.callers import IpNetwork, client_address, speaks_for_clients
+from lead_archive_server.service.calls import CallRecord, EndedCall, enter_call, leave_call
+from lead_archive_server.service.drain import Gate
+from lead_archive_server.service.servicer import BatchResponse, batch_under_way
 
 _PREFIX = f"/{SERVICE_NAME}/"
-SHIM_TOKEN_KEY = "x-lead-archive-shim"
 
 if TYPE_CHECKING:  # generic only in grpc's type stubs
     Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
@@ -47,88 +40,25 @@ if TYPE_CHECKING:  # generic only in grpc's type stubs
     Behaviour: TypeAlias = Callable[[Any, Context], Awaitable[Any]]
 
 
-@dataclass
-class CallRecord:
-    """One call: who made it and under which id."""
+class CallListener(Protocol):
+    """Something that acts on every ended call (one job each: audit, log line, metrics)."""
 
-    method: str
-    request_id: str
-    client_ip: str
-    context: Context
-    api_user: str = ""
-
-    def set_user(self, api_user: str) -> None:
-        """Remember the API user and tell the caller in trailing metadata."""
-        self.api_user = api_user
-        self.context.set_trailing_metadata(self.trailing_metadata())
-
-    def trailing_metadata(self) -> tuple[tuple[str, str], ...]:
-        """What every answer carries: the request id, and the user once known."""
-        user = ((API_USER_KEY, self.api_user),) if self.api_user else ()
-        return ((REQUEST_ID_KEY, self.request_id), *user)
-
-
-_current: ContextVar[CallRecord | None] = ContextVar("lead_archive_call", default=None)
-
-
-def current_call() -> CallRecord | None:
-    """The record of the call being served, if any."""
-    return _current.get()
-
-
-class RecordingGuard(AccessGuard):
-    """The access guard that also writes the admitted API user into the call's record."""
-
-    async def admit(self, authorization: str | None, client: str | None = None) -> str:
-        """Check key and office hours (see AccessGuard); note the user.
-
-        Failed attempts count against the call's client address (the forwarded one from a
-        trusted proxy), which is what the failed-authentication limit keys on.
-        """
-        record = current_call()
-        if client is None and record is not None:
-            client = record.client_ip or None
-        api_user = await super().admit(authorization, client)
-        if record is not None:
-            record.set_user(api_user)
-        return api_user
-
-
-class Gate:
-    """Whether new calls are taken: always, until shutdown begins.
-
-    While draining, only calls from the REST shim of the same process (``lead-archive
-    serve``) still pass, so HTTP requests it accepted before the signal can finish; it
-    proves itself with a random per-process token in metadata, which never leaves the
-    process's own connection.
-    """
-
-    def __init__(self) -> None:
-        self.token = secrets.token_hex(16)
-        self.draining = False
-
-    @property
-    def metadata(self) -> tuple[tuple[str, str], ...]:
-        """What the in-process shim adds to every call."""
-        return ((SHIM_TOKEN_KEY, self.token),)
-
-    def admits(self, metadata: dict[str, Any]) -> bool:
-        """Whether a new call with this metadata may start."""
-        if not self.draining:
-            return True
-        token = _text(metadata.get(SHIM_TOKEN_KEY)) or ""
-        return hmac.compare_digest(token.encode(), self.token.encode())
+    async def call_ended(self, call: EndedCall) -> None: ...
 
 
 class CallObserver(grpc.aio.ServerInterceptor):
     """Observes LeadArchiveService calls; health and reflection pass through untouched."""
 
     def __init__(
-        self, admin_log: AdminLog, trusted_proxies: tuple[IpNetwork, ...], gate: Gate
+        self,
+        listeners: Sequence[CallListener],
+        trusted_proxies: tuple[IpNetwork, ...],
+        gate: Gate,
     ) -> None:
-        self._admin_log = admin_log
+        self._listeners = tuple(listeners)
         self._trusted = trusted_proxies
         self._gate = gate
+        self._left_behind: set[asyncio.Future[None]] = set()
 
     async def intercept_service(
         self,
@@ -150,89 +80,97 @@ class CallObserver(grpc.aio.ServerInterceptor):
     def _observed(self, method: str, inner: Behaviour) -> Behaviour:
         async def observed(request: Any, context: Context) -> Any:
             record = self._open(method, context)
-            token = _current.set(record)
+            token = enter_call(record)
             started = perf_counter()
             try:
-                if not self._gate.admits(dict(context.invocation_metadata() or ())):
-                    await _refuse(context)
                 response = await inner(request, context)
+            except asyncio.CancelledError:
+                batch = batch_under_way()
+                if batch is None or batch.done():
+                    await self._failed(record, request, started, context)
+                else:  # the caller left; the shielded batch goes on (see servicer)
+                    self._after_caller_left(record, request, batch, started, context)
+                raise
             except BaseException:
-                code = context.code() or grpc.StatusCode.CANCELLED
-                self._finish(record, request, None, code, perf_counter() - started, context)
+                await self._failed(record, request, started, context)
                 raise
             finally:
-                _current.reset(token)
-            await self._audit(record, request, response)
-            self._finish(record, request, response, grpc.StatusCode.OK, perf_counter() - started)
+                leave_call(token)
+            await self._ended(
+                EndedCall(record, request, response, grpc.StatusCode.OK, 0.0), started
+            )
             return response
 
         return observed
 
-    def _open(self, method: str, context: Context) -> CallRecord:
-        metadata = {key: value for key, value in context.invocation_metadata() or ()}
-        record = CallRecord(
-            method=method,
-            request_id=request_id_or_new(_text(metadata.get(REQUEST_ID_KEY))),
-            client_ip=client_address(
-                context.peer(), _text(metadata.get(FORWARDED_FOR_KEY)), self._trusted
-            ),
-            context=context,
+    async def _ended(self, call: EndedCall, started: float) -> None:
+        """Hand the ended call, with its duration, to every listener in turn."""
+        timed = EndedCall(
+            call.record,
+            call.request,
+            call.response,
+            call.code,
+            perf_counter() - started,
+            call.error,
         )
-        context.set_trailing_metadata(record.trailing_metadata())
-        return record
+        for listener in self._listeners:
+            await listener.call_ended(timed)
 
-    async def _audit(self, record: CallRecord, request: Any, response: Any) -> None:
-        if not isinstance(request, pb.ArchiveLeadsRequest):
-            return
-        await self._admin_log.record(
-            AuditEntry(
-                request_id=record.request_id,
-                api_user=record.api_user,
-                client_ip=record.client_ip,
-                lead_ids=tuple(request.lead_ids),
-                insert=request.insert_leads,
-                update=request.update_leads,
-                delete=request.delete_leads,
-                **{name: int(getattr(response, name)) for name in GRPC_COUNT_FIELDS},
-            )
-        )
+    async def _failed(
+        self, record: CallRecord, request: Any, started: float, context: Context
+    ) -> None:
+        code = context.code() or grpc.StatusCode.CANCELLED
+        call = EndedCall(record, request, None, code, 0.0, context.details() or "")
+        # A failed call must still be logged when its task is being cancelled.
+        await asyncio.shield(self._ended(call, started))
 
-    def _finish(
+    def _after_caller_left(
         self,
         record: CallRecord,
         request: Any,
-        response: Any,
-        code: grpc.StatusCode,
-        seconds: float,
-        context: Context | None = None,
+        batch: asyncio.Future[BatchResponse],
+        started: float,
+        context: Context,
     ) -> None:
-        """One log line and the metrics for a finished call."""
-        counts = []
-        if isinstance(response, pb.ArchiveLeadsResponse):
-            counts = [int(getattr(response, name)) for name in GRPC_COUNT_FIELDS]
-        metrics.record_call(record.method, code.name, seconds, counts)
-        fields: dict[str, Any] = {
-            "request_id": record.request_id,
-            "method": record.method,
-            "api_user": record.api_user,
-            "client_ip": record.client_ip,
-            "outcome": code.name,
-            "duration_ms": round(seconds * 1000, 1),
-        }
-        if isinstance(request, pb.ArchiveLeadsRequest):
-            fields["lead_count"] = len(request.lead_ids)
-            fields.update(
-                zip(GRPC_COUNT_FIELDS, counts or [0] * len(GRPC_COUNT_FIELDS), strict=True)
-            )
-        if context is not None and code != grpc.StatusCode.OK:
-            # The contract's message; never SQL, a trace or a credential (see errors.py).
-            fields["error"] = context.details() or ""
-        log.info("%s %s", record.method, code.name, extra={"fields": fields})
+        """End a batch once it finishes, though its caller no longer waits for it."""
+        record.caller_left = True
 
+        async def complete() -> None:
+            try:
+                response = await batch
+            except BaseException:  # the batch failed on its own: ended with its code
+                await self._failed(record, request, started, context)
+                return
+            ok = EndedCall(record, request, response, grpc.StatusCode.OK, 0.0)
+            await self._ended(ok, started)
 
-async def _refuse(context: Context) -> None:
-    """End a call that came after shutdown began, as the servicer ends its errors."""
-    await abort(context, ShuttingDown())
+        task = asyncio.ensure_future(complete())
+        self._left_behind.add(task)
+        task.add_done_callback(self._left_behind.discard)
+
+    async def settle(self) -> None:
+        """Wait for the calls whose callers left (before the database closes)."""
+        if self._left_behind:
+            await asyncio.gather(*self._left_behind, return_exceptions=True)
+
+    def _open(self, method: str, context: Context) -> CallRecord:
+        """Who calls: a proxy we trust (our own shim, or one named in the settings) speaks
+        for its client's address and request ids; any other caller's are its word only."""
+        metadata = {key: value for key, value in context.invocation_metadata() or ()}
+        sent_id = _text(metadata.get(REQUEST_ID_KEY))
+        forwarded = _text(metadata.get(FORWARDED_FOR_KEY))
+        peer = context.peer()
+        if self._gate.from_own_shim(metadata) or speaks_for_clients(peer, self._trusted):
+            request_id = request_id_or_new(sent_id)
+            client_ip = client_address(peer, forwarded, (), believed=True)
+            client_id = safe_request_id(_text(metadata.get(CLIENT_REQUEST_ID_KEY)))
+        else:
+            request_id = new_request_id()
+            client_ip = client_address(peer, None, ())
+            client_id = safe_request_id(sent_id)
+        record = CallRecord(method, request_id, client_ip, context, client_request_id=client_id)
+        context.set_trailing_metadata(record.trailing_metadata())
+        return record
 
 
 def _text(value: str | bytes | None) -> str | None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import asdict
+from typing import Any, TypeVar
 
 import grpc
 from lead_archive_client.vocabulary import AUTHORIZATION_KEY, SUCCESS_MESSAGE
@@ -16,9 +19,28 @@ from lead_archive_server.access.guard import AccessGuard
 from lead_archive_server.core.archive import ArchiveBatch, archive_leads
 from lead_archive_server.core.db import Database
 from lead_archive_server.core.errors import ArchiveError, ServerError
+from lead_archive_server.core.restore import RestoreBatch, restore_leads
 from lead_archive_server.service.status import abort
 
 log = logging.getLogger(__name__)
+R = TypeVar("R")
+
+BatchResponse = pb.ArchiveLeadsResponse | pb.RestoreLeadsResponse
+# The batch a call started: it runs to its end even if the caller leaves (see observe).
+_batch: ContextVar[asyncio.Future[BatchResponse] | None] = ContextVar("batch", default=None)
+
+
+def batch_under_way() -> asyncio.Future[BatchResponse] | None:
+    """The batch the current call started (resolving to its response), if any."""
+    return _batch.get()
+
+
+async def _shielded(work: Coroutine[Any, Any, R]) -> R:
+    """Run a batch in its own task: a caller that leaves (deadline, cancel) cannot stop it
+    half way, and the observer can still log and audit it once it ends."""
+    task: asyncio.Future[R] = asyncio.ensure_future(work)
+    _batch.set(task)  # type: ignore[arg-type]  # R is one of BatchResponse
+    return await asyncio.shield(task)
 
 
 class LeadArchiveServicer(pb_grpc.LeadArchiveServiceServicer):
@@ -41,15 +63,35 @@ class LeadArchiveServicer(pb_grpc.LeadArchiveServiceServicer):
                 delete=_flag(request, "delete_leads"),
                 lead_ids=request.lead_ids,
             )
-            result = await archive_leads(self._db, batch, attempts=self._attempts)
+            response = await _shielded(self._archive(batch))
+        return response
+
+    async def RestoreLeads(
+        self, request: pb.RestoreLeadsRequest, context: grpc.aio.ServicerContext[object, object]
+    ) -> pb.RestoreLeadsResponse:
+        """Check the key (office hours do not apply), validate the batch, restore it."""
+        async with _errors_as_status(context):
+            await self._guard.admit(_authorization(context), office_hours=False)
+            batch = RestoreBatch.validated(request.lead_ids)
+            response = await _shielded(self._restore(batch))
+        return response
+
+    async def _archive(self, batch: ArchiveBatch) -> pb.ArchiveLeadsResponse:
+        result = await archive_leads(self._db, batch, attempts=self._attempts)
         return pb.ArchiveLeadsResponse(message=SUCCESS_MESSAGE, **asdict(result))
+
+    async def _restore(self, batch: RestoreBatch) -> pb.RestoreLeadsResponse:
+        result = await restore_leads(self._db, batch, attempts=self._attempts)
+        return pb.RestoreLeadsResponse(message=SUCCESS_MESSAGE, **asdict(result))
 
     async def CheckAccess(
         self, request: pb.CheckAccessRequest, context: grpc.aio.ServicerContext[object, object]
     ) -> pb.CheckAccessResponse:
-        """Check the key and the office hours only."""
+        """Check the key and, unless the request says key_only, the office hours only."""
         async with _errors_as_status(context):
-            api_user = await self._guard.admit(_authorization(context))
+            api_user = await self._guard.admit(
+                _authorization(context), office_hours=not request.key_only
+            )
         return pb.CheckAccessResponse(api_user=api_user)
 
 

@@ -1,0 +1,128 @@
+"""The way back: bring archived leads into vicidial_list again, losing none (CONTRACT 8).
+
+A restore batch is an archive batch with the tables swapped, run by the same machinery
+(archive.locked_batch: the one batch lock, the transaction, the membership read, both
+tables' definitions; archive.with_retries; sql's builders with sql.RESTORING):
+
+1. insert into vicidial_list each requested lead whose lead_id is not there, every column
+   copied as it is in the archive (modify_date included);
+2. delete from the archive each requested lead whose vicidial_list row is now identical in
+   every column (NULL-safe and byte for byte).
+
+A lead already in vicidial_list with other data is left in both tables, untouched. On
+MyISAM the order is what keeps a lead safe if the process dies between the two statements:
+the insert never removes anything, and the delete removes only a row that has an identical
+copy in vicidial_list. On InnoDB the batch is one transaction.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lead_archive_client.vocabulary import MAX_LEADS_PER_BATCH
+
+from lead_archive_server.core import sql
+from lead_archive_server.core.archive import (
+    SCHEMAS,
+    LeadsFound,
+    StepHook,
+    locked_batch,
+    no_hook,
+    run_phase,
+    with_retries,
+)
+from lead_archive_server.core.db import Database, Session
+from lead_archive_server.core.errors import (
+    DuplicateLeadIds,
+    NoLeadIds,
+    TooManyLeadIds,
+    UnknownLeadIds,
+)
+from lead_archive_server.core.phases import phase
+from lead_archive_server.core.schema import SchemaCache, current_schema
+
+
+@dataclass(frozen=True)
+class RestoreBatch:
+    """A restore request that passed the field checks: distinct lead IDs."""
+
+    lead_ids: tuple[int, ...]
+
+    @classmethod
+    def validated(cls, lead_ids: Sequence[int]) -> RestoreBatch:
+        """Apply the archive's lead_ids checks in their order; the first failure is raised.
+
+        There are no flags to check, and existence ("does not exist": not in the archive) is
+        checked under the batch lock.
+        """
+        if not lead_ids:
+            raise NoLeadIds()
+        if len(lead_ids) > MAX_LEADS_PER_BATCH:
+            raise TooManyLeadIds()
+        duplicates = [lead_id for lead_id, seen in Counter(lead_ids).items() if seen > 1]
+        if duplicates:
+            raise DuplicateLeadIds(duplicates)
+        return cls(tuple(lead_ids))
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    """What one restore batch read and changed."""
+
+    select_count: int = 0  # requested leads read from the archive
+    insert_count: int = 0  # rows added to vicidial_list
+    delete_count: int = 0  # rows removed from the archive
+    kept_count: int = 0  # left in the archive: vicidial_list holds other data for them
+
+
+async def restore_leads(
+    db: Database,
+    batch: RestoreBatch,
+    *,
+    attempts: int = 5,
+    schemas: SchemaCache | None = None,
+    after_step: StepHook = no_hook,
+) -> RestoreResult:
+    """Restore one batch; a deadlock rolls back the whole batch and it runs again.
+
+    The test hook is called at the steps "start", "checked", "insert" and "delete".
+    """
+
+    async def attempt(session: Session) -> RestoreResult:
+        async with locked_batch(session, batch.lead_ids, sql.RESTORING, after_step) as leads:
+            return await _restore(session, batch, schemas or SCHEMAS, leads, after_step)
+
+    return await with_retries(db, attempts, attempt)
+
+
+async def _restore(
+    session: Session,
+    batch: RestoreBatch,
+    schemas: SchemaCache,
+    leads: LeadsFound,
+    after_step: StepHook,
+) -> RestoreResult:
+    """Validate existence in the archive, then insert and compare-delete, set-based."""
+    if leads.missing:
+        raise UnknownLeadIds(leads.missing)
+    with phase("schema"):
+        schema = (await current_schema(session, leads.definitions, schemas)).for_restore()
+    schema.require_exact_copy()
+    await after_step("checked", session)
+    columns = schema.columns
+    absent = [lead_id for lead_id in batch.lead_ids if lead_id not in leads.in_target]
+    statement = sql.insert_missing(columns, len(absent), sql.RESTORING)
+    inserted = await run_phase(session, "insert", True, statement, absent)
+    await after_step("insert", session)
+    statement = sql.delete_archived(columns, len(batch.lead_ids), sql.RESTORING)
+    deleted = await run_phase(session, "delete", True, statement, batch.lead_ids)
+    await after_step("delete", session)
+    selected = len(batch.lead_ids)
+    return RestoreResult(
+        select_count=selected,
+        insert_count=inserted,
+        delete_count=deleted,
+        kept_count=selected - deleted,
+    )
