@@ -1,5 +1,5 @@
-"""`python -m bench`: floor, gRPC, REST, bulk and pt-archiver on one fresh 100,000-lead table,
-then the dialer guard's cost per batch (bench/guard.py).
+"""`python -m bench`: floor, gRPC, REST per batch; the floor's loop, `lead-archive archive` and
+pt-archiver on whole lists; then the dialer guard's cost per batch (bench/guard.py).
 
 See the README's performance section; `python -m bench --help` lists the knobs.
 """
@@ -29,21 +29,29 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--leads", type=int, default=100_000, help="leads seeded (default 100000)")
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument(
-        "--batches", type=int, default=40, help="fresh batches per latency path (default 40)"
+        "--batches",
+        type=int,
+        default=60,
+        help="per-batch rounds, each one floor, one gRPC and one REST batch (default 60)",
     )
     parser.add_argument(
-        "--throughput-leads",
-        type=int,
-        default=None,
-        help="leads for the bulk run and for pt-archiver (default: up to 20000)",
+        "--bulk-leads", type=int, default=100_000, help="leads per bulk list (default 100000)"
+    )
+    parser.add_argument(
+        "--bulk-rounds", type=int, default=3, help="bulk rounds, order rotating (default 3)"
+    )
+    parser.add_argument(
+        "--pt-leads", type=int, default=20_000, help="pt-archiver's leads per round (20000)"
+    )
+    parser.add_argument(
+        "--million",
+        action="store_true",
+        help="also time `lead-archive archive` on a 1,000,000-lead list (InnoDB only)",
     )
     parser.add_argument(
         "--requests", type=int, default=10_000, help="requests before the RSS reading"
     )
     parser.add_argument("--in-flight", type=int, default=4)
-    parser.add_argument(
-        "--rounds", type=int, default=4, help="turns the bulk run and pt-archiver take (default 4)"
-    )
     parser.add_argument("--validation-samples", type=int, default=200)
     parser.add_argument("--no-pt-archiver", action="store_true")
     parser.add_argument(
@@ -62,6 +70,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
         default=[],
         metavar="NAME=VALUE",
         help="extra environment for `lead-archive serve`, e.g. LEAD_ARCHIVE_POOL_SIZE=4",
+    )
+    parser.add_argument(
+        "--archive-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for `lead-archive archive`",
     )
     parser.add_argument("--database-url", default=DEFAULT_SERVER, help="the MariaDB server")
     parser.add_argument(
@@ -93,7 +108,12 @@ async def main(argv: list[str]) -> int:
     server = DatabaseUrl.parse(args.database_url)
     try:
         plan = Plan.make(
-            args.leads, args.batch_size, args.batches, args.throughput_leads, args.rounds
+            args.leads,
+            args.batch_size,
+            args.batches,
+            args.bulk_leads,
+            args.bulk_rounds,
+            args.pt_leads,
         )
     except ValueError as error:
         print(f"bench: {error}", file=sys.stderr)
@@ -121,8 +141,10 @@ async def main(argv: list[str]) -> int:
             validation_samples=args.validation_samples,
             pt_archiver=not args.no_pt_archiver,
             keep=args.keep,
+            million=args.million,
             server_log=args.results / f"server-{engine.lower()}.log",
             server_env=extra,
+            archive_env=dict(item.split("=", 1) for item in args.archive_env),
         )
         result = await runner.run(options, progress)
         saved = report.save(result, version, args.results)

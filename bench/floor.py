@@ -23,7 +23,7 @@ class Floor:
     """One plain connection that archives batches with the server's SQL and nothing else."""
 
     def __init__(self, session: Session, columns: Sequence[str]) -> None:
-        self._session = session
+        self.session = session
         self._columns = tuple(columns)
 
     async def archive(self, lead_ids: Sequence[int]) -> float:
@@ -32,13 +32,31 @@ class Floor:
         insert = sql.insert_missing(self._columns, count)
         delete = sql.delete_archived(self._columns, count)
         started = time.perf_counter()
-        async with self._session.transaction():
-            inserted = await self._session.execute(insert, lead_ids)
-            deleted = await self._session.execute(delete, lead_ids)
+        async with self.session.transaction():
+            inserted = await self.session.execute(insert, lead_ids)
+            deleted = await self.session.execute(delete, lead_ids)
         elapsed = (time.perf_counter() - started) * 1000
         if (inserted, deleted) != (count, count):
             raise AssertionError(f"floor: inserted {inserted}, deleted {deleted} of {count}")
         return elapsed
+
+    async def archive_steps(self, lead_ids: Sequence[int]) -> dict[str, float]:
+        """The same batch, each statement timed (ms): begin, insert, delete, commit."""
+        count = len(lead_ids)
+        steps: dict[str, float] = {}
+        statements = (
+            ("begin", "BEGIN", ()),
+            ("insert", sql.insert_missing(self._columns, count), lead_ids),
+            ("delete", sql.delete_archived(self._columns, count), lead_ids),
+            ("commit", "COMMIT", ()),
+        )
+        for step, statement, args in statements:
+            started = time.perf_counter()
+            changed = await self.session.execute(statement, args)
+            steps[step] = (time.perf_counter() - started) * 1000
+            if args and changed != count:
+                raise AssertionError(f"floor: {step} changed {changed} of {count}")
+        return steps
 
 
 @asynccontextmanager

@@ -6,34 +6,40 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 LATENCY_PATHS = ("floor", "grpc", "rest")
+BULK_PATHS = ("floor", "process", "pt")
+# The bulk rounds' lists, seeded in this order (lead IDs 1.. run pt, floor, process).
+PT_LIST, FLOOR_LIST, PROCESS_LIST = 3000, 3001, 3002
 
 
 @dataclass(frozen=True)
 class Plan:
-    """Lead IDs 1..leads in batches: latency, then pt-archiver's range, then the bulk run."""
+    """Lead IDs 1..leads in batches for the per-batch rounds; whole lists for the bulk rounds."""
 
     leads: int
     batch_size: int
-    batches: int  # per latency path (floor, gRPC, REST)
-    throughput_leads: int  # for the bulk run, and again for pt-archiver
-    rounds: int = 1  # the bulk run and pt-archiver take turns, so noise falls on both alike
+    batches: int  # per latency path (floor, gRPC, REST): the rounds
+    bulk_leads: int = 100_000  # one list for the process, one for the floor, per bulk round
+    bulk_rounds: int = 3
+    pt_leads: int = 20_000  # pt-archiver's share of a bulk round
 
     @classmethod
     def make(
-        cls, leads: int, batch_size: int, batches: int, throughput: int | None, rounds: int = 4
+        cls,
+        leads: int,
+        batch_size: int,
+        batches: int,
+        bulk_leads: int = 100_000,
+        bulk_rounds: int = 3,
+        pt_leads: int = 20_000,
     ) -> Plan:
-        latency = len(LATENCY_PATHS) * batches * batch_size
-        if throughput is None:
-            spare = (leads - latency) // 2
-            throughput = min(20_000, spare - spare % batch_size)
-        while rounds > 1 and throughput % (rounds * batch_size):
-            rounds -= 1
-        plan = cls(leads, batch_size, batches, throughput, rounds)
-        if throughput < batch_size or latency + 2 * throughput > leads:
+        plan = cls(leads, batch_size, batches, bulk_leads, bulk_rounds, pt_leads)
+        if plan.latency_leads + batch_size > leads:
             raise ValueError(
-                f"{leads} leads are too few for {batches} latency batches of {batch_size} "
-                f"per path plus 2 x {throughput} throughput leads"
+                f"{leads} leads are too few for {batches} rounds of {len(LATENCY_PATHS)} "
+                f"batches of {batch_size} plus one batch kept for read-only requests"
             )
+        if bulk_leads < batch_size or pt_leads < batch_size or bulk_rounds < 1:
+            raise ValueError("--bulk-leads and --pt-leads need a batch each, --bulk-rounds 1+")
         return plan
 
     def batch(self, index: int) -> list[int]:
@@ -44,7 +50,7 @@ class Plan:
     def latency_rounds(self) -> Iterator[list[tuple[str, list[int]]]]:
         """Per round, one fresh batch per path, the order rotating so no path always leads."""
         for round_no in range(self.batches):
-            paths = LATENCY_PATHS[round_no % 3 :] + LATENCY_PATHS[: round_no % 3]
+            paths = rotated(LATENCY_PATHS, round_no)
             yield [
                 (path, self.batch(round_no * len(LATENCY_PATHS) + slot))
                 for slot, path in enumerate(paths)
@@ -55,38 +61,27 @@ class Plan:
         return len(LATENCY_PATHS) * self.batches * self.batch_size
 
     @property
-    def pt_range(self) -> tuple[int, int]:
-        """lead_id first..last for pt-archiver: the same number of leads as the bulk run.
+    def untouched(self) -> list[int]:
+        """The table's last batch, never archived (for validation and read-only requests)."""
+        return list(range(self.leads - self.batch_size + 1, self.leads + 1))
 
-        Not the table's last leads: pt-archiver never takes the row with the highest
-        AUTO_INCREMENT value (its --safe-auto-increment), so that range would come up short.
-        """
-        first = self.latency_leads + 1
-        return first, first + self.throughput_leads - 1
-
-    def bulk_rounds(self) -> list[tuple[tuple[int, int], list[list[int]]]]:
-        """Per round, pt-archiver's lead_id range and the bulk run's batches, equal in size.
-
-        pt-archiver goes first in each round, so the table's highest lead_id (in the bulk
-        run's last batch) is still there whenever pt-archiver runs.
-        """
-        per_round = self.throughput_leads // self.rounds
-        pt_first, _ = self.pt_range
-        bulk_first_batch = (self.latency_leads + self.throughput_leads) // self.batch_size
-        batches_per_round = per_round // self.batch_size
-        return [
-            (
-                (pt_first + r * per_round, pt_first + (r + 1) * per_round - 1),
-                [
-                    self.batch(bulk_first_batch + r * batches_per_round + i)
-                    for i in range(batches_per_round)
-                ],
-            )
-            for r in range(self.rounds)
-        ]
+    def bulk_lists(self, pt: bool) -> list[tuple[int, int]]:
+        """(list_id, leads) seeded for every bulk round, pt-archiver's list first."""
+        lists = [(FLOOR_LIST, self.bulk_leads), (PROCESS_LIST, self.bulk_leads)]
+        return [(PT_LIST, self.pt_leads), *lists] if pt else lists
 
     @property
-    def untouched(self) -> list[int]:
-        """A batch left in vicidial_list until pt-archiver moves it (for read-only requests)."""
-        first, _ = self.pt_range
-        return list(range(first, first + self.batch_size))
+    def pt_range(self) -> tuple[int, int]:
+        """pt-archiver's lead_id range in a bulk round (its list is seeded first)."""
+        return 1, self.pt_leads
+
+    def bulk_orders(self) -> Iterator[tuple[str, ...]]:
+        """Per bulk round, the order of the floor, the process and pt-archiver, rotating."""
+        for round_no in range(self.bulk_rounds):
+            yield rotated(BULK_PATHS, round_no)
+
+
+def rotated(paths: tuple[str, ...], by: int) -> tuple[str, ...]:
+    """The paths starting from the by-th (mod their number)."""
+    start = by % len(paths)
+    return paths[start:] + paths[:start]

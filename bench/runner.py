@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -16,12 +17,15 @@ from lead_archive_server.core.database_url import DatabaseUrl
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 
 from bench import ptarchiver, seed
+from bench.bulk import BulkRun, floor_list, process_list
 from bench.floor import open_floor
-from bench.plan import LATENCY_PATHS, Plan
+from bench.plan import FLOOR_LIST, LATENCY_PATHS, PROCESS_LIST, Plan
 from bench.service import (
+    AsyncGrpcClient,
     GrpcClient,
     RestClient,
     ServerProcess,
+    async_grpc_client,
     full_request,
     grpc_client,
     rest_client,
@@ -31,6 +35,10 @@ from bench.service import (
 UNKNOWN_BASE = 4_000_000_000  # lead_id values no seeded lead has
 ProgressFn = Callable[[str], None]
 T = TypeVar("T")
+
+
+MILLION = 1_000_000
+MILLION_LIST = 3100
 
 
 @dataclass
@@ -45,8 +53,10 @@ class Options:
     validation_samples: int
     pt_archiver: bool
     keep: bool
+    million: bool = False
     server_log: Path = Path("server.log")
     server_env: Mapping[str, str] = field(default_factory=dict)
+    archive_env: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -57,23 +67,28 @@ class Result:
     plan: Plan
     latency_ms: dict[str, list[float]] = field(default_factory=dict)
     validation_ms: dict[str, list[float]] = field(default_factory=dict)
-    throughput_leads: int = 0
-    throughput_s: float = 0.0
-    pt: ptarchiver.PtResult | None = None
+    bulk: dict[str, list[BulkRun]] = field(default_factory=dict)
+    pt: list[ptarchiver.PtResult] = field(default_factory=list)
     pt_note: str = ""
+    million: BulkRun | None = None
     requests: int = 0
     requests_s: float = 0.0
     rss_start_mb: float = 0.0
     rss_after_requests_mb: float = 0.0
     rss_end_mb: float = 0.0
     rss_peak_mb: float = 0.0
+    load: list[float] = field(default_factory=list)  # 1-minute load average, start and end
 
     def median(self, path: str) -> float:
         return statistics.median(self.latency_ms[path])
 
+    def bulk_leads_per_s(self, path: str) -> float:
+        """Median leads/s of a bulk path over the rounds."""
+        return statistics.median(run.leads_per_s for run in self.bulk[path])
+
     @property
-    def leads_per_s(self) -> float:
-        return self.throughput_leads / self.throughput_s if self.throughput_s else 0.0
+    def pt_leads_per_s(self) -> float | None:
+        return statistics.median(p.leads_per_s for p in self.pt) if self.pt else None
 
 
 async def run(options: Options, progress: ProgressFn) -> Result:
@@ -81,60 +96,94 @@ async def run(options: Options, progress: ProgressFn) -> Result:
     plan = options.plan
     progress(f"{options.engine}: seeding {plan.leads} leads")
     bench_db = await seed.create(options.server, options.engine, plan.leads)
-    result = Result(options.engine, plan)
+    result = Result(options.engine, plan, load=[os.getloadavg()[0]])
     try:
         pt_note = await ptarchiver.ensure_installed() if options.pt_archiver else "skipped"
         result.pt_note = pt_note or ""
         async with (
             serving(bench_db.url, options.server_env, options.server_log) as server,
             grpc_client(server.grpc_port, bench_db.api_key) as grpc_c,
+            async_grpc_client(server.grpc_port, bench_db.api_key) as agrpc_c,
             rest_client(server.http_port, bench_db.api_key) as rest_c,
         ):
             result.rss_start_mb = server.memory_mb()[0]
-            await _measure(options, result, server, (grpc_c, rest_c), bench_db, progress)
+            await _per_batch(options, result, server, (grpc_c, agrpc_c, rest_c), bench_db, progress)
+            await _bulk(options, result, f"127.0.0.1:{server.grpc_port}", bench_db, progress)
             result.rss_end_mb, result.rss_peak_mb = server.memory_mb()
-        await _check_tables(bench_db.url, plan, pt_ran=result.pt is not None)
+        result.load.append(os.getloadavg()[0])
     finally:
         if not options.keep:
             await seed.drop(bench_db)
     return result
 
 
-async def _measure(
+async def _per_batch(
     options: Options,
     result: Result,
     server: ServerProcess,
-    clients: tuple[GrpcClient, RestClient],
+    clients: tuple[GrpcClient, AsyncGrpcClient, RestClient],
     bench_db: seed.BenchDatabase,
     progress: ProgressFn,
 ) -> None:
-    """Each measurement in turn."""
-    plan, (grpc_c, rest_c) = options.plan, clients
+    """Validation failures, the memory soak, then the interleaved per-batch rounds."""
+    plan, (grpc_c, agrpc_c, rest_c) = options.plan, clients
     progress(f"{options.engine}: validation failures, {options.validation_samples} each")
     result.validation_ms = await _validation(grpc_c, plan, options.validation_samples)
     progress(f"{options.engine}: {options.requests} requests, {options.in_flight} in flight")
     started = time.perf_counter()
-    result.requests = await _soak(grpc_c, rest_c, plan, options.requests, options.in_flight)
+    result.requests = await _soak(agrpc_c, rest_c, plan, options.requests, options.in_flight)
     result.requests_s = time.perf_counter() - started
     result.rss_after_requests_mb = server.memory_mb()[0]
-    progress(f"{options.engine}: latency, {plan.batches} batches per path")
+    progress(f"{options.engine}: per batch, {plan.batches} rounds of floor, gRPC and REST")
     result.latency_ms = await _latency(bench_db.url, plan, grpc_c, rest_c)
-    progress(
-        f"{options.engine}: bulk and pt-archiver, {plan.throughput_leads} leads each, "
-        f"in {plan.rounds} rounds"
+    await _check_tables(
+        bench_db.url, archived=plan.latency_leads, remaining=plan.leads - plan.latency_leads
     )
-    pt_parts: list[ptarchiver.PtResult] = []
-    for (first, last), batches in plan.bulk_rounds():
-        if not result.pt_note:
-            pt_parts.append(await ptarchiver.run(bench_db.url, first, last))
-        started = time.perf_counter()
-        await _in_flight(grpc_c.archive, batches, options.in_flight)
-        result.throughput_s += time.perf_counter() - started
-        result.throughput_leads += len(batches) * plan.batch_size
-    if pt_parts:
-        result.pt = ptarchiver.PtResult.total(pt_parts)
-        if result.pt.leads != plan.throughput_leads:
-            raise AssertionError(f"pt-archiver moved {result.pt.leads} leads")
+
+
+async def _bulk(
+    options: Options,
+    result: Result,
+    target: str,
+    bench_db: seed.BenchDatabase,
+    progress: ProgressFn,
+) -> None:
+    """Whole lists, the floor's loop against the process (and pt-archiver), rotating order."""
+    plan, url = options.plan, bench_db.url
+    pt = not result.pt_note
+    lists = plan.bulk_lists(pt)
+    result.bulk = {"floor": [], "process": []}
+    for round_no, order in enumerate(plan.bulk_orders(), start=1):
+        progress(
+            f"{options.engine}: bulk round {round_no}/{plan.bulk_rounds}: "
+            f"{', '.join(order)} on {plan.bulk_leads}-lead lists"
+        )
+        await seed.refill(url, lists)
+        for path in order:
+            if path == "floor":
+                result.bulk["floor"].append(await floor_list(url, FLOOR_LIST, plan.batch_size))
+            elif path == "process":
+                moved = await process_list(
+                    url,
+                    target,
+                    bench_db.api_key,
+                    PROCESS_LIST,
+                    plan.batch_size,
+                    options.archive_env,
+                )
+                result.bulk["process"].append(moved)
+            elif pt:
+                result.pt.append(await ptarchiver.run(url, *plan.pt_range))
+        await _check_tables(url, archived=sum(count for _, count in lists), remaining=0)
+    if pt and any(p.leads != plan.pt_leads for p in result.pt):
+        raise AssertionError(f"pt-archiver moved {[p.leads for p in result.pt]} leads")
+    if options.million and options.engine == "InnoDB":
+        progress(f"{options.engine}: {MILLION:,} leads in one list, one process run")
+        await seed.refill(url, [(MILLION_LIST, MILLION)])
+        result.million = await process_list(
+            url, target, bench_db.api_key, MILLION_LIST, plan.batch_size, options.archive_env
+        )
+        await _check_tables(url, archived=MILLION, remaining=0)
 
 
 async def _validation(grpc_c: GrpcClient, plan: Plan, samples: int) -> dict[str, list[float]]:
@@ -151,7 +200,7 @@ async def _validation(grpc_c: GrpcClient, plan: Plan, samples: int) -> dict[str,
 
 
 async def _soak(
-    grpc_c: GrpcClient, rest_c: RestClient, plan: Plan, requests: int, in_flight: int
+    grpc_c: AsyncGrpcClient, rest_c: RestClient, plan: Plan, requests: int, in_flight: int
 ) -> int:
     """Many requests that leave the data as it is, over gRPC and REST, to watch memory."""
     untouched = plan.untouched
@@ -220,12 +269,14 @@ async def _in_flight(
             group.create_task(worker())
 
 
-async def _check_tables(url: DatabaseUrl, plan: Plan, *, pt_ran: bool) -> None:
+async def _check_tables(url: DatabaseUrl, *, archived: int, remaining: int) -> None:
     """Every lead a measurement archived is in the archive and gone from vicidial_list."""
-    moved = plan.latency_leads + plan.throughput_leads
-    if pt_ran:
-        moved += plan.throughput_leads
-    archived = await seed.count_rows(url, "vicidial_list_archive")
-    remaining = await seed.count_rows(url, "vicidial_list")
-    if (archived, remaining) != (moved, plan.leads - moved):
-        raise AssertionError(f"archive holds {archived}, vicidial_list {remaining}")
+    counts = (
+        await seed.count_rows(url, "vicidial_list_archive"),
+        await seed.count_rows(url, "vicidial_list"),
+    )
+    if counts != (archived, remaining):
+        raise AssertionError(
+            f"archive holds {counts[0]}, vicidial_list {counts[1]}; "
+            f"expected {archived} and {remaining}"
+        )

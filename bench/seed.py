@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lead_archive_server.access.keys import create_key
@@ -25,14 +26,14 @@ _SEED_COLUMNS = (
     "postal_code, country_code, gender, date_of_birth, alt_phone, email, security_phrase, "
     "comments, called_count, last_local_call_time, `rank`, owner, entry_list_id"
 )
-_SEED_VALUES = """
+_SEED_VALUES_TEMPLATE = """
   TIMESTAMP'2020-01-01 08:00:00' + INTERVAL (seq * 7) MINUTE,
   TIMESTAMP'2021-06-01 08:00:00' + INTERVAL (seq * 5) MINUTE,
   ELT(1 + seq % 6, 'NEW', 'NA', 'B', 'DNC', 'SALE', 'CALLBK'),
   IF(seq % 3 = 0, '', CONCAT('66', seq % 50)),
   CONCAT('V', LPAD(seq, 9, '0')),
   ELT(1 + seq % 3, 'web', 'import', NULL),
-  1000 + seq % 20,
+  {list_id},
   ELT(1 + seq % 4, -5.00, -6.00, -8.00, 1.00),
   ELT(1 + seq % 3, 'N', 'Y', 'Y1'),
   '1',
@@ -61,6 +62,14 @@ _SEED_VALUES = """
   '',
   0
 """
+# The default spreads the leads over 20 lists, as a live table holds them.
+SPREAD_LISTS = "1000 + seq % 20"
+
+
+def _seed_insert(count: int, list_id: str = SPREAD_LISTS) -> str:
+    """INSERT … SELECT of `count` leads (list_id: an SQL expression over seq, or a number)."""
+    values = _SEED_VALUES_TEMPLATE.replace("{list_id}", list_id)
+    return f"INSERT INTO vicidial_list ({_SEED_COLUMNS}) SELECT {values} FROM seq_1_to_{int(count)}"
 
 
 @dataclass(frozen=True)
@@ -89,10 +98,7 @@ async def create(
         async with db.session() as session:
             for statement in vicidial_schema_statements(engine):
                 await session.execute(statement)
-            await session.execute(
-                f"INSERT INTO vicidial_list ({_SEED_COLUMNS}) "
-                f"SELECT {_SEED_VALUES} FROM seq_1_to_{int(leads)}"
-            )
+            await session.execute(_seed_insert(leads))
             # Fresh statistics, as on a live table, so plans do not depend on seeding order.
             await session.fetch_all("ANALYZE TABLE vicidial_list, vicidial_list_archive")
         await init_tables(db)
@@ -100,6 +106,20 @@ async def create(
     finally:
         await db.close()
     return BenchDatabase(url, leads, api_key)
+
+
+async def refill(url: DatabaseUrl, lists: Sequence[tuple[int, int]]) -> None:
+    """Empty both tables, then seed each (list_id, count) in turn: lead IDs 1.. in that order."""
+    db = await Database.connect(url, pool_size=1)
+    try:
+        async with db.session() as session:
+            await session.execute("TRUNCATE TABLE vicidial_list_archive")
+            await session.execute("TRUNCATE TABLE vicidial_list")
+            for list_id, count in lists:
+                await session.execute(_seed_insert(count, str(int(list_id))))
+            await session.fetch_all("ANALYZE TABLE vicidial_list, vicidial_list_archive")
+    finally:
+        await db.close()
 
 
 async def drop(bench_db: BenchDatabase) -> None:

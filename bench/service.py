@@ -113,7 +113,48 @@ def expect_full_archive(counts: Sequence[int], lead_ids: Sequence[int], via: str
 
 
 class GrpcClient:
-    """One channel, as a caller keeps it: `archive` waits for each answer."""
+    """One channel and the plain synchronous stub, as most callers write it.
+
+    `archive` and `fails` block the event loop while they wait: the per-batch rounds run one
+    call at a time with nothing else on the loop, so that costs nothing, and the synchronous
+    stub spends less of the client's CPU per call than grpc.aio does.
+    """
+
+    def __init__(self, channel: grpc.Channel, api_key: str) -> None:
+        self._stub = pb_grpc.LeadArchiveServiceStub(channel)
+        self._metadata = (("authorization", f"Key={api_key}"),)
+
+    def call(self, request: pb.ArchiveLeadsRequest) -> pb.ArchiveLeadsResponse:
+        response: pb.ArchiveLeadsResponse = self._stub.ArchiveLeads(
+            request, metadata=self._metadata, timeout=START_TIMEOUT_S
+        )
+        return response
+
+    async def archive(self, lead_ids: Sequence[int]) -> float:
+        """Archive fresh leads; return milliseconds. Checks every count of the answer."""
+        request = full_request(lead_ids)
+        started = time.perf_counter()
+        reply = self.call(request)
+        elapsed = (time.perf_counter() - started) * 1000
+        counts = (reply.select_count, reply.insert_count, reply.update_count, reply.delete_count)
+        expect_full_archive(counts, lead_ids, "gRPC")
+        return elapsed
+
+    async def fails(self, request: pb.ArchiveLeadsRequest, code: grpc.StatusCode) -> float:
+        """Send a request that must fail with `code`; return milliseconds."""
+        started = time.perf_counter()
+        try:
+            self.call(request)
+        except grpc.RpcError as error:
+            elapsed = (time.perf_counter() - started) * 1000
+            if error.code() != code:
+                raise AssertionError(f"gRPC: {error.code()} instead of {code}") from None
+            return elapsed
+        raise AssertionError(f"gRPC: the request succeeded instead of failing with {code}")
+
+
+class AsyncGrpcClient:
+    """One grpc.aio channel, for many requests in flight (the memory soak)."""
 
     def __init__(self, channel: grpc.aio.Channel, api_key: str) -> None:
         self._stub = pb_grpc.LeadArchiveServiceStub(channel)
@@ -125,34 +166,29 @@ class GrpcClient:
         )
         return response
 
-    async def archive(self, lead_ids: Sequence[int]) -> float:
-        """Archive fresh leads; return milliseconds. Checks every count of the answer."""
-        request = full_request(lead_ids)
-        started = time.perf_counter()
-        reply = await self.call(request)
-        elapsed = (time.perf_counter() - started) * 1000
-        counts = (reply.select_count, reply.insert_count, reply.update_count, reply.delete_count)
-        expect_full_archive(counts, lead_ids, "gRPC")
-        return elapsed
-
-    async def fails(self, request: pb.ArchiveLeadsRequest, code: grpc.StatusCode) -> float:
-        """Send a request that must fail with `code`; return milliseconds."""
-        started = time.perf_counter()
+    async def fails(self, request: pb.ArchiveLeadsRequest, code: grpc.StatusCode) -> None:
+        """Send a request that must fail with `code`."""
         try:
             await self.call(request)
         except grpc.aio.AioRpcError as error:
-            elapsed = (time.perf_counter() - started) * 1000
             if error.code() != code:
                 raise AssertionError(f"gRPC: {error.code()} instead of {code}") from None
-            return elapsed
+            return
         raise AssertionError(f"gRPC: the request succeeded instead of failing with {code}")
 
 
 @asynccontextmanager
 async def grpc_client(port: int, api_key: str) -> AsyncIterator[GrpcClient]:
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        grpc.channel_ready_future(channel).result(timeout=START_TIMEOUT_S)
+        yield GrpcClient(channel, api_key)
+
+
+@asynccontextmanager
+async def async_grpc_client(port: int, api_key: str) -> AsyncIterator[AsyncGrpcClient]:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         await asyncio.wait_for(channel.channel_ready(), START_TIMEOUT_S)
-        yield GrpcClient(channel, api_key)
+        yield AsyncGrpcClient(channel, api_key)
 
 
 class RestClient:

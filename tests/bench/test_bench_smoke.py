@@ -24,6 +24,8 @@ def test_quick_bench_prints_a_table_and_the_last_line_per_engine(tmp_path: Path)
             "--leads=2000",
             "--batches=3",
             "--batch-size=100",
+            "--bulk-leads=1000",
+            "--bulk-rounds=2",
             "--requests=24",
             "--validation-samples=3",
             "--no-pt-archiver",
@@ -42,11 +44,12 @@ def test_quick_bench_prints_a_table_and_the_last_line_per_engine(tmp_path: Path)
     for engine, line in zip(("MyISAM", "InnoDB"), lines[-2:], strict=True):
         assert re.fullmatch(
             r"floor_ms=[\d.]+ grpc_ratio=[\d.]+ rest_ratio=[\d.]+ leads_s=\d+ "
-            rf"pt_archiver_leads_s=n/a validation_ms=[\d.]+ rss_mb=\d+ peak_rss_mb=\d+ "
-            rf"engine={engine}",
+            r"floor_leads_s=\d+ bulk_ratio=[\d.]+ pt_archiver_leads_s=n/a "
+            rf"validation_ms=[\d.]+ rss_mb=\d+ peak_rss_mb=\d+ engine={engine}",
             line,
         ), line
-    assert "gRPC, 1 channel, sequential" in result.stdout
+    assert "gRPC, 1 channel, sync stub, sequential" in result.stdout
+    assert "lead-archive archive --list-id, whole process" in result.stdout
     for engine in ("MyISAM", "InnoDB"):
         assert re.search(
             rf"^guard_cost_ms=-?[\d.]+ guard_cost_min_ms=-?[\d.]+ "

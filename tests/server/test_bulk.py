@@ -23,6 +23,7 @@ from lead_archive_server.cli.bulk import (
     Tally,
     open_source,
     parse_day,
+    read_ahead,
     read_lead_ids,
     split_values,
     survey,
@@ -199,6 +200,45 @@ async def test_campaigns_without_lists(
 ) -> None:
     with pytest.raises(JobError, match=message):
         await selected(selection_db, selection)
+
+
+async def test_pages_are_read_ahead_in_order_and_a_read_error_comes_where_its_page_was_due() -> (
+    None
+):
+    read: list[int] = []
+
+    async def pages():
+        for number in range(1, 7):
+            read.append(number)
+            yield [number]
+        raise DatabaseUnavailable()
+
+    ahead = read_ahead(pages(), depth=2)
+    assert await anext(ahead) == [1]
+    for _ in range(10):  # a batch in flight: the loop runs the reader meanwhile
+        await asyncio.sleep(0)
+    assert read == [1, 2, 3, 4]  # two pages queued, a third read and waiting for room
+    assert [await anext(ahead) for _ in range(5)] == [[2], [3], [4], [5], [6]]
+    with pytest.raises(DatabaseUnavailable):
+        await anext(ahead)
+
+
+async def test_read_ahead_stops_reading_when_the_run_stops() -> None:
+    closed = asyncio.Event()
+
+    async def endless():
+        try:
+            number = 0
+            while True:
+                number += 1
+                yield [number]
+        finally:
+            closed.set()
+
+    ahead = read_ahead(endless(), depth=2)
+    assert await anext(ahead) == [1]
+    await ahead.aclose()
+    assert closed.is_set()
 
 
 async def test_pages_follow_lead_id_even_when_earlier_leads_are_deleted(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 
 import pymysql
 import pytest
@@ -137,3 +139,16 @@ def test_unreachable_database_is_one_line(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 assert ENGINES  # CLI tests run on both engines through the tdb fixture
+
+
+def test_the_commands_that_do_not_serve_start_without_the_serving_half() -> None:
+    """`lead-archive archive` (and keys, db, verify) leave FastAPI, uvicorn and the shim out."""
+    probe = (
+        "import sys, lead_archive_server.cli.commands; "
+        "print(sorted(m for m in ('fastapi', 'uvicorn', 'lead_archive_rest_shim') "
+        "if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert loaded.strip() == "[]"

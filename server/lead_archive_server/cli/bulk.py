@@ -53,6 +53,7 @@ from lead_archive_server.core.schema import read_archive_schema
 
 LEAD_ID_MAX = 2**32 - 1  # vicidial_list.lead_id is INT UNSIGNED
 MAX_CONCURRENCY = 32
+READ_AHEAD_PAGES = 2  # selection pages read while batches run
 # ADMIN_archive_leads.pl's --campaigns=---ALL---: every list in vicidial_lists.
 ALL_CAMPAIGNS = "---ALL---"
 # How often a lagging replica is asked again (pt-archiver's --check-interval is 1 s).
@@ -495,6 +496,38 @@ class Pacing:
     poll_s: float = LAG_POLL_S
 
 
+async def read_ahead(
+    pages: AsyncGenerator[list[int], None], depth: int
+) -> AsyncGenerator[list[int], None]:
+    """The same pages, up to `depth` of them read ahead by a task of their own.
+
+    The next page's query then runs while batches are in flight, not between one batch's end
+    and the next one's start. A failure to read is raised where its page was due.
+    """
+    queue: asyncio.Queue[list[int] | Exception | None] = asyncio.Queue(maxsize=depth)
+
+    async def fill() -> None:
+        try:
+            async for page in pages:
+                await queue.put(page)
+            await queue.put(None)
+        except Exception as error:
+            await queue.put(error)
+        finally:
+            await pages.aclose()
+
+    filling = asyncio.create_task(fill())
+    try:
+        while (item := await queue.get()) is not None:
+            if isinstance(item, Exception):
+                raise item
+            yield item
+    finally:
+        filling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await filling
+
+
 class Archiver:
     """Send a source's pages through the API, ``concurrency`` batches in flight.
 
@@ -527,7 +560,7 @@ class Archiver:
     async def run(self, source: LeadSource) -> Tally:
         """Archive every page, or stop cleanly between batches; return the tally."""
         self.tally.selected = source.total
-        pages = source.pages()
+        pages = read_ahead(source.pages(), READ_AHEAD_PAGES)
         first = True
         try:
             async for page in pages:

@@ -58,7 +58,6 @@ from lead_archive_server.cli.bulk import (
     survey,
     table_engine,
 )
-from lead_archive_server.cli.upstream_tls import local_upstream_tls
 from lead_archive_server.core.database_url import DatabaseUrl
 from lead_archive_server.core.db import Database
 from lead_archive_server.core.errors import ArchiveError
@@ -104,6 +103,10 @@ class Connection:
         if ca_cert is not None:
             credentials = grpc.ssl_channel_credentials(root_certificates=_read(ca_cert))
         elif not tls and target is None and not settings.target and settings.grpc_tls:
+            # Imported here: it brings the REST shim (FastAPI), ~0.4 s of start-up that a run
+            # without TLS does not need.
+            from lead_archive_server.cli.upstream_tls import local_upstream_tls
+
             roots = local_upstream_tls(settings, settings.grpc_tls[0]).root_certificates
             credentials = grpc.ssl_channel_credentials(root_certificates=roots)
         return cls(
