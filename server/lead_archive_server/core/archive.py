@@ -219,6 +219,27 @@ async def locked_batch(
         yield leads
 
 
+async def checked_columns(
+    session: Session,
+    leads: LeadsFound,
+    schemas: SchemaCache,
+    after_step: StepHook,
+    *,
+    restoring: bool = False,
+) -> tuple[str, ...]:
+    """Refuse missing leads, then return the columns to copy (refusing a target that cannot
+    hold an exact copy); the same for archive and restore, nothing written yet."""
+    if leads.missing:
+        raise UnknownLeadIds(leads.missing)
+    with phase("schema"):
+        schema = await current_schema(session, leads.definitions, schemas)
+    if restoring:
+        schema = schema.for_restore()
+    schema.require_exact_copy()
+    await after_step("checked", session)
+    return schema.columns
+
+
 async def _archive(
     session: Session,
     batch: ArchiveBatch,
@@ -227,13 +248,7 @@ async def _archive(
     after_step: StepHook,
 ) -> ArchiveResult:
     """Validate existence, then insert, update and delete, each one set-based statement."""
-    if leads.missing:
-        raise UnknownLeadIds(leads.missing)
-    with phase("schema"):
-        schema = await current_schema(session, leads.definitions, schemas)
-    schema.require_exact_copy()
-    await after_step("checked", session)
-    columns = schema.columns
+    columns = await checked_columns(session, leads, schemas, after_step)
     archived = leads.in_target
     new = [lead_id for lead_id in batch.lead_ids if lead_id not in archived]
     old = [lead_id for lead_id in batch.lead_ids if lead_id in archived]

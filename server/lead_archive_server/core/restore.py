@@ -28,6 +28,7 @@ from lead_archive_server.core.archive import (
     SCHEMAS,
     LeadsFound,
     StepHook,
+    checked_columns,
     locked_batch,
     no_hook,
     run_phase,
@@ -38,10 +39,8 @@ from lead_archive_server.core.errors import (
     DuplicateLeadIds,
     NoLeadIds,
     TooManyLeadIds,
-    UnknownLeadIds,
 )
-from lead_archive_server.core.phases import phase
-from lead_archive_server.core.schema import SchemaCache, current_schema
+from lead_archive_server.core.schema import SchemaCache
 
 
 @dataclass(frozen=True)
@@ -105,13 +104,7 @@ async def _restore(
     after_step: StepHook,
 ) -> RestoreResult:
     """Validate existence in the archive, then insert and compare-delete, set-based."""
-    if leads.missing:
-        raise UnknownLeadIds(leads.missing)
-    with phase("schema"):
-        schema = (await current_schema(session, leads.definitions, schemas)).for_restore()
-    schema.require_exact_copy()
-    await after_step("checked", session)
-    columns = schema.columns
+    columns = await checked_columns(session, leads, schemas, after_step, restoring=True)
     absent = [lead_id for lead_id in batch.lead_ids if lead_id not in leads.in_target]
     statement = sql.insert_missing(columns, len(absent), sql.RESTORING)
     inserted = await run_phase(session, "insert", True, statement, absent)

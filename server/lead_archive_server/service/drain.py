@@ -9,22 +9,16 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeAlias
-
-import grpc
-from lead_archive_client.vocabulary import SERVICE_NAME
+from typing import TYPE_CHECKING, Any
 
 from lead_archive_server.core.errors import ShuttingDown
+from lead_archive_server.service.interceptor import ServiceInterceptor
 from lead_archive_server.service.status import abort
 
-SHIM_TOKEN_KEY = "x-lead-archive-shim"
-_PREFIX = f"/{SERVICE_NAME}/"
+if TYPE_CHECKING:
+    from lead_archive_server.service.interceptor import Behaviour, Context
 
-if TYPE_CHECKING:  # generic only in grpc's type stubs
-    Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
-    Handler: TypeAlias = grpc.RpcMethodHandler[Any, Any]
-    Behaviour: TypeAlias = Callable[[Any, Context], Awaitable[Any]]
+SHIM_TOKEN_KEY = "x-lead-archive-shim"
 
 
 class Gate:
@@ -51,29 +45,15 @@ class Gate:
         return hmac.compare_digest(token.encode(), self.token.encode())
 
 
-class DrainGate(grpc.aio.ServerInterceptor):
+class DrainGate(ServiceInterceptor):
     """Refuses new LeadArchiveService calls the gate does not admit; nothing else."""
 
     def __init__(self, gate: Gate) -> None:
         self._gate = gate
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler | None:
-        """Wrap the unary methods of LeadArchiveService."""
-        handler = await continuation(handler_call_details)
-        method = str(handler_call_details.method)
-        if handler is None or handler.unary_unary is None or not method.startswith(_PREFIX):
-            return handler
-        return grpc.unary_unary_rpc_method_handler(
-            self._gated(handler.unary_unary),  # type: ignore[arg-type]
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+    def wrap(self, method: str, inner: Behaviour) -> Behaviour:
+        """Refuse the call while draining, unless the gate admits it."""
 
-    def _gated(self, inner: Behaviour) -> Behaviour:
         async def gated(request: Any, context: Context) -> Any:
             if not self._gate.admits(dict(context.invocation_metadata() or ())):
                 await abort(context, ShuttingDown())

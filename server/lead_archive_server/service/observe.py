@@ -12,16 +12,15 @@ counts (``caller_left``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from time import perf_counter
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol
 
 import grpc
 from lead_archive_client.vocabulary import (
     CLIENT_REQUEST_ID_KEY,
     FORWARDED_FOR_KEY,
     REQUEST_ID_KEY,
-    SERVICE_NAME,
     new_request_id,
     request_id_or_new,
     safe_request_id,
@@ -30,14 +29,11 @@ from lead_archive_client.vocabulary import (
 from lead_archive_server.service.callers import IpNetwork, client_address, speaks_for_clients
 from lead_archive_server.service.calls import CallRecord, EndedCall, enter_call, leave_call
 from lead_archive_server.service.drain import Gate
+from lead_archive_server.service.interceptor import ServiceInterceptor
 from lead_archive_server.service.servicer import BatchResponse, batch_under_way
 
-_PREFIX = f"/{SERVICE_NAME}/"
-
-if TYPE_CHECKING:  # generic only in grpc's type stubs
-    Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
-    Handler: TypeAlias = grpc.RpcMethodHandler[Any, Any]
-    Behaviour: TypeAlias = Callable[[Any, Context], Awaitable[Any]]
+if TYPE_CHECKING:
+    from lead_archive_server.service.interceptor import Behaviour, Context
 
 
 class CallListener(Protocol):
@@ -46,7 +42,7 @@ class CallListener(Protocol):
     async def call_ended(self, call: EndedCall) -> None: ...
 
 
-class CallObserver(grpc.aio.ServerInterceptor):
+class CallObserver(ServiceInterceptor):
     """Observes LeadArchiveService calls; health and reflection pass through untouched."""
 
     def __init__(
@@ -60,24 +56,9 @@ class CallObserver(grpc.aio.ServerInterceptor):
         self._gate = gate
         self._left_behind: set[asyncio.Future[None]] = set()
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler | None:
-        """Wrap the unary methods of LeadArchiveService."""
-        handler = await continuation(handler_call_details)
-        method = str(handler_call_details.method)
-        if handler is None or handler.unary_unary is None or not method.startswith(_PREFIX):
-            return handler
-        return grpc.unary_unary_rpc_method_handler(
-            # A coroutine function for an aio server, whatever grpc's stubs say.
-            self._observed(method.removeprefix(_PREFIX), handler.unary_unary),  # type: ignore[arg-type]
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+    def wrap(self, method: str, inner: Behaviour) -> Behaviour:
+        """Open the call's record, time the call, and end it with its listeners."""
 
-    def _observed(self, method: str, inner: Behaviour) -> Behaviour:
         async def observed(request: Any, context: Context) -> Any:
             record = self._open(method, context)
             token = enter_call(record)
