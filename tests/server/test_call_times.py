@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from lead_archive_client.vocabulary import SERVICE_NAME
 from lead_archive_server.cli.commands import app
-from lead_archive_server.service.observe import SERVICE_NAME
 from typer.testing import CliRunner
 
 from tests.support import TestDb
