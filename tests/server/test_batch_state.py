@@ -257,7 +257,8 @@ async def test_span_and_in_list_reads_agree_with_one_row_per_lead(tdb: TestDb) -
             fast = await archive_module._read_leads(session, wanted, membership, found)
             rows = await archive_module._read_leads_by_rows(session, wanted, fast.definitions)
             assert fast.missing == rows.missing, wanted
-            assert fast.archived.intersection(wanted) == rows.archived, wanted
+            found_ids = set(wanted) - set(fast.missing)  # a batch with missing IDs stops there
+            assert fast.archived.intersection(found_ids) == rows.archived, wanted
             spans += membership.in_span
     assert 10 < spans < 70  # both ways were taken
 
@@ -289,8 +290,8 @@ def test_densest_window_reads_the_many_by_range_and_the_few_by_list() -> None:
     dense = list(range(1000, 1500))
     membership = archive_module._Membership.of([*dense[:-1], 4_000_000_000])
     assert membership.in_span
-    assert membership.args == (1000, 1498, 4_000_000_000)
+    assert membership.args == (1000, 1498, 4_000_000_000) * 2  # source, then target
     assert "BETWEEN" in membership.sql and "IN (%s)" in membership.sql
     scattered = archive_module._Membership.of(list(range(0, 50_000, 100)))
     assert not scattered.in_span
-    assert archive_module._Membership.of([7]).args == (7, 7)
+    assert archive_module._Membership.of([7]).args == (7, 7) * 2

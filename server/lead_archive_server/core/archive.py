@@ -9,7 +9,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TypeVar
@@ -17,13 +17,15 @@ from typing import TypeVar
 from lead_archive_client.vocabulary import MAX_LEADS_PER_BATCH
 
 from lead_archive_server.core import sql
-from lead_archive_server.core.db import Database, NoSuchTable, ResultSet, Session
+from lead_archive_server.core.db import Database, NoSuchTable, ResultSet, Row, Session
 from lead_archive_server.core.dialer import (
     DialerRead,
     DialerState,
     DialerTables,
     DialerTablesChanged,
-    guarded_delete,
+    delete_steps,
+    dialer_tables_may_go,
+    finish_delete,
 )
 from lead_archive_server.core.errors import (
     DeleteLeadsNotBoolean,
@@ -43,6 +45,7 @@ from lead_archive_server.core.schema import (
     read_archive_schema,
 )
 from lead_archive_server.core.sql import ARCHIVING, Flow
+from lead_archive_server.core.steps import Step, StepHook, no_hook, run_steps, step_if
 
 log = logging.getLogger(__name__)
 
@@ -57,18 +60,6 @@ SCHEMAS = SchemaCache()
 DIALER = DialerTables()
 
 Result = TypeVar("Result")
-
-# Test seam: awaited between the batch's statements with the step's name ("start" before the
-# first, then "checked", "insert", "update", "hopper", "delete" after each; a restore has no
-# "update" and no "hopper")
-# and the batch's session, so fault tests can kill the connection or change the schema at an
-# exact point. The statements are the same with or without a hook; production code never
-# passes one.
-StepHook = Callable[[str, Session], Awaitable[None]]
-
-
-async def no_hook(step: str, session: Session) -> None:
-    """The default: go straight on."""
 
 
 @dataclass(frozen=True)
@@ -211,11 +202,12 @@ async def locked_batch(
             if dialer is not None:  # the hopper went since the last batch
                 raise DialerTablesChanged() from None
             raise
+        read_leads = membership.result_sets + 2  # and both tables' definitions
         with phase("select"):
-            leads = await _read_leads(session, lead_ids, membership, found[:3])
+            leads = await _read_leads(session, lead_ids, membership, found[:read_leads])
         if dialer is not None:
-            hopper_rows = int(found[0].rows[0][6]) if dialer.span else None
-            leads = replace(leads, dialer=dialer.read(DIALER, found[3:], hopper_rows))
+            hopper_rows = membership.hopper_rows(found) if dialer.span else None
+            leads = replace(leads, dialer=dialer.read(DIALER, found[read_leads:], hopper_rows))
         yield leads
 
 
@@ -247,25 +239,30 @@ async def _archive(
     leads: LeadsFound,
     after_step: StepHook,
 ) -> ArchiveResult:
-    """Validate existence, then insert, update and delete, each one set-based statement."""
+    """Validate existence, then insert, update and delete, each one set-based statement
+    (sent together: see steps)."""
     columns = await checked_columns(session, leads, schemas, after_step)
     archived = leads.in_target
     new = [lead_id for lead_id in batch.lead_ids if lead_id not in archived]
     old = [lead_id for lead_id in batch.lead_ids if lead_id in archived]
-    inserted = await run_phase(
-        session, "insert", batch.insert, sql.insert_missing(columns, len(new)), new
-    )
-    await after_step("insert", session)
-    updated = await run_phase(
-        session, "update", batch.update, sql.update_archived(columns, len(old)), old
-    )
-    await after_step("update", session)
+    steps = [
+        step_if("insert", batch.insert, sql.insert_missing(columns, len(new)), new),
+        step_if("update", batch.update, sql.update_archived(columns, len(old)), old),
+        *(
+            delete_steps(columns, batch.lead_ids, leads.dialer)
+            if batch.delete
+            else (Step("hopper"), Step("delete"))
+        ),
+    ]
+    with dialer_tables_may_go() if leads.dialer else nullcontext():
+        inserted, updated, _, first_delete = await run_steps(session, steps, after_step)
     selected = len(batch.lead_ids)
     if not batch.delete:
-        await after_step("hopper", session)
         await after_step("delete", session)
         return ArchiveResult(selected, inserted, updated)
-    deleted, in_use = await _delete(session, columns, batch.lead_ids, leads.dialer, after_step)
+    deleted, in_use = await finish_delete(
+        session, columns, batch.lead_ids, leads.dialer, first_delete, after_step
+    )
     return ArchiveResult(
         select_count=selected,
         insert_count=inserted,
@@ -276,38 +273,35 @@ async def _archive(
     )
 
 
-async def _delete(
-    session: Session,
-    columns: tuple[str, ...],
-    lead_ids: Sequence[int],
-    dialer: DialerState | None,
-    after_step: StepHook,
-) -> tuple[int, int]:
-    """The delete phase: (leads deleted, leads kept because the dialer uses them)."""
-    if dialer is not None and dialer.present:
-        return await guarded_delete(session, columns, lead_ids, dialer, after_step)
-    await after_step("hopper", session)
-    count = len(lead_ids)
-    deleted = await run_phase(
-        session, "delete", True, sql.delete_archived(columns, count), lead_ids
-    )
-    await after_step("delete", session)
-    return deleted, 0
-
-
 @dataclass(frozen=True)
 class _Membership:
     """How to ask which requested leads are in the source table and which in the target.
 
     When most IDs fall in a window narrower than SPAN_FACTOR times their number, that window
-    is read as one range and the few others by an IN list; otherwise every ID goes in the IN
-    list (see sql.select_batch_leads_in_span). Either way only the requested IDs count.
+    is read as one range of each table and the few others by an IN list (two statements, see
+    sql.select_batch_leads_in_span); otherwise every ID goes in the IN list of one join
+    (sql.select_batch_leads). Either way only the requested IDs count.
     """
 
     sql: str
     args: tuple[int, ...]
     in_span: bool
     flow: Flow
+
+    @property
+    def result_sets(self) -> int:
+        """How many result sets the query returns: the source's and the target's in a span."""
+        return 2 if self.in_span else 1
+
+    def counts(self, found: Sequence[ResultSet]) -> Row:
+        """(in source, their digits, their IDs, in target, their digits, their IDs)."""
+        if self.in_span:
+            return (*found[0].rows[0][:3], *found[1].rows[0][:3])
+        return tuple(found[0].rows[0][:6])
+
+    def hopper_rows(self, found: Sequence[ResultSet]) -> int:
+        """The hopper span column (DialerRead.membership) that follows the counts."""
+        return int(found[0].rows[0][3 if self.in_span else 6])
 
     @classmethod
     def of(cls, lead_ids: Sequence[int], flow: Flow = ARCHIVING) -> _Membership:
@@ -318,7 +312,7 @@ class _Membership:
             return cls(sql.select_batch_leads(len(lead_ids), flow), tuple(lead_ids), False, flow)
         window = (ordered[first], ordered[last])
         statement = sql.select_batch_leads_in_span(len(outliers), flow)
-        return cls(statement, (*window, *outliers), True, flow)
+        return cls(statement, (*window, *outliers) * 2, True, flow)
 
 
 def _densest_window(ordered: Sequence[int], width: int) -> tuple[int, int]:
@@ -337,7 +331,9 @@ class LeadsFound:
     """The requested leads as the batch found them under the lock."""
 
     missing: list[int]  # not in the source table, in request order
-    in_target: frozenset[int]  # already in the target (may hold other IDs of a span too)
+    # Already in the target; may hold other IDs of a span too, and IDs missing from the
+    # source (a batch with missing IDs stops before it looks here).
+    in_target: frozenset[int]
     definitions: tuple[str, str]  # both tables' definitions (schema.definitions_key)
     dialer: DialerState | None = None  # under the dialer guard: what the batch found of it
 
@@ -350,11 +346,10 @@ class LeadsFound:
 async def _read_leads(
     session: Session, lead_ids: Sequence[int], membership: _Membership, found: list[ResultSet]
 ) -> LeadsFound:
-    """The leads from the membership query's row, and both tables' definitions."""
-    counts, leads_table, archive_table = found
+    """The leads from the membership query's results, and both tables' definitions."""
+    leads_table, archive_table = found[membership.result_sets :][:2]
     definitions = definitions_key(leads_table.rows[0][1], archive_table.rows[0][1])
-    # (A seventh column, the hopper span count, may follow: see DialerRead.membership.)
-    row = counts.rows[0][:6]
+    row = membership.counts(found)
     in_source, source_digits, source_ids, in_target, target_digits, target_ids = row
     # Without a span every row is a requested lead: the IDs are distinct, lead_id the key.
     every_lead_exists = not membership.in_span and in_source == len(lead_ids)
@@ -396,13 +391,3 @@ async def _read_leads_by_rows(
     known = {int(lead_id): bool(copied) for lead_id, copied in rows}
     missing = [lead_id for lead_id in lead_ids if lead_id not in known]
     return LeadsFound(missing, frozenset(i for i, c in known.items() if c), definitions)
-
-
-async def run_phase(
-    session: Session, name: str, enabled: bool, statement: str, lead_ids: Sequence[int]
-) -> int:
-    """Run one phase's statement when its flag is set and it has leads to touch."""
-    if not enabled or not lead_ids:
-        return 0
-    with phase(name):
-        return await session.execute(statement, lead_ids)

@@ -10,6 +10,7 @@ import re
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any
 
 import aiomysql
@@ -75,6 +76,12 @@ def _bound(sql: str, args: Sequence[object]) -> tuple[str, tuple[object, ...] | 
     return sql, tuple(args) or None
 
 
+def _text_of(cursor: aiomysql.Cursor, sql: str, args: Sequence[object]) -> str:
+    """One statement with its arguments written in (for several sent at once)."""
+    text, rest = _bound(sql, args)
+    return text if rest is None else str(cursor.mogrify(text, rest))
+
+
 @dataclass(frozen=True)
 class ResultSet:
     """What one statement of several sent at once returned."""
@@ -121,6 +128,29 @@ class Session:
                 while await cursor.nextset():
                     sets.append(ResultSet(list(await cursor.fetchall())))
         return sets
+
+    async def execute_all(
+        self, statements: Sequence[tuple[str, Sequence[object]]]
+    ) -> list[tuple[int, float]]:
+        """Run statements in one round trip, in order: for each, the rows it changed and the
+        seconds from the previous result (or the send) to its own, which is its run.
+
+        The server stops at the first statement that fails, and so does this (raising): the
+        statements before it have run, exactly as if each had been sent alone.
+        """
+        async with self._connection.cursor() as cursor:
+            script = "; ".join(_text_of(cursor, sql, args) for sql, args in statements)
+            results = []
+            started = perf_counter()
+            with _no_such_table_as_error():
+                await cursor.execute(script)
+                while True:
+                    now = perf_counter()
+                    results.append((int(cursor.rowcount), now - started))
+                    started = now
+                    if not await cursor.nextset():
+                        break
+        return results
 
     @asynccontextmanager
     async def locked_transaction(

@@ -5,17 +5,17 @@ and the guarded delete itself. SAFETY.md ("The dialer") explains the order.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from lead_archive_server.core import sql
 from lead_archive_server.core.db import NoSuchTable, ResultSet, Session
 from lead_archive_server.core.errors import TransientConflict
 from lead_archive_server.core.phases import phase
+from lead_archive_server.core.steps import Step, StepHook
 
 log = logging.getLogger(__name__)
-
-StepHook = Callable[[str, Session], Awaitable[None]]
 
 
 class DialerTablesChanged(TransientConflict):
@@ -102,39 +102,54 @@ class DialerState:
     hopper_rows: bool
 
 
-async def guarded_delete(
+def delete_steps(
+    columns: tuple[str, ...], lead_ids: Sequence[int], state: DialerState | None
+) -> tuple[Step, Step]:
+    """The delete phase's first statements: the READY hopper rows, then the leads.
+
+    Without the guard (or with no dialer table present): no hopper step, the plain delete.
+    Under it: the READY hopper rows of the leads about to go (skipped when the hopper has no
+    row in the batch's span), then the leads, each statement checking the dialer tables
+    itself; with the hopper empty there, the cheap form first (it deletes nothing if any
+    dialer table has a row in the span: finish_delete then runs the guarded form). A crash
+    between the hopper cleanup and the delete leaves leads without READY hopper rows, never a
+    hopper row without its lead.
+    """
+    count = len(lead_ids)
+    if state is None or not state.present:
+        return Step("hopper"), Step("delete", sql.delete_archived(columns, count), lead_ids)
+    present, hopper = state.present, Step("hopper")
+    if sql.HOPPER in present and state.hopper_rows:
+        statement = sql.delete_ready_hopper_rows(columns, count, present)
+        hopper = Step("hopper", statement, sql.guard_args(lead_ids, present, skip=sql.HOPPER))
+    if state.hopper_rows:  # the dialer has rows near these leads: the guarded form at once
+        statement = sql.delete_archived_guarded(columns, count, present)
+        return hopper, Step("delete", statement, sql.guard_args(lead_ids, present))
+    statement = sql.delete_archived_if_dialer_idle(columns, count, present)
+    return hopper, Step("delete", statement, sql.guard_args(lead_ids, present, spans=1))
+
+
+async def finish_delete(
     session: Session,
     columns: tuple[str, ...],
     lead_ids: Sequence[int],
-    state: DialerState,
+    state: DialerState | None,
+    deleted: int,
     after_step: StepHook,
 ) -> tuple[int, int]:
-    """Delete what may go: (leads deleted, leads kept because the dialer uses them).
+    """Complete the delete phase after delete_steps ran (`deleted` by its delete): (leads
+    deleted, leads kept because the dialer uses them).
 
-    First the READY hopper rows of the leads about to go (skipped when the hopper has no
-    row in the batch's span), then the leads, each statement checking the dialer tables
-    itself: with the hopper empty there, the cheap form first (it deletes nothing if any
-    dialer table has a row in the span), and the guarded form when that deleted nothing. A
-    crash between the hopper cleanup and the delete leaves leads without READY hopper rows,
-    never a hopper row without its lead. A table gone meanwhile: DialerTablesChanged (the
-    batch reruns).
+    When the cheap form deleted nothing, the dialer has rows near these leads (or none is
+    deletable): the guarded form runs. Then the leads kept in use are counted. A dialer table
+    gone meanwhile: DialerTablesChanged (the batch reruns).
     """
+    if state is None or not state.present:
+        await after_step("delete", session)
+        return deleted, 0
     count, present = len(lead_ids), state.present
-    try:
-        if sql.HOPPER in present and state.hopper_rows:
-            statement = sql.delete_ready_hopper_rows(columns, count, present)
-            args = sql.guard_args(lead_ids, present, skip=sql.HOPPER)
-            with phase("hopper"):
-                await session.execute(statement, args)
-        await after_step("hopper", session)
-        deleted = 0
-        if not state.hopper_rows:  # likely far from the dialer: try the cheap form first
-            statement = sql.delete_archived_if_dialer_idle(columns, count, present)
-            with phase("delete"):
-                deleted = await session.execute(
-                    statement, sql.guard_args(lead_ids, present, spans=1)
-                )
-        if not deleted:  # the dialer has rows near these leads (or none is deletable)
+    with dialer_tables_may_go():
+        if not deleted and not state.hopper_rows:
             statement = sql.delete_archived_guarded(columns, count, present)
             with phase("delete"):
                 deleted = await session.execute(statement, sql.guard_args(lead_ids, present))
@@ -143,10 +158,18 @@ async def guarded_delete(
             return deleted, 0
         with phase("delete"):
             rows = await session.fetch_all(sql.count_in_use(columns, count, present), lead_ids)
+    return deleted, int(rows[0][0])
+
+
+@contextmanager
+def dialer_tables_may_go() -> Iterator[None]:
+    """Around statements that read the dialer tables: one gone since the batch looked
+    (NoSuchTable) is DialerTablesChanged, and the batch reruns."""
+    try:
+        yield
     except NoSuchTable:
         log.info("a dialer table went away during the batch; running it again")
         raise DialerTablesChanged() from None
-    return deleted, int(rows[0][0])
 
 
 def _text(value: str | bytes) -> str:

@@ -27,11 +27,8 @@ from lead_archive_server.core import sql
 from lead_archive_server.core.archive import (
     SCHEMAS,
     LeadsFound,
-    StepHook,
     checked_columns,
     locked_batch,
-    no_hook,
-    run_phase,
     with_retries,
 )
 from lead_archive_server.core.db import Database, Session
@@ -41,6 +38,7 @@ from lead_archive_server.core.errors import (
     TooManyLeadIds,
 )
 from lead_archive_server.core.schema import SchemaCache
+from lead_archive_server.core.steps import Step, StepHook, no_hook, run_steps, step_if
 
 
 @dataclass(frozen=True)
@@ -106,11 +104,12 @@ async def _restore(
     """Validate existence in the archive, then insert and compare-delete, set-based."""
     columns = await checked_columns(session, leads, schemas, after_step, restoring=True)
     absent = [lead_id for lead_id in batch.lead_ids if lead_id not in leads.in_target]
-    statement = sql.insert_missing(columns, len(absent), sql.RESTORING)
-    inserted = await run_phase(session, "insert", True, statement, absent)
-    await after_step("insert", session)
-    statement = sql.delete_archived(columns, len(batch.lead_ids), sql.RESTORING)
-    deleted = await run_phase(session, "delete", True, statement, batch.lead_ids)
+    count = len(batch.lead_ids)
+    steps = (
+        step_if("insert", True, sql.insert_missing(columns, len(absent), sql.RESTORING), absent),
+        Step("delete", sql.delete_archived(columns, count, sql.RESTORING), batch.lead_ids),
+    )
+    inserted, deleted = await run_steps(session, steps, after_step)
     await after_step("delete", session)
     selected = len(batch.lead_ids)
     return RestoreResult(

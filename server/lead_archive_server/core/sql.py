@@ -105,12 +105,15 @@ def select_membership(count: int, flow: Flow = ARCHIVING) -> str:
 # lead; the caller checks each list against its COUNT and length, so a list cut short by
 # group_concat_max_len (even inside an ID) is noticed and read again with select_membership,
 # never taken as complete.
+def _ids_of(alias: str) -> str:
+    return f"COUNT({alias}.lead_id), SUM(LENGTH({alias}.lead_id)), GROUP_CONCAT({alias}.lead_id)"
+
+
 @lru_cache(maxsize=4)
 def _batch_leads(flow: Flow) -> str:
     s, t = flow.aliases
     return (
-        f"SELECT COUNT({s}.lead_id), SUM(LENGTH({s}.lead_id)), GROUP_CONCAT({s}.lead_id), "
-        f"COUNT({t}.lead_id), SUM(LENGTH({t}.lead_id)), GROUP_CONCAT({t}.lead_id) "
+        f"SELECT {_ids_of(s)}, {_ids_of(t)} "
         f"FROM {flow.source} {s} LEFT JOIN {flow.target} {t} ON {t}.lead_id = {s}.lead_id "
     )
 
@@ -123,16 +126,21 @@ def select_batch_leads(count: int, flow: Flow = ARCHIVING) -> str:
 
 @lru_cache(maxsize=512)
 def select_batch_leads_in_span(outliers: int, flow: Flow = ARCHIVING) -> str:
-    """The same for every lead_id from %s to %s, and for `outliers` more IDs (%s each).
+    """The same for every lead_id from %s to %s, and for `outliers` more IDs (%s each), as
+    two statements: the source's leads, then the target's (the arguments twice).
 
-    For dense IDs one range scan costs a fraction of an IN list of 500; the caller keeps only
-    the IDs it asked for.
+    For dense IDs one range scan of each table costs a fraction of an IN list of 500, and
+    a fraction of looking each source row up in the target; the caller keeps only the IDs it
+    asked for.
     """
-    s = flow.aliases[0]
-    where = f"WHERE {s}.lead_id BETWEEN %s AND %s"
-    if outliers:
-        where += f" OR {s}.lead_id IN ({placeholders(outliers)})"
-    return _batch_leads(flow) + where
+
+    def leads_in(table: str, alias: str) -> str:
+        where = f"WHERE {alias}.lead_id BETWEEN %s AND %s"
+        if outliers:
+            where += f" OR {alias}.lead_id IN ({placeholders(outliers)})"
+        return f"SELECT {_ids_of(alias)} FROM {table} {alias} {where}"
+
+    return f"{leads_in(flow.source, flow.aliases[0])}; {leads_in(flow.target, flow.aliases[1])}"
 
 
 @lru_cache(maxsize=512)
@@ -210,13 +218,13 @@ HOPPER_ROWS_IN_SPAN = f"SELECT COUNT(*) FROM {HOPPER} WHERE lead_id BETWEEN %s A
 
 @lru_cache(maxsize=512)
 def with_hopper_span(membership: str) -> str:
-    """An archiving membership query (select_batch_leads…) with one more column,
-    HOPPER_ROWS_IN_SPAN: its two arguments come first. One statement less in the batch's
-    first round trip."""
-    source = f"FROM {LEADS} l LEFT JOIN "
-    if source not in membership:
+    """An archiving membership query (select_batch_leads…) with one more column in its first
+    statement (the one on vicidial_list), HOPPER_ROWS_IN_SPAN: its two arguments come first.
+    One statement less in the batch's first round trip."""
+    source = f" FROM {LEADS} l "
+    if not membership.startswith("SELECT ") or membership.find(" FROM ") != membership.find(source):
         raise ValueError("not an archiving membership query")
-    return membership.replace(source, f", ({HOPPER_ROWS_IN_SPAN}) {source}", 1)
+    return membership.replace(source, f", ({HOPPER_ROWS_IN_SPAN}){source}", 1)
 
 
 # Each reason to keep a lead (alias l of vicidial_list): the dialer's rows between the
