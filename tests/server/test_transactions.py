@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from lead_archive_server.core.archive import ArchiveBatch, archive_leads
+from lead_archive_server.core.archive import ArchiveBatch, ArchiveResult, archive_leads
 from lead_archive_server.core.errors import ServerError
 
 from tests.support import ARCHIVE, LEADS, TestDb
@@ -78,3 +78,52 @@ async def test_retries_give_up_after_the_last_attempt(tdb: TestDb, leads: list[i
         await archive_leads(tdb.db, full(leads), attempts=2)
     assert await tdb.rows(ARCHIVE) == {}
     assert await tdb.count(LEADS) == 4
+
+
+class EndingNote:
+    """A note (core CommitNote) whose statement ends the batch's transaction and fails, once:
+    what a deadlock on the audit row would do."""
+
+    def __init__(self) -> None:
+        self.errors: list[str | None] = []
+
+    def statement(self, result: ArchiveResult) -> tuple[str, tuple[object, ...]]:
+        return "CALL end_and_fail()", ()
+
+    def written(self, error: str | None) -> None:
+        self.errors.append(error)
+
+
+async def test_a_note_that_ends_the_transaction_reruns_the_batch_on_innodb(
+    tdb: TestDb, leads: list[int]
+) -> None:
+    original = await tdb.rows(LEADS)
+    await tdb.execute("CREATE TABLE IF NOT EXISTS fail_budget (n INT) ENGINE=MyISAM")
+    await tdb.execute("DELETE FROM fail_budget")
+    await tdb.execute("INSERT INTO fail_budget VALUES (1)")
+    await tdb.execute("DROP PROCEDURE IF EXISTS end_and_fail")
+    await tdb.execute(
+        """
+        CREATE PROCEDURE end_and_fail()
+        BEGIN
+          IF (SELECT n FROM fail_budget) > 0 THEN
+            UPDATE fail_budget SET n = n - 1;
+            ROLLBACK;
+            SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'ended';
+          END IF;
+        END
+        """
+    )
+    note = EndingNote()
+    try:
+        result = await archive_leads(tdb.db, full(leads), note=note)
+    finally:
+        await tdb.execute("DROP PROCEDURE IF EXISTS end_and_fail")
+    assert result.delete_count == 4
+    assert await tdb.rows(ARCHIVE) == original
+    if tdb.engine == "InnoDB":  # the note ran before COMMIT: the batch ran again, all of it
+        assert note.errors == [None]
+    else:  # after the batch: the batch stands, the note's failure is told
+        assert len(note.errors) == 1 and "ended" in str(note.errors[0])
+    in_use = "SELECT IS_USED_LOCK(CONCAT('lead_archive:', DATABASE()))"
+    assert await tdb.fetch(in_use) == [(None,)]  # the batch lock was released

@@ -7,17 +7,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from lead_archive_client.vocabulary import MAX_LEADS_PER_BATCH
 
 from lead_archive_server.core import sql
-from lead_archive_server.core.db import Database, NoSuchTable, ResultSet, Row, Session
+from lead_archive_server.core.db import (
+    Database,
+    NoSuchTable,
+    ResultSet,
+    Row,
+    Session,
+    Statement,
+    Transaction,
+)
 from lead_archive_server.core.dialer import (
     DialerRead,
     DialerState,
@@ -60,6 +69,9 @@ SCHEMAS = SchemaCache()
 DIALER = DialerTables()
 
 Result = TypeVar("Result")
+ResultContra = TypeVar("ResultContra", contravariant=True)
+# The table option in SHOW CREATE TABLE (after the last column and key).
+_INNODB = re.compile(r"\n\) ENGINE=InnoDB\b")
 
 
 @dataclass(frozen=True)
@@ -117,11 +129,13 @@ async def archive_leads(
     schemas: SchemaCache | None = None,
     after_step: StepHook = no_hook,
     dialer_guard: bool = True,
+    note: CommitNote[ArchiveResult] | None = None,
 ) -> ArchiveResult:
     """Archive one batch; a deadlock rolls back the whole batch and it runs again.
 
     With `dialer_guard` (LEAD_ARCHIVE_DIALER_GUARD, default on) the delete phase keeps the
-    leads Vicidial's dialer uses and takes their READY hopper rows with the others.
+    leads Vicidial's dialer uses and takes their READY hopper rows with the others. A `note`
+    (the audit row) is written with the batch's COMMIT (see CommitNote).
     """
     database = db.url.database
 
@@ -131,13 +145,53 @@ async def archive_leads(
         try:
             async with locked_batch(
                 session, batch.lead_ids, sql.ARCHIVING, after_step, dialer
-            ) as leads:
-                return await _archive(session, batch, schemas or SCHEMAS, leads, after_step)
+            ) as locked:
+                result = await _archive(
+                    session, batch, schemas or SCHEMAS, locked.leads, after_step
+                )
+                locked.write_with_commit(note, result)
         except DialerTablesChanged:
             DIALER.forget(database)  # with_retries runs the batch again, asking afresh
             raise
+        locked.committed(note)
+        return result
 
     return await with_retries(db, attempts, attempt)
+
+
+class CommitNote(Protocol[ResultContra]):
+    """A row that records a batch (the service's audit row), written with its COMMIT.
+
+    On transactional tables it commits with the batch (one commit for both); on MyISAM it
+    follows the lock's release. Its failure never fails the batch: `written` hears of it.
+    """
+
+    def statement(self, result: ResultContra) -> Statement | None:
+        """The row's INSERT for the batch's result; None when there is nothing to record."""
+        ...
+
+    def written(self, error: str | None) -> None:
+        """After the commit: why the row (if `statement` gave one) was not written, or None."""
+        ...
+
+
+@dataclass(frozen=True)
+class LockedBatch:
+    """A batch under the lock: its leads as found, and its open transaction."""
+
+    leads: LeadsFound
+    transaction: Transaction
+
+    def write_with_commit(self, note: CommitNote[Result] | None, result: Result) -> None:
+        """Leave the note's row (if any) to be written with the COMMIT."""
+        if note is not None:
+            self.transaction.note = note.statement(result)
+            self.transaction.note_in_transaction = self.leads.transactional
+
+    def committed(self, note: CommitNote[Result] | None) -> None:
+        """Tell the note how its row fared (if it had one), once the batch committed."""
+        if note is not None:
+            note.written(self.transaction.note_error)
 
 
 async def with_retries(
@@ -163,7 +217,7 @@ async def locked_batch(
     flow: Flow,
     after_step: StepHook,
     dialer: DialerRead | None = None,
-) -> AsyncIterator[LeadsFound]:
+) -> AsyncIterator[LockedBatch]:
     """Hold the batch alone: one batch at a time per database (archive and restore alike),
     inside one transaction that commits when the block ends, and rolls back on an error.
 
@@ -188,7 +242,7 @@ async def locked_batch(
         try:
             # Time spent queueing behind other batches, and the membership read.
             with phase("lock"):
-                found = await stack.enter_async_context(
+                transaction = await stack.enter_async_context(
                     session.locked_transaction(
                         sql.ACQUIRE_BATCH_LOCK,
                         sql.RELEASE_BATCH_LOCK,
@@ -202,13 +256,14 @@ async def locked_batch(
             if dialer is not None:  # the hopper went since the last batch
                 raise DialerTablesChanged() from None
             raise
+        found = transaction.found
         read_leads = membership.result_sets + 2  # and both tables' definitions
         with phase("select"):
             leads = await _read_leads(session, lead_ids, membership, found[:read_leads])
         if dialer is not None:
             hopper_rows = membership.hopper_rows(found) if dialer.span else None
             leads = replace(leads, dialer=dialer.read(DIALER, found[read_leads:], hopper_rows))
-        yield leads
+        yield LockedBatch(leads, transaction)
 
 
 async def checked_columns(
@@ -336,6 +391,11 @@ class LeadsFound:
     in_target: frozenset[int]
     definitions: tuple[str, str]  # both tables' definitions (schema.definitions_key)
     dialer: DialerState | None = None  # under the dialer guard: what the batch found of it
+
+    @property
+    def transactional(self) -> bool:
+        """Whether both tables are InnoDB (the batch commits or rolls back as one)."""
+        return all(_INNODB.search(definition) for definition in self.definitions)
 
     @property
     def archived(self) -> frozenset[int]:

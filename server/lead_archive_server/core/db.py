@@ -89,6 +89,22 @@ class ResultSet:
     rows: list[Row]
 
 
+Statement = tuple[str, Sequence[object]]
+
+
+@dataclass
+class Transaction:
+    """An open locked_transaction: what its first round trip returned, and a note the block
+    may leave to be written with the COMMIT (a row that records the batch)."""
+
+    found: list[ResultSet]
+    note: Statement | None = None
+    # Before COMMIT, so it commits with the batch (transactional tables), or after the
+    # lock's release (MyISAM: nothing to commit with, and no lock held while it waits).
+    note_in_transaction: bool = False
+    note_error: str | None = None  # after the commit: why the note was not written
+
+
 class Session:
     """One pooled connection, used by one request at a time."""
 
@@ -155,9 +171,10 @@ class Session:
     @asynccontextmanager
     async def locked_transaction(
         self, acquire: str, release: str, wait_s: int, then: str = "", args: Sequence[object] = ()
-    ) -> AsyncIterator[list[ResultSet]]:
+    ) -> AsyncIterator[Transaction]:
         """Take a named lock (GET_LOCK), begin, and run `then` (with `args`) in one round trip;
-        yield what `then` returned. Commit or roll back and release in one more round trip.
+        yield what `then` returned (Transaction.found). Commit or roll back and release in one
+        more round trip (with the Transaction's note, if the block left one).
 
         The server runs the statements in order, so `then` runs once the lock is held (when
         GET_LOCK gives up instead, its result is thrown away). If the connection dies, the
@@ -175,12 +192,53 @@ class Session:
             raise DatabaseUnavailable(
                 message=f"another batch held the archive lock for {wait_s} s; retry the batch"
             )
+        transaction = Transaction(sets[2:])
         try:
-            yield sets[2:]
+            yield transaction
         except ArchiveError:
             await self.fetch_sets(f"ROLLBACK; {release}")
             raise
+        await self._commit(transaction, release)
+
+    async def _commit(self, transaction: Transaction, release: str) -> None:
+        """COMMIT and release in one round trip, with the transaction's note before COMMIT
+        (in the transaction) or after the release. A note that fails never stops the
+        commit: its error goes to transaction.note_error."""
+        note = transaction.note
+        if note is None:
+            await self.fetch_sets(f"COMMIT; {release}")
+            return
+        if not transaction.note_in_transaction:
+            transaction.note_error = await self._noted(["COMMIT", release, note], note_at=2)
+            return
+        transaction.note_error = await self._noted([note, "COMMIT", release], note_at=0)
+        if transaction.note_error is None:
+            return
+        # The server stopped at the note: the batch is still to commit, unless the failure
+        # rolled it back (a deadlock), and then it runs again.
+        if not (await self.fetch_all("SELECT @@in_transaction"))[0][0]:
+            await self.fetch_sets(release)
+            raise TransientConflict()
         await self.fetch_sets(f"COMMIT; {release}")
+
+    async def _noted(self, statements: list[str | Statement], note_at: int) -> str | None:
+        """Run statements in one round trip; return why the one at `note_at` failed (None if
+        it did not), raising any other failure. The server stops at a failing statement."""
+        async with self._connection.cursor() as cursor:
+            script = "; ".join(
+                s if isinstance(s, str) else _text_of(cursor, *s) for s in statements
+            )
+            read = 0  # results read so far: the next one is statement number `read`
+            try:
+                await cursor.execute(script)
+                read = 1
+                while await cursor.nextset():
+                    read += 1
+            except pymysql.err.MySQLError as error:
+                if read != note_at or _code(error) in _CONNECTION_LOST or _code(error) is None:
+                    raise
+                return _reason(error)
+        return None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
@@ -267,9 +325,14 @@ class Database:
             yield session
 
 
+def _code(error: BaseException) -> int | None:
+    """The server's (or the driver's) error number."""
+    return error.args[0] if error.args and isinstance(error.args[0], int) else None
+
+
 def _translate(error: BaseException) -> ServerError:
     """Map a driver error to the service's vocabulary; log the detail, never return it."""
-    code = error.args[0] if error.args and isinstance(error.args[0], int) else None
+    code = _code(error)
     if code in _RETRYABLE:
         return TransientConflict()
     if code in _NEEDS_REPAIR:

@@ -26,6 +26,7 @@ from lead_archive_client.vocabulary import MAX_LEADS_PER_BATCH
 from lead_archive_server.core import sql
 from lead_archive_server.core.archive import (
     SCHEMAS,
+    CommitNote,
     LeadsFound,
     checked_columns,
     locked_batch,
@@ -81,15 +82,20 @@ async def restore_leads(
     attempts: int = 5,
     schemas: SchemaCache | None = None,
     after_step: StepHook = no_hook,
+    note: CommitNote[RestoreResult] | None = None,
 ) -> RestoreResult:
-    """Restore one batch; a deadlock rolls back the whole batch and it runs again.
+    """Restore one batch; a deadlock rolls back the whole batch and it runs again. A `note`
+    (the audit row) is written with the batch's COMMIT (see archive.CommitNote).
 
     The test hook is called at the steps "start", "checked", "insert" and "delete".
     """
 
     async def attempt(session: Session) -> RestoreResult:
-        async with locked_batch(session, batch.lead_ids, sql.RESTORING, after_step) as leads:
-            return await _restore(session, batch, schemas or SCHEMAS, leads, after_step)
+        async with locked_batch(session, batch.lead_ids, sql.RESTORING, after_step) as locked:
+            result = await _restore(session, batch, schemas or SCHEMAS, locked.leads, after_step)
+            locked.write_with_commit(note, result)
+        locked.committed(note)
+        return result
 
     return await with_retries(db, attempts, attempt)
 

@@ -581,6 +581,11 @@ VALUES (NOW(), %s, %s, 'LEADS', %s, %s, %s, %s, %s)
 """
 
 
+def within(seconds: float, statement: str) -> str:
+    """The statement, stopped by the server after `seconds` (waits for locks included)."""
+    return f"SET STATEMENT max_statement_time = {float(seconds):g} FOR {statement.strip()}"
+
+
 def audit_outline(lead_ids: Sequence[int], insert: bool, update: bool, delete: bool) -> str:
     """The batch's statements in outline, `|`-separated as Vicidial writes event_sql.
 

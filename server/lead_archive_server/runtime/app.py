@@ -49,7 +49,11 @@ def create_server(
         db, office_hours_source(settings, db), clock, limiter, caller=CurrentCaller()
     )
     servicer = LeadArchiveServicer(
-        db, guard, attempts=settings.retry_attempts, dialer_guard=settings.dialer_guard
+        db,
+        guard,
+        attempts=settings.retry_attempts,
+        dialer_guard=settings.dialer_guard,
+        admin_log=ops.admin_log,
     )
     pb_grpc.add_LeadArchiveServiceServicer_to_server(servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(ops.health, server)

@@ -1,4 +1,4 @@
-"""What runs around the archive service: request observation, audit, health, metrics.
+"""What runs around the archive service: request observation, the admin log, health, metrics.
 
 ``create_server`` makes one ``Operations`` per server. ``run`` also starts the database
 watcher and, on shutdown, turns health to NOT_SERVING before the ports close; in-process
@@ -15,7 +15,7 @@ from lead_archive_server.core.db import Database
 from lead_archive_server.runtime.settings import Settings
 from lead_archive_server.service import metrics
 from lead_archive_server.service.access_log import AccessLog
-from lead_archive_server.service.audit import AdminLog, BatchAudit
+from lead_archive_server.service.audit import AdminLog
 from lead_archive_server.service.callers import parse_networks
 from lead_archive_server.service.drain import DrainGate, Gate
 from lead_archive_server.service.health import DatabaseWatcher
@@ -32,8 +32,8 @@ class Operations:
         self.admin_log = AdminLog(db, enabled=settings.audit, timeout_s=settings.audit_timeout_s)
         self.gate = Gate()
         self.drain_gate = DrainGate(self.gate)
-        # Audit first: the row is written before the answer, then the log line and metrics.
-        listeners = (BatchAudit(self.admin_log), AccessLog(), metrics.CallMetrics())
+        # The audit row is written by each batch (see service.audit); calls end with these.
+        listeners = (AccessLog(), metrics.CallMetrics())
         self.observer = CallObserver(listeners, parse_networks(settings.trusted_proxies), self.gate)
         call_time_id = settings.call_time_id
 

@@ -7,27 +7,31 @@ DELETE (the batch removed leads from vicidial_list) or MODIFY (it only wrote the
 ``event_code`` ARCHIVE_EVENT_CODE, ``event_sql`` the statements in outline, ``event_notes``
 the counts and the lead IDs.
 
-It is written after the batch committed, in its own statement, within a time limit; an
-error or a timeout is logged and counted, never passed to the caller.
+It is written by the batch itself, with its COMMIT (core.archive.CommitNote): on InnoDB
+tables inside the batch's transaction, so the row and the change it records commit together
+(one commit for both); on MyISAM right after the batch. The server stops the INSERT after
+LEAD_ARCHIVE_AUDIT_TIMEOUT_S (a locked admin log); an error or a timeout is logged and
+counted, never passed to the caller, and never stops the batch's COMMIT.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
-import grpc
-from lead_archive_client.vocabulary import GRPC_COUNT_FIELDS
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 
 from lead_archive_server.core import sql
-from lead_archive_server.core.db import Database, Session
+from lead_archive_server.core.archive import ArchiveResult
+from lead_archive_server.core.db import Database, Statement
+from lead_archive_server.core.errors import ArchiveError
+from lead_archive_server.core.restore import RestoreResult
 from lead_archive_server.service import metrics
 from lead_archive_server.service.callers import admin_log_address
-from lead_archive_server.service.calls import EndedCall
+from lead_archive_server.service.calls import CallRecord
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,7 @@ ARCHIVE_EVENT_CODE = "LEAD ARCHIVE API ARCHIVE LEADS"
 RESTORE_EVENT_CODE = "LEAD ARCHIVE API RESTORE LEADS"
 # How long to trust a look at information_schema for the table before looking again.
 TABLE_RECHECK_S = 60.0
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -97,8 +102,40 @@ class AuditEntry:
         return "DELETE" if self.delete_count else "MODIFY"
 
 
+def batch_entry(
+    record: CallRecord, request: pb.ArchiveLeadsRequest | pb.RestoreLeadsRequest
+) -> Callable[[ArchiveResult | RestoreResult], AuditEntry]:
+    """How the audit entry of this call's batch is made from the batch's result."""
+    restore = isinstance(request, pb.RestoreLeadsRequest)
+    flags = (
+        (request.insert_leads, request.update_leads, request.delete_leads)
+        if isinstance(request, pb.ArchiveLeadsRequest)
+        else (True, False, True)  # a restore inserts and deletes
+    )
+
+    def entry(result: ArchiveResult | RestoreResult) -> AuditEntry:
+        return AuditEntry(
+            request_id=record.request_id,
+            api_user=record.api_user,
+            client_ip=record.client_ip,
+            lead_ids=tuple(request.lead_ids),
+            insert=flags[0],
+            update=flags[1],
+            delete=flags[2],
+            select_count=result.select_count,
+            insert_count=result.insert_count,
+            update_count=getattr(result, "update_count", 0),
+            delete_count=result.delete_count,
+            kept_count=result.kept_count,
+            in_use_count=getattr(result, "in_use_count", 0),
+            restore=restore,
+        )
+
+    return entry
+
+
 class AdminLog:
-    """Writes AuditEntry rows to vicidial_admin_log, when enabled and the table exists."""
+    """The audit rows of batches: on when enabled and the table exists."""
 
     def __init__(self, db: Database, *, enabled: bool = True, timeout_s: float = 2.0) -> None:
         self._db = db
@@ -107,39 +144,39 @@ class AdminLog:
         self._table_exists = False
         self._checked_at: float | None = None  # monotonic time of the last look
 
-    async def record(self, entry: AuditEntry) -> str:
-        """Write the row; return what happened: written, failed, skipped, off or unchanged."""
+    async def note(self, entry_for: Callable[[R], AuditEntry]) -> AuditNote[R] | None:
+        """The audit row of a batch about to run (its entry made from the batch's result),
+        or None when the audit is off."""
         if not self.enabled:
-            return "off"
-        if not entry.changed:
-            return "unchanged"
+            return None
         try:
-            async with asyncio.timeout(self._timeout_s):
-                outcome = await self._write(entry)
-        except Exception as error:  # the batch succeeded: its answer must not change
+            exists = await self._exists()
+        except ArchiveError:  # the batch will say what is wrong; try the row all the same
+            exists = True
+        return AuditNote(self, entry_for, exists)
+
+    def statement(self, entry: AuditEntry) -> Statement:
+        """The entry's INSERT, stopped by the server after the time limit."""
+        return sql.within(self._timeout_s, sql.INSERT_ADMIN_LOG), entry.row()
+
+    def outcome(self, outcome: str, request_id: str, error: str | None = None) -> None:
+        """Count what became of a row (written, failed, skipped); log a failure."""
+        if outcome == "failed":
             self._checked_at = None  # perhaps the table went: look again next time
             log.warning(
                 "audit row not written to %s: %s",
                 sql.ADMIN_LOG,
-                "timed out" if isinstance(error, TimeoutError) else type(error).__name__,
-                extra={"fields": {"request_id": entry.request_id}},
+                error,
+                extra={"fields": {"request_id": request_id}},
             )
-            outcome = "failed"
         metrics.AUDIT_ROWS.labels(outcome).inc()
-        return outcome
 
-    async def _write(self, entry: AuditEntry) -> str:
-        async with self._db.session() as session:
-            if not await self._exists(session):
-                return "skipped"
-            await session.execute(sql.INSERT_ADMIN_LOG, entry.row())
-        return "written"
-
-    async def _exists(self, session: Session) -> bool:
+    async def _exists(self) -> bool:
         """Whether vicidial_admin_log exists, looked up at most every TABLE_RECHECK_S."""
         now = time.monotonic()
         if self._checked_at is None or now - self._checked_at >= TABLE_RECHECK_S:
-            rows = await session.fetch_all(sql.TABLE_EXISTS, (sql.ADMIN_LOG,))
+            async with self._db.session() as session:
+                rows = await session.fetch_all(sql.TABLE_EXISTS, (sql.ADMIN_LOG,))
             exists = bool(rows[0][0])
             if not exists and (self._table_exists or self._checked_at is None):
                 log.info("no %s table: batches are not audited", sql.ADMIN_LOG)
@@ -147,29 +184,34 @@ class AdminLog:
         return self._table_exists
 
 
-class BatchAudit:
-    """Writes the audit row of every successful batch that changed data (see AdminLog)."""
+class AuditNote(Generic[R]):
+    """One batch's audit row, for the batch to write with its COMMIT (core CommitNote)."""
 
-    def __init__(self, admin_log: AdminLog) -> None:
+    def __init__(
+        self, admin_log: AdminLog, entry_for: Callable[[R], AuditEntry], table_exists: bool
+    ) -> None:
         self._admin_log = admin_log
+        self._entry_for = entry_for
+        self._table_exists = table_exists
+        self._entry: AuditEntry | None = None
 
-    async def call_ended(self, call: EndedCall) -> None:
-        """Audit a successful ArchiveLeads or RestoreLeads call."""
-        if call.code != grpc.StatusCode.OK or not call.is_batch:
+    def statement(self, result: R) -> Statement | None:
+        """The row for the batch's result; None when it changed nothing or has no table."""
+        self._entry = entry = self._entry_for(result)
+        if not entry.changed or not self._table_exists:
+            return None
+        return self._admin_log.statement(entry)
+
+    def written(self, error: str | None) -> None:
+        """Count (and log) what became of the row once the batch committed."""
+        entry = self._entry
+        if entry is None or not entry.changed:
             return
-        request, record = call.request, call.record
-        restore = isinstance(request, pb.RestoreLeadsRequest)
-        counts = {name: int(getattr(call.response, name, 0)) for name in GRPC_COUNT_FIELDS}
-        await self._admin_log.record(
-            AuditEntry(
-                request_id=record.request_id,
-                api_user=record.api_user,
-                client_ip=record.client_ip,
-                lead_ids=tuple(request.lead_ids),
-                insert=restore or request.insert_leads,
-                update=not restore and request.update_leads,
-                delete=restore or request.delete_leads,
-                restore=restore,
-                **counts,
-            )
-        )
+        outcome = "written" if error is None else "failed"
+        outcome = outcome if self._table_exists else "skipped"
+        self._admin_log.outcome(outcome, entry.request_id, _timed_out(error))
+
+
+def _timed_out(error: str | None) -> str | None:
+    """Say "timed out" for the server's max_statement_time error (1969)."""
+    return "timed out" if error is not None and error.startswith("(1969)") else error

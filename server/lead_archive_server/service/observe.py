@@ -3,8 +3,8 @@
 ``CallObserver`` is a gRPC server interceptor, so the servicer stays a thin adapter. Its one
 job is the call's life: it opens a ``CallRecord`` (request id and client address, see
 ``callers``) and, when the call ends, hands an ``EndedCall`` to each listener in turn: the
-audit row (``audit.BatchAudit``), the log line (``access_log.AccessLog``) and the metrics
-(``metrics.CallMetrics``). When the caller stops waiting (deadline, cancel), a batch already
+log line (``access_log.AccessLog``) and the metrics (``metrics.CallMetrics``); the audit row
+is written by the batch itself (``audit``). When the caller stops waiting (deadline, cancel), a batch already
 under way still runs to its end (the servicer shields it) and is then ended with its real
 counts (``caller_left``).
 """

@@ -20,6 +20,8 @@ from lead_archive_server.core.archive import ArchiveBatch, archive_leads
 from lead_archive_server.core.db import Database
 from lead_archive_server.core.errors import ArchiveError, ServerError
 from lead_archive_server.core.restore import RestoreBatch, restore_leads
+from lead_archive_server.service.audit import AdminLog, AuditNote, batch_entry
+from lead_archive_server.service.calls import current_call
 from lead_archive_server.service.status import abort
 
 log = logging.getLogger(__name__)
@@ -47,12 +49,19 @@ class LeadArchiveServicer(pb_grpc.LeadArchiveServiceServicer):
     """Implements vicidial.leads.v1.LeadArchiveService over the archive functions."""
 
     def __init__(
-        self, db: Database, guard: AccessGuard, *, attempts: int = 5, dialer_guard: bool = True
+        self,
+        db: Database,
+        guard: AccessGuard,
+        *,
+        attempts: int = 5,
+        dialer_guard: bool = True,
+        admin_log: AdminLog | None = None,
     ) -> None:
         self._db = db
         self._guard = guard
         self._attempts = attempts
         self._dialer_guard = dialer_guard
+        self._admin_log = admin_log
 
     async def ArchiveLeads(
         self, request: pb.ArchiveLeadsRequest, context: grpc.aio.ServicerContext[object, object]
@@ -66,7 +75,8 @@ class LeadArchiveServicer(pb_grpc.LeadArchiveServiceServicer):
                 delete=_flag(request, "delete_leads"),
                 lead_ids=request.lead_ids,
             )
-            response = await _shielded(self._archive(batch))
+            note = await self._audit_note(request)
+            response = await _shielded(self._archive(batch, note))
         return response
 
     async def RestoreLeads(
@@ -76,18 +86,32 @@ class LeadArchiveServicer(pb_grpc.LeadArchiveServiceServicer):
         async with _errors_as_status(context):
             await self._guard.admit(_authorization(context), office_hours=False)
             batch = RestoreBatch.validated(request.lead_ids)
-            response = await _shielded(self._restore(batch))
+            note = await self._audit_note(request)
+            response = await _shielded(self._restore(batch, note))
         return response
 
-    async def _archive(self, batch: ArchiveBatch) -> pb.ArchiveLeadsResponse:
+    async def _archive(
+        self, batch: ArchiveBatch, note: AuditNote[Any] | None
+    ) -> pb.ArchiveLeadsResponse:
         result = await archive_leads(
-            self._db, batch, attempts=self._attempts, dialer_guard=self._dialer_guard
+            self._db, batch, attempts=self._attempts, dialer_guard=self._dialer_guard, note=note
         )
         return pb.ArchiveLeadsResponse(message=SUCCESS_MESSAGE, **asdict(result))
 
-    async def _restore(self, batch: RestoreBatch) -> pb.RestoreLeadsResponse:
-        result = await restore_leads(self._db, batch, attempts=self._attempts)
+    async def _restore(
+        self, batch: RestoreBatch, note: AuditNote[Any] | None
+    ) -> pb.RestoreLeadsResponse:
+        result = await restore_leads(self._db, batch, attempts=self._attempts, note=note)
         return pb.RestoreLeadsResponse(message=SUCCESS_MESSAGE, **asdict(result))
+
+    async def _audit_note(
+        self, request: pb.ArchiveLeadsRequest | pb.RestoreLeadsRequest
+    ) -> AuditNote[Any] | None:
+        """The batch's audit row, which the batch writes with its COMMIT (see audit)."""
+        record = current_call()
+        if self._admin_log is None or record is None:
+            return None
+        return await self._admin_log.note(batch_entry(record, request))
 
     async def CheckAccess(
         self, request: pb.CheckAccessRequest, context: grpc.aio.ServicerContext[object, object]
