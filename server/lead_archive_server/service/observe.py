@@ -4,9 +4,9 @@
 job is the call's life: it opens a ``CallRecord`` (request id and client address, see
 ``callers``) and, when the call ends, hands an ``EndedCall`` to each listener in turn: the
 log line (``access_log.AccessLog``) and the metrics (``metrics.CallMetrics``); the audit row
-is written by the batch itself (``audit``). When the caller stops waiting (deadline, cancel), a batch already
-under way still runs to its end (the servicer shields it) and is then ended with its real
-counts (``caller_left``).
+is written by the batch itself (``audit``). When the caller stops waiting (deadline,
+cancel), a batch already under way still runs to its end (the servicer shields it) and is
+then ended with its real counts (``caller_left``).
 """
 
 from __future__ import annotations
