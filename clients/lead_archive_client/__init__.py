@@ -14,6 +14,8 @@ also importable as ``vicidial.leads.v1``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
@@ -29,9 +31,24 @@ from lead_archive_client.errors import (
 )
 from lead_archive_client.grpc_client import AsyncLeadArchiveClient, LeadArchiveClient
 from lead_archive_client.model import ArchiveResult, RestoreResult
-from lead_archive_client.rest_client import AsyncRestLeadArchiveClient, RestLeadArchiveClient
 from lead_archive_client.retry import NO_RETRY, RetryPolicy
 from lead_archive_client.vocabulary import MAX_LEADS_PER_BATCH, Reason
+
+if TYPE_CHECKING:
+    from lead_archive_client.rest_client import AsyncRestLeadArchiveClient, RestLeadArchiveClient
+
+# The REST clients (and httpx, a tenth of a second to import) load when first named, so a
+# gRPC caller (the bulk command's start-up) does not pay for them.
+_LAZY = {"RestLeadArchiveClient", "AsyncRestLeadArchiveClient"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        from lead_archive_client import rest_client
+
+        return getattr(rest_client, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "MAX_LEADS_PER_BATCH",

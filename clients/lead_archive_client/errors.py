@@ -24,10 +24,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import grpc
-import httpx
 from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 from vicidial.leads.v1 import lead_archive_pb2 as pb
@@ -37,6 +36,9 @@ from lead_archive_client.vocabulary import (
     STATUS_DETAILS_KEY,
     Reason,
 )
+
+if TYPE_CHECKING:  # httpx is imported by the REST clients, which only REST callers load
+    import httpx
 
 Metadata = Iterable[tuple[str, str | bytes]]
 
@@ -291,6 +293,8 @@ def error_from_transport(error: httpx.TransportError, *, url: str) -> LeadArchiv
     Unavailable: the request never reached the server, or the connection dropped before the
     answer. A read or write timeout is not: the server may still be working on the batch.
     """
+    import httpx  # loaded already: the error came from it
+
     reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     if isinstance(error, httpx.ConnectTimeout | httpx.ConnectError | httpx.RemoteProtocolError):
         return Unavailable(f"cannot reach {url}: {reason}")

@@ -295,3 +295,7 @@ def test_densest_window_reads_the_many_by_range_and_the_few_by_list() -> None:
     scattered = archive_module._Membership.of(list(range(0, 50_000, 100)))
     assert not scattered.in_span
     assert archive_module._Membership.of([7]).args == (7, 7) * 2
+    # Only a span of consecutive requested IDs finds nothing but requested leads.
+    assert archive_module._Membership.of(dense[::-1]).only_requested
+    assert not archive_module._Membership.of(dense[:200] + dense[201:]).only_requested
+    assert not membership.only_requested and scattered.only_requested

@@ -142,10 +142,11 @@ assert ENGINES  # CLI tests run on both engines through the tdb fixture
 
 
 def test_the_commands_that_do_not_serve_start_without_the_serving_half() -> None:
-    """`lead-archive archive` (and keys, db, verify) leave FastAPI, uvicorn and the shim out."""
+    """`lead-archive archive` (and keys, db, verify) leave FastAPI, uvicorn, the shim and the
+    REST client's httpx out."""
     probe = (
         "import sys, lead_archive_server.cli.commands; "
-        "print(sorted(m for m in ('fastapi', 'uvicorn', 'lead_archive_rest_shim') "
+        "print(sorted(m for m in ('fastapi', 'uvicorn', 'lead_archive_rest_shim', 'httpx') "
         "if m in sys.modules))"
     )
     loaded = subprocess.run(

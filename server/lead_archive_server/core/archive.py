@@ -99,14 +99,20 @@ class ArchiveBatch:
             raise UpdateLeadsNotBoolean()
         if delete is None:
             raise DeleteLeadsNotBoolean()
-        if not lead_ids:
-            raise NoLeadIds()
-        if len(lead_ids) > MAX_LEADS_PER_BATCH:
-            raise TooManyLeadIds()
-        duplicates = [lead_id for lead_id, seen in Counter(lead_ids).items() if seen > 1]
-        if duplicates:
-            raise DuplicateLeadIds(duplicates)
-        return cls(insert, update, delete, tuple(lead_ids))
+        return cls(insert, update, delete, checked_lead_ids(lead_ids))
+
+
+def checked_lead_ids(lead_ids: Sequence[int]) -> tuple[int, ...]:
+    """The lead_ids checks, in the documented order (none, too many, duplicates); the first
+    failure is raised. Archive and restore alike."""
+    if not lead_ids:
+        raise NoLeadIds()
+    if len(lead_ids) > MAX_LEADS_PER_BATCH:
+        raise TooManyLeadIds()
+    distinct = tuple(lead_ids)
+    if len(set(distinct)) != len(distinct):
+        raise DuplicateLeadIds([lead_id for lead_id, seen in Counter(distinct).items() if seen > 1])
+    return distinct
 
 
 @dataclass(frozen=True)
@@ -342,6 +348,16 @@ class _Membership:
     args: tuple[int, ...]
     in_span: bool
     flow: Flow
+    count: int  # the requested IDs
+
+    @property
+    def only_requested(self) -> bool:
+        """Whether every lead the query can find was requested: an IN list, or a span as
+        wide as the number of IDs it holds (consecutive IDs, no outlier)."""
+        if not self.in_span:
+            return True
+        first, last, *outliers = self.args[: len(self.args) // 2]
+        return not outliers and last - first + 1 == self.count
 
     @property
     def result_sets(self) -> int:
@@ -364,14 +380,17 @@ class _Membership:
         first, last = _densest_window(ordered, SPAN_FACTOR * len(ordered))
         outliers = ordered[:first] + ordered[last + 1 :]
         if len(outliers) > len(ordered) * MAX_OUTLIER_SHARE:
-            return cls(sql.select_batch_leads(len(lead_ids), flow), tuple(lead_ids), False, flow)
+            statement = sql.select_batch_leads(len(lead_ids), flow)
+            return cls(statement, tuple(lead_ids), False, flow, len(lead_ids))
         window = (ordered[first], ordered[last])
         statement = sql.select_batch_leads_in_span(len(outliers), flow)
-        return cls(statement, (*window, *outliers) * 2, True, flow)
+        return cls(statement, (*window, *outliers) * 2, True, flow, len(lead_ids))
 
 
 def _densest_window(ordered: Sequence[int], width: int) -> tuple[int, int]:
     """Indexes (first, last) of the most sorted IDs that lie within less than `width`."""
+    if ordered[-1] - ordered[0] < width:  # the usual batch: all of them
+        return 0, len(ordered) - 1
     best, first = (0, 0), 0
     for last, value in enumerate(ordered):
         while value - ordered[first] >= width:
@@ -411,8 +430,9 @@ async def _read_leads(
     definitions = definitions_key(leads_table.rows[0][1], archive_table.rows[0][1])
     row = membership.counts(found)
     in_source, source_digits, source_ids, in_target, target_digits, target_ids = row
-    # Without a span every row is a requested lead: the IDs are distinct, lead_id the key.
-    every_lead_exists = not membership.in_span and in_source == len(lead_ids)
+    # Without a span every row is a requested lead (the IDs are distinct, lead_id the key);
+    # so is every row of a span that holds only requested IDs.
+    every_lead_exists = membership.only_requested and in_source == len(lead_ids)
     existing = frozenset() if every_lead_exists else _id_set(source_ids, in_source, source_digits)
     copied = _id_set(target_ids, in_target, target_digits)
     if existing is None or copied is None:  # cut short by group_concat_max_len

@@ -17,11 +17,8 @@ copy in vicidial_list. On InnoDB the batch is one transaction.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from lead_archive_client.vocabulary import MAX_LEADS_PER_BATCH
 
 from lead_archive_server.core import sql
 from lead_archive_server.core.archive import (
@@ -29,15 +26,11 @@ from lead_archive_server.core.archive import (
     CommitNote,
     LeadsFound,
     checked_columns,
+    checked_lead_ids,
     locked_batch,
     with_retries,
 )
 from lead_archive_server.core.db import Database, Session
-from lead_archive_server.core.errors import (
-    DuplicateLeadIds,
-    NoLeadIds,
-    TooManyLeadIds,
-)
 from lead_archive_server.core.schema import SchemaCache
 from lead_archive_server.core.steps import Step, StepHook, no_hook, run_steps, step_if
 
@@ -55,14 +48,7 @@ class RestoreBatch:
         There are no flags to check, and existence ("does not exist": not in the archive) is
         checked under the batch lock.
         """
-        if not lead_ids:
-            raise NoLeadIds()
-        if len(lead_ids) > MAX_LEADS_PER_BATCH:
-            raise TooManyLeadIds()
-        duplicates = [lead_id for lead_id, seen in Counter(lead_ids).items() if seen > 1]
-        if duplicates:
-            raise DuplicateLeadIds(duplicates)
-        return cls(tuple(lead_ids))
+        return cls(checked_lead_ids(lead_ids))
 
 
 @dataclass(frozen=True)
