@@ -64,6 +64,9 @@ def _no_such_table_as_error() -> Iterator[None]:
         raise
 
 
+_INT = {int}
+
+
 def _bound(sql: str, args: Sequence[object]) -> tuple[str, tuple[object, ...] | None]:
     """Arguments for cursor.execute; a batch's lead IDs are bound here, not by the driver.
 
@@ -71,7 +74,7 @@ def _bound(sql: str, args: Sequence[object]) -> tuple[str, tuple[object, ...] | 
     CPU time for three statements of 500 IDs. For plain ints it would write str(value) (its
     escape_int), which is what this does directly: digits and a minus sign, nothing to escape.
     """
-    if args and all(type(arg) is int for arg in args):  # not bool, not an int subclass
+    if args and set(map(type, args)) == _INT:  # not bool, not an int subclass
         return sql % tuple(map(str, args)), None
     return sql, tuple(args) or None
 

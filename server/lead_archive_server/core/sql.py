@@ -592,7 +592,7 @@ def audit_outline(lead_ids: Sequence[int], insert: bool, update: bool, delete: b
     Column lists are left out (`*`, "every column"): they are read from information_schema
     on every batch and would make each row several kilobytes longer.
     """
-    ids = ",".join(str(int(lead_id)) for lead_id in lead_ids)
+    ids = ",".join(map(str, map(int, lead_ids)))
     statements = []
     if insert:
         statements.append(
@@ -614,7 +614,7 @@ def audit_outline(lead_ids: Sequence[int], insert: bool, update: bool, delete: b
 
 def restore_outline(lead_ids: Sequence[int]) -> str:
     """A restore batch's statements in outline, as audit_outline writes an archive batch's."""
-    ids = ",".join(str(int(lead_id)) for lead_id in lead_ids)
+    ids = ",".join(map(str, map(int, lead_ids)))
     return (
         f"INSERT INTO {LEADS} SELECT * FROM {ARCHIVE} WHERE lead_id IN ({ids}) "
         f"AND lead_id NOT IN (SELECT lead_id FROM {LEADS})|"

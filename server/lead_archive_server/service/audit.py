@@ -78,7 +78,7 @@ class AuditEntry:
             f"delete_count: {self.delete_count}",
             f"kept_count: {self.kept_count}",
             *([] if self.restore else [f"in_use_count: {self.in_use_count}"]),
-            "lead_ids: " + ",".join(str(lead_id) for lead_id in self.lead_ids),
+            "lead_ids: " + ",".join(map(str, self.lead_ids)),
         ]
         if address.truncated:
             notes.append(f"client_ip: {address.full}")
