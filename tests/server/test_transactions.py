@@ -127,3 +127,30 @@ async def test_a_note_that_ends_the_transaction_reruns_the_batch_on_innodb(
         assert len(note.errors) == 1 and "ended" in str(note.errors[0])
     in_use = "SELECT IS_USED_LOCK(CONCAT('lead_archive:', DATABASE()))"
     assert await tdb.fetch(in_use) == [(None,)]  # the batch lock was released
+
+
+class KillingNote(EndingNote):
+    """A note whose statement kills the batch's own connection."""
+
+    def statement(self, result: ArchiveResult) -> tuple[str, tuple[object, ...]]:
+        return "KILL CONNECTION_ID()", ()
+
+
+async def test_a_connection_lost_with_the_note_loses_only_what_did_not_commit(
+    tdb: TestDb, leads: list[int]
+) -> None:
+    original = await tdb.rows(LEADS)
+    note = KillingNote()
+    if tdb.engine == "InnoDB":  # the note ran before COMMIT: the batch went with the connection
+        with pytest.raises(ServerError, match="database unavailable"):
+            await archive_leads(tdb.db, full(leads), note=note)
+        assert note.errors == [] and await tdb.rows(ARCHIVE) == {}
+        assert await tdb.rows(LEADS) == original
+    else:  # after the batch's COMMIT: the batch stands, the note's failure is told
+        result = await archive_leads(tdb.db, full(leads), note=note)
+        assert result.delete_count == 4
+        assert len(note.errors) == 1 and "killed" in str(note.errors[0])
+    in_use = "SELECT IS_USED_LOCK(CONCAT('lead_archive:', DATABASE()))"
+    assert await tdb.fetch(in_use) == [(None,)]
+    more = await tdb.seed(2)  # the pool lends a live connection to the next batch
+    assert (await archive_leads(tdb.db, full(more))).delete_count == 2

@@ -238,8 +238,12 @@ class Session:
                 while await cursor.nextset():
                     read += 1
             except pymysql.err.MySQLError as error:
-                if read != note_at or _code(error) in _CONNECTION_LOST or _code(error) is None:
+                if read != note_at or _code(error) is None:
                     raise
+                if _code(error) in _CONNECTION_LOST:
+                    if note_at == 0:  # before COMMIT: the batch is lost with the connection
+                        raise
+                    self._connection.close()  # after COMMIT: the batch stands, not the connection
                 return _reason(error)
         return None
 
