@@ -29,6 +29,7 @@ from lead_archive_server.core.errors import (
 log = logging.getLogger(__name__)
 
 Row = tuple[Any, ...]
+Statement = tuple[str, Sequence[object]]  # SQL with %s placeholders, and its arguments
 
 # MariaDB error numbers the service reacts to.
 ER_LOCK_WAIT_TIMEOUT = 1205
@@ -92,9 +93,6 @@ class ResultSet:
     rows: list[Row]
 
 
-Statement = tuple[str, Sequence[object]]
-
-
 @dataclass
 class Transaction:
     """An open locked_transaction: what its first round trip returned, and a note the block
@@ -148,9 +146,7 @@ class Session:
                     sets.append(ResultSet(list(await cursor.fetchall())))
         return sets
 
-    async def execute_all(
-        self, statements: Sequence[tuple[str, Sequence[object]]]
-    ) -> list[tuple[int, float]]:
+    async def execute_all(self, statements: Sequence[Statement]) -> list[tuple[int, float]]:
         """Run statements in one round trip, in order: for each, the rows it changed and the
         seconds from the previous result (or the send) to its own, which is its run.
 
