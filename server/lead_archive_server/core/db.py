@@ -215,7 +215,7 @@ class Session:
             return
         # The server stopped at the note: the batch is still to commit, unless the failure
         # rolled it back (a deadlock), and then it runs again.
-        if not (await self.fetch_all("SELECT @@in_transaction"))[0][0]:
+        if not (await self.fetch_all(statements.IN_TRANSACTION))[0][0]:
             await self.fetch_sets(release)
             raise TransientConflict()
         await self.fetch_sets(f"COMMIT; {release}")

@@ -86,6 +86,8 @@ SESSION_SETUP = (
 # archive's primary key. The server releases it if the connection dies.
 ACQUIRE_BATCH_LOCK = "SELECT GET_LOCK(CONCAT('lead_archive:', DATABASE()), %s)"
 RELEASE_BATCH_LOCK = "SELECT RELEASE_LOCK(CONCAT('lead_archive:', DATABASE()))"
+# Whether the session's transaction is still open (a failed statement may have ended it).
+IN_TRANSACTION = "SELECT @@in_transaction"
 
 
 @lru_cache(maxsize=512)
