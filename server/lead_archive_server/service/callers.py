@@ -13,8 +13,8 @@ A forwarded value that is not an IP address is ignored.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -46,6 +46,9 @@ def peer_address(peer: str | None) -> str:
     return ""  # unix sockets and the like carry no address
 
 
+# Every call asks about its peer (and a proxy's forwarded address): parsing an address with
+# ipaddress costs more than the rest of a call's bookkeeping, and peers repeat.
+@lru_cache(maxsize=1024)
 def normalise(address: str) -> str:
     """The canonical text of an IP address (IPv4-mapped IPv6 becomes IPv4); '' if not one."""
     try:
@@ -57,7 +60,8 @@ def normalise(address: str) -> str:
     return str(ip)
 
 
-def is_trusted(address: str, trusted: Iterable[IpNetwork]) -> bool:
+@lru_cache(maxsize=1024)
+def is_trusted(address: str, trusted: tuple[IpNetwork, ...]) -> bool:
     """Whether an address lies in one of the trusted networks."""
     try:
         ip = ipaddress.ip_address(address)
@@ -66,7 +70,7 @@ def is_trusted(address: str, trusted: Iterable[IpNetwork]) -> bool:
     return any(ip.version == net.version and ip in net for net in trusted)
 
 
-def speaks_for_clients(peer: str | None, trusted: Iterable[IpNetwork]) -> bool:
+def speaks_for_clients(peer: str | None, trusted: tuple[IpNetwork, ...]) -> bool:
     """Whether the peer is one of the proxies the operator named."""
     return is_trusted(normalise(peer_address(peer)), trusted)
 
@@ -74,7 +78,7 @@ def speaks_for_clients(peer: str | None, trusted: Iterable[IpNetwork]) -> bool:
 def client_address(
     peer: str | None,
     forwarded_for: str | None,
-    trusted: Iterable[IpNetwork],
+    trusted: tuple[IpNetwork, ...],
     *,
     believed: bool = False,
 ) -> str:
