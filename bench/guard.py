@@ -1,17 +1,20 @@
 """What the dialer guard (CONTRACT 6) costs a batch: guard on against guard off, interleaved.
 
-A fresh database per engine with a dialer at work around it: hopper, calls, agents' screens
-and callbacks for leads that are not in the batches (the usual night: old leads are
-archived, the dialer works on others), so the guard reads the dialer tables and keeps nothing.
+A fresh database per engine with a dialer at work around it, its hopper and calls on MEMORY
+as Vicidial installs them: hopper, calls, agents' screens (dialled, previewed, switched to)
+and callbacks (due and held back) for leads that are not in the batches (the usual night:
+old leads are archived, the dialer works on others), so the guard reads the dialer tables
+and keeps nothing.
 
 Two measurements, each in rounds that alternate which side goes first, so drift in the
 machine's load falls on both alike:
 
 * statements: the server's own time (SHOW PROFILES) for what the guard adds to a batch, on
-  one connection: the membership query with its hopper span column and the guarded delete's
-  WHERE, against the plain membership query and the plain delete's WHERE (read-only locking
-  twins of the deletes, on the same archived leads). The median of the per-round differences is
-  the guard's cost; on a busy machine this is the steady number.
+  one connection: the membership query with its hopper span column, the guarded delete's
+  WHERE and the hopper's sweep after the COMMIT, against the plain membership query and the
+  plain delete's WHERE (read-only locking twins of the deletes, on the same archived leads).
+  The median of the per-round differences is the guard's cost; on a busy machine this is the
+  steady number.
 * end to end: whole batches through the archive core, guard on and off, as the service runs
   them (client-side time: includes the event loop and the machine's noise).
 """
@@ -35,7 +38,7 @@ HOPPER_ROWS = 2000
 CALLS = 200
 AGENTS = 300
 CALLBACKS = 20000
-ALL_TABLES = frozenset(sql.DIALER_TABLES)
+ALL_TABLES = frozenset(sql.IN_USE_KEYS)
 # The statement pairs reread the same leads, so they are cheap: many more of them.
 STATEMENT_ROUNDS_PER_ROUND = 5
 
@@ -153,29 +156,32 @@ async def _statements(
 
     idle = twin(sql.delete_archived_if_dialer_idle(columns, size, ALL_TABLES))
     near = twin(sql.delete_archived_guarded(columns, size, ALL_TABLES))
+    # The sweep's rows, read as its DELETE finds them (none: the leads are all there).
+    sweep = sql.sweep_hopper(size).replace("DELETE h FROM", "SELECT COUNT(*) + %s FROM", 1)
     span = (min(lead_ids), max(lead_ids))
     membership = sql.select_batch_leads(size)
     runs = [
         ("span", sql.with_hopper_span(membership), (*span, *lead_ids)),
         ("idle", idle, sql.guard_args(lead_ids, ALL_TABLES, spans=1)),
         ("near", near, sql.guard_args(lead_ids, ALL_TABLES)),
+        ("sweep", sweep, (size, *lead_ids)),
         ("membership", membership, tuple(lead_ids)),
         ("plain", plain + " LOCK IN SHARE MODE", tuple(lead_ids)),
     ]
     if not on_first:
-        runs = runs[3:] + runs[:3]
+        runs = runs[4:] + runs[:4]
     await session.execute("BEGIN")
     for kind, statement, args in runs:
         rows = await session.fetch_all(statement, args)
         if int(rows[0][0]) != size:
             raise AssertionError(f"guard bench: {kind} found {rows[0][0]} of {size} leads")
     await session.execute("ROLLBACK")
-    # The last profiles: the five runs, then ROLLBACK.
-    profiles = (await session.fetch_all("SHOW PROFILES"))[-6:-1]
+    # The last profiles: the six runs, then ROLLBACK.
+    profiles = (await session.fetch_all("SHOW PROFILES"))[-7:-1]
     ms = {kind: float(row[1]) * 1000 for (kind, _, _), row in zip(runs, profiles, strict=True)}
     return (
-        ms["span"] + ms["idle"],
-        ms["span"] + ms["near"],
+        ms["span"] + ms["idle"] + ms["sweep"],
+        ms["span"] + ms["near"] + ms["sweep"],
         ms["membership"] + ms["plain"],
     )
 
@@ -200,12 +206,14 @@ async def _busy_dialer(db: Database, first_lead: int) -> None:
         "INSERT INTO vicidial_auto_calls (server_ip, campaign_id, status, lead_id, call_time) "
         f"SELECT '10.0.0.1', 'CAMP', 'LIVE', {first_lead} + seq * 7, NOW() "
         f"FROM seq_0_to_{CALLS - 1}",
-        "INSERT INTO vicidial_live_agents (user, server_ip, status, lead_id) "
-        f"SELECT CONCAT('agent', seq), '10.0.0.1', 'INCALL', {first_lead} + seq * 5 "
-        f"FROM seq_0_to_{AGENTS - 1}",
+        # Agents on a call, on a preview screen (lead_id 0) or switched to another lead.
+        "INSERT INTO vicidial_live_agents (user, server_ip, status, lead_id, preview_lead_id, "
+        f"external_lead_id) SELECT CONCAT('agent', seq), '10.0.0.1', 'INCALL', "
+        f"IF(seq % 3 = 1, 0, {first_lead} + seq * 5), IF(seq % 3 = 1, {first_lead} + seq * 5, "
+        f"0), IF(seq % 3 = 2, {first_lead} + seq * 5 + 1, 0) FROM seq_0_to_{AGENTS - 1}",
         "INSERT INTO vicidial_callbacks (lead_id, list_id, campaign_id, status, callback_time) "
-        f"SELECT {first_lead} + seq, 1000, 'CAMP', ELT(1 + seq % 3, 'ACTIVE', 'LIVE', "
-        f"'INACTIVE'), NOW() FROM seq_0_to_{CALLBACKS - 1}",
+        f"SELECT {first_lead} + seq, 1000, 'CAMP', ELT(1 + seq % 4, 'ACTIVE', 'LIVE', "
+        f"'TFHCCL', 'INACTIVE'), NOW() FROM seq_0_to_{CALLBACKS - 1}",
         "ANALYZE TABLE vicidial_hopper, vicidial_auto_calls, vicidial_live_agents, "
         "vicidial_callbacks",
     )

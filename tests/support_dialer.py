@@ -22,6 +22,15 @@ IN_USE = {
     "callback_time) VALUES (%s, 1001, 'CAMP', 'ACTIVE', NOW())",
     "callback LIVE": "INSERT INTO vicidial_callbacks (lead_id, list_id, campaign_id, status, "
     "callback_time) VALUES (%s, 1001, 'CAMP', 'LIVE', NOW())",
+    # Due, but held back by the campaign's 24-hour call limit (AST_VDhopper.pl reads it as due).
+    "callback TFHCCL": "INSERT INTO vicidial_callbacks (lead_id, list_id, campaign_id, status, "
+    "callback_time) VALUES (%s, 1001, 'CAMP', 'TFHCCL', NOW())",
+    # On a preview screen: vdc_db_query.php names the lead only here (lead_id stays 0).
+    "agent preview": "INSERT INTO vicidial_live_agents (user, server_ip, status, lead_id, "
+    "campaign_id, preview_lead_id) VALUES ('agent3', '10.0.0.1', 'PAUSED', 0, 'CAMP', %s)",
+    # Switched to by the agent API's switch_lead (alone here: the call's own lead_id is 0).
+    "agent switch": "INSERT INTO vicidial_live_agents (user, server_ip, status, lead_id, "
+    "campaign_id, external_lead_id) VALUES ('agent4', '10.0.0.1', 'INCALL', 0, 'CAMP', %s)",
 }
 # Rows that name a lead without putting it in use.
 NOT_IN_USE = {
@@ -29,9 +38,11 @@ NOT_IN_USE = {
     "VALUES (%s, 1001, 'CAMP', 'INACTIVE')",
     "callback ARCHIVE": "INSERT INTO vicidial_callbacks (lead_id, list_id, campaign_id, status) "
     "VALUES (%s, 1001, 'CAMP', 'ARCHIVE')",
-    # An agent waiting for a call: lead_id 0 (the lead is only its preview, here %s).
+    # An agent waiting for a call: lead_id, preview_lead_id and external_lead_id all 0;
+    # another agent's lead (the row names %s nowhere but in its comments).
     "agent idle": "INSERT INTO vicidial_live_agents (user, server_ip, status, lead_id, "
-    "preview_lead_id) VALUES ('agent2', '10.0.0.1', 'READY', 0, %s)",
+    "preview_lead_id, external_lead_id, callerid) VALUES ('agent2', '10.0.0.1', 'READY', 0, 0, "
+    "0, CONCAT('L', %s))",
 }
 READY_ROW = (
     "INSERT INTO vicidial_hopper (lead_id, campaign_id, status, list_id) "
@@ -64,16 +75,19 @@ async def orphan_hopper_rows(tdb: TestDb) -> list[tuple[int, str]]:
 
 
 async def orphan_calls(tdb: TestDb) -> list[int]:
-    """Calls, agents' screens and due callbacks naming a lead gone from vicidial_list."""
+    """Calls, agents' screens (dialled, previewed or switched to) and due callbacks naming a
+    lead gone from vicidial_list."""
     found: list[int] = []
-    for table, where in (
-        ("vicidial_auto_calls", ""),
-        ("vicidial_live_agents", " AND d.lead_id <> 0"),
-        ("vicidial_callbacks", " AND d.status IN ('ACTIVE','LIVE')"),
+    for table, column, where in (
+        ("vicidial_auto_calls", "lead_id", ""),
+        ("vicidial_live_agents", "lead_id", ""),
+        ("vicidial_live_agents", "preview_lead_id", ""),
+        ("vicidial_live_agents", "external_lead_id", ""),
+        ("vicidial_callbacks", "lead_id", " AND d.status IN ('ACTIVE','LIVE','TFHCCL')"),
     ):
         rows = await tdb.fetch(
-            f"SELECT d.lead_id FROM {table} d LEFT JOIN {LEADS} l ON l.lead_id = d.lead_id "
-            f"WHERE l.lead_id IS NULL{where}"
+            f"SELECT d.{column} FROM {table} d LEFT JOIN {LEADS} l ON l.lead_id = d.{column} "
+            f"WHERE l.lead_id IS NULL AND d.{column} <> 0{where}"
         )
         found += [int(row[0]) for row in rows]
     return found

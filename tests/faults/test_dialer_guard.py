@@ -54,6 +54,15 @@ SCREEN = (
     f"SELECT 'agent', '10.0.0.1', 'INCALL', lead_id FROM {LEADS} WHERE lead_id = %s"
 )
 FREE_AGENT = "DELETE FROM vicidial_live_agents WHERE lead_id = %s"
+PREVIEW = (
+    "INSERT INTO vicidial_live_agents (user, server_ip, status, lead_id, preview_lead_id) "
+    f"SELECT 'agent', '10.0.0.1', 'PAUSED', 0, lead_id FROM {LEADS} WHERE lead_id = %s"
+)
+SKIP_PREVIEW = "DELETE FROM vicidial_live_agents WHERE preview_lead_id = %s"
+HELD_CALLBACK = (
+    "INSERT INTO vicidial_callbacks (lead_id, list_id, campaign_id, status, callback_time) "
+    f"SELECT lead_id, list_id, 'CAMP', 'TFHCCL', NOW() FROM {LEADS} WHERE lead_id = %s"
+)
 CALLBACK = (
     "INSERT INTO vicidial_callbacks (lead_id, list_id, campaign_id, status, callback_time) "
     f"SELECT lead_id, list_id, 'CAMP', 'ACTIVE', NOW() FROM {LEADS} WHERE lead_id = %s"
@@ -69,6 +78,9 @@ ACTIONS: list[tuple[str, ...]] = [
     (FREE_AGENT,),
     (CALLBACK,),
     (CALLBACK_DONE,),
+    (PREVIEW,),
+    (SKIP_PREVIEW,),
+    (HELD_CALLBACK,),
 ]
 
 
@@ -152,3 +164,48 @@ async def test_a_busy_dialer_never_loses_a_lead_under_it(tdb: TestDb) -> None:
         assert (await archive_leads(tdb.db, batch)).delete_count == len(chunk)
     assert await tdb.count(LEADS) == 0
     assert await tdb.count("vicidial_hopper") == 0  # READY rows left with their leads
+
+
+# The hopper's own way (AST_VDhopper.pl): read the lead, then insert its READY row, without
+# locking the lead in between. The two statements go in one round trip, so the read and
+# the insert are as close as the hopper can make them.
+HOPPER_RUN = (
+    "SET @seen = NULL; "
+    f"SELECT lead_id INTO @seen FROM {LEADS} WHERE lead_id = %s; "
+    "INSERT INTO vicidial_hopper (lead_id, campaign_id, status, list_id) "
+    "SELECT @seen, 'CAMP', 'READY', 1001 FROM DUAL WHERE @seen IS NOT NULL"
+)
+
+
+async def hopper_runs(db: Database, lead_ids: list[int], deadline: float, seed: int) -> int:
+    """Insert READY rows the hopper's way until the deadline; how many went in."""
+    chance, written = random.Random(seed), 0
+    while time.monotonic() < deadline:
+        async with db.session() as session:
+            sets = await session.fetch_sets(HOPPER_RUN, [chance.choice(lead_ids)])
+        written += len(sets)  # (fetch_sets reads every statement's result)
+        await asyncio.sleep(0)
+    return written
+
+
+async def test_a_hopper_that_reads_then_inserts_leaves_no_orphan(tdb: TestDb) -> None:
+    """MEMORY hopper (as Vicidial installs it): nothing makes the hopper's insert wait for a
+    batch, so READY rows land for leads a batch has deleted but not yet committed (InnoDB)
+    or just deleted (MyISAM). The sweep in each batch's COMMIT round trip takes them."""
+    lead_ids = await tdb.seed_many(600)
+    ledger = await Ledger.snapshot(tdb.db)
+    hopper_db = await Database.connect(tdb.db.url, pool_size=2)
+    deadline = time.monotonic() + RUN_S
+    try:
+        done = await asyncio.gather(
+            *(hopper_runs(hopper_db, lead_ids, deadline, seed) for seed in range(2)),
+            *(archiver(tdb.db, lead_ids, deadline, random.Random(7 + i)) for i in range(2)),
+        )
+    finally:
+        await hopper_db.close()
+    results = [r for part in done[2:] for r in part]
+    deleted = sum(r.delete_count for r in results)
+    print(f"\n{tdb.engine}: {len(results)} batches, {deleted} leads deleted")
+    assert deleted > 100, f"too little archived: {deleted}"
+    await assert_no_lead_lost(tdb.db, ledger)
+    assert await orphan_hopper_rows(tdb) == []

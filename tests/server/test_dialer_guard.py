@@ -1,22 +1,35 @@
-"""The in-use guard and the hopper cleanup of the delete phase (CONTRACT 6), both engines."""
+"""The in-use guard, the hopper cleanup of the delete phase and the hopper's sweep after the
+COMMIT (CONTRACT 6 and 9), both engines of vicidial_list, dialer tables on MEMORY (as Vicidial
+installs them) and on the engine of vicidial_list."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pymysql
 import pytest
 from lead_archive_server.core.archive import ArchiveBatch, ArchiveResult, archive_leads
 from lead_archive_server.core.db import Session
+from lead_archive_server.core.steps import StepHook
 
-from tests.support import ARCHIVE, LEADS, TestDb
+from tests.support import ARCHIVE, DIALER_ENGINES, LEADS, TestDb
 from tests.support_dialer import (
     IN_USE,
     NOT_IN_USE,
     add_ready_rows,
     hopper_rows,
+    orphan_calls,
     orphan_hopper_rows,
     put_in_use,
 )
 from tests.support_ops import ops_stack, samples
+
+
+@pytest.fixture
+def tdb(shaped_tdb: TestDb) -> TestDb:
+    """Both engines, in the spec's table shape and in the one Vicidial's installer gives."""
+    return shaped_tdb
+
 
 DIALER_TABLES = (
     "vicidial_auto_calls",
@@ -135,9 +148,9 @@ async def test_missing_dialer_tables_are_skipped(tdb: TestDb, missing: str) -> N
         await tdb.execute(f"DROP TABLE {table}")
     kept_by = {
         "vicidial_auto_calls": {"call"},
-        "vicidial_live_agents": {"agent"},
+        "vicidial_live_agents": {"agent", "agent preview", "agent switch"},
         "vicidial_hopper": {"hopper QUEUE", "hopper INCALL", "hopper DONE"},
-        "vicidial_callbacks": {"callback ACTIVE", "callback LIVE"},
+        "vicidial_callbacks": {"callback ACTIVE", "callback LIVE", "callback TFHCCL"},
     }
     still = {h for table in DIALER_TABLES if table not in gone for h in kept_by[table]}
 
@@ -229,37 +242,139 @@ async def test_guard_off_over_the_api(tdb: TestDb) -> None:
         assert (reply.delete_count, reply.in_use_count) == (2, 0)
 
 
-@pytest.mark.parametrize(
-    "statement",
-    [
-        "INSERT INTO vicidial_hopper (lead_id, campaign_id, status, list_id) "
-        "VALUES (%s, 'CAMP', 'READY', 1001)",
-        "INSERT INTO vicidial_auto_calls (server_ip, lead_id) VALUES ('10.0.0.1', %s)",
-        "INSERT INTO vicidial_callbacks (lead_id, status) VALUES (%s, 'ACTIVE')",
-    ],
-)
-async def test_innodb_a_lead_cannot_enter_use_until_the_batch_commits(
-    tdb: TestDb, statement: str
-) -> None:
-    """The guard's reads are locking reads: a dialer row for a lead of the batch waits."""
-    if tdb.engine != "InnoDB":
-        pytest.skip("MyISAM locks whole tables for one statement; nothing spans statements")
-    ids = await tdb.seed(3)
-    outcome: list[str] = []
+WRITTEN_MID_BATCH = {
+    "hopper": "INSERT INTO vicidial_hopper (lead_id, campaign_id, status, list_id) "
+    "VALUES (%s, 'CAMP', 'READY', 1001)",
+    "call": "INSERT INTO vicidial_auto_calls (server_ip, lead_id) VALUES ('10.0.0.1', %s)",
+    "callback": "INSERT INTO vicidial_callbacks (lead_id, status) VALUES (%s, 'ACTIVE')",
+}
 
-    async def dialer_after_delete(step: str, session: Session) -> None:
-        if step != "delete":
+
+async def dialer_write_at(
+    tdb: TestDb, step: str, statement: str, lead_id: int, outcome: list[str]
+) -> StepHook:
+    """A step hook: at `step`, a dialer connection writes its row for `lead_id` (waiting at
+    most 1 s for a lock) and notes what happened."""
+
+    async def write(at: str, session: Session) -> None:
+        if at != step:
             return
         async with tdb.db.session() as other:
             await other.execute("SET SESSION innodb_lock_wait_timeout = 1")
             try:
-                await other.execute(statement, [ids[1]])
+                await other.execute(statement, [lead_id])
                 outcome.append("inserted")
             except pymysql.err.OperationalError as error:
                 outcome.append(f"error {error.args[0]}")
 
-    await archive(tdb, ids, after_step=dialer_after_delete)
+    return write
+
+
+@pytest.mark.parametrize("row", sorted(WRITTEN_MID_BATCH))
+async def test_innodb_a_lead_cannot_enter_use_until_the_batch_commits(
+    tdb: TestDb, row: str
+) -> None:
+    """With every dialer table on InnoDB the guard's reads are locking reads: a dialer row
+    for a lead of the batch waits for its COMMIT."""
+    if tdb.engine != "InnoDB":
+        pytest.skip("MyISAM locks whole tables for one statement; nothing spans statements")
+    await tdb.use_dialer_engine("list")
+    ids = await tdb.seed(3)
+    outcome: list[str] = []
+    hook = await dialer_write_at(tdb, "delete", WRITTEN_MID_BATCH[row], ids[1], outcome)
+    await archive(tdb, ids, after_step=hook)
     assert outcome == ["error 1205"]  # lock wait timeout: it waited for the batch's COMMIT
+
+
+@pytest.mark.parametrize("dialer", DIALER_ENGINES)
+async def test_a_hopper_row_written_before_the_commit_is_swept(tdb: TestDb, dialer: str) -> None:
+    """The hopper's way: it read the lead before the batch deleted it and inserts its READY
+    row after the delete, before the COMMIT. On MEMORY (or MyISAM) nothing makes it wait; the
+    sweep in the COMMIT's round trip takes the row. (InnoDB dialer tables make it wait.)"""
+    await tdb.use_dialer_engine(dialer)
+    ids = await tdb.seed(3)
+    outcome: list[str] = []
+    hook = await dialer_write_at(tdb, "delete", WRITTEN_MID_BATCH["hopper"], ids[1], outcome)
+
+    result = await archive(tdb, ids, after_step=hook)
+
+    waits = tdb.engine == "InnoDB" and dialer == "list"
+    assert outcome == (["error 1205"] if waits else ["inserted"])
+    assert result.delete_count == 3
+    assert await orphan_hopper_rows(tdb) == []
+
+
+async def test_a_memory_callback_table_is_not_needed_for_callbacks_to_wait(tdb: TestDb) -> None:
+    """vicidial_callbacks stays on vicidial_list's engine in Vicidial: on InnoDB a callback
+    written mid-batch waits for the COMMIT even beside MEMORY hopper and calls."""
+    if tdb.engine != "InnoDB":
+        pytest.skip("MyISAM locks whole tables for one statement; nothing spans statements")
+    ids = await tdb.seed(3)
+    outcome: list[str] = []
+    hook = await dialer_write_at(tdb, "delete", WRITTEN_MID_BATCH["callback"], ids[1], outcome)
+    await archive(tdb, ids, after_step=hook)
+    assert outcome == ["error 1205"]
+
+
+@pytest.mark.parametrize("dialer", DIALER_ENGINES)
+@pytest.mark.parametrize(
+    "how", ["agent preview", "agent switch", "callback TFHCCL", "hopper QUEUE"]
+)
+async def test_new_reasons_on_both_dialer_engines(tdb: TestDb, dialer: str, how: str) -> None:
+    await tdb.use_dialer_engine(dialer)
+    ids = await tdb.seed(3)
+    await add_ready_rows(tdb, ids)
+    await put_in_use(tdb, ids[1], how)
+
+    result = await archive(tdb, ids)
+
+    assert (result.delete_count, result.in_use_count) == (2, 1)
+    assert await in_list(tdb, ids) == {ids[1]}
+    assert await orphan_hopper_rows(tdb) == []
+    assert await orphan_calls(tdb) == []
+
+
+@pytest.mark.parametrize("column", ["preview_lead_id", "external_lead_id"])
+async def test_an_older_vicidial_without_the_column_is_still_guarded(
+    tdb: TestDb, column: str
+) -> None:
+    """Vicidial versions before preview dialing (or the agent API) lack these columns: the
+    guard reads the ones there are, and a column added later is read from the next batch."""
+    await tdb.execute(f"ALTER TABLE vicidial_live_agents DROP COLUMN {column}")
+    try:
+        ids = await tdb.seed(2)
+        await put_in_use(tdb, ids[0], "agent")
+        assert (await archive(tdb, ids)).in_use_count == 1
+    finally:
+        await tdb.execute(
+            f"ALTER TABLE vicidial_live_agents ADD COLUMN {column} INT(9) UNSIGNED DEFAULT '0'"
+        )
+    ids = await tdb.seed(2)
+    await put_in_use(
+        tdb, ids[0], "agent preview" if column == "preview_lead_id" else "agent switch"
+    )
+    assert (await archive(tdb, ids)).in_use_count == 1
+
+
+async def test_a_column_dropped_mid_batch_reruns_the_batch(tdb: TestDb) -> None:
+    ids = await tdb.seed(3)
+    await put_in_use(tdb, ids[0], "agent")
+    steps: list[str] = []
+
+    async def drop_after_update(step: str, session: Session) -> None:
+        steps.append(step)
+        if step == "update" and steps.count("update") == 1:
+            await tdb.execute("ALTER TABLE vicidial_live_agents DROP COLUMN external_lead_id")
+
+    try:
+        result = await archive(tdb, ids, after_step=drop_after_update)
+    finally:
+        await tdb.execute(
+            "ALTER TABLE vicidial_live_agents ADD COLUMN external_lead_id INT(9) UNSIGNED "
+            "DEFAULT '0'"
+        )
+    assert steps.count("update") == 2  # the first attempt met the missing column
+    assert (result.delete_count, result.in_use_count) == (2, 1)
 
 
 async def test_a_dialer_row_near_the_batch_does_not_keep_leads_it_does_not_name(
@@ -272,3 +387,72 @@ async def test_a_dialer_row_near_the_batch_does_not_keep_leads_it_does_not_name(
     result = await archive(tdb, [ids[0], ids[2]])
     assert (result.delete_count, result.kept_count, result.in_use_count) == (2, 0, 0)
     assert await in_list(tdb, ids) == {ids[1]}
+
+
+# A hopper row the sweep cannot delete: a trigger refuses (or stalls) the delete of a DNC row.
+REFUSE_DNC_DELETE = (
+    "CREATE TRIGGER hopper_keep_dnc BEFORE DELETE ON vicidial_hopper FOR EACH ROW "
+    "IF OLD.status = 'DNC' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'kept'; END IF"
+)
+STALL_DNC_DELETE = (
+    "CREATE TRIGGER hopper_keep_dnc BEFORE DELETE ON vicidial_hopper FOR EACH ROW "
+    "IF OLD.status = 'DNC' THEN DO SLEEP(5); END IF"
+)
+DNC_ROW = (
+    "INSERT INTO vicidial_hopper (lead_id, campaign_id, status, list_id) "
+    "VALUES (%s, 'CAMP', 'DNC', 1001)"
+)
+
+
+async def test_a_sweep_that_fails_never_fails_the_committed_batch(tdb: TestDb) -> None:
+    ids = await tdb.seed(3)
+    await tdb.execute(REFUSE_DNC_DELETE)
+    try:
+        hook = await dialer_write_at(tdb, "delete", DNC_ROW, ids[1], [])
+        result = await archive(tdb, ids, after_step=hook)
+        assert result.delete_count == 3  # committed, and answered as such
+        assert await in_list(tdb, ids) == set()
+        # The lock was released: the next batch runs at once.
+        more = await tdb.seed(2)
+        assert (await archive(tdb, more)).delete_count == 2
+    finally:
+        await tdb.execute("DROP TRIGGER IF EXISTS hopper_keep_dnc")
+
+
+async def test_a_connection_lost_during_the_sweep_leaves_the_batch_committed(
+    tdb: TestDb,
+) -> None:
+    ids = await tdb.seed(3)
+    await tdb.execute(STALL_DNC_DELETE)
+    killed: list[int] = []
+
+    async def kill_during_sweep(step: str, session: Session) -> None:
+        if step != "delete":
+            return
+        await tdb.execute(DNC_ROW, [ids[1]])
+        victim = session.thread_id
+
+        async def kill_when_sweeping() -> None:
+            # The trigger sleeps inside the sweep (the round trip after COMMIT).
+            sleeping = (
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+                "WHERE ID = %s AND STATE = 'User sleep'"
+            )
+            while not (await tdb.fetch(sleeping, [victim]))[0][0]:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            await tdb.execute(f"KILL CONNECTION {victim}")
+            killed.append(victim)
+
+        tasks.append(asyncio.create_task(kill_when_sweeping()))
+
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        result = await archive(tdb, ids, after_step=kill_during_sweep)
+        await asyncio.wait_for(tasks[0], 5)
+    finally:
+        await tdb.execute("DROP TRIGGER IF EXISTS hopper_keep_dnc")
+    assert killed
+    assert result.delete_count == 3  # the COMMIT went through before the connection died
+    assert await in_list(tdb, ids) == set()
+    more = await tdb.seed(2)  # the server released the lock with the connection
+    assert (await archive(tdb, more)).delete_count == 2

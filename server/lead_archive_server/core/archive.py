@@ -35,6 +35,7 @@ from lead_archive_server.core.dialer import (
     delete_steps,
     dialer_tables_may_go,
     finish_delete,
+    hopper_sweep,
 )
 from lead_archive_server.core.errors import (
     DeleteLeadsNotBoolean,
@@ -140,8 +141,10 @@ async def archive_leads(
     """Archive one batch; a deadlock rolls back the whole batch and it runs again.
 
     With `dialer_guard` (LEAD_ARCHIVE_DIALER_GUARD, default on) the delete phase keeps the
-    leads Vicidial's dialer uses and takes their READY hopper rows with the others. A `note`
-    (the audit row) is written with the batch's COMMIT (see CommitNote).
+    leads Vicidial's dialer uses and takes their READY hopper rows with the others; right
+    after the COMMIT, in its round trip, the hopper is swept of rows naming a deleted lead
+    (see dialer.hopper_sweep). A `note` (the audit row) is written with the batch's COMMIT
+    (see CommitNote).
     """
     database = db.url.database
 
@@ -156,6 +159,8 @@ async def archive_leads(
                     session, batch, schemas or SCHEMAS, locked.leads, after_step
                 )
                 locked.write_with_commit(note, result)
+                sweep = hopper_sweep(locked.leads.dialer, batch.lead_ids, result.delete_count)
+                locked.transaction.after_commit = sweep
         except DialerTablesChanged:
             DIALER.forget(database)  # with_retries runs the batch again, asking afresh
             raise

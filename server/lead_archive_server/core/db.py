@@ -35,6 +35,7 @@ Statement = tuple[str, Sequence[object]]  # SQL with %s placeholders, and its ar
 ER_LOCK_WAIT_TIMEOUT = 1205
 ER_LOCK_DEADLOCK = 1213
 ER_NO_SUCH_TABLE = 1146
+ER_BAD_FIELD_ERROR = 1054
 _RETRYABLE = {ER_LOCK_WAIT_TIMEOUT, ER_LOCK_DEADLOCK}
 # A server that is gone: can't connect, gone away, lost connection (client side); shutting
 # down, connection killed (server side, e.g. a restart or KILL <id> mid-statement).
@@ -46,7 +47,8 @@ _TABLE_NAME = re.compile(r"'(?:\./)?(?:[^'/]+/)?([^'/]+?)(?:\.MY[ID])?'")
 
 
 class NoSuchTable(ServerError):
-    """A statement named a table that does not exist; the connection is still usable."""
+    """A statement named a table (or a column) that does not exist; the connection is
+    still usable."""
 
     @classmethod
     def default_message(cls) -> str:
@@ -56,11 +58,12 @@ class NoSuchTable(ServerError):
 
 @contextmanager
 def _no_such_table_as_error() -> Iterator[None]:
-    """Let the caller tell a missing table (and say which) from any other driver error."""
+    """Let the caller tell a missing table or column (and say which) from any other driver
+    error."""
     try:
         yield
-    except pymysql.err.ProgrammingError as error:
-        if error.args and error.args[0] == ER_NO_SUCH_TABLE:
+    except pymysql.err.MySQLError as error:
+        if _code(error) in (ER_NO_SUCH_TABLE, ER_BAD_FIELD_ERROR):
             raise NoSuchTable() from None
         raise
 
@@ -95,8 +98,9 @@ class ResultSet:
 
 @dataclass
 class Transaction:
-    """An open locked_transaction: what its first round trip returned, and a note the block
-    may leave to be written with the COMMIT (a row that records the batch)."""
+    """An open locked_transaction: what its first round trip returned, and what the block
+    may leave to run with the COMMIT: a note (a row that records the batch) and a statement
+    for right after the COMMIT (the hopper's sweep)."""
 
     found: list[ResultSet]
     note: Statement | None = None
@@ -104,6 +108,8 @@ class Transaction:
     # lock's release (MyISAM: nothing to commit with, and no lock held while it waits).
     note_in_transaction: bool = False
     note_error: str | None = None  # after the commit: why the note was not written
+    after_commit: Statement | None = None  # runs after COMMIT, before the lock's release
+    after_commit_error: str | None = None  # after the commit: why it did not run
 
 
 class Session:
@@ -144,6 +150,18 @@ class Session:
                 sets = [ResultSet(list(await cursor.fetchall()))]
                 while await cursor.nextset():
                     sets.append(ResultSet(list(await cursor.fetchall())))
+        return sets
+
+    async def fetch_dict_sets(
+        self, sql: str, args: Sequence[object] = ()
+    ) -> list[list[dict[str, Any]]]:
+        """fetch_sets with every row as a column-name dict."""
+        async with self._connection.cursor(aiomysql.DictCursor) as cursor:
+            with _no_such_table_as_error():
+                await cursor.execute(sql, tuple(args) or None)
+                sets = [list(await cursor.fetchall())]
+                while await cursor.nextset():
+                    sets.append(list(await cursor.fetchall()))
         return sets
 
     async def execute_all(self, statements: Sequence[Statement]) -> list[tuple[int, float]]:
@@ -201,47 +219,62 @@ class Session:
 
     async def _commit(self, transaction: Transaction, release: str) -> None:
         """COMMIT and release in one round trip, with the transaction's note before COMMIT
-        (in the transaction) or after the release. A note that fails never stops the
-        commit: its error goes to transaction.note_error."""
+        (in the transaction) or after the release, and its after-commit statement between
+        COMMIT and release. Neither the note nor the after-commit statement ever stops the
+        commit: their errors go to transaction.note_error and after_commit_error."""
+        script: list[tuple[str, str | Statement]] = []
         note = transaction.note
-        if note is None:
-            await self.fetch_sets(f"COMMIT; {release}")
-            return
-        if not transaction.note_in_transaction:
-            transaction.note_error = await self._noted(["COMMIT", release, note], note_at=2)
-            return
-        transaction.note_error = await self._noted([note, "COMMIT", release], note_at=0)
-        if transaction.note_error is None:
-            return
-        # The server stopped at the note: the batch is still to commit, unless the failure
-        # rolled it back (a deadlock), and then it runs again.
-        if not (await self.fetch_all(statements.IN_TRANSACTION))[0][0]:
-            await self.fetch_sets(release)
-            raise TransientConflict()
-        await self.fetch_sets(f"COMMIT; {release}")
+        if note is not None and transaction.note_in_transaction:
+            script.append(("note", note))
+        script.append(("commit", "COMMIT"))
+        if transaction.after_commit is not None:
+            script.append(("after_commit", transaction.after_commit))
+        script.append(("release", release))
+        if note is not None and not transaction.note_in_transaction:
+            script.append(("note", note))
+        committed = False
+        while script:
+            done, error = await self._run_until_failure([s for _, s in script])
+            committed = committed or any(role == "commit" for role, _ in script[:done])
+            if error is None:
+                return
+            role, rest = script[done][0], script[done + 1 :]
+            if role in ("commit", "release") or _code(error) is None:
+                raise error
+            if role == "note":
+                transaction.note_error = _reason(error)
+            else:
+                transaction.after_commit_error = _reason(error)
+                log.warning("after the batch's COMMIT: %s", _reason(error))
+            if _code(error) in _CONNECTION_LOST:
+                if not committed:  # the batch is lost with the connection
+                    raise error
+                if any(r == "note" for r, _ in rest):
+                    transaction.note_error = _reason(error)
+                self._connection.close()  # the batch stands, not the connection
+                return
+            if not committed and not (await self.fetch_all(statements.IN_TRANSACTION))[0][0]:
+                # The note's failure ended the transaction (a deadlock): the batch reruns.
+                await self.fetch_sets(release)
+                raise TransientConflict()
+            script = rest
 
-    async def _noted(self, statements: list[str | Statement], note_at: int) -> str | None:
-        """Run statements in one round trip; return why the one at `note_at` failed (None if
-        it did not), raising any other failure. The server stops at a failing statement."""
+    async def _run_until_failure(
+        self, script: Sequence[str | Statement]
+    ) -> tuple[int, pymysql.err.MySQLError | None]:
+        """Run statements in one round trip: how many succeeded, and the error of the one
+        that failed (the server stops there), or None."""
         async with self._connection.cursor() as cursor:
-            script = "; ".join(
-                s if isinstance(s, str) else _text_of(cursor, *s) for s in statements
-            )
-            read = 0  # results read so far: the next one is statement number `read`
+            text = "; ".join(s if isinstance(s, str) else _text_of(cursor, *s) for s in script)
+            done = 0
             try:
-                await cursor.execute(script)
-                read = 1
+                await cursor.execute(text)
+                done = 1
                 while await cursor.nextset():
-                    read += 1
+                    done += 1
             except pymysql.err.MySQLError as error:
-                if read != note_at or _code(error) is None:
-                    raise
-                if _code(error) in _CONNECTION_LOST:
-                    if note_at == 0:  # before COMMIT: the batch is lost with the connection
-                        raise
-                    self._connection.close()  # after COMMIT: the batch stands, not the connection
-                return _reason(error)
-        return None
+                return done, error
+        return done, None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:

@@ -190,7 +190,7 @@ def delete_archived(columns: tuple[str, ...], count: int, flow: Flow = ARCHIVING
     )
 
 
-# --- The dialer around the archive (CONTRACT 6) -----------------------------------------
+# --- The dialer around the archive (CONTRACT 6 and 9) ---------------------------------
 # Vicidial's tables that name a lead by lead_id, with no foreign key. A lead stays in
 # vicidial_list while one of them shows it in use; its READY hopper rows leave with it.
 
@@ -199,22 +199,69 @@ AUTO_CALLS = "vicidial_auto_calls"
 LIVE_AGENTS = "vicidial_live_agents"
 CALLBACKS = "vicidial_callbacks"
 DIALER_TABLES = (AUTO_CALLS, LIVE_AGENTS, HOPPER, CALLBACKS)
+# Callbacks still due: AST_VDhopper.pl reads ACTIVE and TFHCCL (held back by a 24-hour call
+# limit) as due; LIVE is one it has put in the hopper.
+DUE_CALLBACKS = "('ACTIVE','LIVE','TFHCCL')"
 
 
-def dialer_tables_present(tables: Sequence[str]) -> str:
-    """Which of `tables` exist, one name per lookup (the server answers each from the data
-    dictionary without opening a table: "Skip_open_table; Scanned 0 databases")."""
-    return " UNION ALL ".join(
-        "SELECT TABLE_NAME FROM information_schema.TABLES "
-        f"WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '{table}'"
-        for table in tables
-        if table in DIALER_TABLES
-    )
+class InUse(NamedTuple):
+    """One way the dialer shows a lead in use: a row of `table` whose `column` names it."""
+
+    table: str
+    column: str
+    alias: str
+    condition: str = ""  # the rest of the WHERE clause (which callbacks count)
+
+    @property
+    def key(self) -> str:
+        """`table.column`, as the data dictionary lookup names what it found."""
+        return f"{self.table}.{self.column}"
+
+    @property
+    def rows(self) -> str:
+        """`FROM … WHERE …` over the rows between the batch's lowest and highest lead_id
+        (%s, %s)."""
+        a = self.alias
+        return f"FROM {self.table} {a} WHERE {a}.{self.column} BETWEEN %s AND %s{self.condition}"
+
+    @property
+    def names_lead(self) -> str:
+        """A subquery that finds a row naming lead `l.lead_id`."""
+        a = self.alias
+        return f"SELECT 1 FROM {self.table} {a} WHERE {a}.{self.column} = l.lead_id{self.condition}"
 
 
-# Hopper rows anywhere between a batch's lowest and highest lead_id (arguments: both). One
-# range of the hopper's lead_id index; when there are none, no requested lead has a READY
-# row and the batch skips delete_ready_hopper_rows.
+# In DIALER_TABLES order; each reason takes the span twice in a guarded delete (guard_args).
+IN_USE: tuple[InUse, ...] = (
+    InUse(AUTO_CALLS, "lead_id", "c"),  # a call being placed or up
+    InUse(LIVE_AGENTS, "lead_id", "g"),  # on an agent's screen
+    InUse(LIVE_AGENTS, "preview_lead_id", "p"),  # on a preview screen, not yet dialled
+    InUse(LIVE_AGENTS, "external_lead_id", "x"),  # switched to by the agent API
+    InUse(HOPPER, "lead_id", "t"),
+    InUse(CALLBACKS, "lead_id", "b", f" AND b.status IN {DUE_CALLBACKS}"),
+)
+HOPPER_LEADS = IN_USE[4]
+IN_USE_KEYS = tuple(reason.key for reason in IN_USE)
+
+
+def dialer_columns_present(keys: Sequence[str]) -> str:
+    """Which of the `table.column` keys exist, one lookup each (the server answers each from
+    the table's definition alone: "Open_frm_only; Scanned 0 databases")."""
+    lookups = []
+    for reason in IN_USE:
+        if reason.key in keys:
+            lookups.append(
+                "SELECT CONCAT(TABLE_NAME, '.', COLUMN_NAME) FROM information_schema.COLUMNS "
+                f"WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '{reason.table}' "
+                f"AND COLUMN_NAME = '{reason.column}'"
+            )
+    return " UNION ALL ".join(lookups)
+
+
+# Hopper rows anywhere between a batch's lowest and highest lead_id (arguments: both). When
+# there are none, no requested lead has a READY row and the batch skips
+# delete_ready_hopper_rows. (A MEMORY hopper's HASH index serves no range: this reads its
+# few thousand rows, still a fraction of a millisecond.)
 HOPPER_ROWS_IN_SPAN = f"SELECT COUNT(*) FROM {HOPPER} WHERE lead_id BETWEEN %s AND %s"
 
 
@@ -229,69 +276,55 @@ def with_hopper_span(membership: str) -> str:
     return membership.replace(source, f", ({HOPPER_ROWS_IN_SPAN}){source}", 1)
 
 
-# Each reason to keep a lead (alias l of vicidial_list): the dialer's rows between the
+# Each reason to keep a lead (alias l of vicidial_list) reads the dialer's rows between the
 # batch's lowest and highest lead_id (%s, %s). The check is
-#     (NOT EXISTS (SELECT 1 <rows>) OR l.lead_id NOT IN (SELECT lead_id <rows>))
+#     (NOT EXISTS (SELECT 1 <rows>) OR l.lead_id NOT IN (SELECT <column> <rows>))
 # The first part does not depend on the lead: the server runs it once per statement, one
 # index range of the hopper or the callbacks, one pass over the few rows of the calls and
-# agents' screens (no lead_id index there). On most batches it finds nothing and the second
-# part never runs; when it finds rows, NOT IN reads them once into a lookup table
-# (MATERIALIZED), never once per lead. Inside the DELETE both are locking reads on InnoDB:
-# a row added in that range waits for the batch's COMMIT. lead_id is NOT NULL where it is
-# read; were a NULL there, NOT IN would be NULL and keep the lead: the safe way round.
-_IN_USE_ROWS: dict[str, tuple[str, str]] = {
-    AUTO_CALLS: ("c", f"FROM {AUTO_CALLS} c WHERE c.lead_id BETWEEN %s AND %s"),
-    LIVE_AGENTS: ("g", f"FROM {LIVE_AGENTS} g WHERE g.lead_id BETWEEN %s AND %s"),
-    HOPPER: ("t", f"FROM {HOPPER} t WHERE t.lead_id BETWEEN %s AND %s"),
-    CALLBACKS: (
-        "b",
-        f"FROM {CALLBACKS} b WHERE b.lead_id BETWEEN %s AND %s AND b.status IN ('ACTIVE','LIVE')",
-    ),
-}
+# agents' screens (no lead_id index there; a MEMORY hopper's HASH index serves no range
+# either). On most batches it finds nothing and the second part never runs; when it finds
+# rows, NOT IN reads them once into a lookup table (MATERIALIZED), never once per lead.
+# Inside the DELETE both are locking reads of InnoDB tables: a row added in that range waits
+# for the batch's COMMIT; a MyISAM or MEMORY table is locked for the statement. A NULL in
+# the column would make NOT IN NULL and keep the lead: the safe way round.
 # delete_ready_hopper_rows deletes from the hopper, which therefore cannot also be one of
 # its subqueries (error 1093): there a taken row is found by an anti-join instead.
 _TAKEN_JOIN = f"LEFT JOIN {HOPPER} taken ON taken.lead_id = l.lead_id AND taken.status <> 'READY'"
-_IN_USE: dict[str, str] = {
-    AUTO_CALLS: f"SELECT 1 FROM {AUTO_CALLS} c WHERE c.lead_id = l.lead_id",
-    LIVE_AGENTS: f"SELECT 1 FROM {LIVE_AGENTS} g WHERE g.lead_id = l.lead_id",
-    CALLBACKS: (
-        f"SELECT 1 FROM {CALLBACKS} b WHERE b.lead_id = l.lead_id AND b.status IN ('ACTIVE','LIVE')"
-    ),
-}
 
 
-def _not_in_use(tables: frozenset[str], *, skip: str = "") -> str:
-    """`AND (…)` keeping the leads each present dialer table but `skip` uses, in
-    DIALER_TABLES order (each takes the span twice: see guard_args)."""
-    checks = []
-    for table in DIALER_TABLES:
-        if table in tables and table != skip:
-            alias, rows = _IN_USE_ROWS[table]
-            checks.append(
-                f" AND (NOT EXISTS (SELECT 1 {rows}) "
-                f"OR l.lead_id NOT IN (SELECT {alias}.lead_id {rows}))"
-            )
-    return "".join(checks)
+def _reasons(present: frozenset[str], skip: str = "") -> list[InUse]:
+    """The reasons whose table and column exist, but `skip`'s, in IN_USE order."""
+    return [r for r in IN_USE if r.key in present and r.key != skip]
+
+
+def _not_in_use(present: frozenset[str], *, skip: str = "") -> str:
+    """`AND (…)` keeping the leads each present reason but `skip` shows in use (each takes
+    the span twice: see guard_args)."""
+    return "".join(
+        f" AND (NOT EXISTS (SELECT 1 {r.rows}) OR l.lead_id NOT IN "
+        f"(SELECT {r.alias}.{r.column} {r.rows}))"
+        for r in _reasons(present, skip)
+    )
 
 
 def guard_args(
-    lead_ids: Sequence[int], tables: frozenset[str], *, skip: str = "", spans: int = 2
+    lead_ids: Sequence[int], present: frozenset[str], *, skip: str = "", spans: int = 2
 ) -> tuple[int, ...]:
-    """The arguments of delete_ready_hopper_rows (skip=HOPPER), delete_archived_guarded or
-    (spans=1) delete_archived_if_dialer_idle: the lead IDs, then (lowest, highest lead_id)
-    `spans` times per dialer table checked."""
-    checked = sum(1 for table in DIALER_TABLES if table in tables and table != skip)
+    """The arguments of delete_ready_hopper_rows (skip=HOPPER_LEADS.key),
+    delete_archived_guarded or (spans=1) delete_archived_if_dialer_idle: the lead IDs, then
+    (lowest, highest lead_id) `spans` times per reason checked."""
+    checked = len(_reasons(present, skip))
     return (*lead_ids, *((min(lead_ids), max(lead_ids)) * spans * checked))
 
 
 @lru_cache(maxsize=512)
-def delete_ready_hopper_rows(columns: tuple[str, ...], count: int, tables: frozenset[str]) -> str:
+def delete_ready_hopper_rows(columns: tuple[str, ...], count: int, present: frozenset[str]) -> str:
     """Delete the READY hopper rows of the requested leads that the guarded delete will take:
     archived identically and in use by nothing else (no hopper row taken by the dialer, no
-    call, no agent, no due callback). It runs first, so the dialer cannot take such a row
-    between the two statements; a row it adds in between keeps its lead (see
+    call, no agent's screen, no due callback). It runs first, so the dialer cannot take such a
+    row between the two statements; a row it adds in between keeps its lead (see
     delete_archived_guarded). A lead kept after all loses only READY rows, which
-    AST_VDhopper.pl puts back on its next run. Arguments: guard_args(…, skip=HOPPER).
+    AST_VDhopper.pl puts back on its next run. Arguments: guard_args(…, skip=HOPPER_LEADS.key).
     """
     same = " AND ".join(identical("l", "a", c) for c in columns)
     # STRAIGHT_JOIN: from the requested leads (a range of the primary key) to their hopper
@@ -301,29 +334,29 @@ def delete_ready_hopper_rows(columns: tuple[str, ...], count: int, tables: froze
         f"DELETE h FROM {LEADS} l STRAIGHT_JOIN {HOPPER} h ON h.lead_id = l.lead_id "
         f"STRAIGHT_JOIN {ARCHIVE} a ON a.lead_id = l.lead_id {_TAKEN_JOIN} "
         f"WHERE l.lead_id IN ({placeholders(count)}) AND h.status = 'READY' "
-        f"AND taken.hopper_id IS NULL AND {same}{_not_in_use(tables, skip=HOPPER)}"
+        f"AND taken.hopper_id IS NULL AND {same}{_not_in_use(present, skip=HOPPER_LEADS.key)}"
     )
 
 
 @lru_cache(maxsize=512)
-def delete_archived_guarded(columns: tuple[str, ...], count: int, tables: frozenset[str]) -> str:
+def delete_archived_guarded(columns: tuple[str, ...], count: int, present: frozenset[str]) -> str:
     """delete_archived, keeping every lead the dialer uses, in the same statement.
 
     One statement reads the dialer tables and deletes: on MyISAM it holds every table it
     names for its whole run (a lead cannot enter a call between the check and the delete);
-    on InnoDB those reads are locking reads (shared locks until COMMIT). Any hopper row
-    keeps its lead here, READY ones too: READY rows of deletable leads are gone already
-    (delete_ready_hopper_rows), so one found now was added since and must not be orphaned.
-    Arguments: guard_args(…).
+    on InnoDB those reads are locking reads (shared locks until COMMIT); a MEMORY table is
+    locked for the statement. Any hopper row keeps its lead here, READY ones too: READY rows
+    of deletable leads are gone already (delete_ready_hopper_rows), so one found now was
+    added since and must not be orphaned. Arguments: guard_args(…).
     """
-    return delete_archived(columns, count) + _not_in_use(tables)
+    return delete_archived(columns, count) + _not_in_use(present)
 
 
 @lru_cache(maxsize=512)
 def delete_archived_if_dialer_idle(
-    columns: tuple[str, ...], count: int, tables: frozenset[str]
+    columns: tuple[str, ...], count: int, present: frozenset[str]
 ) -> str:
-    """delete_archived, but only while no present dialer table has a row between the batch's
+    """delete_archived, but only while no present reason has a row between the batch's
     lowest and highest lead_id; otherwise it deletes nothing.
 
     The cheap form of delete_archived_guarded for the usual batch, far from the leads the
@@ -331,11 +364,7 @@ def delete_archived_if_dialer_idle(
     guarded form keeps, and more (any dialer row in the span keeps them all), with the same
     locking in one statement. Arguments: guard_args(…, spans=1).
     """
-    idle = "".join(
-        f" AND NOT EXISTS (SELECT 1 {_IN_USE_ROWS[table][1]})"
-        for table in DIALER_TABLES
-        if table in tables
-    )
+    idle = "".join(f" AND NOT EXISTS (SELECT 1 {r.rows})" for r in _reasons(present))
     return delete_archived(columns, count) + idle
 
 
@@ -343,22 +372,37 @@ _TAKEN_FROM_HOPPER = f"SELECT 1 FROM {HOPPER} t WHERE t.lead_id = l.lead_id AND 
 
 
 @lru_cache(maxsize=512)
-def count_in_use(columns: tuple[str, ...], count: int, tables: frozenset[str]) -> str:
+def count_in_use(columns: tuple[str, ...], count: int, present: frozenset[str]) -> str:
     """How many requested leads the guard kept (for the report, after the delete).
 
-    A lead still in vicidial_list was kept for the dialer when one of CONTRACT 6's reasons
-    holds now, or when its archived copy is identical: the guarded delete keeps no identical
-    lead for any other reason (a READY hopper row added mid-batch, a call since ended).
+    A lead still in vicidial_list was kept for the dialer when one of the reasons holds now,
+    or when its archived copy is identical: the guarded delete keeps no identical lead for
+    any other reason (a READY hopper row added mid-batch, a call since ended).
     """
     same = " AND ".join(identical("l", "a", c) for c in columns)
     reasons = [f"(a.lead_id IS NOT NULL AND {same})"] + [
-        f"EXISTS ({_TAKEN_FROM_HOPPER if t == HOPPER else _IN_USE[t]})"
-        for t in DIALER_TABLES
-        if t in tables
+        f"EXISTS ({_TAKEN_FROM_HOPPER if r is HOPPER_LEADS else r.names_lead})"
+        for r in _reasons(present)
     ]
     return (
         f"SELECT COUNT(*) FROM {LEADS} l LEFT JOIN {ARCHIVE} a ON a.lead_id = l.lead_id "
         f"WHERE l.lead_id IN ({placeholders(count)}) AND ({' OR '.join(reasons)})"
+    )
+
+
+@lru_cache(maxsize=512)
+def sweep_hopper(count: int) -> str:
+    """After a batch's COMMIT: delete the hopper rows of requested leads that are no longer
+    in vicidial_list (arguments: the batch's lead IDs).
+
+    The guarded delete keeps a lead that has a hopper row when it runs; a row the dialer
+    writes after that names a lead the batch may have deleted: on MEMORY (or MyISAM) dialer
+    tables nothing makes the dialer wait for the COMMIT. Such a row is gone once this runs.
+    One HASH (or B-tree) lookup per ID in the hopper, one primary-key lookup per row found.
+    """
+    return (
+        f"DELETE h FROM {HOPPER} h LEFT JOIN {LEADS} l ON l.lead_id = h.lead_id "
+        f"WHERE h.lead_id IN ({placeholders(count)}) AND l.lead_id IS NULL"
     )
 
 
@@ -379,11 +423,31 @@ def _all_identical(columns: Sequence[str]) -> str:
 COUNT_IN_BOTH = f"SELECT COUNT(*) FROM {LEADS} l JOIN {ARCHIVE} a ON a.lead_id = l.lead_id"
 
 
-def differing_leads(columns: Sequence[str], limit: int) -> str:
+# A column's EXTRA in information_schema ("on update current_timestamp()" when the server
+# bumps it on every UPDATE). Arguments: table, column.
+COLUMN_EXTRA = """
+SELECT EXTRA FROM information_schema.COLUMNS
+WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s AND COLUMN_NAME = %s
+"""
+# What the dialer changes on every call it places: when modify_date does not move by itself,
+# a later value here tells that vicidial_list changed after the lead was archived.
+CALL_COLUMNS = ("last_local_call_time", "called_count")
+
+
+def changed_after_archiving(columns: Sequence[str], modify_date_moves: bool) -> str:
+    """TRUE (never NULL) where vicidial_list's row (l) changed after its copy (a) was made:
+    a later modify_date, or, when modify_date does not move on UPDATE, a later call."""
+    signals = [f"l.{c} > a.{c}" for c in ("modify_date",) if c in columns]
+    if not modify_date_moves:
+        signals += [f"l.{quote(c)} > a.{quote(c)}" for c in CALL_COLUMNS if c in columns]
+    return f"COALESCE({' OR '.join(signals)}, FALSE)" if signals else "FALSE"
+
+
+def differing_leads(columns: Sequence[str], limit: int, later: str) -> str:
     """One pass: the lowest `limit` lead IDs in both tables with different data, each row
     carrying how many differ in all and how many of those vicidial_list changed after they
-    were archived (a later modify_date; the windows count before LIMIT cuts)."""
-    later = "l.modify_date > a.modify_date" if "modify_date" in columns else "FALSE"
+    were archived (`later`, from changed_after_archiving; the windows count before LIMIT
+    cuts)."""
     return (
         f"SELECT l.lead_id, COUNT(*) OVER (), SUM({later}) OVER () FROM {LEADS} l "
         f"JOIN {ARCHIVE} a ON a.lead_id = l.lead_id WHERE NOT ({_all_identical(columns)}) "
@@ -513,14 +577,51 @@ REVOKE_USER_KEYS = (
     f"UPDATE {KEYS} SET revoked_at = NOW() WHERE api_user = %s AND revoked_at IS NULL"
 )
 
-# --- Vicidial call times --------------------------------------------------------------------
+# --- Vicidial call times and the dialer's schedule (CONTRACT 7 and 9) ------------------------
 
-SELECT_CALL_TIME = "SELECT * FROM vicidial_call_times WHERE call_time_id = %s"
-CALL_TIME_EXISTS = "SELECT COUNT(*) FROM vicidial_call_times WHERE call_time_id = %s"
+CALL_TIMES = "vicidial_call_times"
+CALL_TIME_HOLIDAYS = "vicidial_call_time_holidays"
+CAMPAIGNS = "vicidial_campaigns"
+SELECT_CALL_TIME = f"SELECT * FROM {CALL_TIMES} WHERE call_time_id = %s"
+CALL_TIME_EXISTS = f"SELECT COUNT(*) FROM {CALL_TIMES} WHERE call_time_id = %s"
 # Every column: holiday_method exists only since Vicidial 2.14 build 240227 (REPLACE if absent).
-SELECT_CALL_TIME_HOLIDAYS = (
-    "SELECT * FROM vicidial_call_time_holidays WHERE holiday_status = 'ACTIVE'"
+SELECT_CALL_TIME_HOLIDAYS = f"SELECT * FROM {CALL_TIME_HOLIDAYS} WHERE holiday_status = 'ACTIVE'"
+SELECT_CALL_TIMES = f"SELECT * FROM {CALL_TIMES}"
+
+# The database server's clock: the zone new sessions get (@@global.time_zone, a name or
+# SYSTEM), and how many minutes it is ahead of UTC now (NOW() of such a session against
+# UTC_TIMESTAMP()).
+DATABASE_CLOCK = (
+    "SELECT @@global.time_zone, TIMESTAMPDIFF(MINUTE, UTC_TIMESTAMP(), "
+    "IFNULL(CONVERT_TZ(UTC_TIMESTAMP(), '+00:00', @@global.time_zone), NOW()))"
 )
+
+# The lists the hopper dials from (it dials no other).
+ACTIVE_LISTS = f"SELECT list_id, campaign_id, local_call_time FROM {LISTS} WHERE active = 'Y'"
+ACTIVE_CAMPAIGNS = f"SELECT campaign_id, local_call_time FROM {CAMPAIGNS} WHERE active = 'Y'"
+# Whether an agent is logged in or a call is up.
+DIALER_BUSY = f"SELECT EXISTS (SELECT 1 FROM {LIVE_AGENTS}) OR EXISTS (SELECT 1 FROM {AUTO_CALLS})"
+# What LEAD_ARCHIVE_OFFICE_HOURS=dialer reads, all of it Vicidial's own.
+DIALER_SCHEDULE_TABLES = (LIVE_AGENTS, AUTO_CALLS, CAMPAIGNS, LISTS, CALL_TIMES, CALL_TIME_HOLIDAYS)
+
+
+@lru_cache(maxsize=64)
+def lead_offsets_of_lists(count: int) -> str:
+    """The distinct gmt_offset_now of each of `count` lists, one statement (and result set)
+    each: on MyISAM each holds vicidial_list's read lock for one list's leads only."""
+    return "; ".join([f"SELECT DISTINCT gmt_offset_now FROM {LEADS} WHERE list_id = %s"] * count)
+
+
+@lru_cache(maxsize=64)
+def lead_offsets_grouped(count: int) -> str:
+    """(list_id, gmt_offset_now) of `count` lists in one statement: InnoDB reads it without
+    locks, and the optimizer makes it one pass over the table when the lists hold many of its
+    leads (on 1,000,000 leads, half of them in the lists: 0.9 s, against 5.8 s by index)."""
+    return (
+        f"SELECT list_id, gmt_offset_now FROM {LEADS} WHERE list_id IN ({placeholders(count)}) "
+        "GROUP BY list_id, gmt_offset_now"
+    )
+
 
 # --- Demo database --------------------------------------------------------------------------
 
@@ -586,6 +687,13 @@ VALUES (NOW(), %s, %s, 'LEADS', %s, %s, %s, %s, %s)
 def within(seconds: float, statement: str) -> str:
     """The statement, stopped by the server after `seconds` (waits for locks included)."""
     return f"SET STATEMENT max_statement_time = {float(seconds):g} FOR {statement.strip()}"
+
+
+@lru_cache(maxsize=512)
+def waiting_at_most(seconds: int, statement: str) -> str:
+    """The statement, refused with a lock-wait timeout (1205) when a table lock (MEMORY,
+    MyISAM) or metadata lock takes longer than `seconds` to get."""
+    return f"SET STATEMENT lock_wait_timeout = {int(seconds)} FOR {statement.strip()}"
 
 
 def audit_outline(lead_ids: Sequence[int], insert: bool, update: bool, delete: bool) -> str:

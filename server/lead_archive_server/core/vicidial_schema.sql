@@ -128,7 +128,21 @@ index (record_id)
 -- The dialer's tables that refer to a lead by lead_id (no foreign keys anywhere in
 -- Vicidial). A lead that leaves vicidial_list while one of these still points at it breaks
 -- the dialer: see CONTRACT.md section 6. vicidial_live_agents is the subset of its columns
--- that matter here; the others are Vicidial's own definitions.
+-- that matter here; the others are Vicidial's own definitions. vicidial_hopper and
+-- vicidial_auto_calls are MEMORY tables, as Vicidial's install script leaves them.
+-- vicidial_campaigns: the subset of Vicidial's (very wide) campaigns table that says whether
+-- a campaign dials and when (CONTRACT.md section 9). Column definitions are Vicidial's own.
+CREATE TABLE vicidial_campaigns (
+campaign_id VARCHAR(8) PRIMARY KEY NOT NULL,
+campaign_name VARCHAR(40),
+active ENUM('Y','N'),
+lead_order VARCHAR(30),
+hopper_level INT(8) UNSIGNED default '1',
+auto_dial_level VARCHAR(6) default '0',
+local_call_time VARCHAR(10) DEFAULT '9am-9pm',
+dial_method ENUM('MANUAL','RATIO','ADAPT_HARD_LIMIT','ADAPT_TAPERED','ADAPT_AVERAGE','INBOUND_MAN','SHARED_RATIO','SHARED_ADAPT_HARD_LIMIT','SHARED_ADAPT_TAPERED','SHARED_ADAPT_AVERAGE') default 'MANUAL'
+) ENGINE=MyISAM DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
+
 CREATE TABLE vicidial_lists (
 list_id BIGINT(14) UNSIGNED PRIMARY KEY NOT NULL,
 list_name VARCHAR(30),
@@ -155,7 +169,7 @@ priority TINYINT(2) default '0',
 source VARCHAR(1) default '',
 vendor_lead_code VARCHAR(20) default '',
 index (lead_id)
-) ENGINE=MyISAM DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
+) ENGINE=MEMORY DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 
 CREATE TABLE vicidial_auto_calls (
 auto_call_id INT(9) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL,
@@ -183,7 +197,7 @@ index (uniqueid),
 index (callerid),
 index (call_time),
 index (last_update_time)
-) ENGINE=MyISAM DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
+) ENGINE=MEMORY DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 
 CREATE TABLE vicidial_live_agents (
 live_agent_id INT(9) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL,
