@@ -17,7 +17,7 @@ from pathlib import Path
 from lead_archive_server.core.database_url import DatabaseUrl
 from lead_archive_server.core.db import Database
 
-from bench import guard, report, runner
+from bench import guard, offsets, report, runner
 from bench.plan import Plan
 
 DEFAULT_SERVER = os.environ.get("LEAD_ARCHIVE_TEST_DATABASE_URL", "mysql://root@127.0.0.1:3306")
@@ -63,6 +63,15 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--guard-only", action="store_true", help="measure only the dialer guard's cost"
     )
+    parser.add_argument(
+        "--offsets-only",
+        action="store_true",
+        help="measure only the reads of office hours from Vicidial (leads' offsets, dialer)",
+    )
+    parser.add_argument(
+        "--offsets-leads", type=int, default=1_000_000, help="leads for --offsets-only"
+    )
+    parser.add_argument("--offsets-rounds", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument(
         "--server-env",
@@ -122,6 +131,15 @@ async def main(argv: list[str]) -> int:
     version = await mariadb_version(server)
     engines = ["MyISAM", "InnoDB"] if args.engine == "both" else [args.engine]
     lines = []
+    if args.offsets_only:
+        for engine in engines:
+            progress(f"{engine}: office hours from Vicidial, {args.offsets_leads} leads")
+            read = await offsets.measure(
+                server, engine, args.offsets_leads, args.offsets_rounds, keep=args.keep
+            )
+            lines.append(read.line())
+        print("\n".join(lines))
+        return 0
     if args.guard_only:
         for engine in engines:
             progress(f"{engine}: dialer guard, {args.guard_rounds} rounds on vs off")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -85,10 +86,25 @@ async def test_db_init_creates_nothing_without_vicidial_list(tmp_path: Path) -> 
 
 
 def test_config_show_names_the_time_zone_in_effect() -> None:
+    # Unset: the database server's clock (an offset, or a name when MariaDB has its time
+    # zone tables), never the service host's own zone.
     shown = run("config", "show", env=environment() | {"TZ": "America/Chicago"})
-    assert 'timezone = ""  # in effect: America/Chicago' in shown.stdout
+    assert re.search(
+        r'^timezone = ""  # in effect: (UTC[+-]\d\d:\d\d|\w+/\w+) \(the database server\'s '
+        r"clock; LEAD_ARCHIVE_TIMEZONE is not set\)$",
+        shown.stdout,
+        re.MULTILINE,
+    ), shown.stdout
     given = run("config", "show", env=environment(timezone="Europe/Paris"))
-    assert 'timezone = "Europe/Paris"' in given.stdout
+    assert 'timezone = "Europe/Paris"  # in effect: Europe/Paris (from LEAD_ARCHIVE_TIMEZONE)' in (
+        given.stdout
+    )
+    unreachable = run(
+        "config", "show", env=environment(database_url="mysql://root@127.0.0.1:1/asterisk")
+    )
+    assert "# in effect: the database server's clock, which cannot be read now: cannot" in (
+        unreachable.stdout
+    )
 
 
 async def test_json_log_format_means_every_line_is_json(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from lead_archive_server.core.database_url import DatabaseUrl
@@ -34,7 +35,7 @@ def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.database == DatabaseUrl("db.example", 3307, "cron", "p@ss", "asterisk")
     assert settings.database.masked() == "mysql://cron:***@db.example:3307/asterisk"
     assert settings.grpc_port == 6000
-    assert settings.zone.key == "America/Chicago"
+    assert settings.configured_zone == ZoneInfo("America/Chicago")
 
 
 def test_toml_file_with_environment_winning(

@@ -3,43 +3,38 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from lead_archive_client.vocabulary import Reason
-
 from lead_archive_server.access.auth_limit import FailedAuthLimiter
 from lead_archive_server.access.keys import LiveKeyHashes, key_from_authorization, user_for_key
 from lead_archive_server.access.office_hours import (
-    CallTimeHours,
-    OfficeHours,
-    OfficeHoursError,
-    office_hours_from_call_time,
+    OFFICE_HOURS_SETTING,
     parse_holidays,
     parse_office_hours,
 )
-from lead_archive_server.core import sql
-from lead_archive_server.core.db import Database, NoSuchTable
+from lead_archive_server.access.schedules import (
+    CallTimeSource,
+    DialerHours,
+    LeadOffsets,
+    OfficeHoursSource,
+    ServerZone,
+    WeeklyHours,
+)
+from lead_archive_server.core.db import Database
 from lead_archive_server.core.errors import OfficeHours as OfficeHoursDenied
-from lead_archive_server.core.errors import ServerError, Unauthenticated
+from lead_archive_server.core.errors import Unauthenticated
 
 log = logging.getLogger("server.access")
 
 Clock = Callable[[], datetime]
-# Office hours from the settings, or from a Vicidial call time (read as Vicidial reads it).
-Schedule = OfficeHours | CallTimeHours
-OfficeHoursSource = Callable[[], Awaitable[Schedule]]
 CALL_TIME_SETTING = "LEAD_ARCHIVE_CALL_TIME_ID"
-
-
-class CallTimeGone(ServerError):
-    """The call time that sets office hours went away after start-up (a 500 for callers:
-    the message names no setting, which is the operator's business; health says more)."""
-
-    reason = Reason.CALL_TIME_MISSING
+TIMEZONE_SETTING = "LEAD_ARCHIVE_TIMEZONE"
+# LEAD_ARCHIVE_OFFICE_HOURS=dialer: office hours read from the dialer itself (CONTRACT 9).
+DIALER_OFFICE_HOURS = "dialer"
 
 
 class OfficeHoursSettings(Protocol):
@@ -50,7 +45,7 @@ class OfficeHoursSettings(Protocol):
     call_time_id: str
 
     @property
-    def zone(self) -> ZoneInfo: ...
+    def configured_zone(self) -> ZoneInfo | None: ...
 
 
 def utc_now() -> datetime:
@@ -119,7 +114,7 @@ class AccessGuard:
                 )
             raise Unauthenticated()
         self.caller.identified(api_user)
-        if office_hours and (await self.office_hours()).is_office_time(self.clock()):
+        if office_hours and (await self.office_hours.schedule()).is_office_time(self.clock()):
             raise OfficeHoursDenied()
         return api_user
 
@@ -128,59 +123,16 @@ class AccessGuard:
 
 
 def office_hours_source(settings: OfficeHoursSettings, db: Database) -> OfficeHoursSource:
-    """Office hours from the settings, or from a Vicidial call time read on every request."""
-    if not settings.call_time_id:
-        fixed = parse_office_hours(
-            settings.office_hours, timezone=settings.zone, holidays=settings.holidays
-        )
-
-        async def from_settings() -> Schedule:
-            return fixed
-
-        return from_settings
-
-    async def from_call_time() -> Schedule:
-        return await load_call_time(db, settings)
-
-    return from_call_time
-
-
-async def load_call_time(db: Database, settings: OfficeHoursSettings) -> CallTimeHours:
-    """Read the vicidial_call_times row named by LEAD_ARCHIVE_CALL_TIME_ID, with its holidays."""
-    try:
-        async with db.session() as session:
-            rows = await session.fetch_dicts(sql.SELECT_CALL_TIME, (settings.call_time_id,))
-            holidays = await session.fetch_dicts(sql.SELECT_CALL_TIME_HOLIDAYS)
-    except NoSuchTable:
-        raise CallTimeGone() from None
-    if not rows:
-        raise CallTimeGone()
-    try:
-        return office_hours_from_call_time(
-            rows[0],
-            holidays,
-            timezone=settings.zone,
-            extra_holidays=parse_holidays(settings.holidays),
-        )
-    except OfficeHoursError as error:
-        raise ServerError(message=str(error)) from None
-
-
-async def call_time_missing(db: Database, call_time_id: str) -> str | None:
-    """Why the call time cannot be read (one line naming the setting), or None when it can."""
-    try:
-        async with db.session() as session:
-            rows = await session.fetch_all(sql.CALL_TIME_EXISTS, (call_time_id,))
-    except NoSuchTable:
-        return f"{CALL_TIME_SETTING}: no vicidial_call_times table in the database"
-    if not rows[0][0]:
-        return f"{CALL_TIME_SETTING}: no call time {call_time_id!r} in vicidial_call_times"
-    return None
-
-
-async def require_call_time(db: Database, settings: OfficeHoursSettings) -> None:
-    """At start-up: stop with one line when LEAD_ARCHIVE_CALL_TIME_ID names no row."""
+    """Office hours as the settings say: the dialer itself (LEAD_ARCHIVE_OFFICE_HOURS=dialer),
+    a Vicidial call time (LEAD_ARCHIVE_CALL_TIME_ID), or weekly hours; all at the server's
+    local time (LEAD_ARCHIVE_TIMEZONE, else the database server's clock)."""
+    zone = ServerZone(db, settings.configured_zone, setting=TIMEZONE_SETTING)
+    holidays = parse_holidays(settings.holidays)
+    if settings.office_hours.strip().lower() == DIALER_OFFICE_HOURS:
+        return DialerHours(db, OFFICE_HOURS_SETTING, holidays, zone, LeadOffsets(db))
     if settings.call_time_id:
-        reason = await call_time_missing(db, settings.call_time_id)
-        if reason is not None:
-            raise ServerError(message=reason)
+        return CallTimeSource(
+            db, settings.call_time_id, CALL_TIME_SETTING, holidays, zone, LeadOffsets(db)
+        )
+    hours = parse_office_hours(settings.office_hours, timezone=UTC, holidays=settings.holidays)
+    return WeeklyHours(hours, zone)

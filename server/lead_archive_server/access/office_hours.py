@@ -6,18 +6,21 @@ Pure logic: settings text and Vicidial rows come in as arguments, nothing is rea
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 __all__ = [
     "CallTimeHours",
     "OfficeHours",
     "OfficeHoursError",
+    "lead_offset",
     "office_hours_from_call_time",
     "parse_holidays",
     "parse_office_hours",
+    "zone_name",
 ]
 
 OFFICE_HOURS_SETTING = "LEAD_ARCHIVE_OFFICE_HOURS"
@@ -49,6 +52,36 @@ _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 # Vicidial's column names in Python weekday order (0 = Monday).
 _VICIDIAL_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+# The gmt_offset_now values Vicidial gives a lead (hours east of UTC, DST included); any
+# other value (or NULL) is no lead's real zone and is ignored (CONTRACT 9).
+LOWEST_OFFSET, HIGHEST_OFFSET = Decimal("-12.00"), Decimal("14.00")
+
+
+def lead_offset(value: object) -> Decimal | None:
+    """A lead's gmt_offset_now as Vicidial's hours (5.50 is +05:30), or None when it is NULL
+    or outside Vicidial's range."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        offset = Decimal(str(value))
+    except ArithmeticError:
+        return None
+    return offset if LOWEST_OFFSET <= offset <= HIGHEST_OFFSET else None
+
+
+def zone_name(zone: tzinfo) -> str:
+    """An IANA name (``America/New_York``) or a fixed offset (``UTC-05:00``)."""
+    if isinstance(zone, ZoneInfo):
+        return zone.key
+    offset = zone.utcoffset(None) or timedelta(0)
+    minutes = int(offset.total_seconds()) // 60
+    sign = "+" if minutes >= 0 else "-"
+    return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def fixed_zone(minutes_east: int) -> tzinfo:
+    """A zone that is always `minutes_east` of UTC (the database clock's reading)."""
+    return timezone(timedelta(minutes=minutes_east))
 
 
 class OfficeHoursError(ValueError):
@@ -65,7 +98,7 @@ class OfficeHours:
     """
 
     weekly: WeeklyWindows
-    timezone: ZoneInfo
+    timezone: tzinfo
     holidays: frozenset[date] = frozenset()
 
     def __post_init__(self) -> None:
@@ -87,13 +120,17 @@ class OfficeHours:
 
     def describe(self) -> str:
         """Return a short human description, e.g. for logs and error details."""
-        text = f"{_describe_weekly(self.weekly)} ({self.timezone.key})"
+        return self.describe_windows(f" ({zone_name(self.timezone)})")
+
+    def describe_windows(self, zone: str = "") -> str:
+        """The windows, `zone` (nothing by default), then the holidays."""
+        text = _describe_weekly(self.weekly) + zone
         if self.holidays:
             text += ", holidays: " + ", ".join(day.isoformat() for day in sorted(self.holidays))
         return text
 
 
-def parse_office_hours(spec: str, *, timezone: ZoneInfo, holidays: str = "") -> OfficeHours:
+def parse_office_hours(spec: str, *, timezone: tzinfo, holidays: str = "") -> OfficeHours:
     """Parse ``LEAD_ARCHIVE_OFFICE_HOURS`` (and ``LEAD_ARCHIVE_HOLIDAYS``).
 
     ``spec`` is ``none`` or comma-separated ``DAYS HH:MM-HH:MM`` entries, e.g.
@@ -125,7 +162,7 @@ def office_hours_from_call_time(
     call_time: Mapping[str, object],
     holidays: Sequence[Mapping[str, object]],
     *,
-    timezone: ZoneInfo,
+    timezone: tzinfo,
     extra_holidays: frozenset[date] = frozenset(),
 ) -> CallTimeHours:
     """Office hours from a ``vicidial_call_times`` row and the ACTIVE holiday rows.
@@ -168,42 +205,67 @@ class CallTimeHours:
     Vicidial reads a call time twice, and the two readings differ; CONTRACT 7 says a moment
     is office hours when either says so (when in doubt the API does not run):
 
-    * outbound, bin/AST_VDhopper.pl (build 231116): today's ``ct_<day>`` pair, or the
-      default pair when both are 0; open while ``start <= HHMM < stop``, so a stop above 2400
-      keeps the day open to midnight and no further. An ACTIVE listed holiday dated today
-      (the first by holiday_id) narrows the pairs: a start below the holiday's is raised, a
-      stop above it lowered, whatever the holiday_method (the hopper does not read it);
-    * inbound, agi/agi-VDAD_ALL_inbound.agi (build 240227, "Added holiday_method option"):
-      the same pair, open while ``start <= HHMM <= stop`` (the stop minute included), and
-      also while HHMM is below yesterday's stop minus 2400 ("call time overflow ... past
-      midnight", 111229). ACTIVE listed holidays dated today, in ct_holidays order: with
-      ``holiday_method`` REPLACE (or any other value) the holiday's pair replaces the day's;
-      with ADDITION_REVERSE the day keeps its pair and the holiday's window
-      (``start <= HHMM <= stop``) is closed instead. The overflow from yesterday applies
-      either way.
+    * outbound, bin/AST_VDhopper.pl (build 231116), at each lead's own local time: UTC plus
+      the lead's gmt_offset_now (CONTRACT 9; the hopper works out the list of offsets whose
+      local time is inside the call time, and dials only leads with one of them). The local
+      day's ``ct_<day>`` pair, or the default pair when both are 0; open while
+      ``start <= HHMM < stop``, so a stop above 2400 keeps the day open to midnight and no
+      further. An ACTIVE listed holiday dated today at the server (the first by holiday_id)
+      narrows the pairs: a start below the holiday's is raised, a stop above it lowered,
+      whatever the holiday_method (the hopper does not read it);
+    * inbound, agi/agi-VDAD_ALL_inbound.agi (build 240227, "Added holiday_method option"), at
+      the server's local time: the same pair, open while ``start <= HHMM <= stop`` (the stop
+      minute included), and also while HHMM is below yesterday's stop minus 2400 ("call time
+      overflow ... past midnight", 111229). ACTIVE listed holidays dated today, in
+      ct_holidays order: with ``holiday_method`` REPLACE (or any other value) the holiday's
+      pair replaces the day's; with ADDITION_REVERSE the day keeps its pair and the holiday's
+      window (``start <= HHMM <= stop``) is closed instead. The overflow from yesterday
+      applies either way.
     """
 
     call_time_id: str
     default: HhmmPair
     days: tuple[HhmmPair, ...]  # Python weekday order (0 = Monday); (0, 0) means "default"
     holidays: tuple[CallTimeHolidayRule, ...]  # in ct_holidays order
-    timezone: ZoneInfo
+    timezone: tzinfo  # the server's local time
     extra_holidays: frozenset[date] = frozenset()
 
-    def is_office_time(self, now: datetime) -> bool:
-        """Return True when ``now`` (timezone-aware) is inside office hours."""
+    def is_office_time(self, now: datetime, offsets: Collection[Decimal] | None = None) -> bool:
+        """Return True when ``now`` (timezone-aware) is inside office hours.
+
+        `offsets` are the gmt_offset_now values of the leads the hopper could dial: the
+        outbound reading is taken at each one's local time. Without them (None) it is taken
+        at the server's local time, as for leads in the server's own zone. An empty set
+        leaves only the inbound reading: there is no lead to dial.
+        """
         if now.tzinfo is None or now.utcoffset() is None:
             raise ValueError(f"is_office_time needs a timezone-aware datetime, got {now!r}")
         local = now.astimezone(self.timezone)
         if local.date() in self.extra_holidays:
             return False
-        return self.outbound_open(local) or self.inbound_open(local)
+        if self.inbound_open(local):
+            return True
+        if offsets is None:
+            return self.outbound_open(local)
+        return self.outbound_open_for_leads(now, offsets, local.date())
 
-    def outbound_open(self, local: datetime) -> bool:
-        """AST_VDhopper.pl's reading of the local wall-clock moment."""
-        today = local.date()
+    def outbound_open_for_leads(
+        self, now: datetime, offsets: Collection[Decimal], server_day: date
+    ) -> bool:
+        """Whether the hopper could dial a lead of one of these offsets now (holidays as
+        dated at the server: `server_day`)."""
+        utc = now.astimezone(UTC).replace(tzinfo=None)
+        return any(
+            self.outbound_open(utc + timedelta(minutes=int(offset * 60)), server_day)
+            for offset in offsets
+        )
+
+    def outbound_open(self, local: datetime, holiday_day: date | None = None) -> bool:
+        """AST_VDhopper.pl's reading of a local wall-clock moment; holidays are those dated
+        `holiday_day` (the server's date; by default the local one)."""
+        today = local.date() if holiday_day is None else holiday_day
         todays = [h for h in self.holidays if h.day == today]
-        default, day = self.default, self.days[today.weekday()]
+        default, day = self.default, self.days[local.weekday()]
         if todays:
             first = min(todays, key=lambda h: h.holiday_id.casefold())  # "order by holiday_id"
             default, day = _narrow(default, first.window), _narrow(day, first.window)
@@ -227,9 +289,18 @@ class CallTimeHours:
         after_hours = (hm < start or hm > stop or closed_window) and hm >= overflow
         return not after_hours
 
+    @property
+    def always_open(self) -> bool:
+        """Whether the outbound reading is open at every minute of every day (``24hours``):
+        the hopper may dial around the clock."""
+        return all(
+            start <= 0 and stop >= 2400
+            for start, stop in (self.default if day == (0, 0) else day for day in self.days)
+        )
+
     def describe(self) -> str:
         """Return a short human description, e.g. for logs."""
-        text = f"Vicidial call time {self.call_time_id!r} ({self.timezone.key})"
+        text = f"Vicidial call time {self.call_time_id!r} ({zone_name(self.timezone)})"
         if self.holidays:
             text += ", holidays: " + ", ".join(
                 f"{h.day.isoformat()} {h.method}" for h in self.holidays

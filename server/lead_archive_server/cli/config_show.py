@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from pydantic import SecretStr
 
+from lead_archive_server.access.guard import TIMEZONE_SETTING
+from lead_archive_server.access.schedules import ServerZone
 from lead_archive_server.core.database_url import DatabaseUrl, DatabaseUrlError
+from lead_archive_server.core.db import Database
+from lead_archive_server.core.errors import ArchiveError
 from lead_archive_server.runtime.settings import Settings
 
 MASK = "***"
@@ -14,11 +19,35 @@ MASK = "***"
 SECRET_WORDS = ("password", "secret", "token")
 
 
-def render(settings: Settings) -> str:
+# How long `config show` waits for the database server's clock.
+CLOCK_TIMEOUT_S = 5.0
+
+
+async def zone_in_effect(settings: Settings) -> str:
+    """The zone office hours are read in and where it comes from: LEAD_ARCHIVE_TIMEZONE,
+    else the database server's clock (read now, from the server alone)."""
+    if settings.configured_zone is not None:
+        return f"{settings.timezone} (from {TIMEZONE_SETTING})"
+    try:
+        async with asyncio.timeout(CLOCK_TIMEOUT_S):
+            db = await Database.connect(settings.database.with_database(""), pool_size=1)
+            try:
+                zone = ServerZone(db, None, setting=TIMEZONE_SETTING)
+                await zone.get()
+                return zone.describe()
+            finally:
+                await db.close()
+    except (ArchiveError, TimeoutError) as error:
+        reason = error.message if isinstance(error, ArchiveError) else "timed out"
+        return f"the database server's clock, which cannot be read now: {reason}"
+
+
+def render(settings: Settings, zone: str) -> str:
     """Every setting as a ``name = value`` TOML line; the database password is masked.
 
     Each line can be pasted into the file LEAD_ARCHIVE_CONFIG names (with the password put
-    back); a comment says where the database came from.
+    back); comments say where the database came from and which zone is in effect (`zone`,
+    from zone_in_effect).
     """
     lines = [
         "# lead-archive: effective settings (environment > LEAD_ARCHIVE_CONFIG file > defaults)",
@@ -34,9 +63,8 @@ def render(settings: Settings) -> str:
             lines.append(f"{name} = {_toml(MASK if value.get_secret_value() else '')}")
         elif any(word in name for word in SECRET_WORDS) and value:
             lines.append(f"{name} = {_toml(MASK)}")
-        elif name == "timezone" and not value:
-            # Empty means the server's own zone: say which one office hours are read in.
-            lines.append(f"{name} = {_toml('')}  # in effect: {settings.zone.key} (the server's)")
+        elif name == "timezone":
+            lines.append(f"{name} = {_toml(value)}  # in effect: {zone}")
         else:
             lines.append(f"{name} = {_toml(value)}")
     return "\n".join(lines)

@@ -13,7 +13,6 @@ import uvicorn
 from lead_archive_rest_shim.main import create_app
 from lead_archive_rest_shim.upstream import UpstreamTls
 
-from lead_archive_server.access.guard import require_call_time
 from lead_archive_server.cli import upstream_tls as tls
 from lead_archive_server.cli.http_limits import HttpLimits, bounded_protocol
 from lead_archive_server.core.db import Database
@@ -112,12 +111,16 @@ async def run(settings: Settings, *, rest: bool = True, on_ready: OnReady | None
     metrics_server: MetricsServer | None = None
     sockets: list[socket.socket] = []
     try:
-        await require_call_time(db, settings)  # an unknown call time ID stops start-up
+        # Office hours read once: a call time or dialer table missing stops start-up.
+        warnings = await ops.office_hours.start()
         sockets = _http_sockets(settings) if rest else []
         server, grpc_port = create_server(settings, db, ops=ops)
         await server.start()
         await ops.start()
         log.info("gRPC listening on %s:%d", settings.grpc_host, grpc_port)
+        log.info("office hours: %s", ops.office_hours.describe())
+        for warning in warnings:
+            log.warning("%s", warning)
         if settings.metrics_port:
             metrics_server = MetricsServer(settings.metrics_host, settings.metrics_port)
             log.info("metrics on http://%s:%d/metrics", settings.metrics_host, metrics_server.port)

@@ -11,7 +11,7 @@ from lead_archive_client.vocabulary import MAX_REQUEST_BYTES, SERVICE_NAME
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
 from lead_archive_server.access.auth_limit import FailedAuthLimiter
-from lead_archive_server.access.guard import AccessGuard, Clock, office_hours_source, utc_now
+from lead_archive_server.access.guard import AccessGuard, Clock, utc_now
 from lead_archive_server.core.db import Database
 from lead_archive_server.runtime.ops import Operations
 from lead_archive_server.runtime.ports import GRPC_NO_PORT_SHARING, PortUnavailable, ensure_free
@@ -45,9 +45,7 @@ def create_server(
         options=[("grpc.max_receive_message_length", MAX_REQUEST_BYTES), GRPC_NO_PORT_SHARING],
     )
     limiter = FailedAuthLimiter(max_failures=settings.auth_failure_limit)
-    guard = AccessGuard(
-        db, office_hours_source(settings, db), clock, limiter, caller=CurrentCaller()
-    )
+    guard = AccessGuard(db, ops.office_hours, clock, limiter, caller=CurrentCaller())
     servicer = LeadArchiveServicer(
         db,
         guard,

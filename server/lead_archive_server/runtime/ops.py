@@ -10,7 +10,8 @@ from __future__ import annotations
 from grpc_health.v1 import health
 from lead_archive_client.vocabulary import SERVICE_NAME
 
-from lead_archive_server.access.guard import call_time_missing
+from lead_archive_server.access.guard import CALL_TIME_SETTING, office_hours_source
+from lead_archive_server.access.schedules import call_time_missing
 from lead_archive_server.core.db import Database
 from lead_archive_server.runtime.settings import Settings
 from lead_archive_server.service import metrics
@@ -35,10 +36,12 @@ class Operations:
         # The audit row is written by each batch (see service.audit); calls end with these.
         listeners = (AccessLog(), metrics.CallMetrics())
         self.observer = CallObserver(listeners, parse_networks(settings.trusted_proxies), self.gate)
+        # Where office hours come from (the settings, a call time, or the dialer itself).
+        self.office_hours = office_hours_source(settings, db)
         call_time_id = settings.call_time_id
 
         async def call_time_readable() -> str | None:
-            return await call_time_missing(db, call_time_id)
+            return await call_time_missing(db, call_time_id, CALL_TIME_SETTING)
 
         self.watcher = DatabaseWatcher(
             db,
@@ -63,3 +66,4 @@ class Operations:
         """Stop the watcher; let batches whose callers left finish and be audited."""
         await self.observer.settle()
         await self.watcher.stop()
+        await self.office_hours.close()

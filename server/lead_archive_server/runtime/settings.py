@@ -8,6 +8,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -27,6 +28,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from lead_archive_server.access.guard import DIALER_OFFICE_HOURS
 from lead_archive_server.access.office_hours import (
     OfficeHoursError,
     parse_holidays,
@@ -226,9 +228,9 @@ class Settings(BaseSettings):
         return _pair(self.http_tls_cert or self.tls_cert, self.http_tls_key or self.tls_key)
 
     @property
-    def zone(self) -> ZoneInfo:
-        """The timezone office hours are read in: the setting, else the server's."""
-        return ZoneInfo(self.timezone) if self.timezone else _server_zone()
+    def configured_zone(self) -> ZoneInfo | None:
+        """LEAD_ARCHIVE_TIMEZONE, or None: the database server's clock (CONTRACT 9)."""
+        return ZoneInfo(self.timezone) if self.timezone else None
 
     def check(self) -> None:
         """Raise SettingsError for any setting that cannot work, before start-up."""
@@ -236,7 +238,13 @@ class Settings(BaseSettings):
         if not database.database:
             raise SettingsError("LEAD_ARCHIVE_DATABASE_URL names no database (…/dbname)")
         try:
-            parse_office_hours(self.office_hours, timezone=self.zone)
+            if self.office_hours.strip().lower() != DIALER_OFFICE_HOURS:
+                parse_office_hours(self.office_hours, timezone=UTC)
+            elif self.call_time_id:
+                raise SettingsError(
+                    "LEAD_ARCHIVE_CALL_TIME_ID: not with LEAD_ARCHIVE_OFFICE_HOURS=dialer, "
+                    "which reads each campaign's own call time; unset one of them"
+                )
             parse_holidays(self.holidays)
         except OfficeHoursError as error:
             raise SettingsError(str(error)) from None
@@ -251,23 +259,6 @@ class Settings(BaseSettings):
 
 def _pair(cert: str, key: str) -> tuple[str, str] | None:
     return (cert, key) if cert or key else None
-
-
-def _server_zone() -> ZoneInfo:
-    """Return the machine's own timezone (TZ, /etc/timezone, /etc/localtime), UTC if unknown."""
-    candidates = [os.environ.get("TZ", "").lstrip(":")]
-    timezone_file = Path("/etc/timezone")
-    if timezone_file.exists():
-        candidates.append(timezone_file.read_text().strip())
-    localtime = Path("/etc/localtime")
-    if localtime.is_symlink():
-        candidates.append(str(localtime.resolve()).split("zoneinfo/")[-1])
-    for name in candidates:
-        try:
-            return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            continue
-    return ZoneInfo("UTC")
 
 
 def load_settings(**overrides: Any) -> Settings:
