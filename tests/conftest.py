@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -20,22 +21,23 @@ from lead_archive_server.core.tables import (
     vicidial_schema_statements,
 )
 
-from tests.support import ENGINES, TestDb
+from tests.support import ENGINES, SHAPES, TestDb
 
 SERVER_URL = os.environ.get("LEAD_ARCHIVE_TEST_DATABASE_URL", "mysql://root@127.0.0.1:3306")
 
 
-@pytest.fixture(scope="session")
-async def databases() -> AsyncIterator[dict[str, TestDb]]:
-    """One database per engine for the whole run; dropped afterwards."""
+@asynccontextmanager
+async def _made(shape: str) -> AsyncIterator[dict[str, TestDb]]:
+    """One database per engine in the given table shape; dropped afterwards."""
     server = DatabaseUrl.parse(SERVER_URL)
+    suffix = "" if shape == "utf8mb4" else f"_{shape}"
     made: dict[str, TestDb] = {}
     try:
         for engine in ENGINES:
-            url = server.with_database(f"la_test_{os.getpid()}_{engine.lower()}")
+            url = server.with_database(f"la_test_{os.getpid()}_{engine.lower()}{suffix}")
             await recreate_database(url)
             db = await Database.connect(url, pool_size=8)
-            made[engine] = TestDb(db, engine)
+            made[engine] = TestDb(db, engine, shape)
             await made[engine].create_vicidial_tables()
             await init_tables(db)
         yield made
@@ -45,10 +47,37 @@ async def databases() -> AsyncIterator[dict[str, TestDb]]:
             await drop_database(test_db.db.url)
 
 
+@pytest.fixture(scope="session")
+async def databases() -> AsyncIterator[dict[str, TestDb]]:
+    """One database per engine for the whole run, in the spec's shape."""
+    async with _made("utf8mb4") as made:
+        yield made
+
+
+@pytest.fixture(scope="session")
+async def vicidial_shaped_databases() -> AsyncIterator[dict[str, TestDb]]:
+    """One database per engine in the shape Vicidial's install script gives (SHAPES)."""
+    async with _made("vicidial") as made:
+        yield made
+
+
 @pytest.fixture(params=ENGINES)
 async def tdb(request: pytest.FixtureRequest, databases: dict[str, TestDb]) -> TestDb:
     """A database on one engine with empty Vicidial tables (every test runs on both)."""
     test_db = databases[request.param]
+    await test_db.reset()
+    return test_db
+
+
+@pytest.fixture(params=[(e, s) for s in SHAPES for e in ENGINES], ids="-".join)
+async def shaped_tdb(
+    request: pytest.FixtureRequest,
+    databases: dict[str, TestDb],
+    vicidial_shaped_databases: dict[str, TestDb],
+) -> TestDb:
+    """Like tdb, on both engines and in both table shapes (for the data and dialer tests)."""
+    engine, shape = request.param
+    test_db = (databases if shape == "utf8mb4" else vicidial_shaped_databases)[engine]
     await test_db.reset()
     return test_db
 

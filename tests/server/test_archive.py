@@ -20,6 +20,12 @@ from lead_archive_server.core.errors import (
 from tests.support import ARCHIVE, LEADS, TestDb, lead_row
 
 
+@pytest.fixture
+def tdb(shaped_tdb: TestDb) -> TestDb:
+    """Both engines, in the spec's table shape and in the one Vicidial's installer gives."""
+    return shaped_tdb
+
+
 def batch(ids, insert=True, update=True, delete=True) -> ArchiveBatch:
     return ArchiveBatch.validated(insert=insert, update=update, delete=delete, lead_ids=ids)
 
@@ -174,6 +180,7 @@ TRAPS = [
 async def test_delete_keeps_lead_when_archive_differs(
     tdb: TestDb, column: str, in_list, in_archive
 ) -> None:
+    tdb.skip_unless_it_holds(in_list, in_archive)
     (lead_id,) = await tdb.insert_leads([lead_row(**{column: in_list})])
     await tdb.copy_to_archive([lead_id])
     await tdb.execute(
@@ -187,6 +194,7 @@ async def test_delete_keeps_lead_when_archive_differs(
 
 async def test_four_byte_unicode_survives_the_round_trip(tdb: TestDb) -> None:
     text = "Zoë 😀 𝄞 日本"
+    tdb.skip_unless_it_holds(text)
     ids = await tdb.insert_leads([lead_row(first_name="Zoë", comments=text)])
     await archive_leads(tdb.db, batch(ids))
     rows = await tdb.fetch(f"SELECT comments, HEX(comments) FROM {ARCHIVE}")

@@ -21,6 +21,12 @@ from tests.invariant import Ledger, assert_no_lead_lost
 from tests.support import ARCHIVE, LEADS, VARIED_NAMES, TestDb, lead_row
 
 
+@pytest.fixture
+def tdb(shaped_tdb: TestDb) -> TestDb:
+    """Both engines, in the spec's table shape and in the one Vicidial's installer gives."""
+    return shaped_tdb
+
+
 def restore_batch(ids: list[int]) -> RestoreBatch:
     return RestoreBatch.validated(ids)
 

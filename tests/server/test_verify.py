@@ -16,6 +16,12 @@ from tests.support import ARCHIVE, LEADS, TestDb, lead_row
 runner = CliRunner()
 
 
+@pytest.fixture
+def tdb(shaped_tdb: TestDb) -> TestDb:
+    """Both engines, in the spec's table shape and in the one Vicidial's installer gives."""
+    return shaped_tdb
+
+
 async def test_clean_tables_report_clean(tdb: TestDb) -> None:
     ids = await tdb.seed(6)
     await archive_leads(
@@ -38,6 +44,7 @@ async def test_same_comparison_as_the_safe_delete(
     tdb: TestDb, column: str, in_list, in_archive
 ) -> None:
     """Every difference the delete refuses to ignore, verify reports; and only those."""
+    tdb.skip_unless_it_holds(in_list, in_archive)
     (lead_id,) = await tdb.insert_leads([lead_row(**{column: in_list})])
     (same,) = await tdb.seed(1)
     await tdb.copy_to_archive([lead_id, same])
@@ -71,9 +78,10 @@ async def test_schema_drift_is_listed_in_full(tdb: TestDb) -> None:
     await tdb.execute(f"ALTER TABLE {ARCHIVE} MODIFY first_name VARCHAR(10), ADD COLUMN legacy INT")
     report = await verify(tdb.db)
     assert not report.clean
+    charset = tdb.charset
     assert report.drift == (
-        "column first_name is varchar(30) utf8mb4 in vicidial_list "
-        "but varchar(10) utf8mb4 in vicidial_list_archive",
+        f"column first_name is varchar(30) {charset} in vicidial_list "
+        f"but varchar(10) {charset} in vicidial_list_archive",
         "column extra_notes of vicidial_list is missing from vicidial_list_archive",
         "column legacy of vicidial_list_archive is not in vicidial_list",
     )
@@ -160,3 +168,68 @@ def test_command_that_cannot_check_exits_2(monkeypatch: pytest.MonkeyPatch) -> N
     result = runner.invoke(app, ["verify"])
     assert result.exit_code == 2
     assert "cannot connect" in result.output and "Traceback" not in result.output
+
+
+# --- When modify_date does not move (Vicidial's own shape on MariaDB 10.10+) -----------------
+
+DIALER_CALLS = (
+    f"UPDATE {LEADS} SET status = 'NA', called_count = called_count + 1, "
+    "last_local_call_time = NOW() WHERE lead_id = %s"
+)
+
+
+async def archived_not_deleted(tdb: TestDb, count: int) -> list[int]:
+    ids = await tdb.seed(count)
+    batch = ArchiveBatch.validated(insert=True, update=True, delete=False, lead_ids=ids)
+    await archive_leads(tdb.db, batch)
+    return ids
+
+
+async def test_a_lead_the_dialer_called_after_a_no_delete_run_is_explained(tdb: TestDb) -> None:
+    ids = await archived_not_deleted(tdb, 2)
+    await tdb.execute(DIALER_CALLS, [ids[0]])
+    report = await verify(tdb.db)
+    assert report.modify_date_moves is (tdb.shape == "utf8mb4")
+    assert (report.differing, report.changed_since, report.clean) == (1, 1, True)
+
+
+async def test_a_broken_copy_is_unexplained_in_both_shapes(tdb: TestDb) -> None:
+    ids = await archived_not_deleted(tdb, 2)
+    await tdb.execute(
+        f"UPDATE {ARCHIVE} SET city = 'Broken', modify_date = modify_date WHERE lead_id = %s",
+        [ids[1]],
+    )
+    await tdb.execute(DIALER_CALLS, [ids[0]])  # and one the dialer called
+    report = await verify(tdb.db)
+    assert (report.differing, report.changed_since, report.unexplained) == (2, 1, 1)
+    assert report.first_differing[0] == ids[1]  # the unexplained one first
+    assert not report.clean
+
+
+def test_the_command_says_what_it_cannot_tell_when_modify_date_does_not_move(
+    cli_env: TestDb,
+) -> None:
+    ids = asyncio.run(_edit_without_a_call(cli_env))
+    result = runner.invoke(app, ["verify"], terminal_width=300)
+    if cli_env.shape == "utf8mb4":  # modify_date moved: the edit is explained
+        assert result.exit_code == 0, result.output
+        assert "Note: vicidial_list.modify_date does not change" not in result.output
+    else:  # an edit without a call cannot be told from a broken copy: said plainly
+        assert result.exit_code == 1, result.output
+        assert "Note: vicidial_list.modify_date does not change on UPDATE here" in result.output
+        assert "a lead changed without a call (an agent's or an admin's edit)" in result.output
+        assert str(ids[0]) in result.output
+
+
+async def _edit_without_a_call(tdb: TestDb) -> list[int]:
+    # A fresh pool: the test's own loop (CliRunner runs the command in another one).
+    from lead_archive_server.core.db import Database
+
+    db = await Database.connect(tdb.db.url, pool_size=1)
+    try:
+        shadow = TestDb(db, tdb.engine, tdb.shape)
+        ids = await archived_not_deleted(shadow, 2)
+        await shadow.execute(f"UPDATE {LEADS} SET status = 'SALE' WHERE lead_id = %s", [ids[0]])
+        return ids
+    finally:
+        await db.close()

@@ -174,7 +174,8 @@ def rest(
 @config_app.command("show")
 def config_show_command() -> None:
     """Print the effective settings as TOML; the database password is masked."""
-    print(config_show.render(settings_or_exit()))
+    settings = settings_or_exit()
+    print(config_show.render(settings, run_or_exit(config_show.zone_in_effect(settings))))
 
 
 @db_app.command("init")
@@ -268,6 +269,14 @@ def _print_report(report: VerifyReport) -> None:
         f"vicidial_list: {report.leads} leads; vicidial_list_archive: {report.archived} leads; "
         f"in both: {report.in_both} ({report.compared_columns} columns compared byte for byte)"
     )
+    if report.in_both and not report.modify_date_moves:
+        say(
+            "Note: vicidial_list.modify_date does not change on UPDATE here (no ON UPDATE "
+            "CURRENT_TIMESTAMP, as Vicidial's installer leaves it on MariaDB 10.10+). verify "
+            "tells a lead the dialer changed after archiving only by a later "
+            "last_local_call_time or a higher called_count; a lead changed without a call "
+            "(an agent's or an admin's edit) is listed with the leads whose copy differs."
+        )
     if report.identical_in_both:
         say(
             f"{report.identical_in_both} lead(s) are archived exactly but still in "

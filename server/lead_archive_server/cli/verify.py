@@ -34,8 +34,13 @@ class VerifyReport:
     drift: tuple[str, ...]
     compared_columns: int
     # Of `differing`: leads vicidial_list changed after they were archived (a later
-    # modify_date), normal after --no-delete or a kept lead; the live row is the real one.
+    # modify_date, or a later call where modify_date does not move), normal after
+    # --no-delete or a kept lead; the live row is the real one.
     changed_since: int = 0
+    # Whether the server bumps vicidial_list.modify_date on every UPDATE. Vicidial's own
+    # install on MariaDB 10.10+ leaves a bare TIMESTAMP that does not move: then only a
+    # later call (last_local_call_time, called_count) tells a change after archiving.
+    modify_date_moves: bool = True
 
     @property
     def clean(self) -> bool:
@@ -70,7 +75,9 @@ async def _verify(session: Session, limit: int) -> VerifyReport:
     if not (leads.columns and archive.columns):
         return VerifyReport(0, 0, 0, 0, (), drift, 0)
     columns = _common_columns(leads, archive)
-    rows = await session.fetch_all(sql.differing_leads(columns, limit))
+    moves = await _modify_date_moves(session)
+    later = sql.changed_after_archiving(columns, moves)
+    rows = await session.fetch_all(sql.differing_leads(columns, limit, later))
     return VerifyReport(
         leads=await _count(session, sql.COUNT_LEADS),
         archived=await _count(session, sql.COUNT_ARCHIVE),
@@ -80,7 +87,14 @@ async def _verify(session: Session, limit: int) -> VerifyReport:
         drift=drift,
         compared_columns=len(columns),
         changed_since=int(rows[0][2] or 0) if rows else 0,
+        modify_date_moves=moves,
     )
+
+
+async def _modify_date_moves(session: Session) -> bool:
+    """Whether vicidial_list.modify_date is bumped by the server on every UPDATE."""
+    rows = await session.fetch_all(sql.COLUMN_EXTRA, (sql.LEADS, "modify_date"))
+    return bool(rows) and "on update" in str(rows[0][0]).lower()
 
 
 def _common_columns(leads: TableShape, archive: TableShape) -> list[str]:
