@@ -5,8 +5,8 @@ reads them (the commands in `cli` are generated from it); ``parse_options`` chec
 the settings, into one frozen ``BulkOptions``. The nightly job is `archive --from-settings`:
 the same command line with the selection and pacing of the settings' nightly_* keys.
 
-A new selection option is a field here and a line in ``CommandLine.selection``, besides its
-cut-off in ``selection.Selection``.
+A new selection option is declared here (its typer option, its field of ``CommandLine`` and
+its line in ``CommandLine.selection``) besides its cut-off in ``selection.Selection``.
 """
 
 from __future__ import annotations
@@ -39,138 +39,157 @@ from lead_archive_server.runtime.tls import local_roots
 RESTORE_LEAVES_OUT = ("no_delete", "from_settings")
 
 
+ListIdOption = Annotated[
+    list[str] | None,
+    typer.Option("--list-id", metavar="ID", help="Leads of this list; repeat or use commas."),
+]
+CampaignOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        metavar="ID",
+        help="Leads of every list of this campaign (vicidial_lists); repeat or use commas. "
+        "---ALL--- takes every list in vicidial_lists, as ADMIN_archive_leads.pl does.",
+    ),
+]
+StatusOption = Annotated[
+    list[str] | None,
+    typer.Option(metavar="STATUS", help="Leads with this status; repeat or use commas."),
+]
+CalledBeforeOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="DATE", help="Leads last called before this day (YYYY-MM-DD, today or yesterday)."
+    ),
+]
+EnteredBeforeOption = Annotated[
+    str | None,
+    typer.Option(metavar="DATE", help="Leads entered before this day (entry_date)."),
+]
+AllOption = Annotated[bool, typer.Option("--all", help="Every lead of the table, no cut-off.")]
+IdsFromOption = Annotated[
+    str | None,
+    typer.Option(metavar="FILE", help="Read the lead IDs from FILE (- for stdin) instead."),
+]
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="Say what would move; change nothing.")
+]
+ConcurrencyOption = Annotated[int, typer.Option(metavar="N", help="Batches in flight at once.")]
+BatchSizeOption = Annotated[int, typer.Option(metavar="N", help="Leads per batch, at most 500.")]
+TargetOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="HOST:PORT",
+        help="The gRPC server (default: LEAD_ARCHIVE_TARGET, else 127.0.0.1 and "
+        "LEAD_ARCHIVE_GRPC_PORT).",
+    ),
+]
+ApiKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="KEY",
+        help="The API key (default: LEAD_ARCHIVE_API_KEY). Other users of this machine "
+        "can read it in `ps`: prefer --api-key-file or the variable.",
+    ),
+]
+ApiKeyFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="FILE",
+        help="Read the API key from the first line of FILE; unlike --api-key it does not "
+        "show in `ps`.",
+    ),
+]
+TlsOption = Annotated[
+    bool,
+    typer.Option(
+        "--tls",
+        help="Reach the server over TLS (on by default for this machine's gRPC port "
+        "when the settings give it a certificate).",
+    ),
+]
+CaCertOption = Annotated[
+    Path | None, typer.Option(metavar="FILE", help="Trust this CA for TLS (implies --tls).")
+]
+TimeoutOption = Annotated[
+    float, typer.Option(metavar="SECONDS", help="Seconds one batch may take.")
+]
+RetryForOption = Annotated[
+    float,
+    typer.Option(metavar="SECONDS", help="Seconds to keep retrying an unreachable server."),
+]
+SleepOption = Annotated[
+    float | None,
+    typer.Option(metavar="SECONDS", help="Sleep this long between batches (as pt-archiver)."),
+]
+MaxReplicaLagOption = Annotated[
+    float | None,
+    typer.Option(
+        metavar="SECONDS",
+        help="Start no batch while the --replica is further behind (Seconds_Behind_Master), "
+        "as pt-archiver's --max-lag; a stopped replica counts as too far behind.",
+    ),
+]
+ReplicaOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="URL",
+        help="The replica to watch, mysql://user:pass@host:port/ (default: "
+        "LEAD_ARCHIVE_REPLICA_URL).",
+    ),
+]
+OptimizeOption = Annotated[
+    bool,
+    typer.Option(
+        "--optimize",
+        help="OPTIMIZE TABLE the source table at the end (on MyISAM this locks the table "
+        "while it runs).",
+    ),
+]
+QuietOption = Annotated[
+    bool,
+    typer.Option("--quiet", "-q", help="For cron: print nothing unless something was not done."),
+]
+FromSettingsOption = Annotated[
+    bool,
+    typer.Option(
+        "--from-settings",
+        help="Select and pace as the settings' nightly_* keys say (what the nightly timer "
+        "runs); other selection options are refused.",
+    ),
+]
+
+
 @dataclass(frozen=True)
 class CommandLine:
-    """The options of `archive` and `restore` as given, before any check."""
+    """The options of `archive` and `restore` as given, before any check; `restore` has all
+    but ``RESTORE_LEAVES_OUT``."""
 
-    list_id: Annotated[
-        list[str] | None,
-        typer.Option("--list-id", metavar="ID", help="Leads of this list; repeat or use commas."),
-    ] = None
-    campaign: Annotated[
-        list[str] | None,
-        typer.Option(
-            metavar="ID",
-            help="Leads of every list of this campaign (vicidial_lists); repeat or use commas. "
-            "---ALL--- takes every list in vicidial_lists, as ADMIN_archive_leads.pl does.",
-        ),
-    ] = None
-    status: Annotated[
-        list[str] | None,
-        typer.Option(metavar="STATUS", help="Leads with this status; repeat or use commas."),
-    ] = None
-    called_before: Annotated[
-        str | None,
-        typer.Option(
-            metavar="DATE",
-            help="Leads last called before this day (YYYY-MM-DD, today or yesterday).",
-        ),
-    ] = None
-    entered_before: Annotated[
-        str | None,
-        typer.Option(metavar="DATE", help="Leads entered before this day (entry_date)."),
-    ] = None
-    all_leads: Annotated[
-        bool, typer.Option("--all", help="Every lead of the table, no cut-off.")
-    ] = False
-    ids_from: Annotated[
-        str | None,
-        typer.Option(metavar="FILE", help="Read the lead IDs from FILE (- for stdin) instead."),
-    ] = None
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Say what would move; change nothing.")
-    ] = False
+    list_id: ListIdOption = None
+    campaign: CampaignOption = None
+    status: StatusOption = None
+    called_before: CalledBeforeOption = None
+    entered_before: EnteredBeforeOption = None
+    all_leads: AllOption = False
+    ids_from: IdsFromOption = None
+    dry_run: DryRunOption = False
     no_delete: Annotated[
         bool, typer.Option("--no-delete", help="Copy into the archive; delete nothing.")
     ] = False
-    concurrency: Annotated[int, typer.Option(metavar="N", help="Batches in flight at once.")] = 4
-    batch_size: Annotated[int, typer.Option(metavar="N", help="Leads per batch, at most 500.")] = (
-        500
-    )
-    sleep: Annotated[
-        float | None,
-        typer.Option(metavar="SECONDS", help="Sleep this long between batches (as pt-archiver)."),
-    ] = None
-    max_replica_lag: Annotated[
-        float | None,
-        typer.Option(
-            metavar="SECONDS",
-            help="Start no batch while the --replica is further behind (Seconds_Behind_Master), "
-            "as pt-archiver's --max-lag; a stopped replica counts as too far behind.",
-        ),
-    ] = None
-    replica: Annotated[
-        str | None,
-        typer.Option(
-            metavar="URL",
-            help="The replica to watch, mysql://user:pass@host:port/ (default: "
-            "LEAD_ARCHIVE_REPLICA_URL).",
-        ),
-    ] = None
-    optimize: Annotated[
-        bool,
-        typer.Option(
-            "--optimize",
-            help="OPTIMIZE TABLE the source table at the end (on MyISAM this locks the table "
-            "while it runs).",
-        ),
-    ] = False
-    quiet: Annotated[
-        bool,
-        typer.Option(
-            "--quiet", "-q", help="For cron: print nothing unless something was not done."
-        ),
-    ] = False
-    from_settings: Annotated[
-        bool,
-        typer.Option(
-            "--from-settings",
-            help="Select and pace as the settings' nightly_* keys say (what the nightly timer "
-            "runs); other selection options are refused.",
-        ),
-    ] = False
-    target: Annotated[
-        str | None,
-        typer.Option(
-            metavar="HOST:PORT",
-            help="The gRPC server (default: LEAD_ARCHIVE_TARGET, else 127.0.0.1 and "
-            "LEAD_ARCHIVE_GRPC_PORT).",
-        ),
-    ] = None
-    api_key: Annotated[
-        str | None,
-        typer.Option(
-            metavar="KEY",
-            help="The API key (default: LEAD_ARCHIVE_API_KEY). Other users of this machine "
-            "can read it in `ps`: prefer --api-key-file or the variable.",
-        ),
-    ] = None
-    api_key_file: Annotated[
-        Path | None,
-        typer.Option(
-            metavar="FILE",
-            help="Read the API key from the first line of FILE; unlike --api-key it does not "
-            "show in `ps`.",
-        ),
-    ] = None
-    tls: Annotated[
-        bool,
-        typer.Option(
-            "--tls",
-            help="Reach the server over TLS (on by default for this machine's gRPC port "
-            "when the settings give it a certificate).",
-        ),
-    ] = False
-    ca_cert: Annotated[
-        Path | None, typer.Option(metavar="FILE", help="Trust this CA for TLS (implies --tls).")
-    ] = None
-    timeout: Annotated[
-        float, typer.Option(metavar="SECONDS", help="Seconds one batch may take.")
-    ] = 60.0
-    retry_for: Annotated[
-        float,
-        typer.Option(metavar="SECONDS", help="Seconds to keep retrying an unreachable server."),
-    ] = 120.0
+    concurrency: ConcurrencyOption = 4
+    batch_size: BatchSizeOption = 500
+    sleep: SleepOption = None
+    max_replica_lag: MaxReplicaLagOption = None
+    replica: ReplicaOption = None
+    optimize: OptimizeOption = False
+    quiet: QuietOption = False
+    from_settings: FromSettingsOption = False
+    target: TargetOption = None
+    api_key: ApiKeyOption = None
+    api_key_file: ApiKeyFileOption = None
+    tls: TlsOption = False
+    ca_cert: CaCertOption = None
+    timeout: TimeoutOption = 60.0
+    retry_for: RetryForOption = 120.0
 
     def selection(self, today: date) -> Selection:
         """The cut-offs given (JobError for a value that is not one)."""
