@@ -19,8 +19,8 @@ from lead_archive_server.bulk.errors import (
     EXIT_OK,
     JobError,
 )
-from lead_archive_server.bulk.job import Job
-from lead_archive_server.bulk.selection import Selection, open_source, survey
+from lead_archive_server.bulk.job import Job, open_source
+from lead_archive_server.bulk.selection import Selection, survey
 from lead_archive_server.bulk.values import parse_day, read_lead_ids, split_values
 from lead_archive_server.core.errors import DatabaseUnavailable
 from rich.console import Console

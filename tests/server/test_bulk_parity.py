@@ -21,10 +21,10 @@ from lead_archive_server.bulk.errors import (
     EXIT_USAGE,
     JobError,
 )
-from lead_archive_server.bulk.job import Job
+from lead_archive_server.bulk.job import Job, open_source
 from lead_archive_server.bulk.options import BulkOptions, Connection, Replica
 from lead_archive_server.bulk.run import run as run_bulk
-from lead_archive_server.bulk.selection import Selection, open_source, survey
+from lead_archive_server.bulk.selection import Selection, survey
 from lead_archive_server.core import sql
 from lead_archive_server.runtime.settings import Settings
 from rich.console import Console

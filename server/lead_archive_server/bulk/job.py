@@ -1,4 +1,4 @@
-"""One bulk run: which leads it takes and how it sends them."""
+"""One bulk run: which leads it takes (its source of lead IDs) and how it sends them."""
 
 from __future__ import annotations
 
@@ -8,8 +8,15 @@ from dataclasses import dataclass, field
 from lead_archive_client import MAX_LEADS_PER_BATCH
 
 from lead_archive_server.bulk.errors import JobError
-from lead_archive_server.bulk.selection import Selection, refuse_beside_listed_ids
+from lead_archive_server.bulk.selection import (
+    LeadSource,
+    ListedLeads,
+    Selection,
+    refuse_beside_listed_ids,
+    select,
+)
 from lead_archive_server.core import sql
+from lead_archive_server.core.db import Database
 
 MAX_CONCURRENCY = 32
 MAX_SLEEP_S = 3600
@@ -54,3 +61,10 @@ class Job:
         if self.lead_ids is not None:
             return f"{len(self.lead_ids)} lead IDs from the list given"
         return self.selection.describe(self.flow.source)
+
+
+async def open_source(db: Database, job: Job) -> LeadSource:
+    """The leads a job takes, counted: the IDs it lists, else those its selection matches."""
+    if job.lead_ids is not None:
+        return ListedLeads(job.lead_ids, job.batch_size)
+    return await select(db, job.selection, job.batch_size, job.flow.source)

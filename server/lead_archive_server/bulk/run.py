@@ -37,10 +37,10 @@ from lead_archive_server.bulk.errors import (
     EXIT_USAGE,
     JobError,
 )
-from lead_archive_server.bulk.job import Job
+from lead_archive_server.bulk.job import Job, open_source
 from lead_archive_server.bulk.options import BulkOptions
 from lead_archive_server.bulk.replica import ReplicaLag
-from lead_archive_server.bulk.selection import LeadSource, open_source, survey
+from lead_archive_server.bulk.selection import LeadSource, survey
 from lead_archive_server.core import sql
 from lead_archive_server.core.db import Database
 from lead_archive_server.core.errors import ArchiveError

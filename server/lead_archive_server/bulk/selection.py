@@ -15,15 +15,12 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from lead_archive_server.bulk.errors import JobError
 from lead_archive_server.core import sql
 from lead_archive_server.core.db import Database
 from lead_archive_server.core.schema import read_archive_schema
-
-if TYPE_CHECKING:
-    from lead_archive_server.bulk.job import Job
 
 # ADMIN_archive_leads.pl's --campaigns=---ALL---: every list in vicidial_lists.
 ALL_CAMPAIGNS = "---ALL---"
@@ -97,7 +94,7 @@ class Selection:
     def where(self) -> sql.LeadFilter:
         """The cut-offs as SQL combined with AND; campaigns are resolved to lists first."""
         if self.campaigns:
-            raise ValueError("campaigns are read as their lists first (open_source)")
+            raise ValueError("campaigns are read as their lists first (select)")
         conditions = [
             _among("list_id", self.list_ids),
             _among("status", self.statuses),
@@ -209,15 +206,13 @@ class ListedLeads:
             yield list(self.lead_ids[start : start + self.page_size])
 
 
-async def open_source(db: Database, job: Job) -> LeadSource:
-    """The leads a job takes, counted; campaigns are resolved to their lists first."""
-    if job.lead_ids is not None:
-        return ListedLeads(job.lead_ids, job.batch_size)
-    selection = job.selection
+async def select(db: Database, selection: Selection, page_size: int, table: str) -> SelectedLeads:
+    """The leads of a table that match a selection now, counted; campaigns are resolved to
+    their lists first."""
     if selection.campaigns:
         lists = await _lists_of(db, selection.campaigns, selection.list_ids)
         selection = replace(selection, list_ids=lists, campaigns=())
-    source = SelectedLeads(db, selection.where(), job.batch_size, table=job.flow.source)
+    source = SelectedLeads(db, selection.where(), page_size, table=table)
     await source.count()
     return source
 
