@@ -104,3 +104,11 @@ def test_the_nightly_job_selects_and_paces_as_the_settings_say(settings: Setting
     assert job.selection == Selection(list_ids=(1001,), called_before=month_ago)
     assert (job.sleep_s, job.optimize) == (2.0, True)
     assert parse_options(replace(line, sleep=0.5), sql.ARCHIVING, paced).job.sleep_s == 0.5
+
+
+@pytest.mark.parametrize("option", ["--no-delete", "--from-settings"])
+def test_restore_offers_neither_no_delete_nor_the_nightly_job(option: str) -> None:
+    assert option not in CliRunner().invoke(app, ["restore", "--help"]).output
+    refused = CliRunner().invoke(app, ["restore", option])
+    assert refused.exit_code == 2
+    assert f"No such option: {option}" in refused.output
