@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from lead_archive_server.bulk.selection import Selection
 from lead_archive_server.core import sql
 from lead_archive_server.core.database_url import DatabaseUrl
 
@@ -43,7 +44,7 @@ class BulkRun:
 
 async def floor_list(url: DatabaseUrl, list_id: int, batch_size: int) -> BulkRun:
     """Archive a whole list with the floor's SQL, one page at a time, on one connection."""
-    where = sql.lead_filter(list_ids=(list_id,))
+    where = Selection(list_ids=(list_id,)).where()
     page_sql = sql.select_page(where)
     async with open_floor(url) as floor:
         session = floor.session

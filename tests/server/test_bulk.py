@@ -10,25 +10,18 @@ from datetime import date
 
 import pytest
 from lead_archive_client import ArchiveResult, AsyncLeadArchiveClient
-from lead_archive_server.cli.bulk import (
+from lead_archive_server.bulk.archiver import Archiver, StopReason, Tally, read_ahead
+from lead_archive_server.bulk.console import explain, progress_bar, summary_table
+from lead_archive_server.bulk.errors import (
     EXIT_INCOMPLETE,
     EXIT_INTERRUPTED,
     EXIT_OFFICE_HOURS,
     EXIT_OK,
-    Archiver,
-    Job,
     JobError,
-    Selection,
-    StopReason,
-    Tally,
-    open_source,
-    parse_day,
-    read_ahead,
-    read_lead_ids,
-    split_values,
-    survey,
 )
-from lead_archive_server.cli.bulk_console import explain, progress_bar, summary_table
+from lead_archive_server.bulk.job import Job, open_source
+from lead_archive_server.bulk.selection import Selection, survey
+from lead_archive_server.bulk.values import parse_day, read_lead_ids, split_values
 from lead_archive_server.core.errors import DatabaseUnavailable
 from rich.console import Console
 from rich.table import Table

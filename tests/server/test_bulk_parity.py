@@ -12,28 +12,19 @@ from dataclasses import dataclass, field
 
 import pytest
 from lead_archive_client import ArchiveResult
-from lead_archive_server.cli.bulk import (
+from lead_archive_server.bulk.archiver import Archiver, Pacing, StopReason, Tally
+from lead_archive_server.bulk.console import Screens, survey_table
+from lead_archive_server.bulk.errors import (
     EXIT_INCOMPLETE,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
-    Archiver,
-    Job,
     JobError,
-    Pacing,
-    Selection,
-    StopReason,
-    Tally,
-    open_source,
-    survey,
 )
-from lead_archive_server.cli.bulk_console import (
-    Connection,
-    Replica,
-    Screens,
-    run_archive,
-    survey_table,
-)
+from lead_archive_server.bulk.job import Job, open_source
+from lead_archive_server.bulk.options import BulkOptions, Connection, Replica
+from lead_archive_server.bulk.run import run as run_bulk
+from lead_archive_server.bulk.selection import Selection, survey
 from lead_archive_server.core import sql
 from lead_archive_server.runtime.settings import Settings
 from rich.console import Console
@@ -250,7 +241,7 @@ async def command(rig, job: Job, *, quiet: bool = False) -> tuple[int, str, str]
     settings = Settings(database_url=stack.tdb.db.url.url())
     connection = Connection(target=stack.grpc_target, api_key=stack.key, retry_for=5)
     made, out, err = screens(quiet=quiet)
-    code = await run_archive(job, settings, connection, made)
+    code = await run_bulk(BulkOptions(job, connection), settings, made)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -300,7 +291,7 @@ async def test_a_replica_that_is_not_one_is_refused_before_anything_is_sent(rig)
     connection = Connection(target=stack.grpc_target, api_key=stack.key)
     made, _, err = screens()
     replica = Replica(stack.tdb.db.url, 5)  # the primary itself: no replication status
-    code = await run_archive(EVERY_LEAD, settings, connection, made, replica=replica)
+    code = await run_bulk(BulkOptions(EVERY_LEAD, connection, replica), settings, made)
     assert code == EXIT_USAGE
     assert "is not a replica: SHOW REPLICA STATUS is empty" in err.getvalue()
     assert await stack.tdb.count(ARCHIVE) == 0

@@ -16,16 +16,11 @@ from pathlib import Path
 
 import pymysql
 import pytest
-from lead_archive_server.cli.bulk import (
-    EXIT_OK,
-    Archiver,
-    Job,
-    JobError,
-    Pacing,
-    ReplicaLag,
-    Selection,
-    open_source,
-)
+from lead_archive_server.bulk.archiver import Archiver, Pacing
+from lead_archive_server.bulk.errors import EXIT_OK, JobError
+from lead_archive_server.bulk.job import Job, open_source
+from lead_archive_server.bulk.replica import ReplicaLag
+from lead_archive_server.bulk.selection import Selection
 from lead_archive_server.core.database_url import DatabaseUrl
 
 from tests.private_mariadb import PrivateMariaDB, available

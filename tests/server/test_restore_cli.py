@@ -70,14 +70,19 @@ def test_wrong_options_say_what_is_wrong_in_one_line(
     assert len(result.output.strip().splitlines()) == 1, result.output
 
 
+def nightly_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, toml: str) -> None:
+    """A settings file with the nightly job's keys, in effect for the commands run next."""
+    config = tmp_path / "lead-archive.toml"
+    config.write_text(toml)
+    monkeypatch.setenv("LEAD_ARCHIVE_CONFIG", str(config))
+
+
 def test_from_settings_needs_a_selection_in_the_settings(
     archive_env: TestDb,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    config = tmp_path / "lead-archive.toml"
-    config.write_text("nightly_sleep_s = 1.0\n")
-    monkeypatch.setenv("LEAD_ARCHIVE_CONFIG", str(config))
+    nightly_settings(monkeypatch, tmp_path, "nightly_sleep_s = 1.0\n")
     result = runner.invoke(app, ["archive", "--from-settings"])
     assert result.exit_code == 2
     assert "--from-settings: the settings select no leads" in result.output
@@ -88,9 +93,9 @@ def test_from_settings_dry_run_selects_what_the_settings_say(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    config = tmp_path / "lead-archive.toml"
-    config.write_text('nightly_list_id = "1001"\nnightly_called_before_days = 30\n')
-    monkeypatch.setenv("LEAD_ARCHIVE_CONFIG", str(config))
+    nightly_settings(
+        monkeypatch, tmp_path, 'nightly_list_id = "1001"\nnightly_called_before_days = 30\n'
+    )
     result = runner.invoke(app, ["archive", "--from-settings", "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "Selected 0 leads: list 1001, last called before" in result.output

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import inspect
 import logging
 import os
-import sys
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from datetime import date, timedelta
-from pathlib import Path
+import typing
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -17,8 +17,12 @@ from rich.console import Console
 from rich.table import Table
 
 from lead_archive_server.access import keys
-from lead_archive_server.cli import bulk, config_show
-from lead_archive_server.cli.bulk_console import Connection, Replica, Screens, run_archive
+from lead_archive_server.bulk.console import Screens
+from lead_archive_server.bulk.errors import EXIT_INTERRUPTED, EXIT_USAGE, JobError
+from lead_archive_server.bulk.options import RESTORE_LEAVES_OUT, CommandLine, parse_options
+from lead_archive_server.bulk.run import run as run_bulk
+from lead_archive_server.bulk.values import ascii_number
+from lead_archive_server.cli import config_show
 from lead_archive_server.cli.demo import (
     DEMO_DATABASE,
     DEMO_LIST_ID,
@@ -29,7 +33,7 @@ from lead_archive_server.cli.demo import (
 )
 from lead_archive_server.cli.verify import DEFAULT_LIMIT, VerifyReport, verify
 from lead_archive_server.core import sql
-from lead_archive_server.core.database_url import DatabaseUrl, DatabaseUrlError
+from lead_archive_server.core.database_url import DatabaseUrl
 from lead_archive_server.core.db import Database
 from lead_archive_server.core.errors import ArchiveError
 from lead_archive_server.core.tables import init_tables
@@ -42,6 +46,7 @@ if TYPE_CHECKING:
     from lead_archive_server.cli import serve as run
 
 T = TypeVar("T")
+KEYWORD_ONLY = inspect.Parameter.KEYWORD_ONLY
 
 
 def _argument_type(self: typer.core.TyperArgument, ctx: Any) -> str | None:
@@ -222,7 +227,7 @@ def keys_revoke(
         fail("say which keys: a key id, or --user USER (see 'keys list')", 2)
     if key_id is not None and user is not None:
         fail("give a key id or --user, not both", 2)
-    number = None if key_id is None else bulk.ascii_number(key_id)
+    number = None if key_id is None else ascii_number(key_id)
     if key_id is not None and number is None:
         fail(f"{key_id!r} is not a key id (digits 0-9, as 'keys list' shows)", 2)
     settings = settings_or_exit()
@@ -358,189 +363,51 @@ def demo(
 
 # --- Bulk commands: `archive` and `restore` share every option and the whole run -------------
 
-ListIdOption = Annotated[
-    list[str] | None,
-    typer.Option("--list-id", metavar="ID", help="Leads of this list; repeat or use commas."),
-]
-CampaignOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        metavar="ID",
-        help="Leads of every list of this campaign (vicidial_lists); repeat or use commas. "
-        "---ALL--- takes every list in vicidial_lists, as ADMIN_archive_leads.pl does.",
-    ),
-]
-StatusOption = Annotated[
-    list[str] | None,
-    typer.Option(metavar="STATUS", help="Leads with this status; repeat or use commas."),
-]
-CalledBeforeOption = Annotated[
-    str | None,
-    typer.Option(
-        metavar="DATE", help="Leads last called before this day (YYYY-MM-DD, today or yesterday)."
-    ),
-]
-EnteredBeforeOption = Annotated[
-    str | None,
-    typer.Option(metavar="DATE", help="Leads entered before this day (entry_date)."),
-]
-AllOption = Annotated[bool, typer.Option("--all", help="Every lead of the table, no cut-off.")]
-IdsFromOption = Annotated[
-    str | None,
-    typer.Option(metavar="FILE", help="Read the lead IDs from FILE (- for stdin) instead."),
-]
-DryRunOption = Annotated[
-    bool, typer.Option("--dry-run", help="Say what would move; change nothing.")
-]
-ConcurrencyOption = Annotated[int, typer.Option(metavar="N", help="Batches in flight at once.")]
-BatchSizeOption = Annotated[int, typer.Option(metavar="N", help="Leads per batch, at most 500.")]
-TargetOption = Annotated[
-    str | None,
-    typer.Option(
-        metavar="HOST:PORT",
-        help="The gRPC server (default: LEAD_ARCHIVE_TARGET, else 127.0.0.1 and "
-        "LEAD_ARCHIVE_GRPC_PORT).",
-    ),
-]
-ApiKeyOption = Annotated[
-    str | None,
-    typer.Option(
-        metavar="KEY",
-        help="The API key (default: LEAD_ARCHIVE_API_KEY). Other users of this machine "
-        "can read it in `ps`: prefer --api-key-file or the variable.",
-    ),
-]
-ApiKeyFileOption = Annotated[
-    Path | None,
-    typer.Option(
-        metavar="FILE",
-        help="Read the API key from the first line of FILE; unlike --api-key it does not "
-        "show in `ps`.",
-    ),
-]
-TlsOption = Annotated[
-    bool,
-    typer.Option(
-        "--tls",
-        help="Reach the server over TLS (on by default for this machine's gRPC port "
-        "when the settings give it a certificate).",
-    ),
-]
-CaCertOption = Annotated[
-    Path | None, typer.Option(metavar="FILE", help="Trust this CA for TLS (implies --tls).")
-]
-TimeoutOption = Annotated[
-    float, typer.Option(metavar="SECONDS", help="Seconds one batch may take.")
-]
-RetryForOption = Annotated[
-    float,
-    typer.Option(metavar="SECONDS", help="Seconds to keep retrying an unreachable server."),
-]
-SleepOption = Annotated[
-    float | None,
-    typer.Option(metavar="SECONDS", help="Sleep this long between batches (as pt-archiver)."),
-]
-MaxReplicaLagOption = Annotated[
-    float | None,
-    typer.Option(
-        metavar="SECONDS",
-        help="Start no batch while the --replica is further behind (Seconds_Behind_Master), "
-        "as pt-archiver's --max-lag; a stopped replica counts as too far behind.",
-    ),
-]
-ReplicaOption = Annotated[
-    str | None,
-    typer.Option(
-        metavar="URL",
-        help="The replica to watch, mysql://user:pass@host:port/ (default: "
-        "LEAD_ARCHIVE_REPLICA_URL).",
-    ),
-]
-OptimizeOption = Annotated[
-    bool,
-    typer.Option(
-        "--optimize",
-        help="OPTIMIZE TABLE the source table at the end (on MyISAM this locks the table "
-        "while it runs).",
-    ),
-]
-QuietOption = Annotated[
-    bool,
-    typer.Option("--quiet", "-q", help="For cron: print nothing unless something was not done."),
-]
-FromSettingsOption = Annotated[
-    bool,
-    typer.Option(
-        "--from-settings",
-        help="Select and pace as the settings' nightly_* keys say (what the nightly timer "
-        "runs); other selection options are refused.",
-    ),
-]
+
+def taking(
+    options: type[CommandLine], *, leave_out: tuple[str, ...] = ()
+) -> Callable[[Callable[[CommandLine], None]], Callable[..., None]]:
+    """Give a command the fields of ``options`` as its typer options (but those left out,
+    which keep their defaults); the command itself takes them as one object."""
+    hints = typing.get_type_hints(options, include_extras=True)
+    parameters = [
+        inspect.Parameter(
+            item.name, KEYWORD_ONLY, default=item.default, annotation=hints[item.name]
+        )
+        for item in dataclasses.fields(options)
+        if item.name not in leave_out
+    ]
+
+    def decorate(command: Callable[[CommandLine], None]) -> Callable[..., None]:
+        def with_options(**given: Any) -> None:
+            command(options(**given))
+
+        # What typer reads (inspect.signature, typing.get_type_hints): the options as
+        # parameters of their own.
+        with_options.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+        with_options.__annotations__ = {p.name: p.annotation for p in parameters}
+        with_options.__doc__ = command.__doc__
+        with_options.__name__ = command.__name__
+        return with_options
+
+    return decorate
 
 
 @app.command("archive")
-def archive(
-    list_id: ListIdOption = None,
-    campaign: CampaignOption = None,
-    status: StatusOption = None,
-    called_before: CalledBeforeOption = None,
-    entered_before: EnteredBeforeOption = None,
-    all_leads: AllOption = False,
-    ids_from: IdsFromOption = None,
-    dry_run: DryRunOption = False,
-    no_delete: Annotated[
-        bool, typer.Option("--no-delete", help="Copy into the archive; delete nothing.")
-    ] = False,
-    concurrency: ConcurrencyOption = 4,
-    batch_size: BatchSizeOption = 500,
-    sleep: SleepOption = None,
-    max_replica_lag: MaxReplicaLagOption = None,
-    replica: ReplicaOption = None,
-    optimize: OptimizeOption = False,
-    quiet: QuietOption = False,
-    from_settings: FromSettingsOption = False,
-    target: TargetOption = None,
-    api_key: ApiKeyOption = None,
-    api_key_file: ApiKeyFileOption = None,
-    tls: TlsOption = False,
-    ca_cert: CaCertOption = None,
-    timeout: TimeoutOption = 60.0,
-    retry_for: RetryForOption = 120.0,
-) -> None:
+@taking(CommandLine)
+def archive(line: CommandLine) -> None:
     """Archive many leads through the API, selected like ADMIN_archive_leads.pl or listed.
 
     Cut-offs combine: a lead must match them all. Rerun to finish an interrupted run.
 
     Exit codes: 0 all archived, 1 some not, 2 wrong options, 3 office hours, 130 Ctrl-C.
     """
-    _bulk(locals(), sql.ARCHIVING)
+    _bulk(line, sql.ARCHIVING)
 
 
 @app.command("restore")
-def restore(
-    list_id: ListIdOption = None,
-    campaign: CampaignOption = None,
-    status: StatusOption = None,
-    called_before: CalledBeforeOption = None,
-    entered_before: EnteredBeforeOption = None,
-    all_leads: AllOption = False,
-    ids_from: IdsFromOption = None,
-    dry_run: DryRunOption = False,
-    concurrency: ConcurrencyOption = 4,
-    batch_size: BatchSizeOption = 500,
-    sleep: SleepOption = None,
-    max_replica_lag: MaxReplicaLagOption = None,
-    replica: ReplicaOption = None,
-    optimize: OptimizeOption = False,
-    quiet: QuietOption = False,
-    target: TargetOption = None,
-    api_key: ApiKeyOption = None,
-    api_key_file: ApiKeyFileOption = None,
-    tls: TlsOption = False,
-    ca_cert: CaCertOption = None,
-    timeout: TimeoutOption = 60.0,
-    retry_for: RetryForOption = 120.0,
-) -> None:
+@taking(CommandLine, leave_out=RESTORE_LEAVES_OUT)
+def restore(line: CommandLine) -> None:
     """Bring archived leads back into vicidial_list through the API, selected from
     vicidial_list_archive with the same options as `archive`, or listed.
 
@@ -549,168 +416,22 @@ def restore(
 
     Exit codes: 0 all restored, 1 some not, 2 wrong options, 130 Ctrl-C.
     """
-    _bulk(locals() | {"no_delete": False, "from_settings": False}, sql.RESTORING)
+    _bulk(line, sql.RESTORING)
 
 
-def _bulk(options: dict[str, Any], flow: sql.Flow) -> NoReturn:
-    """Run `archive` or `restore` with the options the command was given."""
+def _bulk(line: CommandLine, flow: sql.Flow) -> NoReturn:
+    """Parse the options once and run `archive` or `restore` with them."""
     settings = settings_or_exit()
     try:
-        if options["from_settings"]:
-            options = _nightly_options(options, settings)
-        job = _job(options, flow)
-        replica = _replica(options, settings)
-        connection = Connection.from_options(
-            settings,
-            target=options["target"],
-            api_key=_api_key(options["api_key"], options["api_key_file"]),
-            tls=options["tls"],
-            ca_cert=options["ca_cert"],
-            timeout=options["timeout"],
-            retry_for=options["retry_for"],
-        )
-    except bulk.JobError as error:
-        fail(str(error), bulk.EXIT_USAGE)
-    screens = Screens(out, err, quiet=options["quiet"])
+        options = parse_options(line, flow, settings)
+    except JobError as error:
+        fail(str(error), EXIT_USAGE)
+    screens = Screens(out, err, quiet=options.quiet)
     try:
-        code = run_or_exit(run_archive(job, settings, connection, screens, replica=replica))
+        code = run_or_exit(run_bulk(options, settings, screens))
     except KeyboardInterrupt:  # before the first batch: the run itself handles Ctrl-C
-        fail("interrupted before any batch was sent", bulk.EXIT_INTERRUPTED)
+        fail("interrupted before any batch was sent", EXIT_INTERRUPTED)
     raise typer.Exit(code)
-
-
-def _job(options: dict[str, Any], flow: sql.Flow) -> bulk.Job:
-    """The job the options describe, or JobError saying what is wrong with them."""
-    selection = bulk.Selection(
-        list_ids=tuple(_list_ids(options["list_id"] or [])),
-        campaigns=bulk.split_values(options["campaign"] or []),
-        statuses=bulk.split_values(options["status"] or []),
-        called_before=_day(options["called_before"]),
-        entered_before=_day(options["entered_before"]),
-    )
-    ids_from, all_leads = options["ids_from"], options["all_leads"]
-    if ids_from is not None and all_leads:
-        raise bulk.JobError("--ids-from selects the leads itself: leave out --all")
-    if all_leads != selection.is_empty and ids_from is None:
-        raise bulk.JobError(
-            "say which leads: --list-id, --campaign, --status, --called-before, "
-            "--entered-before (combined), --ids-from, or --all (and --all alone)"
-        )
-    return bulk.Job(
-        selection=selection,
-        lead_ids=None if ids_from is None else _read_ids(ids_from),
-        delete=not options["no_delete"],
-        dry_run=options["dry_run"],
-        batch_size=options["batch_size"],
-        concurrency=options["concurrency"],
-        flow=flow,
-        sleep_s=options["sleep"] or 0.0,
-        max_replica_lag_s=options["max_replica_lag"],
-        optimize=options["optimize"],
-    )
-
-
-def _replica(options: dict[str, Any], settings: Settings) -> Replica | None:
-    """--replica and --max-replica-lag, which only make sense together."""
-    url = options["replica"] or settings.replica_url
-    lag = options["max_replica_lag"]
-    if lag is None:
-        if options["replica"]:
-            raise bulk.JobError("--replica needs --max-replica-lag SECONDS")
-        return None
-    if not url:
-        raise bulk.JobError("--max-replica-lag needs --replica URL (or LEAD_ARCHIVE_REPLICA_URL)")
-    try:
-        return Replica(DatabaseUrl.parse(url), lag)
-    except DatabaseUrlError:
-        raise bulk.JobError("--replica must look like mysql://user:pass@host:port/") from None
-
-
-def _nightly_options(options: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """The options of the nightly job, from the settings' nightly_* keys."""
-    given = [name for name in _SELECTION_OPTIONS if options[name] not in (None, False, [])]
-    if given:
-        raise bulk.JobError(
-            "--from-settings takes the selection from the settings: leave out "
-            + ", ".join("--" + name.replace("_", "-").replace("all-leads", "all") for name in given)
-        )
-    today = date.today()
-    nightly = dict(options)
-    nightly["list_id"] = [settings.nightly_list_id] if settings.nightly_list_id else None
-    nightly["campaign"] = [settings.nightly_campaign] if settings.nightly_campaign else None
-    nightly["status"] = [settings.nightly_status] if settings.nightly_status else None
-    for name, days in (
-        ("called_before", settings.nightly_called_before_days),
-        ("entered_before", settings.nightly_entered_before_days),
-    ):
-        nightly[name] = (today - timedelta(days=days)).isoformat() if days else None
-    if all(nightly[name] is None for name in _SELECTION_OPTIONS[:5]):
-        raise bulk.JobError(
-            "--from-settings: the settings select no leads: set nightly_list_id, "
-            "nightly_campaign, nightly_status, nightly_called_before_days or "
-            "nightly_entered_before_days"
-        )
-    if options["sleep"] is None and settings.nightly_sleep_s:
-        nightly["sleep"] = settings.nightly_sleep_s
-    if options["max_replica_lag"] is None and settings.nightly_max_replica_lag_s:
-        nightly["max_replica_lag"] = settings.nightly_max_replica_lag_s
-    nightly["optimize"] = options["optimize"] or settings.nightly_optimize
-    return nightly
-
-
-_SELECTION_OPTIONS = (
-    "list_id",
-    "campaign",
-    "status",
-    "called_before",
-    "entered_before",
-    "all_leads",
-    "ids_from",
-)
-
-
-def _list_ids(values: list[str]) -> list[int]:
-    ids = []
-    for value in bulk.split_values(values):
-        list_id = bulk.ascii_number(value)
-        if list_id is None:
-            raise bulk.JobError(f"--list-id {value!r} is not a list ID")
-        ids.append(list_id)
-    return ids
-
-
-def _api_key(given: str | None, file: Path | None) -> str | None:
-    """The key from --api-key or --api-key-file (JobError for both, or a bad file)."""
-    if file is None:
-        return given
-    if given is not None:
-        raise bulk.JobError("give --api-key or --api-key-file, not both")
-    try:
-        lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError as error:
-        raise bulk.JobError(f"--api-key-file {file}: {error.strerror or error}") from None
-    key = lines[0].strip() if lines else ""
-    if not key:
-        raise bulk.JobError(f"--api-key-file {file}: the first line holds no key")
-    return key
-
-
-def _day(text: str | None) -> date | None:
-    return None if text is None else bulk.parse_day(text, today=date.today())
-
-
-def _read_ids(path: str) -> Sequence[int]:
-    if path == "-":
-        listed = bulk.read_lead_ids(sys.stdin, source="stdin")
-    else:
-        try:
-            with open(path, encoding="utf-8", errors="replace") as lines:
-                listed = bulk.read_lead_ids(lines, source=path)
-        except OSError as error:
-            raise bulk.JobError(f"--ids-from {path}: {error.strerror or error}") from None
-    if listed.repeats:
-        err.print(f"{listed.repeats} repeated lead IDs are taken once.", highlight=False)
-    return listed.lead_ids
 
 
 def _announce(settings: Settings) -> run.OnReady:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import ssl
 from pathlib import Path
 
 from lead_archive_rest_shim.upstream import UpstreamTls
 
 from lead_archive_server.runtime.settings import Settings
+from lead_archive_server.runtime.tls import local_roots
 
 
 def upstream_tls(settings: Settings) -> UpstreamTls:
@@ -22,16 +22,6 @@ def upstream_tls(settings: Settings) -> UpstreamTls:
 
 
 def local_upstream_tls(settings: Settings, cert: str) -> UpstreamTls:
-    """How the shim of `lead-archive serve` checks its own gRPC server's certificate.
-
-    It trusts LEAD_ARCHIVE_UPSTREAM_CA when set; otherwise the gRPC certificate file itself
-    (so a self-signed certificate works as is) together with the system's CA bundle (so does
-    one from a public CA).
-    """
-    if settings.upstream_ca:
-        return upstream_tls(settings)
-    roots = Path(cert).read_bytes()
-    system = ssl.get_default_verify_paths().cafile
-    if system and Path(system).is_file():
-        roots += b"\n" + Path(system).read_bytes()
-    return UpstreamTls(roots, settings.upstream_server_name or None)
+    """How the shim of `lead-archive serve` checks its own gRPC server's certificate: it
+    trusts what any client of this machine's gRPC port trusts (``runtime.tls.local_roots``)."""
+    return UpstreamTls(local_roots(settings, cert), settings.upstream_server_name or None)
