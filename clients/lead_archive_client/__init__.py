@@ -14,39 +14,66 @@ also importable as ``vicidial.leads.v1``.
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import TYPE_CHECKING
 
-from vicidial.leads.v1 import lead_archive_pb2 as pb
-from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
-
-from lead_archive_client.errors import (
-    InvalidLeads,
-    LeadArchiveError,
-    OfficeHours,
-    ServerError,
-    Timeout,
-    Unauthenticated,
-    Unavailable,
-    UnknownLeads,
-)
-from lead_archive_client.grpc_client import AsyncLeadArchiveClient, LeadArchiveClient
-from lead_archive_client.model import ArchiveResult, RestoreResult
-from lead_archive_client.retry import NO_RETRY, RetryPolicy
-from lead_archive_client.vocabulary import MAX_LEADS_PER_BATCH, Reason
-
 if TYPE_CHECKING:
-    from lead_archive_client.rest_client import AsyncRestLeadArchiveClient, RestLeadArchiveClient
+    from vicidial.leads.v1 import lead_archive_pb2 as pb
+    from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
-# The REST clients (and httpx, a tenth of a second to import) load when first named, so a
-# gRPC caller (the bulk command's start-up) does not pay for them.
-_LAZY = {"RestLeadArchiveClient", "AsyncRestLeadArchiveClient"}
+    from lead_archive_client.errors import (
+        InvalidLeads,
+        LeadArchiveError,
+        OfficeHours,
+        ServerError,
+        Timeout,
+        Unauthenticated,
+        Unavailable,
+        UnknownLeads,
+    )
+    from lead_archive_client.grpc_client import AsyncLeadArchiveClient, LeadArchiveClient
+    from lead_archive_client.model import ArchiveResult, RestoreResult
+    from lead_archive_client.rest_client import AsyncRestLeadArchiveClient, RestLeadArchiveClient
+    from lead_archive_client.retry import NO_RETRY, RetryPolicy
+    from lead_archive_client.vocabulary import MAX_LEADS_PER_BATCH, Reason
+
+# Every public name loads its module when first named: the server's core imports the
+# vocabulary (this package) and must not load grpc with it; a gRPC caller does not pay for
+# the REST clients (httpx, a tenth of a second to import), nor a REST caller for grpc.
+_MODULES = {
+    "pb": "vicidial.leads.v1.lead_archive_pb2",
+    "pb_grpc": "vicidial.leads.v1.lead_archive_pb2_grpc",
+    **dict.fromkeys(
+        (
+            "InvalidLeads",
+            "LeadArchiveError",
+            "OfficeHours",
+            "ServerError",
+            "Timeout",
+            "Unauthenticated",
+            "Unavailable",
+            "UnknownLeads",
+        ),
+        "lead_archive_client.errors",
+    ),
+    "AsyncLeadArchiveClient": "lead_archive_client.grpc_client",
+    "LeadArchiveClient": "lead_archive_client.grpc_client",
+    "ArchiveResult": "lead_archive_client.model",
+    "RestoreResult": "lead_archive_client.model",
+    "AsyncRestLeadArchiveClient": "lead_archive_client.rest_client",
+    "RestLeadArchiveClient": "lead_archive_client.rest_client",
+    "NO_RETRY": "lead_archive_client.retry",
+    "RetryPolicy": "lead_archive_client.retry",
+    "MAX_LEADS_PER_BATCH": "lead_archive_client.vocabulary",
+    "Reason": "lead_archive_client.vocabulary",
+}
 
 
 def __getattr__(name: str) -> object:
-    if name in _LAZY:
-        from lead_archive_client import rest_client
-
-        return getattr(rest_client, name)
+    if name in ("pb", "pb_grpc"):
+        return import_module(_MODULES[name])
+    if name in _MODULES:
+        return getattr(import_module(_MODULES[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -17,7 +17,7 @@ from lead_archive_client.model import (
     ArchiveResult,
     RestoreResult,
     checked_flag,
-    checked_lead_ids,
+    sendable_lead_ids,
 )
 from lead_archive_client.retry import RetryPolicy, call_with_retry, call_with_retry_async
 
@@ -36,9 +36,9 @@ class Batch:
 
     @classmethod
     def checked(cls, lead_ids: Iterable[int], *, insert: bool, update: bool, delete: bool) -> Batch:
-        """Refuse values no request can carry (see model.checked_lead_ids)."""
+        """Refuse values no request can carry (see model.sendable_lead_ids)."""
         return cls(
-            checked_lead_ids(lead_ids),
+            sendable_lead_ids(lead_ids),
             checked_flag("insert", insert),
             checked_flag("update", update),
             checked_flag("delete", delete),
@@ -77,7 +77,7 @@ class Client(ABC):
         Office hours do not apply. Raises as ``archive``: Unauthenticated, InvalidLeads
         (UnknownLeads for IDs not in vicidial_list_archive) or ServerError.
         """
-        checked = checked_lead_ids(lead_ids)
+        checked = sendable_lead_ids(lead_ids)
         return call_with_retry(self._retry, self._timeout, lambda t: self._send_restore(checked, t))
 
     @abstractmethod
@@ -127,7 +127,7 @@ class AsyncClient(ABC):
 
     async def restore(self, lead_ids: Iterable[int]) -> RestoreResult:
         """Restore one batch of up to 500 archived leads; see ``LeadArchiveClient.restore``."""
-        checked = checked_lead_ids(lead_ids)
+        checked = sendable_lead_ids(lead_ids)
         return await call_with_retry_async(
             self._retry, self._timeout, lambda t: self._send_restore(checked, t)
         )

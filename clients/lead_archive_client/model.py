@@ -54,7 +54,7 @@ class RestoreResult:
         )
 
 
-def checked_lead_ids(lead_ids: Iterable[int]) -> list[int]:
+def sendable_lead_ids(lead_ids: Iterable[int]) -> list[int]:
     """Return the IDs as a list, or raise TypeError/ValueError for what no request can carry.
 
     Counts, duplicates and existence are the server's to judge (it answers InvalidLeads);

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ssl
-from typing import Final
 
 import httpx
 
@@ -12,14 +11,13 @@ from lead_archive_client.errors import ServerError, error_from_http, error_from_
 from lead_archive_client.model import ArchiveResult, RestoreResult
 from lead_archive_client.retry import RetryPolicy
 from lead_archive_client.vocabulary import (
+    ARCHIVE_PATH,
     COUNT_FIELDS,
     KEY_PREFIX,
     REASON_HEADER,
     RESTORE_COUNT_FIELDS,
+    RESTORE_PATH,
 )
-
-ARCHIVE_PATH: Final = "/vicidial/leads/archive"
-RESTORE_PATH: Final = "/vicidial/leads/restore"
 
 Verify = bool | ssl.SSLContext
 JsonBody = dict[str, object]

@@ -1,8 +1,11 @@
-"""The API's vocabulary, written once: messages, limits, metadata keys, reasons, statuses.
+"""The API's vocabulary, written once: messages, limits, paths, metadata keys, reasons,
+statuses.
 
-The server, the REST shim and the clients all import it; none of them restates a string or a
-number from here. The message strings are contract (the API document's wording, typos
-included: "atleast").
+The server (its core included), the REST shim and the clients all import it; none of them
+restates a string or a number from here. It imports neither grpc nor the generated code, so
+the core can use it and still know no transport: gRPC status codes are named here by their
+names (``grpc.StatusCode[name]`` where a transport needs the object). The message strings
+are contract (the API document's wording, typos included: "atleast").
 
 Every error the service answers with carries a ``google.rpc.ErrorInfo`` (AIP-193) whose
 ``reason`` is one of ``Reason`` and whose ``domain`` is ``ERROR_DOMAIN``, next to the
@@ -19,11 +22,16 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
 
-import grpc
-from vicidial.leads.v1 import lead_archive_pb2 as pb
-
-SERVICE_NAME: Final[str] = pb.DESCRIPTOR.services_by_name["LeadArchiveService"].full_name
+SERVICE_NAME: Final = "vicidial.leads.v1.LeadArchiveService"
+"""The proto's service (a test checks it against the generated descriptor)."""
 ERROR_DOMAIN: Final = "leads.vicidial.api"
+
+# --- REST paths -------------------------------------------------------------------------------
+ARCHIVE_PATH: Final = "/vicidial/leads/archive"
+"""The documented endpoint."""
+RESTORE_PATH: Final = "/vicidial/leads/restore"
+"""The way back (CONTRACT 8)."""
+API_PATHS: Final = (ARCHIVE_PATH, RESTORE_PATH)
 
 # --- limits ----------------------------------------------------------------------------------
 MAX_LEADS_PER_BATCH: Final = 500
@@ -91,108 +99,94 @@ class Reason(StrEnum):
 
 @dataclass(frozen=True)
 class Problem:
-    """What the API answers for a reason: its gRPC code and its (default) message."""
+    """What the API answers for a reason: its gRPC status code (by name, as
+    ``grpc.StatusCode`` names it) and its (default) message."""
 
-    code: grpc.StatusCode
+    code: str
     message: str
 
 
 PROBLEMS: Final[Mapping[Reason, Problem]] = MappingProxyType(
     {
-        Reason.API_KEY_INVALID: Problem(
-            grpc.StatusCode.UNAUTHENTICATED, "unable to validate api user"
-        ),
+        Reason.API_KEY_INVALID: Problem("UNAUTHENTICATED", "unable to validate api user"),
         Reason.OFFICE_HOURS: Problem(
-            grpc.StatusCode.PERMISSION_DENIED,
+            "PERMISSION_DENIED",
             "api cannot be executed during office hours time condition",
         ),
         Reason.INSERT_LEADS_NOT_BOOLEAN: Problem(
-            grpc.StatusCode.INVALID_ARGUMENT, "insert_leads must be a boolean value"
+            "INVALID_ARGUMENT", "insert_leads must be a boolean value"
         ),
         Reason.UPDATE_LEADS_NOT_BOOLEAN: Problem(
-            grpc.StatusCode.INVALID_ARGUMENT, "update_leads must be a boolean value"
+            "INVALID_ARGUMENT", "update_leads must be a boolean value"
         ),
         Reason.DELETE_LEADS_NOT_BOOLEAN: Problem(
-            grpc.StatusCode.INVALID_ARGUMENT, "delete_leads must be a boolean value"
+            "INVALID_ARGUMENT", "delete_leads must be a boolean value"
         ),
-        Reason.LEAD_IDS_NOT_INTEGERS: Problem(
-            grpc.StatusCode.INVALID_ARGUMENT, NOT_INTEGER_MESSAGE
-        ),
-        Reason.LEAD_IDS_EMPTY: Problem(
-            grpc.StatusCode.INVALID_ARGUMENT, "lead_ids must contain atleast 1 value"
-        ),
+        Reason.LEAD_IDS_NOT_INTEGERS: Problem("INVALID_ARGUMENT", NOT_INTEGER_MESSAGE),
+        Reason.LEAD_IDS_EMPTY: Problem("INVALID_ARGUMENT", "lead_ids must contain atleast 1 value"),
         Reason.LEAD_IDS_TOO_MANY: Problem(
-            grpc.StatusCode.INVALID_ARGUMENT,
+            "INVALID_ARGUMENT",
             f"lead_ids cannot exceed {MAX_LEADS_PER_BATCH} values",
         ),
         Reason.LEAD_IDS_DUPLICATED: Problem(
-            grpc.StatusCode.INVALID_ARGUMENT, "lead_ids cannot contain duplicate values"
+            "INVALID_ARGUMENT", "lead_ids cannot contain duplicate values"
         ),
-        Reason.LEAD_IDS_DO_NOT_EXIST: Problem(
-            grpc.StatusCode.INVALID_ARGUMENT, "lead_ids does not exist"
-        ),
+        Reason.LEAD_IDS_DO_NOT_EXIST: Problem("INVALID_ARGUMENT", "lead_ids does not exist"),
         Reason.INTERNAL: Problem(
-            grpc.StatusCode.INTERNAL,
+            "INTERNAL",
             "unexpected error while archiving leads; no lead was removed that is not archived",
         ),
         Reason.DATABASE_UNAVAILABLE: Problem(
-            grpc.StatusCode.UNAVAILABLE, "database unavailable; retry the batch"
+            "UNAVAILABLE", "database unavailable; retry the batch"
         ),
-        Reason.LOCK_CONFLICT: Problem(
-            grpc.StatusCode.INTERNAL, "database lock conflict; retry the batch"
-        ),
+        Reason.LOCK_CONFLICT: Problem("INTERNAL", "database lock conflict; retry the batch"),
         Reason.SCHEMA_DRIFT: Problem(
-            grpc.StatusCode.FAILED_PRECONDITION,
+            "FAILED_PRECONDITION",
             "vicidial_list_archive does not match vicidial_list",
         ),
         Reason.TABLE_NEEDS_REPAIR: Problem(
-            grpc.StatusCode.FAILED_PRECONDITION,
+            "FAILED_PRECONDITION",
             "a table is marked as crashed or its index is corrupt: run REPAIR TABLE on it, "
             "then 'lead-archive verify', then rerun the batch",
         ),
         # The Vicidial call time that sets office hours went away after start-up (CONTRACT 7:
         # the message names no setting; health and the log tell the operator which).
         Reason.CALL_TIME_MISSING: Problem(
-            grpc.StatusCode.INTERNAL,
+            "INTERNAL",
             "office hours cannot be read: their Vicidial call time no longer exists",
         ),
-        Reason.SHUTTING_DOWN: Problem(
-            grpc.StatusCode.UNAVAILABLE, "server shutting down; retry the batch"
-        ),
+        Reason.SHUTTING_DOWN: Problem("UNAVAILABLE", "server shutting down; retry the batch"),
         # Said by the REST shim itself: a body that is not a JSON object (a 500, as the
         # contract says; the message says what is wrong), and a gRPC service it cannot reach.
-        Reason.REQUEST_BODY_INVALID: Problem(
-            grpc.StatusCode.INTERNAL, "request body is not a JSON object"
-        ),
-        Reason.SERVICE_UNAVAILABLE: Problem(
-            grpc.StatusCode.UNAVAILABLE, "archive service unavailable"
-        ),
+        Reason.REQUEST_BODY_INVALID: Problem("INTERNAL", "request body is not a JSON object"),
+        Reason.SERVICE_UNAVAILABLE: Problem("UNAVAILABLE", "archive service unavailable"),
     }
 )
 
-HTTP_STATUS: Final[Mapping[grpc.StatusCode, int]] = MappingProxyType(
+HTTP_STATUS: Final[Mapping[str, int]] = MappingProxyType(
     {
-        grpc.StatusCode.OK: 200,
-        grpc.StatusCode.INVALID_ARGUMENT: 400,
-        grpc.StatusCode.UNAUTHENTICATED: 401,
-        grpc.StatusCode.PERMISSION_DENIED: 403,
+        "OK": 200,
+        "INVALID_ARGUMENT": 400,
+        "UNAUTHENTICATED": 401,
+        "PERMISSION_DENIED": 403,
         # Every other code is one of the API document's "any other errors".
-        grpc.StatusCode.CANCELLED: 500,
-        grpc.StatusCode.UNKNOWN: 500,
-        grpc.StatusCode.DEADLINE_EXCEEDED: 500,
-        grpc.StatusCode.NOT_FOUND: 500,
-        grpc.StatusCode.ALREADY_EXISTS: 500,
-        grpc.StatusCode.RESOURCE_EXHAUSTED: 500,
-        grpc.StatusCode.FAILED_PRECONDITION: 500,
-        grpc.StatusCode.ABORTED: 500,
-        grpc.StatusCode.OUT_OF_RANGE: 500,
-        grpc.StatusCode.UNIMPLEMENTED: 500,
-        grpc.StatusCode.INTERNAL: 500,
-        grpc.StatusCode.UNAVAILABLE: 500,
-        grpc.StatusCode.DATA_LOSS: 500,
+        "CANCELLED": 500,
+        "UNKNOWN": 500,
+        "DEADLINE_EXCEEDED": 500,
+        "NOT_FOUND": 500,
+        "ALREADY_EXISTS": 500,
+        "RESOURCE_EXHAUSTED": 500,
+        "FAILED_PRECONDITION": 500,
+        "ABORTED": 500,
+        "OUT_OF_RANGE": 500,
+        "UNIMPLEMENTED": 500,
+        "INTERNAL": 500,
+        "UNAVAILABLE": 500,
+        "DATA_LOSS": 500,
     }
 )
-"""The one table from gRPC code to the HTTP status the API answers with (every code)."""
+"""The one table from gRPC status code (by name) to the HTTP status the API answers with
+(every code)."""
 
 MESSAGE_ONLY_STATUSES: Final = frozenset({401, 403})
 """The documented 401 and 403 bodies hold only the message."""

@@ -12,15 +12,15 @@ the client's address, and fills in the user and the counts the server returned.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
+from lead_archive_client.networks import IpNetwork, ip_text, is_trusted
 from lead_archive_client.vocabulary import (
+    API_PATHS,
     FORWARDED_FOR_KEY,
     GRPC_COUNT_FIELDS,
     LATENCY_BUCKETS,
@@ -36,8 +36,7 @@ log = logging.getLogger("rest_shim.requests")
 # Paths with their own metric label; any other path is "other", to keep label sets small.
 KNOWN_PATHS = frozenset(
     {
-        "/vicidial/leads/archive",
-        "/vicidial/leads/restore",
+        *API_PATHS,
         "/healthz",
         "/readyz",
         "/metrics",
@@ -82,37 +81,10 @@ def current_request() -> RequestRecord | None:
     return _current.get()
 
 
-IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def parse_networks(text: str) -> tuple[IpNetwork, ...]:
-    """Comma-separated addresses or networks (the settings checked them already)."""
-    items = (part.strip() for part in text.split(","))
-    return tuple(ipaddress.ip_network(item, strict=False) for item in items if item)
-
-
-def ip_text(value: str) -> str:
-    """The canonical text of an IP address (IPv4-mapped IPv6 as IPv4); '' if not one."""
-    try:
-        ip = ipaddress.ip_address(value.strip().strip("[]"))
-    except ValueError:
-        return ""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return str(ip.ipv4_mapped)
-    return str(ip)
-
-
-def _trusted(address: str, trusted: Iterable[IpNetwork]) -> bool:
-    if not address:
-        return False
-    ip = ipaddress.ip_address(address)
-    return any(ip.version == net.version and ip in net for net in trusted)
-
-
 def client_ip(peer: str, forwarded_for: list[str], trusted: tuple[IpNetwork, ...]) -> str:
     """The client's address: the peer's, or the one a trusted proxy forwarded."""
     address = ip_text(peer)
-    if not _trusted(address, trusted):
+    if not is_trusted(address, trusted):
         return address
     entries = [e for value in forwarded_for for e in value.split(",")]
     for entry in reversed(entries):
@@ -120,7 +92,7 @@ def client_ip(peer: str, forwarded_for: list[str], trusted: tuple[IpNetwork, ...
         if not forwarded:
             break  # not an address: ignored, and nothing left of it is believed
         address = forwarded
-        if not _trusted(address, trusted):
+        if not is_trusted(address, trusted):
             break
     return address
 

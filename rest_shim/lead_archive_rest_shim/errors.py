@@ -80,7 +80,7 @@ def error_from_rpc(
 ) -> ApiError:
     """Turn a failed call into its documented answer; restore maps sentinel lead IDs back."""
     code: grpc.StatusCode = error.code()
-    status = HTTP_STATUS.get(code, 500)
+    status = HTTP_STATUS.get(code.name, 500)
     found = status_details(error.trailing_metadata())
     if found.lead_errors is None:
         reason, message = _without_detail(code)

@@ -9,10 +9,11 @@ from typing import Any
 import grpc  # type: ignore[import-untyped, unused-ignore]
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
+from lead_archive_client.networks import parse_networks
 from vicidial.leads.v1 import lead_archive_pb2_grpc
 
 from lead_archive_rest_shim import ops
-from lead_archive_rest_shim.context import RequestContextMiddleware, parse_networks
+from lead_archive_rest_shim.context import RequestContextMiddleware
 from lead_archive_rest_shim.errors import ApiError, handle_api_error
 from lead_archive_rest_shim.openapi import SECURITY_SCHEMES
 from lead_archive_rest_shim.routes import router

@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, cast
 import grpc  # type: ignore[import-untyped, unused-ignore]
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from lead_archive_client.vocabulary import MAX_LEADS_PER_BATCH, MAX_REQUEST_BYTES, Reason
+from lead_archive_client.vocabulary import (
+    ARCHIVE_PATH,
+    MAX_LEADS_PER_BATCH,
+    MAX_REQUEST_BYTES,
+    RESTORE_PATH,
+    Reason,
+)
 from vicidial.leads.v1 import lead_archive_pb2
 
 from lead_archive_rest_shim import messages, openapi, translate
@@ -31,8 +37,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ARCHIVE_PATH = "/vicidial/leads/archive"
-RESTORE_PATH = "/vicidial/leads/restore"
 # A bigger body is refused before it is parsed.
 MAX_BODY_BYTES = MAX_REQUEST_BYTES
 Metadata = tuple[tuple[str, str], ...]

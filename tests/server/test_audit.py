@@ -8,14 +8,10 @@ from typing import Any
 
 import grpc
 import pytest
+from lead_archive_client.networks import parse_networks
 from lead_archive_server.core.tables import vicidial_schema_statements
 from lead_archive_server.service.audit import ARCHIVE_EVENT_CODE, AuditEntry
-from lead_archive_server.service.callers import (
-    admin_log_address,
-    client_address,
-    parse_networks,
-    peer_address,
-)
+from lead_archive_server.service.callers import admin_log_address, client_address, peer_address
 
 from tests.support import TestDb
 from tests.support_ops import ops_stack

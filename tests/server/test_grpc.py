@@ -82,7 +82,7 @@ def lead_errors(error: grpc.aio.AioRpcError) -> pb.LeadErrors:
     assert status.details[1].Unpack(info)
     # AIP-193: the reason is the vocabulary's, in the API's domain, and says the same thing.
     assert info.domain == ERROR_DOMAIN
-    assert PROBLEMS[Reason(info.reason)].code == error.code()
+    assert PROBLEMS[Reason(info.reason)].code == error.code().name
     return detail
 
 

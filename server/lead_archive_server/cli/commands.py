@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 import typer.core
+from lead_archive_client.vocabulary import ARCHIVE_PATH
 from rich.console import Console
 from rich.table import Table
 
@@ -463,7 +464,7 @@ def _password_note(url: DatabaseUrl) -> str:
 def _print_demo(settings: Settings, demo: Demo, grpc_port: int, http_port: int | None) -> None:
     first, last = demo.lead_ids[0], demo.lead_ids[-1]
     scheme = "https" if settings.http_tls else "http"
-    url = f"{scheme}://{settings.http_host}:{http_port}/vicidial/leads/archive"
+    url = f"{scheme}://{settings.http_host}:{http_port}{ARCHIVE_PATH}"
     out.print(
         f"""
 [bold]lead-archive demo[/bold]: database {demo.url.masked()}

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Protocol, TypeVar
 
+from lead_archive_client.model import ArchiveResult
 from lead_archive_client.vocabulary import MAX_LEADS_PER_BATCH
 
 from lead_archive_server.core import sql
@@ -100,12 +101,12 @@ class ArchiveBatch:
             raise UpdateLeadsNotBoolean()
         if delete is None:
             raise DeleteLeadsNotBoolean()
-        return cls(insert, update, delete, checked_lead_ids(lead_ids))
+        return cls(insert, update, delete, batch_lead_ids(lead_ids))
 
 
-def checked_lead_ids(lead_ids: Sequence[int]) -> tuple[int, ...]:
-    """The lead_ids checks, in the documented order (none, too many, duplicates); the first
-    failure is raised. Archive and restore alike."""
+def batch_lead_ids(lead_ids: Sequence[int]) -> tuple[int, ...]:
+    """The lead IDs of a batch after the documented lead_ids checks, in their order (none,
+    too many, duplicates); the first failure is raised. Archive and restore alike."""
     if not lead_ids:
         raise NoLeadIds()
     if len(lead_ids) > MAX_LEADS_PER_BATCH:
@@ -114,18 +115,6 @@ def checked_lead_ids(lead_ids: Sequence[int]) -> tuple[int, ...]:
     if len(set(distinct)) != len(distinct):
         raise DuplicateLeadIds([lead_id for lead_id, seen in Counter(distinct).items() if seen > 1])
     return distinct
-
-
-@dataclass(frozen=True)
-class ArchiveResult:
-    """What one batch read and changed."""
-
-    select_count: int = 0
-    insert_count: int = 0
-    update_count: int = 0
-    delete_count: int = 0
-    kept_count: int = 0  # left in vicidial_list because the archived copy differs
-    in_use_count: int = 0  # left in vicidial_list because the dialer uses them (CONTRACT 6)
 
 
 async def archive_leads(

@@ -20,13 +20,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from lead_archive_client.model import RestoreResult
+
 from lead_archive_server.core import sql
 from lead_archive_server.core.archive import (
     SCHEMAS,
     CommitNote,
     LeadsFound,
+    batch_lead_ids,
     checked_columns,
-    checked_lead_ids,
     locked_batch,
     with_retries,
 )
@@ -48,17 +50,7 @@ class RestoreBatch:
         There are no flags to check, and existence ("does not exist": not in the archive) is
         checked under the batch lock.
         """
-        return cls(checked_lead_ids(lead_ids))
-
-
-@dataclass(frozen=True)
-class RestoreResult:
-    """What one restore batch read and changed."""
-
-    select_count: int = 0  # requested leads read from the archive
-    insert_count: int = 0  # rows added to vicidial_list
-    delete_count: int = 0  # rows removed from the archive
-    kept_count: int = 0  # left in the archive: vicidial_list holds other data for them
+        return cls(batch_lead_ids(lead_ids))
 
 
 async def restore_leads(

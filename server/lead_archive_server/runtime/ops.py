@@ -8,6 +8,7 @@ servers (tests) leave the watcher off and keep health SERVING.
 from __future__ import annotations
 
 from grpc_health.v1 import health
+from lead_archive_client.networks import parse_networks
 from lead_archive_client.vocabulary import SERVICE_NAME
 
 from lead_archive_server.access.guard import CALL_TIME_SETTING, office_hours_source
@@ -17,7 +18,6 @@ from lead_archive_server.runtime.settings import Settings
 from lead_archive_server.service import metrics
 from lead_archive_server.service.access_log import AccessLog
 from lead_archive_server.service.audit import AdminLog
-from lead_archive_server.service.callers import parse_networks
 from lead_archive_server.service.drain import DrainGate, Gate
 from lead_archive_server.service.health import DatabaseWatcher
 from lead_archive_server.service.observe import CallObserver

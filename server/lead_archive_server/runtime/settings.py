@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from lead_archive_client.networks import parse_networks
 from pydantic import (
     Field,
     PrivateAttr,
@@ -38,7 +39,6 @@ from lead_archive_server.core.database_url import DatabaseUrl, DatabaseUrlError
 from lead_archive_server.runtime.astguiclient import DEFAULT_PATH as ASTGUICLIENT_CONF
 from lead_archive_server.runtime.astguiclient import AstguiclientError, parse_database
 from lead_archive_server.runtime.tls_files import check_pair
-from lead_archive_server.service.callers import parse_networks
 
 ENV_PREFIX = "LEAD_ARCHIVE_"
 CONFIG_FILE_ENV = "LEAD_ARCHIVE_CONFIG"

@@ -22,13 +22,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from lead_archive_client.model import ArchiveResult, RestoreResult
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 
 from lead_archive_server.core import sql
-from lead_archive_server.core.archive import ArchiveResult
 from lead_archive_server.core.db import Database, Statement
 from lead_archive_server.core.errors import ArchiveError
-from lead_archive_server.core.restore import RestoreResult
 from lead_archive_server.service import metrics
 from lead_archive_server.service.callers import admin_log_address
 from lead_archive_server.service.calls import CallRecord

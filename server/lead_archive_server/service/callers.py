@@ -12,26 +12,12 @@ A forwarded value that is not an IP address is ignored.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
-from functools import lru_cache
 
-IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from lead_archive_client.networks import IpNetwork, ip_text, is_trusted
 
 # vicidial_admin_log.ip_address is VARCHAR(15): an IPv4 address, or a short IPv6 one.
 ADMIN_LOG_IP_WIDTH = 15
-
-
-def parse_networks(text: str) -> tuple[IpNetwork, ...]:
-    """Comma-separated addresses or CIDR networks; raises ValueError naming a bad one."""
-    networks = []
-    for item in (part.strip() for part in text.split(",")):
-        if item:
-            try:
-                networks.append(ipaddress.ip_network(item, strict=False))
-            except ValueError:
-                raise ValueError(f"{item!r} is not an IP address or network") from None
-    return tuple(networks)
 
 
 def peer_address(peer: str | None) -> str:
@@ -46,33 +32,9 @@ def peer_address(peer: str | None) -> str:
     return ""  # unix sockets and the like carry no address
 
 
-# Every call asks about its peer (and a proxy's forwarded address): parsing an address with
-# ipaddress costs more than the rest of a call's bookkeeping, and peers repeat.
-@lru_cache(maxsize=1024)
-def normalise(address: str) -> str:
-    """The canonical text of an IP address (IPv4-mapped IPv6 becomes IPv4); '' if not one."""
-    try:
-        ip = ipaddress.ip_address(address.strip().strip("[]"))
-    except ValueError:
-        return ""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return str(ip)
-
-
-@lru_cache(maxsize=1024)
-def is_trusted(address: str, trusted: tuple[IpNetwork, ...]) -> bool:
-    """Whether an address lies in one of the trusted networks."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip.version == net.version and ip in net for net in trusted)
-
-
 def speaks_for_clients(peer: str | None, trusted: tuple[IpNetwork, ...]) -> bool:
     """Whether the peer is one of the proxies the operator named."""
-    return is_trusted(normalise(peer_address(peer)), trusted)
+    return is_trusted(ip_text(peer_address(peer)), trusted)
 
 
 def client_address(
@@ -84,10 +46,10 @@ def client_address(
 ) -> str:
     """The caller's address: the forwarded one from a trusted proxy (or, `believed`, from a
     proxy known otherwise), else the peer's own."""
-    own = normalise(peer_address(peer))
+    own = ip_text(peer_address(peer))
     if forwarded_for and (believed or is_trusted(own, trusted)):
         # The right-most entry is the one our proxy added; earlier ones are the client's word.
-        forwarded = normalise(forwarded_for.split(",")[-1])
+        forwarded = ip_text(forwarded_for.split(",")[-1])
         if forwarded:
             return forwarded
     return own

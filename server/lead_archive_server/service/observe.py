@@ -17,6 +17,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any, Protocol
 
 import grpc
+from lead_archive_client.networks import IpNetwork
 from lead_archive_client.vocabulary import (
     CLIENT_REQUEST_ID_KEY,
     FORWARDED_FOR_KEY,
@@ -26,7 +27,7 @@ from lead_archive_client.vocabulary import (
     safe_request_id,
 )
 
-from lead_archive_server.service.callers import IpNetwork, client_address, speaks_for_clients
+from lead_archive_server.service.callers import client_address, speaks_for_clients
 from lead_archive_server.service.calls import CallRecord, EndedCall, enter_call, leave_call
 from lead_archive_server.service.drain import Gate
 from lead_archive_server.service.interceptor import ServiceInterceptor

@@ -14,7 +14,7 @@ from lead_archive_server.core.errors import ArchiveError
 
 def grpc_code(error: ArchiveError) -> grpc.StatusCode:
     """The gRPC code the vocabulary gives the error's reason."""
-    return PROBLEMS[error.reason].code
+    return grpc.StatusCode[PROBLEMS[error.reason].code]
 
 
 def rich_status(error: ArchiveError) -> grpc.Status:
