@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -477,34 +476,6 @@ class LeadFilter(NamedTuple):
 
     clause: str
     args: tuple[object, ...]
-
-
-def lead_filter(
-    *,
-    list_ids: Sequence[int] = (),
-    statuses: Sequence[str] = (),
-    called_before: datetime | None = None,
-    entered_before: datetime | None = None,
-) -> LeadFilter:
-    """Combine the cut-offs with AND; an empty one does not filter."""
-    parts: list[str] = []
-    args: list[object] = []
-    if list_ids:
-        parts.append(f"list_id IN ({placeholders(len(list_ids))})")
-        args += list_ids
-    if statuses:
-        parts.append(f"status IN ({placeholders(len(statuses))})")
-        args += statuses
-    if called_before is not None:
-        # As ADMIN_archive_leads.pl. Vicidial's list loader writes 2008-01-01 00:00:00 here
-        # for a new lead, so never-called leads are taken; only a NULL (a lead written by
-        # other means) is before nothing.
-        parts.append("last_local_call_time < %s")
-        args.append(called_before)
-    if entered_before is not None:
-        parts.append("entry_date < %s")
-        args.append(entered_before)
-    return LeadFilter("".join(f" AND {part}" for part in parts), tuple(args))
 
 
 def _lead_table(table: str) -> str:
