@@ -19,6 +19,7 @@ from lead_archive_server.core.db import Database, NoSuchTable, _bound
 from lead_archive_server.core.errors import SchemaDrift, ServerError, UnknownLeadIds
 from lead_archive_server.core.schema import ArchiveSchema, SchemaCache, definitions_key
 
+from tests.faults.wire import WRITES, WireProxy, run_before
 from tests.support import ARCHIVE, LEADS, TestDb
 
 
@@ -63,35 +64,30 @@ async def test_a_missing_table_is_its_own_error(tdb: TestDb) -> None:
         assert await session.fetch_all("SELECT 1") == [(1,)]  # the connection is still fine
 
 
-async def test_alter_table_waits_for_a_batch_that_read_its_columns(
-    tdb: TestDb, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_alter_table_waits_for_a_batch_that_read_its_columns(tdb: TestDb) -> None:
     """After the batch read its columns, an ALTER TABLE cannot run until it commits.
 
-    This is what makes the column list safe for the rest of the batch, on MyISAM too.
+    This is what makes the column list safe for the rest of the batch, on MyISAM too. The
+    ALTERs run as the batch's writes reach the wire proxy, before they reach the server.
     """
     ids = await tdb.seed(3)
     original = await tdb.rows(LEADS)
-    read_leads = archive_module._read_leads
     outcomes: list[int] = []
 
-    async def read_then_alter(session, *args):
-        state = await read_leads(session, *args)
-        other = await Database.connect(tdb.db.url, pool_size=1)
-        try:
-            async with other.session() as alter:
-                await alter.execute("SET SESSION lock_wait_timeout = 1")
-                for table in (LEADS, ARCHIVE):
-                    try:
-                        await alter.execute(f"ALTER TABLE {table} ADD COLUMN late VARCHAR(9)")
-                    except pymysql.err.OperationalError as error:
-                        outcomes.append(error.args[0])
-        finally:
-            await other.close()
-        return state
+    async def alter() -> None:
+        async with tdb.db.session() as session:
+            await session.execute("SET SESSION lock_wait_timeout = 1")
+            for table in (LEADS, ARCHIVE):
+                try:
+                    await session.execute(f"ALTER TABLE {table} ADD COLUMN late VARCHAR(9)")
+                except pymysql.err.OperationalError as error:
+                    outcomes.append(error.args[0])
+            await session.execute("SET SESSION lock_wait_timeout = DEFAULT")
 
-    monkeypatch.setattr(archive_module, "_read_leads", read_then_alter)
-    result = await archive_leads(tdb.db, batch(ids))
+    async with WireProxy.with_pool(tdb.db, pool_size=1) as (proxy, db):
+        rule = proxy.on_query(WRITES, run_before(alter))
+        result = await archive_leads(db, batch(ids))
+    assert rule.fired
     assert outcomes == [1205, 1205]  # lock wait timeout: both tables were held
     assert result.delete_count == 3
     assert await tdb.rows(ARCHIVE) == original
