@@ -55,7 +55,7 @@ from lead_archive_server.core.schema import (
     read_archive_schema,
 )
 from lead_archive_server.core.sql import ARCHIVING, Flow
-from lead_archive_server.core.steps import Step, StepHook, no_hook, run_steps, step_if
+from lead_archive_server.core.steps import Step, run_steps, step_if
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,6 @@ async def archive_leads(
     *,
     attempts: int = 5,
     schemas: SchemaCache | None = None,
-    after_step: StepHook = no_hook,
     dialer_guard: bool = True,
     note: CommitNote[ArchiveResult] | None = None,
 ) -> ArchiveResult:
@@ -152,12 +151,8 @@ async def archive_leads(
         guarded = dialer_guard and batch.delete
         dialer = DialerRead.plan(DIALER, database, batch.lead_ids) if guarded else None
         try:
-            async with locked_batch(
-                session, batch.lead_ids, sql.ARCHIVING, after_step, dialer
-            ) as locked:
-                result = await _archive(
-                    session, batch, schemas or SCHEMAS, locked.leads, after_step
-                )
+            async with locked_batch(session, batch.lead_ids, sql.ARCHIVING, dialer) as locked:
+                result = await _archive(session, batch, schemas or SCHEMAS, locked.leads)
                 locked.write_with_commit(note, result)
                 sweep = hopper_sweep(locked.leads.dialer, batch.lead_ids, result.delete_count)
                 locked.transaction.after_commit = sweep
@@ -226,7 +221,6 @@ async def locked_batch(
     session: Session,
     lead_ids: Sequence[int],
     flow: Flow,
-    after_step: StepHook,
     dialer: DialerRead | None = None,
 ) -> AsyncIterator[LockedBatch]:
     """Hold the batch alone: one batch at a time per database (archive and restore alike),
@@ -248,7 +242,6 @@ async def locked_batch(
         else (membership.sql, membership.args)
     )
     read = f"{select}; {sql.SHOW_CREATE_TABLES}" + (dialer.statements if dialer else "")
-    await after_step("start", session)
     async with AsyncExitStack() as stack:
         try:
             # Time spent queueing behind other batches, and the membership read.
@@ -281,7 +274,6 @@ async def checked_columns(
     session: Session,
     leads: LeadsFound,
     schemas: SchemaCache,
-    after_step: StepHook,
     *,
     restoring: bool = False,
 ) -> tuple[str, ...]:
@@ -294,7 +286,6 @@ async def checked_columns(
     if restoring:
         schema = schema.for_restore()
     schema.require_exact_copy()
-    await after_step("checked", session)
     return schema.columns
 
 
@@ -303,11 +294,10 @@ async def _archive(
     batch: ArchiveBatch,
     schemas: SchemaCache,
     leads: LeadsFound,
-    after_step: StepHook,
 ) -> ArchiveResult:
     """Validate existence, then insert, update and delete, each one set-based statement
     (sent together: see steps)."""
-    columns = await checked_columns(session, leads, schemas, after_step)
+    columns = await checked_columns(session, leads, schemas)
     archived = leads.in_target
     new = [lead_id for lead_id in batch.lead_ids if lead_id not in archived]
     old = [lead_id for lead_id in batch.lead_ids if lead_id in archived]
@@ -321,13 +311,12 @@ async def _archive(
         ),
     ]
     with dialer_tables_may_go() if leads.dialer else nullcontext():
-        inserted, updated, _, first_delete = await run_steps(session, steps, after_step)
+        inserted, updated, _, first_delete = await run_steps(session, steps)
     selected = len(batch.lead_ids)
     if not batch.delete:
-        await after_step("delete", session)
         return ArchiveResult(selected, inserted, updated)
     deleted, in_use = await finish_delete(
-        session, columns, batch.lead_ids, leads.dialer, first_delete, after_step
+        session, columns, batch.lead_ids, leads.dialer, first_delete
     )
     return ArchiveResult(
         select_count=selected,
