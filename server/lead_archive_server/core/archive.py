@@ -20,6 +20,7 @@ from lead_archive_client.vocabulary import MAX_LEADS_PER_BATCH
 from lead_archive_server.core import sql
 from lead_archive_server.core.db import (
     Database,
+    NamedLock,
     NoSuchTable,
     ResultSet,
     Row,
@@ -248,18 +249,13 @@ async def locked_batch(
         else (membership.sql, membership.args)
     )
     read = f"{select}; {sql.SHOW_CREATE_TABLES}" + (dialer.statements if dialer else "")
+    lock = NamedLock(sql.ACQUIRE_BATCH_LOCK, sql.RELEASE_BATCH_LOCK, BATCH_LOCK_TIMEOUT_S)
     async with AsyncExitStack() as stack:
         try:
             # Time spent queueing behind other batches, and the membership read.
             with phase("lock"):
                 transaction = await stack.enter_async_context(
-                    session.locked_transaction(
-                        sql.ACQUIRE_BATCH_LOCK,
-                        sql.RELEASE_BATCH_LOCK,
-                        BATCH_LOCK_TIMEOUT_S,
-                        then=read,
-                        args=args,
-                    )
+                    session.transaction(read, args, lock=lock)
                 )
         except NoSuchTable:
             (await read_archive_schema(session)).require_tables()  # says which table
