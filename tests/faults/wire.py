@@ -9,9 +9,9 @@ trip is kept (`Conversation.round_trips`), so a test can say how the service tal
 
 A test arms a rule (`WireProxy.on_query`) on a query, by a regular expression over its text.
 When a client sends a matching query, the rule's action runs before the query goes on and
-decides what happens (`Moment`): the query is sent on, or held back (a stall), the server's
-thread is killed from another connection (`KILL <thread id>`), the connection is cut (RST
-to both ends), or the replies are held back from the client.
+decides what happens (`Moment`): the query is sent on at once or later (a stall), the
+server's thread is killed from another connection (`KILL <thread id>`), the connection is
+cut (RST to both ends), or the server's answers are kept from the client.
 
 The statements of one round trip run inside the server with no client in between, so a
 point between two of them is reached server-side (`Hold`): a trigger BEFORE the next
@@ -36,7 +36,8 @@ from dataclasses import dataclass, field, replace
 from lead_archive_server.core.database_url import DatabaseUrl
 from lead_archive_server.core.db import Database
 
-# The queries of a batch, as the service sends them (the first match in a connection wins).
+# The queries of a batch, as the service sends them (a rule catches the first query that
+# matches, on any connection through the proxy).
 LOCK = r"GET_LOCK\(CONCAT\('lead_archive:'"  # lock, begin, membership and definitions
 WRITES = r"^(INSERT|UPDATE|DELETE) "  # the writes: insert … delete, in one round trip
 # The COMMIT's round trip (the audit row may come first; the lock's release follows), not
@@ -182,13 +183,9 @@ class Conversation:
             await self._client.drain()
 
     def hold_replies(self) -> None:
-        """Keep what the server sends from the client until release_replies (or a cut)."""
+        """Keep what the server sends from now on from the client (still read and recorded):
+        cut the connection then, and the answers are lost on the way."""
         self._held_replies = []
-
-    async def release_replies(self) -> None:
-        held, self._held_replies = self._held_replies or [], None
-        for raw in held:
-            await self.to_client(raw)
 
     def cut(self) -> None:
         """Reset both ends at once (RST): the network between them is gone."""
