@@ -1,8 +1,11 @@
-"""Fault-test rigs: the whole stack in process (REST shim + gRPC + pool), a private MariaDB."""
+"""Fault-test rigs: the whole stack in process (REST shim + gRPC + pool), its pool through
+the wire proxy (tests/faults/wire.py), and a private MariaDB."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,15 +24,24 @@ from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
 from tests.e2e.conftest import Clock, Stack
+from tests.faults.wire import HOLDS, WireProxy, holds_installed
 from tests.private_mariadb import PrivateMariaDB, available
+from tests.processes import LEAD_ARCHIVE, environment, free_port
 from tests.support import ENGINES, TestDb
 
 
 @dataclass
 class Service(Stack):
-    """The stack of tests/e2e, plus a gRPC stub to the same server."""
+    """The stack of tests/e2e, plus a gRPC stub to the same server, and the proxy its pool
+    connects through (tdb.db reaches the database directly, for the test's own reads)."""
 
     stub: pb_grpc.LeadArchiveServiceStub | None = None
+    wire: WireProxy | None = None
+
+    @property
+    def proxy(self) -> WireProxy:
+        assert self.wire is not None
+        return self.wire
 
     async def grpc_archive(self, lead_ids: list[int]) -> pb.ArchiveLeadsResponse:
         assert self.stub is not None
@@ -42,11 +54,12 @@ class Service(Stack):
 
 
 @asynccontextmanager
-async def serving(tdb: TestDb) -> AsyncIterator[Service]:
-    """gRPC server and REST shim in this process, over tdb's own pool."""
-    settings = Settings(database_url=tdb.db.url.url(), office_hours="none", timezone="UTC")
+async def serving(tdb: TestDb, db: Database | None = None) -> AsyncIterator[Service]:
+    """gRPC server and REST shim in this process, over `db` (tdb's own pool by default)."""
+    db = db or tdb.db
+    settings = Settings(database_url=db.url.url(), office_hours="none", timezone="UTC")
     clock = Clock()
-    server, port = create_server(settings, tdb.db, clock=clock, port=0)
+    server, port = create_server(settings, db, clock=clock, port=0)
     await server.start()
     app = create_app(f"127.0.0.1:{port}")
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
@@ -66,9 +79,29 @@ async def serving(tdb: TestDb) -> AsyncIterator[Service]:
 
 
 @pytest.fixture
-async def service(tdb: TestDb) -> AsyncIterator[Service]:
-    async with serving(tdb) as rig:
-        yield rig
+async def wire(tdb: TestDb) -> AsyncIterator[WireProxy]:
+    """The wire proxy in front of tdb's database."""
+    async with WireProxy.running(tdb.db) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+async def holds(tdb: TestDb) -> AsyncIterator[None]:
+    """The holds' triggers (wire.HOLDS) on tdb's tables, idle until a test takes a hold."""
+    async with holds_installed(tdb.db, HOLDS):
+        yield
+
+
+@pytest.fixture
+async def service(tdb: TestDb, wire: WireProxy) -> AsyncIterator[Service]:
+    """The stack, its pool connected through the wire proxy."""
+    db = await Database.connect(wire.url, pool_size=8)
+    try:
+        async with serving(tdb, db) as rig:
+            rig.wire = wire
+            yield rig
+    finally:
+        await db.close()
 
 
 @pytest.fixture(scope="session")
@@ -104,3 +137,45 @@ async def private_tdb(
         yield tdb
     finally:
         await db.close()
+
+
+class GrpcProcess:
+    """`lead-archive grpc` as a child on a fixed port, to SIGKILL and start again."""
+
+    def __init__(self, database_url: str, port: int, log: Path) -> None:
+        self.port, self.log = port, log
+        self.env = environment(database_url=database_url, grpc_port=str(port), office_hours="none")
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        offset = self.log.stat().st_size if self.log.exists() else 0
+        with self.log.open("ab") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                LEAD_ARCHIVE, "grpc", env=self.env, stdout=log, stderr=log
+            )
+        deadline = time.monotonic() + 60
+        while "gRPC on" not in self.log.read_bytes()[offset:].decode(errors="replace"):
+            assert self.process.returncode is None, self.log.read_text()[-2000:]
+            assert time.monotonic() < deadline, "lead-archive grpc did not start"
+            await asyncio.sleep(0.05)
+
+    async def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        assert await self.process.wait() == -signal.SIGKILL
+        self.process = None
+
+    async def stop(self) -> None:
+        if self.process is not None:
+            await self.kill()
+
+
+@pytest.fixture
+async def child(wire: WireProxy, tmp_path: Path) -> AsyncIterator[GrpcProcess]:
+    """`lead-archive grpc` on tdb's database, its pool connected through the wire proxy."""
+    process = GrpcProcess(wire.url.url(), free_port(), tmp_path / "grpc.log")
+    await process.start()
+    try:
+        yield process
+    finally:
+        await process.stop()

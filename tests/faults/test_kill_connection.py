@@ -1,44 +1,65 @@
-"""KILL the service's own database connection between the statements of a batch.
+"""KILL the service's own database connection at each point of a batch, and cut it.
 
-The kill comes from another connection of the same pool (`KILL <thread id>`), through the
-archive's test seam, which sits between the production statements without changing them:
-before the first, after the lock's round trip (existence and definitions), after insert,
-after update, after the hopper cleanup, after delete (before COMMIT). The caller must get a
-clear 500 over REST (UNAVAILABLE over gRPC), the invariant must hold for every lead, and the
-very next request on the same pool must work: the dead connection is never lent again.
+The service runs unchanged; its pool connects through the wire proxy (tests/faults/wire.py),
+which catches the batch's round trips as they go out: `KILL <thread id>` from another
+connection before the first round trip (lock, begin, membership), before the writes' round
+trip (after the lock's round trip and the column check), inside the writes' round trip
+between two of its statements (the next one held before its first row by a trigger, so the
+kill cannot race it: after the insert, after the update), and before the COMMIT's round trip
+(after the delete). The caller must get a clear 500 over REST (UNAVAILABLE over gRPC), the
+invariant must hold for every lead, and the very next request on the same pool must work:
+the dead connection is never lent again. The proxy also cuts the connection (RST) after the
+server has answered part of the writes, and after it has committed but before the service
+hears of it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from functools import partial
 
 import grpc
 import pytest
-from lead_archive_server.core.archive import archive_leads
-from lead_archive_server.core.db import Session
-from lead_archive_server.service import servicer
+from httpx import Response
 
 from tests.e2e.conftest import full_request
 from tests.faults.conftest import Service
+from tests.faults.test_kill_server import quiet
+from tests.faults.wire import (
+    BEFORE_DELETE,
+    BEFORE_UPDATE,
+    COMMIT,
+    LOCK,
+    WAIT_S,
+    WRITES,
+    Action,
+    Moment,
+    Result,
+    Rule,
+    kill_before,
+    kill_held,
+)
 from tests.invariant import Ledger, assert_all_archived, assert_no_lead_lost
 from tests.support import ARCHIVE, LEADS
 
-STEPS = ("start", "checked", "insert", "update", "hopper", "delete")
+STEPS = ("start", "checked", "insert", "update", "delete")
 UNAVAILABLE_BODY = {
     "message": "database unavailable; retry the batch",
     "lead_errors": 0,
     "lead_ids": [],
 }
-
-# Which steps' writes survive the kill on MyISAM (no rollback): everything done before it.
-MYISAM_DONE = {
-    "start": set(),
-    "checked": set(),
-    "insert": {"insert"},
-    "update": {"insert", "update"},
-    "hopper": {"insert", "update"},
+# Where each step's kill lands: the query the proxy catches, and what it does there. These
+# leads have no hopper row, so the batch sends no hopper statement: the point after the
+# update is before the delete.
+KILLS: dict[str, tuple[str, Action]] = {
+    "start": (LOCK, kill_before),
+    "checked": (WRITES, kill_before),
+    "insert": (WRITES, kill_held(BEFORE_UPDATE)),
+    "update": (WRITES, kill_held(BEFORE_DELETE)),
+    "delete": (COMMIT, kill_before),
 }
+# How many of the writes' statements the server answered before the kill (insert, update,
+# delete; None: the writes were never sent to a live connection).
+ANSWERED = {"start": None, "checked": 0, "insert": 1, "update": 2, "delete": 3}
 
 
 async def prepare(service: Service) -> tuple[list[int], Ledger]:
@@ -54,31 +75,38 @@ async def prepare(service: Service) -> tuple[list[int], Ledger]:
     return ids, await Ledger.snapshot(tdb.db)
 
 
-def kill_at(service: Service, step: str, killed: list[int]):
-    """A step hook that KILLs the batch's own connection once, at `step`."""
+def answered(service: Service) -> list[Result] | None:
+    """The statements of the batch's writes the server answered (None: not sent at all);
+    each but the last says another follows in the same round trip."""
+    writes = service.proxy.round_trips(WRITES)
+    if not writes:
+        return None
+    [round_trip] = writes
+    done = [result for result in round_trip.results if result.kind == "ok"]
+    assert all(result.more for result in done[:-1]), round_trip.results
+    return done
 
-    async def hook(name: str, session: Session) -> None:
-        if name == step and not killed:
-            killed.append(session.thread_id)
-            await service.tdb.execute("KILL %s", [session.thread_id])
 
-    return hook
+def assert_killed(service: Service, rule: Rule, response: Response, answers: int | None) -> None:
+    """The kill's query went out and the kill landed: the caller got the clear 500, and
+    `answers` statements of the writes had answered (None: never sent to a live connection)."""
+    assert rule.fired, "the batch never sent the query the kill waits for"
+    assert (response.status_code, response.json()) == (500, UNAVAILABLE_BODY)
+    done = answered(service)
+    assert (done if done is None else len(done)) == answers, done
 
 
 @pytest.mark.parametrize("step", STEPS)
 async def test_killed_connection_between_steps_loses_nothing(
-    service: Service, monkeypatch: pytest.MonkeyPatch, step: str
+    service: Service, holds: None, step: str
 ) -> None:
     tdb = service.tdb
     ids, ledger = await prepare(service)
-    killed: list[int] = []
-    hooked = partial(archive_leads, after_step=kill_at(service, step, killed))
-    monkeypatch.setattr(servicer, "archive_leads", hooked)
+    rule = service.proxy.on_query(*KILLS[step])
 
     response = await service.post(full_request(ids))
 
-    assert killed, "the hook never ran"
-    assert (response.status_code, response.json()) == (500, UNAVAILABLE_BODY)
+    assert_killed(service, rule, response, ANSWERED[step])
     where = await assert_no_lead_lost(tdb.db, ledger)
     if tdb.engine == "InnoDB" or step in ("start", "checked"):
         # Rolled back, or killed before any write: exactly as before.
@@ -108,24 +136,79 @@ async def assert_access_works(service: Service) -> None:
 
 @pytest.mark.parametrize("step", ["insert", "delete"])
 async def test_killed_connection_is_unavailable_over_grpc(
-    service: Service, monkeypatch: pytest.MonkeyPatch, step: str
+    service: Service, holds: None, step: str
 ) -> None:
     ids, ledger = await prepare(service)
-    killed: list[int] = []
-    monkeypatch.setattr(
-        servicer, "archive_leads", partial(archive_leads, after_step=kill_at(service, step, killed))
-    )
+    rule = service.proxy.on_query(*KILLS[step])
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await service.grpc_archive(ids)
+    assert rule.fired
     assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
     assert raised.value.details() == "database unavailable; retry the batch"
     where = await assert_no_lead_lost(service.tdb.db, ledger)
-    monkeypatch.undo()
     if where.in_list:
         assert (await service.grpc_archive(sorted(where.in_list))).delete_count == len(
             where.in_list
         )
     await assert_all_archived(service.tdb.db, ledger)
+
+
+async def cut_after_the_insert_answered(moment: Moment) -> None:
+    """Send the writes on, keep the server's answers from the service, and cut (RST) the
+    connection once the insert's answer is in: the server has the whole round trip."""
+    moment.conversation.hold_replies()
+    await moment.forward()
+    await moment.round_trip.answered(1)
+    moment.conversation.cut()
+
+
+async def test_connection_cut_in_the_writes_round_trip_loses_nothing(service: Service) -> None:
+    """The service loses its connection in the middle of the writes' answers. The server
+    goes on with the round trip it holds for as long as it can: which of the statements
+    after the insert still ran is the server's business (it may stop when it cannot send an
+    answer), so this checks what is true whichever of them did."""
+    tdb = service.tdb
+    ids, ledger = await prepare(service)
+    rule = service.proxy.on_query(WRITES, cut_after_the_insert_answered)
+
+    response = await service.post(full_request(ids))
+
+    assert rule.fired
+    assert (response.status_code, response.json()) == (500, UNAVAILABLE_BODY)
+    await quiet(tdb)
+    where = await assert_no_lead_lost(tdb.db, ledger)
+    if tdb.engine == "InnoDB":  # no COMMIT was sent: rolled back when the server noticed
+        assert where.in_list == set(ids) and where.in_both == set(ids[:10])
+    else:  # MyISAM: the insert ran (its answer came); update and delete ran or not
+        assert where.in_both | where.archived_only == set(ids)
+    await assert_recovers(service, ledger, sorted(where.in_list))
+
+
+async def lose_the_commit_answer(moment: Moment) -> None:
+    """Send the COMMIT on, keep its answer from the service, then cut the connection."""
+    moment.conversation.hold_replies()
+    await moment.forward()
+    await asyncio.wait_for(moment.round_trip.complete.wait(), WAIT_S)
+    moment.conversation.cut()
+
+
+async def test_a_commit_whose_answer_is_lost_stands(service: Service) -> None:
+    """The server committed, the service never heard: a 500 that says retry, every lead
+    archived, and the retry is told the leads are gone from vicidial_list."""
+    tdb = service.tdb
+    ids, ledger = await prepare(service)
+    rule = service.proxy.on_query(COMMIT, lose_the_commit_answer)
+
+    response = await service.post(full_request(ids))
+
+    assert rule.fired
+    kinds = [r.kind for r in rule.caught[0].round_trip.results]
+    assert "rows" in kinds and "error" not in kinds  # committed, and the lock released
+    assert (response.status_code, response.json()) == (500, UNAVAILABLE_BODY)
+    await assert_all_archived(tdb.db, ledger)
+    retried = await service.post(full_request(ids))
+    assert (retried.status_code, retried.json()["message"]) == (400, "lead_ids does not exist")
+    assert retried.json()["lead_ids"] == ids
 
 
 async def test_idle_pooled_connections_killed_are_not_lent_again(service: Service) -> None:

@@ -1,35 +1,57 @@
 """KILL the batch's connection at every step of a delete phase that has the dialer to mind.
 
-Like test_kill_connection, with READY hopper rows for most leads and a few leads in use: the
-kill comes after each step, the new ones included (after the READY rows were deleted, after
-the guarded delete, before COMMIT). After every kill the invariant holds (CONTRACT 3), no
-hopper row names a lead that left vicidial_list, the leads in use are still there; a rerun
+Like test_kill_connection (through the wire proxy, the statements of the writes' round trip
+held by triggers so the kill lands between two of them), with READY hopper rows for most
+leads and a few leads in use: the kill comes after each step, the new ones included (after
+the update, before the READY rows' delete; after that delete, before the guarded delete;
+after the guarded delete, before COMMIT). After every kill the invariant holds (CONTRACT 3),
+no hopper row names a lead that left vicidial_list, the leads in use are still there; a rerun
 archives the rest and takes their READY rows with them. The hopper is on MEMORY (as Vicidial
 installs it: its deletes are never rolled back) or on vicidial_list's engine.
 """
 
 from __future__ import annotations
 
-from functools import partial
-
 import pytest
-from lead_archive_server.core.archive import archive_leads
-from lead_archive_server.service import servicer
 
 from tests.e2e.conftest import full_request
 from tests.faults.conftest import Service
-from tests.faults.test_kill_connection import UNAVAILABLE_BODY, kill_at, prepare
+from tests.faults.test_kill_connection import assert_killed, prepare
+from tests.faults.wire import (
+    BEFORE_DELETE,
+    BEFORE_HOPPER,
+    BEFORE_UPDATE,
+    COMMIT,
+    LOCK,
+    WRITES,
+    Action,
+    kill_before,
+    kill_held,
+)
 from tests.invariant import assert_no_lead_lost
 from tests.support import DIALER_ENGINES, LEADS
 from tests.support_dialer import add_ready_rows, hopper_rows, orphan_hopper_rows, put_in_use
 
 STEPS = ("start", "checked", "insert", "update", "hopper", "delete")
+# Where each step's kill lands (see test_kill_connection): here the READY rows make the
+# batch send its hopper statement between the update and the delete.
+KILLS: dict[str, tuple[str, Action]] = {
+    "start": (LOCK, kill_before),
+    "checked": (WRITES, kill_before),
+    "insert": (WRITES, kill_held(BEFORE_UPDATE)),
+    "update": (WRITES, kill_held(BEFORE_HOPPER)),
+    "hopper": (WRITES, kill_held(BEFORE_DELETE)),
+    "delete": (COMMIT, kill_before),
+}
+# Statements of the writes the server answered before the kill (insert, update, hopper,
+# delete; None: never sent to a live connection).
+ANSWERED = {"start": None, "checked": 0, "insert": 1, "update": 2, "hopper": 3, "delete": 4}
 
 
 @pytest.mark.parametrize("dialer", DIALER_ENGINES)
 @pytest.mark.parametrize("step", STEPS)
 async def test_kill_at_each_step_leaves_no_orphan_hopper_row(
-    service: Service, monkeypatch: pytest.MonkeyPatch, step: str, dialer: str
+    service: Service, holds: None, step: str, dialer: str
 ) -> None:
     tdb = service.tdb
     await tdb.use_dialer_engine(dialer)
@@ -40,15 +62,11 @@ async def test_kill_at_each_step_leaves_no_orphan_hopper_row(
     await put_in_use(tdb, in_call, "call")
     await put_in_use(tdb, taken, "hopper INCALL")
     ready_before = await hopper_rows(tdb)
-    killed: list[int] = []
-    monkeypatch.setattr(
-        servicer, "archive_leads", partial(archive_leads, after_step=kill_at(service, step, killed))
-    )
+    rule = service.proxy.on_query(*KILLS[step])
 
     response = await service.post(full_request(ids))
 
-    assert killed, "the hook never ran"
-    assert (response.status_code, response.json()) == (500, UNAVAILABLE_BODY)
+    assert_killed(service, rule, response, ANSWERED[step])
     where = await assert_no_lead_lost(tdb.db, ledger)
     assert await orphan_hopper_rows(tdb) == []
     assert {in_call, taken} <= where.in_list
@@ -59,7 +77,6 @@ async def test_kill_at_each_step_leaves_no_orphan_hopper_row(
     if tdb.engine == "MyISAM" and step == "delete":
         assert where.in_list == {in_call, taken}
 
-    monkeypatch.undo()
     remaining = sorted(where.in_list)
     response = await service.post(full_request(remaining))
     assert response.status_code == 200, response.text

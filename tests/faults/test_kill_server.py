@@ -1,81 +1,37 @@
 """kill -9 the gRPC server process in the middle of batches, start it again, lose nothing.
 
-`lead-archive grpc` runs as a child process. Once, deterministically: a batch is held
-half-way (another connection holds `LOCK TABLES vicidial_list READ`, so the batch's first
-write to vicidial_list waits after the archive was written) and the process is killed
-there. Then at random moments while three clients keep sending batches. Each time the
-callers get a clear 500 (REST) or UNAVAILABLE (gRPC), the invariant holds for every lead,
-and after a restart the same batches finish the job.
+`lead-archive grpc` runs as a child process, its pool connected through the wire proxy
+(tests/faults/wire.py). Once, deterministically: a batch is held half-way (its delete from
+vicidial_list waits in a trigger before its first row, the archive's insert and update done,
+in the same round trip) and the process is killed there; then the held statement is let go
+and runs out inside MariaDB, as a statement of a dead client does. Then at random moments
+while three clients keep sending batches. Each time the callers get a clear 500 (REST) or
+UNAVAILABLE (gRPC), the invariant holds for every lead, and after a restart the same batches
+finish the job.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-import signal
-import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import grpc
 import httpx
-import pytest
 from lead_archive_rest_shim.main import create_app
 from lead_archive_server.access.keys import create_key
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
 from tests.e2e.conftest import ENDPOINT, full_request
+from tests.faults.conftest import GrpcProcess
+from tests.faults.wire import BEFORE_DELETE, WAIT_S, WRITES, Hold, Moment, WireProxy
 from tests.invariant import Ledger, assert_all_archived, assert_no_lead_lost
-from tests.processes import LEAD_ARCHIVE, environment, free_port
 from tests.support import LEADS, TestDb
 
 SHIM_DOWN = {"message": "archive service unavailable", "lead_errors": 0, "lead_ids": []}
-
-
-class GrpcProcess:
-    """`lead-archive grpc` as a child on a fixed port, to SIGKILL and start again."""
-
-    def __init__(self, tdb: TestDb, port: int, log: Path) -> None:
-        self.port, self.log = port, log
-        self.env = environment(
-            database_url=tdb.db.url.url(), grpc_port=str(port), office_hours="none"
-        )
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        offset = self.log.stat().st_size if self.log.exists() else 0
-        with self.log.open("ab") as log:
-            self.process = await asyncio.create_subprocess_exec(
-                LEAD_ARCHIVE, "grpc", env=self.env, stdout=log, stderr=log
-            )
-        deadline = time.monotonic() + 60
-        while "gRPC on" not in self.log.read_bytes()[offset:].decode(errors="replace"):
-            assert self.process.returncode is None, self.log.read_text()[-2000:]
-            assert time.monotonic() < deadline, "lead-archive grpc did not start"
-            await asyncio.sleep(0.05)
-
-    async def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        assert await self.process.wait() == -signal.SIGKILL
-        self.process = None
-
-    async def stop(self) -> None:
-        if self.process is not None:
-            await self.kill()
-
-
-@pytest.fixture
-async def child(tdb: TestDb, tmp_path: Path) -> AsyncIterator[GrpcProcess]:
-    process = GrpcProcess(tdb, free_port(), tmp_path / "grpc.log")
-    await process.start()
-    try:
-        yield process
-    finally:
-        await process.stop()
 
 
 @asynccontextmanager
@@ -116,24 +72,47 @@ async def _none_running(tdb: TestDb) -> bool:
     return not await others_running(tdb)
 
 
-async def test_sigkill_while_a_batch_is_held_half_way(tdb: TestDb, child: GrpcProcess) -> None:
+@asynccontextmanager
+async def hold_half_way(wire: WireProxy, hold: Hold) -> AsyncIterator[asyncio.Event]:
+    """Hold the next batch's writes at `hold` (the statements before it have run) until the
+    block ends; the event is set once the statement waits there."""
+    half_way, let_go, done = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def action(moment: Moment) -> None:
+        try:
+            async with moment.hold(hold) as held:
+                await moment.forward()
+                await held.engaged()
+                half_way.set()
+                await let_go.wait()
+        finally:
+            done.set()
+
+    rule = wire.on_query(WRITES, action)
+    try:
+        yield half_way
+    finally:
+        let_go.set()
+        if rule.fired:
+            await asyncio.wait_for(done.wait(), WAIT_S)
+
+
+async def test_sigkill_while_a_batch_is_held_half_way(
+    tdb: TestDb, wire: WireProxy, child: GrpcProcess, holds: None
+) -> None:
     ids = await tdb.seed_many(700)
     ledger = await Ledger.snapshot(tdb.db)
     key = await create_key(tdb.db, "6666")
     headers = {"Authorization": f"Key={key}"}
     batch = ids[:500]
     async with shim(child.port) as http:
-        async with tdb.db.session() as blocker:
-            await blocker.execute(f"LOCK TABLES {LEADS} READ")
-            try:
-                call = asyncio.create_task(
-                    http.post(ENDPOINT, json=full_request(batch), headers=headers)
-                )
-                await wait_until(lambda: _writing(tdb))
-                await child.kill()
-                response = await call
-            finally:
-                await blocker.execute("UNLOCK TABLES")
+        async with hold_half_way(wire, BEFORE_DELETE) as half_way:
+            call = asyncio.create_task(
+                http.post(ENDPOINT, json=full_request(batch), headers=headers)
+            )
+            await asyncio.wait_for(half_way.wait(), WAIT_S)
+            await child.kill()
+            response = await call
         assert (response.status_code, response.json()) == (500, SHIM_DOWN)
         await quiet(tdb)
         where = await assert_no_lead_lost(tdb.db, ledger)
@@ -141,17 +120,12 @@ async def test_sigkill_while_a_batch_is_held_half_way(tdb: TestDb, child: GrpcPr
             assert where.in_both | where.archived_only >= set(batch)  # the insert had run
 
         await child.start()
-        # On MyISAM the DELETE the dead process had sent may still have run, once unblocked:
-        # it compares before it deletes, so that is as safe as any other moment.
+        # On MyISAM the DELETE the dead process had sent ran out once let go: it compares
+        # before it deletes, so that is as safe as any other moment.
         for part in filter(None, (sorted(where.in_list & set(batch)), ids[500:])):
             response = await post_when_up(http, part, headers)
             assert response.json()["delete_count"] == len(part), response.text
     await assert_all_archived(tdb.db, ledger)
-
-
-async def _writing(tdb: TestDb) -> bool:
-    """The batch is stuck on its first write to vicidial_list (the archive was written)."""
-    return bool(await others_running(tdb, "UPDATE%") + await others_running(tdb, "DELETE%"))
 
 
 async def post_when_up(http: httpx.AsyncClient, lead_ids: list[int], headers) -> httpx.Response:

@@ -4,37 +4,47 @@ Every lead that was archived is either still in the archive with its data, or ba
 vicidial_list with exactly that data (or both, identical); a rerun of the same batch
 finishes the job. The kill comes at each step of a restore batch (before the first
 statement, after the lock's round trip with the existence check, after the insert into
-vicidial_list, after the delete from the archive, before COMMIT), through the same test seam
-as the archive's; then the whole
-`lead-archive grpc` process is SIGKILLed while a restore is held half-way.
+vicidial_list with the delete from the archive held by a trigger, after the delete from the
+archive, before COMMIT), through the wire proxy as for the archive (test_kill_connection);
+then the whole `lead-archive grpc` process, connected through the proxy, is SIGKILLed while
+a restore is held half-way at the same point.
 """
 
 from __future__ import annotations
 
 import asyncio
-from functools import partial
 
 import httpx
 import pytest
 from lead_archive_server.access.keys import create_key
-from lead_archive_server.core.restore import restore_leads
-from lead_archive_server.service import servicer
 
-from tests.faults.conftest import Service
-from tests.faults.test_kill_connection import UNAVAILABLE_BODY, kill_at
-from tests.faults.test_kill_server import (
-    SHIM_DOWN,
-    GrpcProcess,
-    child,  # noqa: F401 (a fixture)
-    quiet,
-    shim,
-    wait_until,
+from tests.faults.conftest import GrpcProcess, Service
+from tests.faults.test_kill_connection import assert_killed
+from tests.faults.test_kill_server import SHIM_DOWN, hold_half_way, quiet, shim
+from tests.faults.wire import (
+    BEFORE_ARCHIVE_DELETE,
+    COMMIT,
+    LOCK,
+    WRITES,
+    Action,
+    WireProxy,
+    kill_before,
+    kill_held,
 )
 from tests.invariant import Ledger, assert_no_lead_lost
 from tests.support import ARCHIVE, LEADS, TestDb
 
 RESTORE = "/vicidial/leads/restore"
 STEPS = ("start", "checked", "insert", "delete")
+# Where each step's kill lands (see test_kill_connection); the writes' round trip holds the
+# insert into vicidial_list, then the delete from the archive.
+KILLS: dict[str, tuple[str, Action]] = {
+    "start": (LOCK, kill_before),
+    "checked": (WRITES, kill_before),
+    "insert": (WRITES, kill_held(BEFORE_ARCHIVE_DELETE)),
+    "delete": (COMMIT, kill_before),
+}
+ANSWERED = {"start": None, "checked": 0, "insert": 1, "delete": 2}
 
 
 async def archived_ledger(tdb: TestDb, count: int) -> tuple[list[int], Ledger]:
@@ -56,18 +66,15 @@ async def assert_all_restored(tdb: TestDb, ledger: Ledger) -> None:
 
 @pytest.mark.parametrize("step", STEPS)
 async def test_killed_connection_at_each_step_of_a_restore_loses_nothing(
-    service: Service, monkeypatch: pytest.MonkeyPatch, step: str
+    service: Service, holds: None, step: str
 ) -> None:
     tdb = service.tdb
     ids, ledger = await archived_ledger(tdb, 40)
-    killed: list[int] = []
-    hooked = partial(restore_leads, after_step=kill_at(service, step, killed))
-    monkeypatch.setattr(servicer, "restore_leads", hooked)
+    rule = service.proxy.on_query(*KILLS[step])
 
     response = await service.http.post(RESTORE, json={"lead_ids": ids}, headers=service.headers)
 
-    assert killed, "the hook never ran"
-    assert (response.status_code, response.json()) == (500, UNAVAILABLE_BODY)
+    assert_killed(service, rule, response, ANSWERED[step])
     where = await assert_no_lead_lost(tdb.db, ledger)
     if tdb.engine == "InnoDB" or step in ("start", "checked"):
         # Rolled back, or killed before any write: exactly as before.
@@ -77,7 +84,6 @@ async def test_killed_connection_at_each_step_of_a_restore_loses_nothing(
     else:
         assert where.in_list == set(ids) and not where.in_both  # MyISAM: the delete had run
 
-    monkeypatch.undo()
     left = sorted(set(ids) - where.in_list | where.in_both)
     if left:
         response = await service.http.post(
@@ -88,39 +94,19 @@ async def test_killed_connection_at_each_step_of_a_restore_loses_nothing(
     await assert_all_restored(tdb, ledger)
 
 
-async def _restoring(tdb: TestDb) -> bool:
-    """Whether the batch's delete from the archive is waiting for the table lock."""
-    rows = await tdb.fetch(
-        "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = DATABASE() "
-        "AND COMMAND = 'Query' AND ID <> CONNECTION_ID() AND INFO LIKE %s",
-        [f"DELETE a FROM {ARCHIVE}%"],
-    )
-    return bool(rows[0][0])
-
-
-async def test_sigkill_while_a_restore_is_held_half_way(tdb: TestDb, child: GrpcProcess) -> None:  # noqa: F811
-    """The delete from the archive waits on a table lock, after the insert; then kill -9."""
+async def test_sigkill_while_a_restore_is_held_half_way(
+    tdb: TestDb, wire: WireProxy, child: GrpcProcess, holds: None
+) -> None:
+    """The delete from the archive is held (after the insert into vicidial_list); then
+    kill -9, and the held statement is let go to run out."""
     ids, ledger = await archived_ledger(tdb, 300)
     headers = {"Authorization": f"Key={await create_key(tdb.db, '6666')}"}
     async with shim(child.port) as http:
-        async with tdb.db.session() as blocker:
-            if tdb.engine == "MyISAM":
-                await blocker.execute(f"LOCK TABLES {ARCHIVE} READ")
-            else:  # InnoDB: a shared lock on one archived row lets the insert read it only
-                await blocker.execute("BEGIN")
-                await blocker.fetch_all(
-                    f"SELECT lead_id FROM {ARCHIVE} WHERE lead_id = %s LOCK IN SHARE MODE",
-                    [ids[-1]],
-                )
-            try:
-                call = asyncio.create_task(
-                    http.post(RESTORE, json={"lead_ids": ids}, headers=headers)
-                )
-                await wait_until(lambda: _restoring(tdb))
-                await child.kill()
-                response = await call
-            finally:
-                await blocker.execute("UNLOCK TABLES" if tdb.engine == "MyISAM" else "ROLLBACK")
+        async with hold_half_way(wire, BEFORE_ARCHIVE_DELETE) as half_way:
+            call = asyncio.create_task(http.post(RESTORE, json={"lead_ids": ids}, headers=headers))
+            await half_way.wait()
+            await child.kill()
+            response = await call
         assert (response.status_code, response.json()) == (500, SHIM_DOWN)
         await quiet(tdb)
         where = await assert_no_lead_lost(tdb.db, ledger)

@@ -1,18 +1,16 @@
 """Schema drift: refused by name over REST and gRPC, fixed without a restart, never a partial
-row, and never a column list from before an ALTER (mid-batch or between batches)."""
+row, and never a column list from before an ALTER (mid-batch or between batches). The ALTERs
+"mid-batch" run the moment the batch's first round trip reaches the wire proxy, before it
+goes on to the server (tests/faults/wire.py)."""
 
 from __future__ import annotations
 
-from functools import partial
-
 import grpc
 import pytest
-from lead_archive_server.core.archive import archive_leads
-from lead_archive_server.core.db import Session
-from lead_archive_server.service import servicer
 
 from tests.e2e.conftest import full_request
 from tests.faults.conftest import Service
+from tests.faults.wire import LOCK, Rule, run_before
 from tests.invariant import Ledger, assert_all_archived, table_rows
 from tests.support import ARCHIVE, LEADS
 
@@ -84,36 +82,29 @@ async def test_type_difference_is_refused_and_writes_nothing(
     assert await tdb.snapshot() == before  # no row inserted, updated or deleted
 
 
-def alter_at_schema_step(service: Service, statements: list[str]):
-    """Run ALTERs from another connection the moment before the batch's first statement.
+def alter_before_the_batch(service: Service, statements: list[str]) -> Rule:
+    """Run ALTERs from another connection the moment the batch's first round trip (lock,
+    begin, membership, definitions) reaches the proxy, then let it go on.
 
     The batch reads the columns in the same round trip that takes its locks, so this is the
     last moment an ALTER lands before it: the batch must see the new column.
     """
-    done: list[str] = []
 
-    async def hook(step: str, session: Session) -> None:
-        if step == "start" and not done:
-            for statement in statements:
-                await service.tdb.execute(statement)
-            done.extend(statements)
+    async def alter() -> None:
+        for statement in statements:
+            await service.tdb.execute(statement)
 
-    return hook
+    return service.proxy.on_query(LOCK, run_before(alter))
 
 
-async def test_column_added_to_vicidial_list_mid_batch_is_not_lost(
-    service: Service, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_column_added_to_vicidial_list_mid_batch_is_not_lost(service: Service) -> None:
     """An ALTER just before the batch: the batch must see the new column, never an old list."""
     tdb = service.tdb
     ids = await tdb.seed(5)
     add = f"ALTER TABLE {LEADS} ADD COLUMN extra_notes VARCHAR(20) DEFAULT 'kept'"
-    monkeypatch.setattr(
-        servicer,
-        "archive_leads",
-        partial(archive_leads, after_step=alter_at_schema_step(service, [add])),
-    )
+    rule = alter_before_the_batch(service, [add])
     response = await service.post(full_request(ids))
+    assert rule.fired
     assert (response.status_code, response.json()) == (500, refused(MISSING))
     assert sorted(await tdb.rows(LEADS)) == ids
     assert await tdb.count(ARCHIVE) == 0
@@ -121,18 +112,16 @@ async def test_column_added_to_vicidial_list_mid_batch_is_not_lost(
     assert values == [("kept",)]
 
 
-async def test_column_added_to_both_mid_batch_is_copied(
-    service: Service, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_column_added_to_both_mid_batch_is_copied(service: Service) -> None:
     tdb = service.tdb
     ids = await tdb.seed(5)
     alters = [
         f"ALTER TABLE {LEADS} ADD COLUMN extra_notes VARCHAR(20) DEFAULT 'kept'",
         f"ALTER TABLE {ARCHIVE} ADD COLUMN extra_notes VARCHAR(20)",
     ]
-    hook = alter_at_schema_step(service, alters)
-    monkeypatch.setattr(servicer, "archive_leads", partial(archive_leads, after_step=hook))
+    rule = alter_before_the_batch(service, alters)
     response = await service.post(full_request(ids))
+    assert rule.fired
     assert response.status_code == 200, response.text
     assert await tdb.fetch(f"SELECT DISTINCT extra_notes FROM {ARCHIVE}") == [("kept",)]
     assert await tdb.count(LEADS) == 0

@@ -14,12 +14,19 @@ import lead_archive_server.core.archive as archive_module
 import pymysql
 import pytest
 from lead_archive_server.core import sql
-from lead_archive_server.core.archive import ArchiveBatch, ArchiveResult, archive_leads
+from lead_archive_server.core.archive import ArchiveBatch, archive_leads
 from lead_archive_server.core.db import Database, NoSuchTable, _bound
-from lead_archive_server.core.errors import SchemaDrift, ServerError, UnknownLeadIds
+from lead_archive_server.core.errors import SchemaDrift, ServerError
 from lead_archive_server.core.schema import ArchiveSchema, SchemaCache, definitions_key
 
+from tests.faults.wire import WRITES, WireProxy, run_before
 from tests.support import ARCHIVE, LEADS, TestDb
+
+# Membership the plain way, one row per requested lead, to check the batch's reader against.
+ONE_ROW_PER_LEAD = (
+    f"SELECT l.lead_id, a.lead_id IS NOT NULL FROM {LEADS} l "
+    f"LEFT JOIN {ARCHIVE} a ON a.lead_id = l.lead_id WHERE l.lead_id IN (%s)"
+)
 
 
 def batch(ids, insert=True, update=True, delete=True) -> ArchiveBatch:
@@ -27,24 +34,28 @@ def batch(ids, insert=True, update=True, delete=True) -> ArchiveBatch:
 
 
 @pytest.mark.filterwarnings("ignore:Row 3 was cut by GROUP_CONCAT")
-async def test_membership_read_again_by_rows_when_group_concat_is_short(tdb: TestDb) -> None:
-    """A server with a tiny group_concat_max_len gets the slow path, never a wrong answer."""
+async def test_membership_cut_short_by_group_concat_refuses_the_batch(tdb: TestDb) -> None:
+    """A connection with a tiny group_concat_max_len: the batch is refused by name, never
+    read wrongly, and changes nothing."""
     ids = await tdb.seed(6)
-    await tdb.copy_to_archive(ids[:2])
+    await tdb.copy_to_archive(ids[:4])  # a list of 4 IDs is longer than 4 characters
     await tdb.execute(f"UPDATE {LEADS} SET status = 'SALE' WHERE lead_id = %s", [ids[0]])
+    before = await tdb.snapshot()
     db = await Database.connect(tdb.db.url, pool_size=1)
     try:
         async with db.session() as session:
             await session.execute("SET SESSION group_concat_max_len = 4")
-        with pytest.raises(UnknownLeadIds) as raised:
-            await archive_leads(db, batch([*ids, 999_999, -3]))
-        assert raised.value.lead_ids == (999_999, -3)
-        original = await tdb.rows(LEADS)
-        result = await archive_leads(db, batch(ids))
+        for wanted in ([*ids, 999_999, -3], ids):
+            with pytest.raises(ServerError) as raised:
+                await archive_leads(db, batch(wanted))
+            assert raised.value.message == archive_module.MEMBERSHIP_CUT_SHORT
+            assert "group_concat_max_len" in raised.value.message
+        async with db.session() as session:  # the lock went with the rollback
+            assert await session.fetch_all(sql.RELEASE_BATCH_LOCK) == [(None,)]
     finally:
         await db.close()
-    assert result == ArchiveResult(6, 4, 1, 6, 0)
-    assert await tdb.rows(ARCHIVE) == original
+    assert await tdb.snapshot() == before
+    assert (await archive_leads(tdb.db, batch(ids))).delete_count == 6  # 1 MiB: whole lists
 
 
 async def test_missing_table_is_named(tdb: TestDb) -> None:
@@ -63,35 +74,30 @@ async def test_a_missing_table_is_its_own_error(tdb: TestDb) -> None:
         assert await session.fetch_all("SELECT 1") == [(1,)]  # the connection is still fine
 
 
-async def test_alter_table_waits_for_a_batch_that_read_its_columns(
-    tdb: TestDb, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_alter_table_waits_for_a_batch_that_read_its_columns(tdb: TestDb) -> None:
     """After the batch read its columns, an ALTER TABLE cannot run until it commits.
 
-    This is what makes the column list safe for the rest of the batch, on MyISAM too.
+    This is what makes the column list safe for the rest of the batch, on MyISAM too. The
+    ALTERs run as the batch's writes reach the wire proxy, before they reach the server.
     """
     ids = await tdb.seed(3)
     original = await tdb.rows(LEADS)
-    read_leads = archive_module._read_leads
     outcomes: list[int] = []
 
-    async def read_then_alter(session, *args):
-        state = await read_leads(session, *args)
-        other = await Database.connect(tdb.db.url, pool_size=1)
-        try:
-            async with other.session() as alter:
-                await alter.execute("SET SESSION lock_wait_timeout = 1")
-                for table in (LEADS, ARCHIVE):
-                    try:
-                        await alter.execute(f"ALTER TABLE {table} ADD COLUMN late VARCHAR(9)")
-                    except pymysql.err.OperationalError as error:
-                        outcomes.append(error.args[0])
-        finally:
-            await other.close()
-        return state
+    async def alter() -> None:
+        async with tdb.db.session() as session:
+            await session.execute("SET SESSION lock_wait_timeout = 1")
+            for table in (LEADS, ARCHIVE):
+                try:
+                    await session.execute(f"ALTER TABLE {table} ADD COLUMN late VARCHAR(9)")
+                except pymysql.err.OperationalError as error:
+                    outcomes.append(error.args[0])
+            await session.execute("SET SESSION lock_wait_timeout = DEFAULT")
 
-    monkeypatch.setattr(archive_module, "_read_leads", read_then_alter)
-    result = await archive_leads(tdb.db, batch(ids))
+    async with WireProxy.with_pool(tdb.db, pool_size=1) as (proxy, db):
+        rule = proxy.on_query(WRITES, run_before(alter))
+        result = await archive_leads(db, batch(ids))
+    assert rule.fired
     assert outcomes == [1205, 1205]  # lock wait timeout: both tables were held
     assert result.delete_count == 3
     assert await tdb.rows(ARCHIVE) == original
@@ -254,11 +260,12 @@ async def test_span_and_in_list_reads_agree_with_one_row_per_lead(tdb: TestDb) -
             found = await session.fetch_sets(
                 f"{membership.sql}; {sql.SHOW_CREATE_TABLES}", membership.args
             )
-            fast = await archive_module._read_leads(session, wanted, membership, found)
-            rows = await archive_module._read_leads_by_rows(session, wanted, fast.definitions)
-            assert fast.missing == rows.missing, wanted
+            fast = archive_module._read_leads(wanted, membership, found)
+            rows = await session.fetch_all(ONE_ROW_PER_LEAD % sql.placeholders(len(wanted)), wanted)
+            known = {int(lead_id): bool(copied) for lead_id, copied in rows}
+            assert fast.missing == [i for i in wanted if i not in known], wanted
             found_ids = set(wanted) - set(fast.missing)  # a batch with missing IDs stops there
-            assert fast.archived.intersection(found_ids) == rows.archived, wanted
+            assert fast.archived.intersection(found_ids) == {i for i, c in known.items() if c}
             spans += membership.in_span
     assert 10 < spans < 70  # both ways were taken
 

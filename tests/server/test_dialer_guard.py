@@ -1,17 +1,30 @@
 """The in-use guard, the hopper cleanup of the delete phase and the hopper's sweep after the
 COMMIT (CONTRACT 6 and 9), both engines of vicidial_list, dialer tables on MEMORY (as Vicidial
-installs them) and on the engine of vicidial_list."""
+installs them) and on the engine of vicidial_list. What happens mid-batch (a dialer table
+dropped, a dialer row written before the COMMIT, a connection lost in the sweep) is done
+through the wire proxy (tests/faults/wire.py), on the round trips the service sends."""
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pymysql
 import pytest
 from lead_archive_server.core.archive import ArchiveBatch, ArchiveResult, archive_leads
-from lead_archive_server.core.db import Session
-from lead_archive_server.core.steps import StepHook
+from lead_archive_server.core.db import Database
 
+from tests.faults.wire import (
+    BEFORE_HOPPER,
+    BEFORE_INSERT,
+    COMMIT,
+    WRITES,
+    Moment,
+    WireProxy,
+    holds_installed,
+    kill_held,
+    run_before,
+    run_held,
+)
 from tests.support import ARCHIVE, DIALER_ENGINES, LEADS, TestDb
 from tests.support_dialer import (
     IN_USE,
@@ -29,6 +42,16 @@ from tests.support_ops import ops_stack, samples
 def tdb(shaped_tdb: TestDb) -> TestDb:
     """Both engines, in the spec's table shape and in the one Vicidial's installer gives."""
     return shaped_tdb
+
+
+@pytest.fixture
+async def wired(tdb: TestDb) -> AsyncIterator[tuple[WireProxy, Database]]:
+    """A pool through the wire proxy, and the holds it needs here."""
+    async with (
+        holds_installed(tdb.db, [BEFORE_INSERT, BEFORE_HOPPER]),
+        WireProxy.with_pool(tdb.db) as (proxy, db),
+    ):
+        yield proxy, db
 
 
 DIALER_TABLES = (
@@ -171,19 +194,21 @@ async def test_a_dialer_table_that_appears_is_consulted_by_the_next_batch(tdb: T
     assert (await archive(tdb, second)).in_use_count == 1
 
 
-async def test_a_dialer_table_dropped_mid_batch_reruns_the_batch(tdb: TestDb) -> None:
+async def test_a_dialer_table_dropped_mid_batch_reruns_the_batch(
+    tdb: TestDb, wired: tuple[WireProxy, Database]
+) -> None:
+    """Dropped while the batch's writes' round trip is held at the insert, after the batch
+    first asked for the dialer tables, before its delete reads them."""
+    proxy, db = wired
     ids = await tdb.seed(3)
     await put_in_use(tdb, ids[0], "agent")
-    steps: list[str] = []
+    drop = run_held(BEFORE_INSERT, executing(tdb, "DROP TABLE IF EXISTS vicidial_auto_calls"))
+    rule = proxy.on_query(WRITES, drop)
 
-    async def drop_after_update(step: str, session: Session) -> None:
-        steps.append(step)
-        if step == "update":
-            await tdb.execute("DROP TABLE IF EXISTS vicidial_auto_calls")
+    result = await archive_leads(db, full(ids))
 
-    result = await archive(tdb, ids, after_step=drop_after_update)
-
-    assert steps.count("update") == 2  # the first attempt met the missing table
+    assert rule.fired
+    assert len(proxy.round_trips(WRITES)) == 2  # the first attempt met the missing table
     assert (result.delete_count, result.in_use_count) == (2, 1)
 
 
@@ -250,15 +275,13 @@ WRITTEN_MID_BATCH = {
 }
 
 
-async def dialer_write_at(
-    tdb: TestDb, step: str, statement: str, lead_id: int, outcome: list[str]
-) -> StepHook:
-    """A step hook: at `step`, a dialer connection writes its row for `lead_id` (waiting at
-    most 1 s for a lock) and notes what happened."""
+def dialer_write(
+    tdb: TestDb, statement: str, lead_id: int, outcome: list[str]
+) -> Callable[[], Awaitable[None]]:
+    """A dialer connection writes its row for `lead_id` (waiting at most 1 s for a lock) and
+    notes what happened."""
 
-    async def write(at: str, session: Session) -> None:
-        if at != step:
-            return
+    async def write() -> None:
         async with tdb.db.session() as other:
             await other.execute("SET SESSION innodb_lock_wait_timeout = 1")
             try:
@@ -270,33 +293,42 @@ async def dialer_write_at(
     return write
 
 
+def before_the_commit(proxy: WireProxy, write: Callable[[], Awaitable[None]]) -> None:
+    """Run `write` after the batch's delete, before its COMMIT reaches the server."""
+    proxy.on_query(COMMIT, run_before(write))
+
+
 @pytest.mark.parametrize("row", sorted(WRITTEN_MID_BATCH))
 async def test_innodb_a_lead_cannot_enter_use_until_the_batch_commits(
-    tdb: TestDb, row: str
+    tdb: TestDb, wired: tuple[WireProxy, Database], row: str
 ) -> None:
     """With every dialer table on InnoDB the guard's reads are locking reads: a dialer row
     for a lead of the batch waits for its COMMIT."""
     if tdb.engine != "InnoDB":
         pytest.skip("MyISAM locks whole tables for one statement; nothing spans statements")
     await tdb.use_dialer_engine("list")
+    proxy, db = wired
     ids = await tdb.seed(3)
     outcome: list[str] = []
-    hook = await dialer_write_at(tdb, "delete", WRITTEN_MID_BATCH[row], ids[1], outcome)
-    await archive(tdb, ids, after_step=hook)
+    before_the_commit(proxy, dialer_write(tdb, WRITTEN_MID_BATCH[row], ids[1], outcome))
+    await archive_leads(db, full(ids))
     assert outcome == ["error 1205"]  # lock wait timeout: it waited for the batch's COMMIT
 
 
 @pytest.mark.parametrize("dialer", DIALER_ENGINES)
-async def test_a_hopper_row_written_before_the_commit_is_swept(tdb: TestDb, dialer: str) -> None:
+async def test_a_hopper_row_written_before_the_commit_is_swept(
+    tdb: TestDb, wired: tuple[WireProxy, Database], dialer: str
+) -> None:
     """The hopper's way: it read the lead before the batch deleted it and inserts its READY
     row after the delete, before the COMMIT. On MEMORY (or MyISAM) nothing makes it wait; the
     sweep in the COMMIT's round trip takes the row. (InnoDB dialer tables make it wait.)"""
+    proxy, db = wired
     await tdb.use_dialer_engine(dialer)
     ids = await tdb.seed(3)
     outcome: list[str] = []
-    hook = await dialer_write_at(tdb, "delete", WRITTEN_MID_BATCH["hopper"], ids[1], outcome)
+    before_the_commit(proxy, dialer_write(tdb, WRITTEN_MID_BATCH["hopper"], ids[1], outcome))
 
-    result = await archive(tdb, ids, after_step=hook)
+    result = await archive_leads(db, full(ids))
 
     waits = tdb.engine == "InnoDB" and dialer == "list"
     assert outcome == (["error 1205"] if waits else ["inserted"])
@@ -304,15 +336,18 @@ async def test_a_hopper_row_written_before_the_commit_is_swept(tdb: TestDb, dial
     assert await orphan_hopper_rows(tdb) == []
 
 
-async def test_a_memory_callback_table_is_not_needed_for_callbacks_to_wait(tdb: TestDb) -> None:
+async def test_a_memory_callback_table_is_not_needed_for_callbacks_to_wait(
+    tdb: TestDb, wired: tuple[WireProxy, Database]
+) -> None:
     """vicidial_callbacks stays on vicidial_list's engine in Vicidial: on InnoDB a callback
     written mid-batch waits for the COMMIT even beside MEMORY hopper and calls."""
     if tdb.engine != "InnoDB":
         pytest.skip("MyISAM locks whole tables for one statement; nothing spans statements")
+    proxy, db = wired
     ids = await tdb.seed(3)
     outcome: list[str] = []
-    hook = await dialer_write_at(tdb, "delete", WRITTEN_MID_BATCH["callback"], ids[1], outcome)
-    await archive(tdb, ids, after_step=hook)
+    before_the_commit(proxy, dialer_write(tdb, WRITTEN_MID_BATCH["callback"], ids[1], outcome))
+    await archive_leads(db, full(ids))
     assert outcome == ["error 1205"]
 
 
@@ -356,24 +391,24 @@ async def test_an_older_vicidial_without_the_column_is_still_guarded(
     assert (await archive(tdb, ids)).in_use_count == 1
 
 
-async def test_a_column_dropped_mid_batch_reruns_the_batch(tdb: TestDb) -> None:
+async def test_a_column_dropped_mid_batch_reruns_the_batch(
+    tdb: TestDb, wired: tuple[WireProxy, Database]
+) -> None:
+    """Dropped as test_a_dialer_table_dropped_mid_batch_reruns_the_batch drops a table."""
+    proxy, db = wired
     ids = await tdb.seed(3)
     await put_in_use(tdb, ids[0], "agent")
-    steps: list[str] = []
-
-    async def drop_after_update(step: str, session: Session) -> None:
-        steps.append(step)
-        if step == "update" and steps.count("update") == 1:
-            await tdb.execute("ALTER TABLE vicidial_live_agents DROP COLUMN external_lead_id")
-
+    drop = executing(tdb, "ALTER TABLE vicidial_live_agents DROP COLUMN external_lead_id")
+    rule = proxy.on_query(WRITES, run_held(BEFORE_INSERT, drop))
     try:
-        result = await archive(tdb, ids, after_step=drop_after_update)
+        result = await archive_leads(db, full(ids))
     finally:
         await tdb.execute(
             "ALTER TABLE vicidial_live_agents ADD COLUMN external_lead_id INT(9) UNSIGNED "
             "DEFAULT '0'"
         )
-    assert steps.count("update") == 2  # the first attempt met the missing column
+    assert rule.fired
+    assert len(proxy.round_trips(WRITES)) == 2  # the first attempt met the missing column
     assert (result.delete_count, result.in_use_count) == (2, 1)
 
 
@@ -389,14 +424,10 @@ async def test_a_dialer_row_near_the_batch_does_not_keep_leads_it_does_not_name(
     assert await in_list(tdb, ids) == {ids[1]}
 
 
-# A hopper row the sweep cannot delete: a trigger refuses (or stalls) the delete of a DNC row.
+# A hopper row the sweep cannot delete: a trigger refuses the delete of a DNC row.
 REFUSE_DNC_DELETE = (
     "CREATE TRIGGER hopper_keep_dnc BEFORE DELETE ON vicidial_hopper FOR EACH ROW "
     "IF OLD.status = 'DNC' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'kept'; END IF"
-)
-STALL_DNC_DELETE = (
-    "CREATE TRIGGER hopper_keep_dnc BEFORE DELETE ON vicidial_hopper FOR EACH ROW "
-    "IF OLD.status = 'DNC' THEN DO SLEEP(5); END IF"
 )
 DNC_ROW = (
     "INSERT INTO vicidial_hopper (lead_id, campaign_id, status, list_id) "
@@ -404,12 +435,15 @@ DNC_ROW = (
 )
 
 
-async def test_a_sweep_that_fails_never_fails_the_committed_batch(tdb: TestDb) -> None:
+async def test_a_sweep_that_fails_never_fails_the_committed_batch(
+    tdb: TestDb, wired: tuple[WireProxy, Database]
+) -> None:
+    proxy, db = wired
     ids = await tdb.seed(3)
     await tdb.execute(REFUSE_DNC_DELETE)
     try:
-        hook = await dialer_write_at(tdb, "delete", DNC_ROW, ids[1], [])
-        result = await archive(tdb, ids, after_step=hook)
+        before_the_commit(proxy, dialer_write(tdb, DNC_ROW, ids[1], []))
+        result = await archive_leads(db, full(ids))
         assert result.delete_count == 3  # committed, and answered as such
         assert await in_list(tdb, ids) == set()
         # The lock was released: the next batch runs at once.
@@ -420,39 +454,38 @@ async def test_a_sweep_that_fails_never_fails_the_committed_batch(tdb: TestDb) -
 
 
 async def test_a_connection_lost_during_the_sweep_leaves_the_batch_committed(
-    tdb: TestDb,
+    tdb: TestDb, wired: tuple[WireProxy, Database]
 ) -> None:
+    """A hopper row written before the COMMIT; the sweep, in the COMMIT's round trip, is held
+    at its delete and the connection killed there."""
+    proxy, db = wired
     ids = await tdb.seed(3)
-    await tdb.execute(STALL_DNC_DELETE)
-    killed: list[int] = []
 
-    async def kill_during_sweep(step: str, session: Session) -> None:
-        if step != "delete":
-            return
+    async def kill_during_sweep(moment: Moment) -> None:
         await tdb.execute(DNC_ROW, [ids[1]])
-        victim = session.thread_id
+        await kill_held(BEFORE_HOPPER)(moment)
 
-        async def kill_when_sweeping() -> None:
-            # The trigger sleeps inside the sweep (the round trip after COMMIT).
-            sleeping = (
-                "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
-                "WHERE ID = %s AND STATE = 'User sleep'"
-            )
-            while not (await tdb.fetch(sleeping, [victim]))[0][0]:  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
-            await tdb.execute(f"KILL CONNECTION {victim}")
-            killed.append(victim)
+    rule = proxy.on_query(COMMIT, kill_during_sweep)
 
-        tasks.append(asyncio.create_task(kill_when_sweeping()))
+    result = await archive_leads(db, full(ids))
 
-    tasks: list[asyncio.Task[None]] = []
-    try:
-        result = await archive(tdb, ids, after_step=kill_during_sweep)
-        await asyncio.wait_for(tasks[0], 5)
-    finally:
-        await tdb.execute("DROP TRIGGER IF EXISTS hopper_keep_dnc")
-    assert killed
+    assert rule.fired
+    [commit] = proxy.round_trips(COMMIT)
+    assert [r.kind for r in commit.results[:1]] == ["ok"] and commit.results[0].more
     assert result.delete_count == 3  # the COMMIT went through before the connection died
     assert await in_list(tdb, ids) == set()
     more = await tdb.seed(2)  # the server released the lock with the connection
     assert (await archive(tdb, more)).delete_count == 2
+
+
+def full(lead_ids: list[int]) -> ArchiveBatch:
+    return ArchiveBatch.validated(insert=True, update=True, delete=True, lead_ids=lead_ids)
+
+
+def executing(tdb: TestDb, statement: str) -> Callable[[], Awaitable[None]]:
+    """A statement for another connection to run."""
+
+    async def run() -> None:
+        await tdb.execute(statement)
+
+    return run

@@ -21,6 +21,7 @@ from lead_archive_client.vocabulary import MAX_LEADS_PER_BATCH
 from lead_archive_server.core import sql
 from lead_archive_server.core.db import (
     Database,
+    NamedLock,
     NoSuchTable,
     ResultSet,
     Row,
@@ -43,6 +44,7 @@ from lead_archive_server.core.errors import (
     DuplicateLeadIds,
     InsertLeadsNotBoolean,
     NoLeadIds,
+    ServerError,
     TooManyLeadIds,
     TransientConflict,
     UnknownLeadIds,
@@ -56,7 +58,7 @@ from lead_archive_server.core.schema import (
     read_archive_schema,
 )
 from lead_archive_server.core.sql import ARCHIVING, Flow
-from lead_archive_server.core.steps import Step, StepHook, no_hook, run_steps, step_if
+from lead_archive_server.core.steps import Step, run_steps, step_if
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,11 @@ DIALER = DialerTables()
 
 Result = TypeVar("Result")
 ResultContra = TypeVar("ResultContra", contravariant=True)
+# A membership list cut short by GROUP_CONCAT (see _id_set); nothing was written yet.
+MEMBERSHIP_CUT_SHORT = (
+    "the database cut the batch's lead list short (group_concat_max_len is below the "
+    "1 MiB the service sets per connection); nothing was changed"
+)
 # The table option in SHOW CREATE TABLE (after the last column and key).
 _INNODB = re.compile(r"\n\) ENGINE=InnoDB\b")
 
@@ -123,7 +130,6 @@ async def archive_leads(
     *,
     attempts: int = 5,
     schemas: SchemaCache | None = None,
-    after_step: StepHook = no_hook,
     dialer_guard: bool = True,
     note: CommitNote[ArchiveResult] | None = None,
 ) -> ArchiveResult:
@@ -141,12 +147,8 @@ async def archive_leads(
         guarded = dialer_guard and batch.delete
         dialer = DialerRead.plan(DIALER, database, batch.lead_ids) if guarded else None
         try:
-            async with locked_batch(
-                session, batch.lead_ids, sql.ARCHIVING, after_step, dialer
-            ) as locked:
-                result = await _archive(
-                    session, batch, schemas or SCHEMAS, locked.leads, after_step
-                )
+            async with locked_batch(session, batch.lead_ids, sql.ARCHIVING, dialer) as locked:
+                result = await _archive(session, batch, schemas or SCHEMAS, locked.leads)
                 locked.write_with_commit(note, result)
                 sweep = hopper_sweep(locked.leads.dialer, batch.lead_ids, result.delete_count)
                 locked.transaction.after_commit = sweep
@@ -215,7 +217,6 @@ async def locked_batch(
     session: Session,
     lead_ids: Sequence[int],
     flow: Flow,
-    after_step: StepHook,
     dialer: DialerRead | None = None,
 ) -> AsyncIterator[LockedBatch]:
     """Hold the batch alone: one batch at a time per database (archive and restore alike),
@@ -237,19 +238,13 @@ async def locked_batch(
         else (membership.sql, membership.args)
     )
     read = f"{select}; {sql.SHOW_CREATE_TABLES}" + (dialer.statements if dialer else "")
-    await after_step("start", session)
+    lock = NamedLock(sql.ACQUIRE_BATCH_LOCK, sql.RELEASE_BATCH_LOCK, BATCH_LOCK_TIMEOUT_S)
     async with AsyncExitStack() as stack:
         try:
             # Time spent queueing behind other batches, and the membership read.
             with phase("lock"):
                 transaction = await stack.enter_async_context(
-                    session.locked_transaction(
-                        sql.ACQUIRE_BATCH_LOCK,
-                        sql.RELEASE_BATCH_LOCK,
-                        BATCH_LOCK_TIMEOUT_S,
-                        then=read,
-                        args=args,
-                    )
+                    session.transaction(read, args, lock=lock)
                 )
         except NoSuchTable:
             (await read_archive_schema(session)).require_tables()  # says which table
@@ -259,7 +254,7 @@ async def locked_batch(
         found = transaction.found
         read_leads = membership.result_sets + 2  # and both tables' definitions
         with phase("select"):
-            leads = await _read_leads(session, lead_ids, membership, found[:read_leads])
+            leads = _read_leads(lead_ids, membership, found[:read_leads])
         if dialer is not None:
             hopper_rows = membership.hopper_rows(found) if dialer.span else None
             leads = replace(leads, dialer=dialer.read(DIALER, found[read_leads:], hopper_rows))
@@ -270,7 +265,6 @@ async def checked_columns(
     session: Session,
     leads: LeadsFound,
     schemas: SchemaCache,
-    after_step: StepHook,
     *,
     restoring: bool = False,
 ) -> tuple[str, ...]:
@@ -283,7 +277,6 @@ async def checked_columns(
     if restoring:
         schema = schema.for_restore()
     schema.require_exact_copy()
-    await after_step("checked", session)
     return schema.columns
 
 
@@ -292,11 +285,10 @@ async def _archive(
     batch: ArchiveBatch,
     schemas: SchemaCache,
     leads: LeadsFound,
-    after_step: StepHook,
 ) -> ArchiveResult:
     """Validate existence, then insert, update and delete, each one set-based statement
     (sent together: see steps)."""
-    columns = await checked_columns(session, leads, schemas, after_step)
+    columns = await checked_columns(session, leads, schemas)
     archived = leads.in_target
     new = [lead_id for lead_id in batch.lead_ids if lead_id not in archived]
     old = [lead_id for lead_id in batch.lead_ids if lead_id in archived]
@@ -310,13 +302,12 @@ async def _archive(
         ),
     ]
     with dialer_tables_may_go() if leads.dialer else nullcontext():
-        inserted, updated, _, first_delete = await run_steps(session, steps, after_step)
+        inserted, updated, _, first_delete = await run_steps(session, steps)
     selected = len(batch.lead_ids)
     if not batch.delete:
-        await after_step("delete", session)
         return ArchiveResult(selected, inserted, updated)
     deleted, in_use = await finish_delete(
-        session, columns, batch.lead_ids, leads.dialer, first_delete, after_step
+        session, columns, batch.lead_ids, leads.dialer, first_delete
     )
     return ArchiveResult(
         select_count=selected,
@@ -341,7 +332,6 @@ class _Membership:
     sql: str
     args: tuple[int, ...]
     in_span: bool
-    flow: Flow
     count: int  # the requested IDs
 
     @property
@@ -375,10 +365,10 @@ class _Membership:
         outliers = ordered[:first] + ordered[last + 1 :]
         if len(outliers) > len(ordered) * MAX_OUTLIER_SHARE:
             statement = sql.select_batch_leads(len(lead_ids), flow)
-            return cls(statement, tuple(lead_ids), False, flow, len(lead_ids))
+            return cls(statement, tuple(lead_ids), False, len(lead_ids))
         window = (ordered[first], ordered[last])
         statement = sql.select_batch_leads_in_span(len(outliers), flow)
-        return cls(statement, (*window, *outliers) * 2, True, flow, len(lead_ids))
+        return cls(statement, (*window, *outliers) * 2, True, len(lead_ids))
 
 
 def _densest_window(ordered: Sequence[int], width: int) -> tuple[int, int]:
@@ -416,8 +406,8 @@ class LeadsFound:
         return self.in_target
 
 
-async def _read_leads(
-    session: Session, lead_ids: Sequence[int], membership: _Membership, found: list[ResultSet]
+def _read_leads(
+    lead_ids: Sequence[int], membership: _Membership, found: list[ResultSet]
 ) -> LeadsFound:
     """The leads from the membership query's results, and both tables' definitions."""
     leads_table, archive_table = found[membership.result_sets :][:2]
@@ -429,39 +419,28 @@ async def _read_leads(
     every_lead_exists = membership.only_requested and in_source == len(lead_ids)
     existing = frozenset() if every_lead_exists else _id_set(source_ids, in_source, source_digits)
     copied = _id_set(target_ids, in_target, target_digits)
-    if existing is None or copied is None:  # cut short by group_concat_max_len
-        return await _read_leads_by_rows(session, lead_ids, definitions, membership.flow)
     missing = [] if every_lead_exists else [i for i in lead_ids if i not in existing]
     return LeadsFound(missing, copied, definitions)
 
 
-def _id_set(text: str | bytes | None, count: int, digits: Decimal | None) -> frozenset[int] | None:
-    """Lead IDs from GROUP_CONCAT text; None unless all `count` IDs came back whole.
+def _id_set(text: str | bytes | None, count: int, digits: Decimal | None) -> frozenset[int]:
+    """Lead IDs from GROUP_CONCAT text; refuse the batch unless all `count` came back whole.
 
     `digits` is the IDs' total length: with the commas it is the length of the whole list,
     so a list cut anywhere, even inside its last ID, is never mistaken for a complete one.
+    A batch's list is at most some 1,050 IDs (500 requested, a span at most twice as wide,
+    a few outliers: about 12 KB), far below the 1 MiB sql.SESSION_SETUP asks for; only a
+    connection whose setting was lowered or not applied can cut it.
     """
     if not count:
         return frozenset()
     listed = _text(text)
     if len(listed) != int(digits or 0) + count - 1:
-        return None
+        log.error("GROUP_CONCAT cut the batch's lead IDs: group_concat_max_len is too low")
+        raise ServerError(message=MEMBERSHIP_CUT_SHORT)
     return frozenset(int(i) for i in listed.split(","))
 
 
 def _text(value: str | bytes | None) -> str:
     """GROUP_CONCAT's value as text (some servers send a binary string)."""
     return value.decode() if isinstance(value, bytes) else value or ""
-
-
-async def _read_leads_by_rows(
-    session: Session,
-    lead_ids: Sequence[int],
-    definitions: tuple[str, str],
-    flow: Flow = ARCHIVING,
-) -> LeadsFound:
-    """Membership one row per lead: the slow path when GROUP_CONCAT was too short."""
-    rows = await session.fetch_all(sql.select_membership(len(lead_ids), flow), lead_ids)
-    known = {int(lead_id): bool(copied) for lead_id, copied in rows}
-    missing = [lead_id for lead_id in lead_ids if lead_id not in known]
-    return LeadsFound(missing, frozenset(i for i, c in known.items() if c), definitions)

@@ -96,9 +96,21 @@ class ResultSet:
     rows: list[Row]
 
 
+@dataclass(frozen=True)
+class NamedLock:
+    """A server-side named lock held from a transaction's BEGIN to its end (Session.transaction).
+
+    `acquire` is a GET_LOCK whose %s is the seconds to wait; `release` its RELEASE_LOCK.
+    """
+
+    acquire: str
+    release: str
+    wait_s: int
+
+
 @dataclass
 class Transaction:
-    """An open locked_transaction: what its first round trip returned, and what the block
+    """An open Session.transaction: what its first round trip returned, and what the block
     may leave to run with the COMMIT: a note (a row that records the batch) and a statement
     for right after the COMMIT (the hopper's sweep)."""
 
@@ -186,42 +198,61 @@ class Session:
         return results
 
     @asynccontextmanager
-    async def locked_transaction(
-        self, acquire: str, release: str, wait_s: int, then: str = "", args: Sequence[object] = ()
+    async def transaction(
+        self, then: str = "", args: Sequence[object] = (), *, lock: NamedLock | None = None
     ) -> AsyncIterator[Transaction]:
-        """Take a named lock (GET_LOCK), begin, and run `then` (with `args`) in one round trip;
-        yield what `then` returned (Transaction.found). Commit or roll back and release in one
-        more round trip (with the Transaction's note, if the block left one).
+        """Begin, and run `then` (with `args`) in the same round trip; yield what `then`
+        returned (Transaction.found). The block's end commits in one more round trip (with the
+        Transaction's note and after-commit statement, if it left them); our own errors roll
+        back, a driver error leaves the connection to Database.session, which closes it.
 
-        The server runs the statements in order, so `then` runs once the lock is held (when
-        GET_LOCK gives up instead, its result is thrown away). If the connection dies, the
-        server rolls back and drops the lock.
+        With a `lock`, the round trip takes it first (GET_LOCK) and the commit's round trip
+        releases it. The server runs the statements in order, so `then` runs once the lock is
+        held (when GET_LOCK gives up instead, its result is thrown away). If the connection
+        dies, the server rolls back and drops the lock.
         """
-        script = f"{acquire}; START TRANSACTION" + (f"; {then}" if then else "")
-        try:
-            sets = await self.fetch_sets(script, (wait_s, *args))
-        except ArchiveError:  # `then` failed cleanly (a missing table): the lock is held
-            await self.fetch_sets(f"ROLLBACK; {release}")
-            raise
-        taken = sets[0].rows
-        if not taken or taken[0][0] != 1:
-            await self.fetch_sets(f"ROLLBACK; {release}")
-            raise DatabaseUnavailable(
-                message=f"another batch held the archive lock for {wait_s} s; retry the batch"
-            )
-        transaction = Transaction(sets[2:])
+        release = lock.release if lock else None
+        transaction = Transaction(await self._begin(then, args, lock))
         try:
             yield transaction
         except ArchiveError:
-            await self.fetch_sets(f"ROLLBACK; {release}")
+            await self._roll_back(release)
             raise
         await self._commit(transaction, release)
 
-    async def _commit(self, transaction: Transaction, release: str) -> None:
-        """COMMIT and release in one round trip, with the transaction's note before COMMIT
-        (in the transaction) or after the release, and its after-commit statement between
-        COMMIT and release. Neither the note nor the after-commit statement ever stops the
-        commit: their errors go to transaction.note_error and after_commit_error."""
+    async def _begin(
+        self, then: str, args: Sequence[object], lock: NamedLock | None
+    ) -> list[ResultSet]:
+        """Take the lock (if any), START TRANSACTION and run `then`, in one round trip;
+        return what `then` returned."""
+        script = "START TRANSACTION" + (f"; {then}" if then else "")
+        if lock is not None:
+            script, args = f"{lock.acquire}; {script}", (lock.wait_s, *args)
+        try:
+            sets = await self.fetch_sets(script, args)
+        except ArchiveError:  # `then` failed cleanly (a missing table): the lock is held
+            await self._roll_back(lock.release if lock else None)
+            raise
+        if lock is None:
+            return sets[1:]
+        taken = sets[0].rows
+        if not taken or taken[0][0] != 1:
+            await self._roll_back(lock.release)
+            raise DatabaseUnavailable(
+                message=f"another batch held the archive lock for {lock.wait_s} s; retry the batch"
+            )
+        return sets[2:]
+
+    async def _roll_back(self, release: str | None) -> None:
+        """ROLLBACK, and release the lock (if any) in the same round trip."""
+        await self.fetch_sets("ROLLBACK" + (f"; {release}" if release else ""))
+
+    async def _commit(self, transaction: Transaction, release: str | None) -> None:
+        """COMMIT and release (if a lock was taken) in one round trip, with the transaction's
+        note before COMMIT (in the transaction) or after the release, and its after-commit
+        statement between COMMIT and release. Neither the note nor the after-commit statement
+        ever stops the commit: their errors go to transaction.note_error and
+        after_commit_error."""
         script: list[tuple[str, str | Statement]] = []
         note = transaction.note
         if note is not None and transaction.note_in_transaction:
@@ -229,7 +260,8 @@ class Session:
         script.append(("commit", "COMMIT"))
         if transaction.after_commit is not None:
             script.append(("after_commit", transaction.after_commit))
-        script.append(("release", release))
+        if release is not None:
+            script.append(("release", release))
         if note is not None and not transaction.note_in_transaction:
             script.append(("note", note))
         committed = False
@@ -255,7 +287,8 @@ class Session:
                 return
             if not committed and not (await self.fetch_all(statements.IN_TRANSACTION))[0][0]:
                 # The note's failure ended the transaction (a deadlock): the batch reruns.
-                await self.fetch_sets(release)
+                if release is not None:
+                    await self.fetch_sets(release)
                 raise TransientConflict()
             script = rest
 
@@ -275,17 +308,6 @@ class Session:
             except pymysql.err.MySQLError as error:
                 return done, error
         return done, None
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
-        """BEGIN … COMMIT; our own errors roll back, driver errors close the connection."""
-        await self.execute("BEGIN")
-        try:
-            yield
-        except ArchiveError:
-            await self.execute("ROLLBACK")
-            raise
-        await self.execute("COMMIT")
 
     @property
     def thread_id(self) -> int:
@@ -331,8 +353,9 @@ class Database:
 
     @property
     def pool_stats(self) -> tuple[int, int]:
-        """(connections in use, connections open)."""
-        return len(self._pool._used), self._pool.size
+        """(connections in use, connections open); a connection being opened counts as both
+        (aiomysql's public size counts it, and it is opened to be lent)."""
+        return self._pool.size - self._pool.freesize, self._pool.size
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[Session]:
@@ -353,12 +376,6 @@ class Database:
             raise
         finally:
             self._pool.release(connection)
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Session]:
-        """Lend one connection inside BEGIN … COMMIT; any exception rolls back."""
-        async with self.session() as session, session.transaction():
-            yield session
 
 
 def _code(error: BaseException) -> int | None:

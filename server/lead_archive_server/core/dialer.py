@@ -14,7 +14,7 @@ from lead_archive_server.core import sql
 from lead_archive_server.core.db import NoSuchTable, ResultSet, Session, Statement
 from lead_archive_server.core.errors import TransientConflict
 from lead_archive_server.core.phases import phase
-from lead_archive_server.core.steps import Step, StepHook
+from lead_archive_server.core.steps import Step
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,6 @@ async def finish_delete(
     lead_ids: Sequence[int],
     state: DialerState | None,
     deleted: int,
-    after_step: StepHook,
 ) -> tuple[int, int]:
     """Complete the delete phase after delete_steps ran (`deleted` by its delete): (leads
     deleted, leads kept because the dialer uses them).
@@ -164,7 +163,6 @@ async def finish_delete(
     DialerTablesChanged (the batch reruns).
     """
     if state is None or not state.present:
-        await after_step("delete", session)
         return deleted, 0
     count, present = len(lead_ids), state.present
     with dialer_tables_may_go():
@@ -173,7 +171,6 @@ async def finish_delete(
             statement = sql.waiting_at_most(TABLE_LOCK_WAIT_S, statement)
             with phase("delete"):
                 deleted = await session.execute(statement, sql.guard_args(lead_ids, present))
-        await after_step("delete", session)
         if deleted == count:
             return deleted, 0
         statement = sql.waiting_at_most(

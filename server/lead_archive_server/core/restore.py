@@ -34,7 +34,7 @@ from lead_archive_server.core.archive import (
 )
 from lead_archive_server.core.db import Database, Session
 from lead_archive_server.core.schema import SchemaCache
-from lead_archive_server.core.steps import Step, StepHook, no_hook, run_steps, step_if
+from lead_archive_server.core.steps import Step, run_steps, step_if
 
 
 @dataclass(frozen=True)
@@ -59,18 +59,14 @@ async def restore_leads(
     *,
     attempts: int = 5,
     schemas: SchemaCache | None = None,
-    after_step: StepHook = no_hook,
     note: CommitNote[RestoreResult] | None = None,
 ) -> RestoreResult:
     """Restore one batch; a deadlock rolls back the whole batch and it runs again. A `note`
-    (the audit row) is written with the batch's COMMIT (see archive.CommitNote).
-
-    The test hook is called at the steps "start", "checked", "insert" and "delete".
-    """
+    (the audit row) is written with the batch's COMMIT (see archive.CommitNote)."""
 
     async def attempt(session: Session) -> RestoreResult:
-        async with locked_batch(session, batch.lead_ids, sql.RESTORING, after_step) as locked:
-            result = await _restore(session, batch, schemas or SCHEMAS, locked.leads, after_step)
+        async with locked_batch(session, batch.lead_ids, sql.RESTORING) as locked:
+            result = await _restore(session, batch, schemas or SCHEMAS, locked.leads)
             locked.write_with_commit(note, result)
         locked.committed(note)
         return result
@@ -83,18 +79,17 @@ async def _restore(
     batch: RestoreBatch,
     schemas: SchemaCache,
     leads: LeadsFound,
-    after_step: StepHook,
 ) -> RestoreResult:
-    """Validate existence in the archive, then insert and compare-delete, set-based."""
-    columns = await checked_columns(session, leads, schemas, after_step, restoring=True)
+    """Validate existence in the archive, then insert and compare-delete, set-based (sent
+    together: see steps)."""
+    columns = await checked_columns(session, leads, schemas, restoring=True)
     absent = [lead_id for lead_id in batch.lead_ids if lead_id not in leads.in_target]
     count = len(batch.lead_ids)
     steps = (
         step_if("insert", True, sql.insert_missing(columns, len(absent), sql.RESTORING), absent),
         Step("delete", sql.delete_archived(columns, count, sql.RESTORING), batch.lead_ids),
     )
-    inserted, deleted = await run_steps(session, steps, after_step)
-    await after_step("delete", session)
+    inserted, deleted = await run_steps(session, steps)
     selected = len(batch.lead_ids)
     return RestoreResult(
         select_count=selected,

@@ -71,7 +71,8 @@ WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s
 
 # Set on every new connection: room for a batch's lead IDs and the tables' columns in
 # GROUP_CONCAT (MariaDB's default is 1 MiB, MySQL's only 1 KiB). The readers check what they
-# get against COUNT(*), so a shorter limit costs a slower path, never a wrong answer.
+# get against COUNT(*), so a shorter limit refuses the batch with a message naming it, never
+# a wrong answer.
 # NO_AUTO_VALUE_ON_ZERO: a restore inserts explicit lead_ids into vicidial_list, whose
 # AUTO_INCREMENT would otherwise number a lead_id of 0 afresh (a copy under another ID).
 SESSION_SETUP = (
@@ -89,23 +90,10 @@ RELEASE_BATCH_LOCK = "SELECT RELEASE_LOCK(CONCAT('lead_archive:', DATABASE()))"
 IN_TRANSACTION = "SELECT @@in_transaction"
 
 
-@lru_cache(maxsize=512)
-def select_membership(count: int, flow: Flow = ARCHIVING) -> str:
-    """Which requested leads are in the source, and whether each is in the target already
-    (one row per lead)."""
-    s, t = flow.aliases
-    return (
-        f"SELECT {s}.lead_id, {t}.lead_id IS NOT NULL FROM {flow.source} {s} "
-        f"LEFT JOIN {flow.target} {t} ON {t}.lead_id = {s}.lead_id "
-        f"WHERE {s}.lead_id IN ({placeholders(count)})"
-    )
-
-
 # The leads found in the source, and those already in the target: each as COUNT, total
 # length of the IDs and GROUP_CONCAT. One row of text costs far less to read than a row per
 # lead; the caller checks each list against its COUNT and length, so a list cut short by
-# group_concat_max_len (even inside an ID) is noticed and read again with select_membership,
-# never taken as complete.
+# group_concat_max_len (even inside an ID) is noticed and refused, never taken as complete.
 def _ids_of(alias: str) -> str:
     return f"COUNT({alias}.lead_id), SUM(LENGTH({alias}.lead_id)), GROUP_CONCAT({alias}.lead_id)"
 
