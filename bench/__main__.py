@@ -1,7 +1,7 @@
 """`python -m bench`: floor, gRPC, REST per batch; the floor's loop, `lead-archive archive` and
 pt-archiver on whole lists; then the dialer guard's cost per batch (bench/guard.py).
 
-See the README's performance section; `python -m bench --help` lists the knobs.
+See docs/performance.md; `python -m bench --help` lists the knobs.
 """
 
 from __future__ import annotations

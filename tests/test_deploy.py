@@ -11,7 +11,12 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from lead_archive_server.runtime.settings import Settings, load_settings
+from lead_archive_server.runtime.settings import (
+    CONFIG_FILE_ENV,
+    HARNESS_PREFIXES,
+    Settings,
+    load_settings,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "deploy" / "lead-archive.toml.example"
@@ -39,12 +44,37 @@ def test_the_example_loads_as_it_is(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert settings.audit is True
 
 
-def test_the_readme_names_every_setting() -> None:
-    readme = (ROOT / "README.md").read_text()
+SETTINGS_DOC = ROOT / "docs" / "operations.md"
+USER_DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def settings_table() -> str:
+    """The rows of the settings table: the `## Settings` section of docs/operations.md."""
+    section = SETTINGS_DOC.read_text().split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+    return "\n".join(line for line in section.splitlines() if line.startswith("| `LEAD_ARCHIVE_"))
+
+
+def test_the_settings_table_names_every_setting() -> None:
+    table = settings_table()
     missing = [
-        name for name in Settings.model_fields if f"LEAD_ARCHIVE_{name.upper()}" not in readme
+        name for name in Settings.model_fields if f"`LEAD_ARCHIVE_{name.upper()}`" not in table
     ]
     assert missing == []
+    assert f"`{CONFIG_FILE_ENV}`" in table
+
+
+def test_the_user_documents_name_no_setting_that_does_not_exist() -> None:
+    known = {f"LEAD_ARCHIVE_{name.upper()}" for name in Settings.model_fields} | {CONFIG_FILE_ENV}
+    unknown = []
+    for document in USER_DOCS:
+        for name, wildcard in re.findall(r"(LEAD_ARCHIVE_[A-Z0-9_]*)(\*?)", document.read_text()):
+            if name.startswith(HARNESS_PREFIXES):
+                continue  # the test harness's own variables, not settings
+            # `LEAD_ARCHIVE_HTTP_*` names a group: some setting must start with it.
+            named = any(s.startswith(name) for s in known) if wildcard else name in known
+            if not named:
+                unknown.append(f"{document.relative_to(ROOT)}: {name}{wildcard}")
+    assert unknown == []
 
 
 def test_the_systemd_unit_runs_serve_as_its_own_user_hardened() -> None:

@@ -70,7 +70,7 @@ def database_from_astguiclient(path: str) -> DatabaseUrl | None:
 
 
 class Settings(BaseSettings):
-    """Every setting of the service; see the README's settings table."""
+    """Every setting of the service; see the settings table in docs/operations.md."""
 
     model_config = SettingsConfigDict(env_prefix="LEAD_ARCHIVE_", extra="ignore")
 
@@ -322,7 +322,7 @@ def _refuse_unknown_names(env: Mapping[str, str], file_keys: set[str], config_fi
 
 def _closest(name: str, known: list[str]) -> str:
     match = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    return f"; did you mean {match[0]}?" if match else " (see the README's settings table)"
+    return f"; did you mean {match[0]}?" if match else " (see docs/operations.md, Settings)"
 
 
 @dataclass(frozen=True)
