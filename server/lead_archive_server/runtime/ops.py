@@ -20,6 +20,7 @@ from lead_archive_server.service.callers import parse_networks
 from lead_archive_server.service.drain import DrainGate, Gate
 from lead_archive_server.service.health import DatabaseWatcher
 from lead_archive_server.service.observe import CallObserver
+from lead_archive_server.service.reader import RequestReader
 
 HEALTH_SERVICES = ("", SERVICE_NAME)
 
@@ -31,6 +32,7 @@ class Operations:
         self.health = health.aio.HealthServicer()
         self.admin_log = AdminLog(db, enabled=settings.audit, timeout_s=settings.audit_timeout_s)
         self.gate = Gate()
+        self.reader = RequestReader()
         self.drain_gate = DrainGate(self.gate)
         # The audit row is written by each batch (see service.audit); calls end with these.
         listeners = (AccessLog(), metrics.CallMetrics())
