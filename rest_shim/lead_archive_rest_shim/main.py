@@ -14,6 +14,7 @@ from vicidial.leads.v1 import lead_archive_pb2_grpc
 from lead_archive_rest_shim import ops
 from lead_archive_rest_shim.context import RequestContextMiddleware, parse_networks
 from lead_archive_rest_shim.errors import ApiError, handle_api_error
+from lead_archive_rest_shim.known_keys import KnownKeys
 from lead_archive_rest_shim.openapi import SECURITY_SCHEMES
 from lead_archive_rest_shim.routes import router
 from lead_archive_rest_shim.upstream import UpstreamTls, open_channel
@@ -63,6 +64,7 @@ def create_app(
     )
     _declare_security_schemes(app)
     app.state.server_metrics = server_metrics
+    app.state.known_keys = KnownKeys()
     app.include_router(router)
     app.include_router(ops.router)
     app.add_exception_handler(ApiError, handle_api_error)
