@@ -79,8 +79,10 @@ async def _read_body(request: Request) -> bytes | None:
             if size > MAX_BODY_BYTES:
                 return None
             chunks.append(chunk)
-    except ClientDisconnect:  # gone, or cut off by the request deadline: no one to answer
-        raise ApiError(Reason.REQUEST_BODY_INVALID, messages.BODY_NOT_RECEIVED) from None
+    except ClientDisconnect:  # gone, or cut off by the request deadline (which answered 408)
+        raise ApiError(
+            Reason.REQUEST_BODY_INVALID, messages.BODY_NOT_RECEIVED, status_code=408
+        ) from None
     return b"".join(chunks)
 
 

@@ -54,6 +54,7 @@ def _rest_server(
             upstream_metadata=upstream_metadata,
             trusted_proxies=settings.trusted_proxies,
             server_metrics=in_process_grpc,
+            upstream_max_calls=settings.grpc_max_concurrent_streams,
         ),
         host=settings.http_host,
         port=settings.http_port,
