@@ -20,15 +20,15 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import grpc
 from google.protobuf.message import DecodeError, Message
-from lead_archive_client.vocabulary import AUTHORIZATION_KEY, SERVICE_NAME, Reason
+from lead_archive_client.vocabulary import AUTHORIZATION_KEY, Reason
 
 from lead_archive_server.access.keys import key_from_authorization
 from lead_archive_server.core.errors import InvalidRequest
+from lead_archive_server.service.interceptor import ours
 
 if TYPE_CHECKING:
     from lead_archive_server.service.interceptor import Behaviour, Context, Handler
 
-_PREFIX = f"/{SERVICE_NAME}/"
 M = TypeVar("M", bound=Message)
 
 
@@ -68,8 +68,7 @@ class RequestReader(grpc.aio.ServerInterceptor):
     ) -> Handler | None:
         """Replace a unary handler of the service by a client-streaming one reading raw bytes."""
         handler = await continuation(handler_call_details)
-        method = str(handler_call_details.method)
-        if handler is None or handler.unary_unary is None or not method.startswith(_PREFIX):
+        if handler is None or ours(handler, handler_call_details) is None:
             return handler
         parse: Callable[[bytes], Any] = handler.request_deserializer  # type: ignore[assignment]
         # A coroutine function for an aio server, whatever grpc's stubs say.
