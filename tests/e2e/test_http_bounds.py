@@ -75,10 +75,27 @@ async def raw_exchange(
                 writer.write(head[start : start + chunk])
                 await writer.drain()
         with suppress(ConnectionError):
-            return await asyncio.wait_for(reader.read(65536), wait_s)
+            return await asyncio.wait_for(read_response(reader), wait_s)
         return b""
     finally:
         writer.close()
+
+
+async def read_response(reader: asyncio.StreamReader) -> bytes:
+    """One whole response (its head and Content-Length bytes), or what came before EOF."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as cut:
+        return cut.partial
+    length = next(
+        (
+            int(line.split(b":")[1])
+            for line in head.lower().split(b"\r\n")
+            if line.startswith(b"content-length:")
+        ),
+        0,
+    )
+    return head + await reader.readexactly(length)
 
 
 def status_and_body(answer: bytes) -> tuple[int, dict[str, object]]:
