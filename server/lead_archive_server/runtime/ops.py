@@ -50,6 +50,7 @@ class Operations:
             readiness=call_time_readable if call_time_id else None,
         )
         metrics.POOLS.watch(db, settings.pool_size)
+        self._db = db
 
     async def start(self) -> None:
         """Check the database now, then keep checking in the background."""
@@ -65,3 +66,6 @@ class Operations:
         """Stop the watcher; let batches whose callers left finish and be audited."""
         await self.observer.settle()
         await self.watcher.stop()
+        # The pool closes next: a closed pool lingering until garbage collection was still
+        # counted in lead_archive_db_pool_* (a flaky test_observability after in-process runs).
+        metrics.POOLS.forget(self._db)
