@@ -146,6 +146,8 @@ class HalfOpenStreams:
         """Open `count` streams and push their messages until the server stops taking bytes
         (nothing for `stall_s`) or every stream sent all but its last byte."""
         async with asyncio.timeout(deadline_s):
+            if not count:  # a connection with no stream
+                await self._connect()
             while len(self.streams) < count:
                 connection = await self._connect()
                 allowed = connection.h2.remote_settings.max_concurrent_streams

@@ -259,3 +259,25 @@ async def test_a_stored_bad_name_is_refused_before_the_batch_runs(
             await asyncio.sleep(0.1)
     assert await innodb.snapshot() == before  # nothing ran, nothing changed
     assert "\x1b" not in serve.log.read_text()
+
+
+async def test_grpc_connections_without_a_handshake_or_calls_are_closed(
+    innodb: TestDb, tmp_path: Path
+) -> None:
+    async with served(
+        innodb, tmp_path, grpc_handshake_timeout_s="1", grpc_max_connection_idle_s="1"
+    ) as serve:
+        silent = await connect_from(ATTACKER, serve.grpc_port)  # never says a word
+        idle = HalfOpenStreams(serve.grpc_port, ATTACKER)
+        await idle.open(0)  # an HTTP/2 connection, handshaken, with no call
+        started = time.monotonic()
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(10):
+            while await loop.sock_recv(silent, 4096):  # the server's SETTINGS, then its close
+                pass
+            while not idle.connections[0].terminated:
+                await idle.connections[0].read_events(1)  # GOAWAY, then closed
+        waited = time.monotonic() - started
+        silent.close()
+        await idle.close()
+    assert waited < 5
