@@ -71,13 +71,13 @@ async def wait_for_http(port: int) -> None:
 
 @asynccontextmanager
 async def serving(
-    env: dict[str, str], log: Path, *, stop_s: float = 30
+    env: dict[str, str], log: Path, *, stop_s: float = 30, prefix: tuple[str, ...] = ()
 ) -> AsyncIterator[asyncio.subprocess.Process]:
-    """Run `lead-archive serve` logging to a file until its REST port answers; on leaving,
-    SIGTERM it and insist it exits cleanly."""
+    """Run `lead-archive serve` (after `prefix`, e.g. prlimit and its options) logging to a
+    file until its REST port answers; on leaving, SIGTERM it and insist it exits cleanly."""
     with log.open("wb") as out:
         process = await asyncio.create_subprocess_exec(
-            LEAD_ARCHIVE, "serve", env=env, stdout=out, stderr=out
+            *prefix, LEAD_ARCHIVE, "serve", env=env, stdout=out, stderr=out
         )
     try:
         await wait_for_http(int(env["LEAD_ARCHIVE_HTTP_PORT"]))

@@ -121,7 +121,8 @@ def test_the_nightly_service_archives_from_the_settings_and_takes_exit_3_as_succ
     assert service["SuccessExitStatus"] == "3"  # office hours: stopped cleanly, resumes tomorrow
     assert service["User"] == "lead-archive"
     assert service["Environment"] == "LEAD_ARCHIVE_CONFIG=/etc/lead-archive/lead-archive.toml"
-    assert service["EnvironmentFile"] == "-/etc/lead-archive/lead-archive.env"
+    # Its own environment file, required (it holds the job's key and nothing of the service's).
+    assert service["EnvironmentFile"] == "/etc/lead-archive/lead-archive-nightly.env"
     assert service["KillSignal"] == "SIGTERM"
     main = read_unit(UNIT)["Service"]
     for setting in ("NoNewPrivileges", "ProtectSystem", "ProtectHome", "CapabilityBoundingSet"):
@@ -174,3 +175,43 @@ def test_the_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     bad.write_text(NIGHTLY_TIMER.read_text().replace("*-*-* 01:30:00", "nightly at half past one"))
     done = _verify(broken, [bad, NIGHTLY_SERVICE])
     assert done.returncode != 0 and "calendar" in done.stderr
+
+
+def test_the_units_bound_files_memory_and_tasks_and_say_why() -> None:
+    for path in (UNIT, NIGHTLY_SERVICE):
+        service = read_unit(path)["Service"]
+        assert int(service["LimitNOFILE"]) > 1024, path  # systemd's default soft limit
+        assert re.fullmatch(r"\d+[MG]", service["MemoryMax"]), path
+        assert int(service["TasksMax"]) > 0, path
+        lines = path.read_text().splitlines()
+        bounds = ("LimitNOFILE=", "MemoryMax=", "TasksMax=")
+        for setting in bounds:  # each explained by the comment above it (or above the three)
+            at = next(n for n, line in enumerate(lines) if line.startswith(setting))
+            above = [line for line in lines[:at] if not line.startswith(bounds)]
+            assert above[-1].startswith("#"), (path, setting)
+
+
+def test_the_service_and_the_nightly_job_read_separate_environment_files() -> None:
+    service = read_unit(UNIT)["Service"]["EnvironmentFile"].lstrip("-")
+    nightly = read_unit(NIGHTLY_SERVICE)["Service"]["EnvironmentFile"].lstrip("-")
+    assert service != nightly
+
+
+def test_the_documented_commands_create_each_environment_file_0600(tmp_path: Path) -> None:
+    # The nightly job's steps are in the README, the service's in docs/operations.md.
+    readme = (ROOT / "README.md").read_text() + (ROOT / "docs" / "operations.md").read_text()
+    commands = re.findall(r"^install -m 0600 /dev/null (/etc/lead-archive/\S+\.env)", readme, re.M)
+    service = read_unit(UNIT)["Service"]["EnvironmentFile"].lstrip("-")
+    nightly = read_unit(NIGHTLY_SERVICE)["Service"]["EnvironmentFile"].lstrip("-")
+    assert set(commands) == {service, nightly}
+    assert "lead-archive.env   # mode 0600" not in readme  # no more `echo >>` into a new file
+    for target in commands:  # run as documented, under the most permissive umask
+        path = tmp_path / Path(target).name
+        done = subprocess.run(
+            ["sh", "-c", f"umask 000 && install -m 0600 /dev/null {path} && echo X=1 >> {path}"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        assert done.returncode == 0, done.stderr
+        assert path.stat().st_mode & 0o777 == 0o600, target

@@ -140,6 +140,7 @@ REASON_ERRORS: Final[Mapping[Reason, type[LeadArchiveError]]] = MappingProxyType
         Reason.SHUTTING_DOWN: Unavailable,
         Reason.REQUEST_BODY_INVALID: ServerError,
         Reason.SERVICE_UNAVAILABLE: Unavailable,
+        Reason.REQUEST_MALFORMED: InvalidLeads,
     }
 )
 """The class of every reason the service names."""

@@ -39,7 +39,12 @@ MAX_LEADS_PER_BATCH: Final = 500
 INT64_MIN: Final = -(2**63)
 INT64_MAX: Final = 2**63 - 1
 MAX_REQUEST_BYTES: Final = 1024 * 1024
-"""A request of 500 lead IDs is a few kB; anything near this is not a request of ours."""
+"""The largest REST body read: JSON of 500 lead IDs is a few kB; anything near this is not a
+request of ours."""
+MAX_MESSAGE_BYTES: Final = 64 * 1024
+"""The largest gRPC request message received. A 500-lead request is at most 5,009 bytes (every
+ID a 10-byte varint, as a negative one is; real lead IDs take 5), so 64 KiB leaves 13 times
+that; it bounds what a half-sent message can hold of the server's memory."""
 
 # --- metadata (gRPC) and headers (HTTP) --------------------------------------------------------
 AUTHORIZATION_KEY: Final = "authorization"
@@ -95,6 +100,7 @@ class Reason(StrEnum):
     SHUTTING_DOWN = "SHUTTING_DOWN"
     REQUEST_BODY_INVALID = "REQUEST_BODY_INVALID"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    REQUEST_MALFORMED = "REQUEST_MALFORMED"
 
 
 @dataclass(frozen=True)
@@ -160,6 +166,11 @@ PROBLEMS: Final[Mapping[Reason, Problem]] = MappingProxyType(
         # contract says; the message says what is wrong), and a gRPC service it cannot reach.
         Reason.REQUEST_BODY_INVALID: Problem("INTERNAL", "request body is not a JSON object"),
         Reason.SERVICE_UNAVAILABLE: Problem("UNAVAILABLE", "archive service unavailable"),
+        # Said by the gRPC server: the request message is not valid protobuf of its method
+        # (only a client of its own can send that; the REST shim never does).
+        Reason.REQUEST_MALFORMED: Problem(
+            "INVALID_ARGUMENT", "request message is not a valid protobuf request"
+        ),
     }
 )
 
@@ -190,6 +201,11 @@ HTTP_STATUS: Final[Mapping[str, int]] = MappingProxyType(
 
 MESSAGE_ONLY_STATUSES: Final = frozenset({401, 403})
 """The documented 401 and 403 bodies hold only the message."""
+
+
+def printable_ascii(text: str) -> bool:
+    """Whether a text can go into gRPC metadata or an HTTP header as it is (space to ~)."""
+    return all(" " <= char <= "~" for char in text)
 
 
 def safe_request_id(candidate: str | None) -> str:

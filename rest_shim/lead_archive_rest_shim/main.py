@@ -15,9 +15,10 @@ from vicidial.leads.v1 import lead_archive_pb2_grpc
 from lead_archive_rest_shim import ops
 from lead_archive_rest_shim.context import RequestContextMiddleware
 from lead_archive_rest_shim.errors import ApiError, handle_api_error
+from lead_archive_rest_shim.known_keys import KnownKeys
 from lead_archive_rest_shim.openapi import SECURITY_SCHEMES
 from lead_archive_rest_shim.routes import router
-from lead_archive_rest_shim.upstream import UpstreamTls, open_channel
+from lead_archive_rest_shim.upstream import MAX_CALLS, UpstreamTls, open_channel
 
 ChannelFactory = Callable[[str], grpc.aio.Channel]
 
@@ -30,18 +31,21 @@ def create_app(
     upstream_metadata: tuple[tuple[str, str], ...] = (),
     trusted_proxies: str = "",
     server_metrics: bool = False,
+    upstream_max_calls: int = MAX_CALLS,
 ) -> FastAPI:
     """Build the REST shim that forwards to the LeadArchiveService at ``upstream`` (HOST:PORT).
 
     The channel is opened when the app starts (``lifespan``) and closed when it stops; it
     uses TLS when ``upstream_tls`` is given, and sends ``upstream_metadata`` with every
     call. ``trusted_proxies`` (comma-separated addresses or networks) are the proxies whose
-    X-Forwarded-For is believed. ``server_metrics``: the gRPC server runs in this process,
-    so ``/metrics`` exports its metrics too. ``channel_factory`` replaces the channel
-    altogether, e.g. for tests (its calls then carry no request id or client address).
+    X-Forwarded-For is believed. ``upstream_max_calls``: calls in flight on the channel at
+    most (the gRPC server's streams per connection). ``server_metrics``: the gRPC server
+    runs in this process, so ``/metrics`` exports its metrics too. ``channel_factory``
+    replaces the channel altogether, e.g. for tests (its calls then carry no request id or
+    client address).
     """
     connect: ChannelFactory = channel_factory or (
-        lambda target: open_channel(target, upstream_tls, upstream_metadata)
+        lambda target: open_channel(target, upstream_tls, upstream_metadata, upstream_max_calls)
     )
 
     @asynccontextmanager
@@ -64,6 +68,7 @@ def create_app(
     )
     _declare_security_schemes(app)
     app.state.server_metrics = server_metrics
+    app.state.known_keys = KnownKeys()
     app.include_router(router)
     app.include_router(ops.router)
     app.add_exception_handler(ApiError, handle_api_error)

@@ -11,6 +11,7 @@ BODY_NOT_OBJECT = "request body must be a JSON object, not {kind}"
 BODY_TOO_DEEP = "request body is not valid JSON: it is nested too deeply"
 BODY_CONSTANT = "{constant} is not a JSON value"
 BODY_TOO_LARGE = "request body is larger than {limit} bytes (1 MiB); it was not read"
+BODY_NOT_RECEIVED = "request body was not received: the client closed or was too slow"
 
 UPSTREAM_FAILED = "archive service failed unexpectedly"
 UNEXPECTED = "unexpected error in the REST gateway"

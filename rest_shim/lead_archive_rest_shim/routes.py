@@ -5,6 +5,10 @@ Processing order is the contract's: key, office hours, body, field checks. The s
 checks key and office hours, so a failure only the shim can see (a body that is not a JSON
 object, a lead ID that is not an integer) is reported only after ``CheckAccess`` passed.
 A restore has no office-hours check: its ``CheckAccess`` asks about the key only.
+
+The key is checked before the body is read (CONTRACT 11): unless the server accepted it
+lately (``known_keys``), ``CheckAccess`` comes first and a refused caller's body is never
+read or parsed.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from lead_archive_client.vocabulary import (
     RESTORE_PATH,
     Reason,
 )
+from starlette.requests import ClientDisconnect
 from vicidial.leads.v1 import lead_archive_pb2
 
 from lead_archive_rest_shim import messages, openapi, translate
@@ -31,6 +36,7 @@ from lead_archive_rest_shim.errors import (
     from_grpc_itself,
     json_response,
 )
+from lead_archive_rest_shim.known_keys import KnownKeys
 
 if TYPE_CHECKING:
     from vicidial.leads.v1.lead_archive_pb2_grpc import LeadArchiveServiceAsyncStub
@@ -46,6 +52,10 @@ router = APIRouter()
 
 def _stub(request: Request) -> LeadArchiveServiceAsyncStub:
     return cast("LeadArchiveServiceAsyncStub", request.app.state.stub)
+
+
+def _known_keys(request: Request) -> KnownKeys:
+    return cast(KnownKeys, request.app.state.known_keys)
 
 
 async def _check_access(
@@ -67,40 +77,68 @@ async def _read_body(request: Request) -> bytes | None:
         return None
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            return None
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                return None
+            chunks.append(chunk)
+    except ClientDisconnect:  # gone, or cut off by the request deadline (which answered 408)
+        raise ApiError(
+            Reason.REQUEST_BODY_INVALID, messages.BODY_NOT_RECEIVED, status_code=408
+        ) from None
     return b"".join(chunks)
+
+
+async def _key_first(
+    request: Request, stub: LeadArchiveServiceAsyncStub, metadata: Metadata, *, key_only: bool
+) -> bool:
+    """Ask the server about a key it has not accepted lately, before the body is read;
+    True when it was asked (and said yes)."""
+    known = _known_keys(request)
+    if known.known(metadata):
+        return False
+    await _check_access(stub, metadata, key_only=key_only)
+    known.accepted(metadata)
+    return True
 
 
 async def _json_body(
     request: Request, stub: LeadArchiveServiceAsyncStub, metadata: Metadata, *, key_only: bool
-) -> dict[str, translate.JsonValue]:
-    """The body as a JSON object, or the 500 that says why not (after the access check)."""
+) -> tuple[dict[str, translate.JsonValue], bool]:
+    """The body as a JSON object, or the 500 that says why not (after the access check);
+    with whether access was checked for this request already."""
+    checked = await _key_first(request, stub, metadata, key_only=key_only)
     raw = await _read_body(request)
-    if raw is None:
-        await _check_access(stub, metadata, key_only=key_only)  # 401 and 403 still come first
-        raise ApiError(
-            Reason.REQUEST_BODY_INVALID, messages.BODY_TOO_LARGE.format(limit=MAX_BODY_BYTES)
-        )
     try:
-        return translate.parse_body(raw)
+        if raw is None:
+            limit = MAX_BODY_BYTES
+            raise translate.BodyError(messages.BODY_TOO_LARGE.format(limit=limit))
+        return translate.parse_body(raw), checked
     except translate.BodyError as exc:
-        await _check_access(stub, metadata, key_only=key_only)
+        if not checked:  # 401 and 403 still come first for a key known from earlier
+            await _check_access(stub, metadata, key_only=key_only)
         raise ApiError(Reason.REQUEST_BODY_INVALID, exc.message) from None
+
+
+def _heard(request: Request, metadata: Metadata, error: grpc.aio.AioRpcError | None) -> None:
+    """Keep the known keys in step with what the server said of this one."""
+    if error is None:
+        _known_keys(request).accepted(metadata)
+    elif error.code() == grpc.StatusCode.UNAUTHENTICATED:
+        _known_keys(request).refused(metadata)
 
 
 async def _archive(request: Request) -> Response:
     stub = _stub(request)
     metadata = translate.auth_metadata(request.headers.get("authorization"))
-    body = await _json_body(request, stub, metadata, key_only=False)
+    body, checked = await _json_body(request, stub, metadata, key_only=False)
     plan = translate.plan_archive(body)
     # An invalid flag outranks a non-integer lead ID: the server reports the flag, since
     # it was left unset in the request.
     if plan.not_integers and plan.flags_valid:
-        await _check_access(stub, metadata)
+        if not checked:
+            await _check_access(stub, metadata)
         raise ApiError(Reason.LEAD_IDS_NOT_INTEGERS, lead_ids=plan.not_integers)
 
     try:
@@ -108,9 +146,11 @@ async def _archive(request: Request) -> Response:
             plan.request, metadata=metadata
         )
     except grpc.aio.AioRpcError as error:
+        _heard(request, metadata, error)
         if from_grpc_itself(error):  # e.g. a request over gRPC's size limit: 401/403 first
             await _check_access(stub, metadata)
         raise error_from_rpc(error, plan.restore) from None
+    _heard(request, metadata, None)
     return json_response(translate.success_body(response))
 
 
@@ -137,17 +177,20 @@ async def archive_leads(request: Request) -> Response:
 async def _restore(request: Request) -> Response:
     stub = _stub(request)
     metadata = translate.auth_metadata(request.headers.get("authorization"))
-    body = await _json_body(request, stub, metadata, key_only=True)
+    body, checked = await _json_body(request, stub, metadata, key_only=True)
     plan = translate.plan_restore(body)
     if plan.not_integers:
-        await _check_access(stub, metadata, key_only=True)
+        if not checked:
+            await _check_access(stub, metadata, key_only=True)
         raise ApiError(Reason.LEAD_IDS_NOT_INTEGERS, lead_ids=plan.not_integers)
     try:
         response: lead_archive_pb2.RestoreLeadsResponse = await stub.RestoreLeads(
             plan.request, metadata=metadata
         )
     except grpc.aio.AioRpcError as error:
+        _heard(request, metadata, error)
         raise error_from_rpc(error, plan.restore) from None
+    _heard(request, metadata, None)
     return json_response(translate.restore_success_body(response))
 
 

@@ -18,7 +18,9 @@ from lead_archive_client.vocabulary import (
     COUNT_FIELDS,
     INT64_MAX,
     INT64_MIN,
+    MAX_LEADS_PER_BATCH,
     RESTORE_COUNT_FIELDS,
+    printable_ascii,
 )
 from vicidial.leads.v1 import lead_archive_pb2
 
@@ -192,6 +194,11 @@ def to_int64(integers: Sequence[JsonInteger]) -> tuple[list[int], dict[int, Json
     return wire, {sentinel: value for value, sentinel in sentinel_of.items()}
 
 
+# More lead IDs than a batch may hold are answered "cannot exceed" whatever the rest say, and
+# no more than one over the limit is sent: the gRPC message stays far below its size limit.
+_MOST_SENT = MAX_LEADS_PER_BATCH + 1
+
+
 def restore_lead_ids(
     lead_ids: Iterable[int], sentinels: Mapping[int, JsonInteger]
 ) -> list[JsonValue]:
@@ -232,7 +239,7 @@ def plan_archive(body: Mapping[str, JsonValue]) -> ArchivePlan:
         request.delete_leads = delete
     integers, not_integers = split_lead_ids(body.get("lead_ids"))
     wire, sentinels = to_int64(integers)
-    request.lead_ids.extend(wire)
+    request.lead_ids.extend(wire[:_MOST_SENT])
     return ArchivePlan(
         request=request,
         flags_valid=None not in (insert, update, delete),
@@ -261,7 +268,7 @@ def plan_restore(body: Mapping[str, JsonValue]) -> RestorePlan:
     """
     integers, not_integers = split_lead_ids(body.get("lead_ids"))
     wire, sentinels = to_int64(integers)
-    request = lead_archive_pb2.RestoreLeadsRequest(lead_ids=wire)
+    request = lead_archive_pb2.RestoreLeadsRequest(lead_ids=wire[:_MOST_SENT])
     return RestorePlan(request, tuple(not_integers), sentinels)
 
 
@@ -278,7 +285,7 @@ def auth_metadata(authorization: str | None) -> tuple[tuple[str, str], ...]:
     """
     if authorization is None or len(authorization) > MAX_AUTHORIZATION_CHARS:
         return ()
-    if not all(" " <= char <= "~" for char in authorization):
+    if not printable_ascii(authorization):
         return ()
     return ((AUTHORIZATION_KEY, authorization),)
 

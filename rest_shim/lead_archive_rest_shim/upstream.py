@@ -7,6 +7,8 @@ proxy address), and reports the server's answer back into the request's record.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +25,8 @@ from lead_archive_client.vocabulary import (
 from lead_archive_rest_shim.context import RequestRecord, current_request
 
 Metadata = tuple[tuple[str, str], ...]
+# The gRPC server's default streams per connection (LEAD_ARCHIVE_GRPC_MAX_CONCURRENT_STREAMS).
+MAX_CALLS = 32
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,30 @@ class UpstreamTls:
 
     root_certificates: bytes | None = None
     server_name: str | None = None
+
+
+class _CallSlots(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc, unused-ignore]
+    """At most `slots` calls in flight on the channel; the others wait their turn.
+
+    The channel is one connection, and the server refuses streams beyond its per-connection
+    limit: a burst of requests on a fresh connection, before the server's limit is known, got
+    UNAVAILABLE ("archive service unavailable") instead of waiting.
+    """
+
+    def __init__(self, slots: int) -> None:
+        self._slots = asyncio.Semaphore(slots)
+
+    async def intercept_unary_unary(
+        self,
+        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
+        client_call_details: grpc.aio.ClientCallDetails,
+        request: Any,
+    ) -> Any:
+        async with self._slots:
+            call = await continuation(client_call_details, request)
+            with contextlib.suppress(grpc.aio.AioRpcError):  # the caller reads it from the call
+                await call
+            return call
 
 
 class _ContextInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc, unused-ignore]
@@ -87,13 +115,17 @@ def _note_user(record: RequestRecord, trailing: Any) -> None:
 
 
 def open_channel(
-    target: str, tls: UpstreamTls | None = None, extra_metadata: Metadata = ()
+    target: str,
+    tls: UpstreamTls | None = None,
+    extra_metadata: Metadata = (),
+    max_calls: int = MAX_CALLS,
 ) -> grpc.aio.Channel:
     """A channel to HOST:PORT: TLS when ``tls`` is given, else plaintext.
 
-    ``extra_metadata`` goes with every call (the in-process token of ``lead-archive serve``).
+    ``extra_metadata`` goes with every call (the in-process token of ``lead-archive serve``);
+    at most ``max_calls`` calls are in flight at once (the server's streams per connection).
     """
-    interceptors = [_ContextInterceptor(extra_metadata)]
+    interceptors = [_CallSlots(max_calls), _ContextInterceptor(extra_metadata)]
     if tls is None:
         return grpc.aio.insecure_channel(target, interceptors=interceptors)
     credentials = grpc.ssl_channel_credentials(root_certificates=tls.root_certificates)

@@ -1,5 +1,9 @@
-"""Bounded requests on a real `lead-archive serve`: header bytes and count, head time, idle
-keep-alive, open connections, memory; unauthenticated bodies get the documented 401 first."""
+"""Bounded requests on a real `lead-archive serve`: header bytes and count (however the head
+arrives), head time, the whole request's time, idle keep-alive, open connections in all and
+per client address, memory; unauthenticated bodies get the documented 401 first, unread.
+
+Attackers connect from 127.0.0.2, callers from 127.0.0.1: per-address limits act as they
+would on two hosts."""
 
 from __future__ import annotations
 
@@ -14,9 +18,15 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from lead_archive_server.access.keys import create_key
+from lead_archive_server.cli.http_limits import HttpLimits, bounded_protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from tests.processes import LEAD_ARCHIVE, environment, free_port, serving
 from tests.support import TestDb
+from tests.support_h2 import connect_from
+
+ATTACKER = "127.0.0.2"
 
 ENDPOINT = "/vicidial/leads/archive"
 UNAUTHORIZED = {"message": "unable to validate api user"}
@@ -54,19 +64,38 @@ async def innodb(databases: dict[str, TestDb]) -> TestDb:
     return tdb
 
 
-async def raw_exchange(port: int, head: bytes, *, chunk: int = 65536, wait_s: float = 10) -> bytes:
+async def raw_exchange(
+    port: int, head: bytes, *, chunk: int = 65536, wait_s: float = 10, source: str = "127.0.0.1"
+) -> bytes:
     """Send a request head (in chunks, stopping if the server closes), return its answer."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    reader, writer = await asyncio.open_connection(sock=await connect_from(source, port))
     try:
         with suppress(ConnectionError):
             for start in range(0, len(head), chunk):
                 writer.write(head[start : start + chunk])
                 await writer.drain()
         with suppress(ConnectionError):
-            return await asyncio.wait_for(reader.read(65536), wait_s)
+            return await asyncio.wait_for(read_response(reader), wait_s)
         return b""
     finally:
         writer.close()
+
+
+async def read_response(reader: asyncio.StreamReader) -> bytes:
+    """One whole response (its head and Content-Length bytes), or what came before EOF."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as cut:
+        return cut.partial
+    length = next(
+        (
+            int(line.split(b":")[1])
+            for line in head.lower().split(b"\r\n")
+            if line.startswith(b"content-length:")
+        ),
+        0,
+    )
+    return head + await reader.readexactly(length)
 
 
 def status_and_body(answer: bytes) -> tuple[int, dict[str, object]]:
@@ -182,5 +211,97 @@ async def test_unauthenticated_bodies_and_headers_get_the_documented_401(
         response = await client.post(
             ENDPOINT, content=big_body, headers={"Authorization": f"Key={key}"}
         )
-    assert response.status_code == 500
+    # The documented answer, not a gRPC size limit's 500: the shim sends 501 of the IDs.
+    assert (response.status_code, response.json()) == (
+        400,
+        {"message": "lead_ids cannot exceed 500 values", "lead_errors": 0, "lead_ids": []},
+    )
     assert not any(word in response.text for word in GRPC_WORDING), response.text
+
+
+async def test_a_head_over_the_limit_in_one_read_is_refused(innodb: TestDb, tmp_path: Path) -> None:
+    head = request_head(b"X-Big: " + b"a" * 120_000)
+    async with served(innodb, tmp_path) as serve:
+        answer = await raw_exchange(serve.port, head, chunk=len(head), source=ATTACKER)
+    assert status_and_body(answer) == (
+        431,
+        {"message": "request headers are larger than 16384 bytes"},
+    )
+
+
+def slow_body_head(key: str | None, length: int = 1000) -> bytes:
+    """A POST's head, and the first byte of a body that never comes."""
+    auth = [b"Authorization: Key=" + key.encode()] if key else []
+    return request_head(b"Content-Length: %d" % length, *auth) + b"{"
+
+
+async def test_connections_per_address_are_bounded_and_another_address_is_served(
+    innodb: TestDb, tmp_path: Path
+) -> None:
+    async with served(innodb, tmp_path, http_max_connections_per_client="4") as serve:
+        key = await create_key(innodb.db, "6666")
+        held = []
+        for _ in range(4):
+            _, writer = await asyncio.open_connection(sock=await connect_from(ATTACKER, serve.port))
+            writer.write(slow_body_head(key))
+            held.append(writer)
+        refused = await raw_exchange(serve.port, slow_body_head(None), source=ATTACKER)
+        started = time.monotonic()
+        async with httpx.AsyncClient() as client:  # another address is served at once
+            healthy = await client.get(f"http://127.0.0.1:{serve.port}/healthz")
+        waited = time.monotonic() - started
+        for writer in held:
+            writer.close()
+    assert status_and_body(refused) == (
+        503,
+        {"message": "too many open connections from your address (4); try again shortly"},
+    )
+    assert healthy.status_code == 200 and waited < 2
+
+
+async def test_a_body_not_sent_in_time_is_408_and_a_keyless_one_401_unread(
+    innodb: TestDb, tmp_path: Path
+) -> None:
+    async with served(innodb, tmp_path, http_request_timeout_s="2") as serve:
+        key = await create_key(innodb.db, "6666")
+        started = time.monotonic()
+        keyless = await raw_exchange(serve.port, slow_body_head(None, 1 << 20), source=ATTACKER)
+        unread_s = time.monotonic() - started
+        started = time.monotonic()
+        slow = await raw_exchange(serve.port, slow_body_head(key), source=ATTACKER)
+        slow_s = time.monotonic() - started
+    # 401 while the body had not even begun: it was never waited for, read or parsed.
+    assert status_and_body(keyless) == (401, UNAUTHORIZED) and unread_s < 1.5
+    assert status_and_body(slow) == (408, {"message": "request was not received within 2 s"})
+    assert 1.5 < slow_s < 5
+
+
+def test_uvicorns_private_protocol_is_what_http_limits_builds_on() -> None:
+    """http_limits subclasses uvicorn's private HttpToolsProtocol (pyproject pins uvicorn to
+    the versions tested). If this fails, uvicorn changed what the bounds rely on: read
+    cli/http_limits.py against the new uvicorn before widening the pin."""
+    for name in (
+        "connection_made",
+        "connection_lost",
+        "data_received",
+        "on_message_begin",
+        "on_url",
+        "on_header",
+        "on_headers_complete",
+        "on_message_complete",
+        "send_400_response",
+        "_unset_keepalive_if_required",
+    ):
+        assert callable(getattr(HttpToolsProtocol, name, None)), f"HttpToolsProtocol.{name}"
+    import inspect
+
+    cycle = inspect.signature(RequestResponseCycle.__init__).parameters
+    assert {"message_event", "transport", "flow"} <= set(cycle)
+    source = inspect.getsource(RequestResponseCycle)
+    for attribute in ("self.response_started", "self.disconnected", "self.message_event"):
+        assert attribute in source, f"RequestResponseCycle no longer sets {attribute}"
+    protocol = inspect.getsource(HttpToolsProtocol)
+    for attribute in ("self.cycle", "self.connections", "self.client", "self.parser"):
+        assert attribute in protocol, f"HttpToolsProtocol no longer sets {attribute}"
+    bounded = bounded_protocol(HttpLimits(16384, 64, 10.0, 512))
+    assert issubclass(bounded, HttpToolsProtocol)

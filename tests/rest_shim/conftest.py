@@ -65,6 +65,10 @@ class FakeLeadArchive(pb_grpc.LeadArchiveServiceServicer):
     def methods(self) -> list[str]:
         return [call.method for call in self.calls]
 
+    def archive_call(self) -> Call:
+        """The (first) ArchiveLeads call; CheckAccess may come before it (the key first)."""
+        return next(call for call in self.calls if call.method == "ArchiveLeads")
+
     def _record(self, method: str, request: Any, context: Any) -> None:
         metadata = {key: value for key, value in context.invocation_metadata() or ()}
         self.calls.append(Call(method, request, metadata))

@@ -59,8 +59,8 @@ async def test_success_has_exactly_the_documented_fields(
         "update_count": 0,
         "delete_count": 2,
     }
-    assert fake.methods() == ["ArchiveLeads"]
-    request = fake.calls[0].request
+    assert fake.methods() == ["CheckAccess", "ArchiveLeads"]  # the key before the body
+    request = fake.archive_call().request
     assert (request.insert_leads, request.update_leads, request.delete_leads) == (True,) * 3
     assert list(request.lead_ids) == [1, 2]
 
@@ -194,7 +194,7 @@ async def test_a_flag_that_is_not_a_boolean_is_400(
     response = await post(client, with_ids('"lead_ids": [1]', flags))
     assert response.status_code == 400
     assert response.json() == lead_error(f"{flag} must be a boolean value")
-    assert fake.methods() == ["ArchiveLeads"]
+    assert fake.methods() == ["CheckAccess", "ArchiveLeads"]  # the key before the body
 
 
 async def test_the_first_bad_flag_wins(client: httpx.AsyncClient) -> None:
@@ -209,7 +209,7 @@ async def test_a_bad_flag_outranks_non_integer_lead_ids(
     response = await post(client, body)
     assert response.status_code == 400
     assert response.json() == lead_error("delete_leads must be a boolean value")
-    assert fake.methods() == ["ArchiveLeads"]
+    assert fake.methods() == ["CheckAccess", "ArchiveLeads"]  # the key before the body
 
 
 async def test_a_bad_flag_still_comes_after_the_key(client: httpx.AsyncClient) -> None:
@@ -298,7 +298,7 @@ async def test_duplicates_of_big_integers_are_reported_as_sent(
     response = await post(client, with_ids(f'"lead_ids": [{big}, 1, {big}, 1, {big}]'))
     assert response.status_code == 400
     assert response.json() == lead_error("lead_ids cannot contain duplicate values", [big, 1])
-    assert list(fake.calls[0].request.lead_ids) == [-1, 1, -1, 1, -1]
+    assert list(fake.archive_call().request.lead_ids) == [-1, 1, -1, 1, -1]
 
 
 async def test_integers_no_lead_can_have_do_not_exist_in_request_order(
@@ -320,7 +320,7 @@ async def test_a_sentinel_never_collides_with_a_negative_id_sent(
 ) -> None:
     response = await post(client, with_ids(f'"lead_ids": [-1, {2**64}, -2]'))
     assert response.json() == lead_error("lead_ids does not exist", [-1, 2**64, -2])
-    assert list(fake.calls[0].request.lead_ids) == [-1, -3, -2]
+    assert list(fake.archive_call().request.lead_ids) == [-1, -3, -2]
 
 
 # --- every gRPC code, statuses without details, failures ---------------------------------

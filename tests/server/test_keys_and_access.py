@@ -70,10 +70,13 @@ async def test_keys_are_unique_and_revocable(tdb: TestDb) -> None:
     assert await user_for_key(tdb.db, other) == "api"
 
 
-@pytest.mark.parametrize("user", ["", "has space", "x" * 21])
+@pytest.mark.parametrize(
+    "user", ["", "has space", "x" * 21, "Zoë", "李", "ops\x1b[2J", "tab\there", "nul\x00"]
+)
 async def test_bad_user_names_are_refused(tdb: TestDb, user: str) -> None:
-    with pytest.raises(ValueError, match="1 to 20 characters"):
+    with pytest.raises(ValueError, match="1 to 20 printable ASCII characters without spaces"):
         await create_key(tdb.db, user)
+    assert await tdb.count("lead_archive_api_keys") == 0
 
 
 def settings_for(tdb: TestDb, **overrides) -> Settings:

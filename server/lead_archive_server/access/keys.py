@@ -11,12 +11,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from lead_archive_client.vocabulary import printable_ascii
+
 from lead_archive_server.core import sql
 from lead_archive_server.core.db import Database
 
 AUTHORIZATION_PREFIX = "Key="
 _KEY_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,128}")
-_USER_SHAPE = re.compile(r"[^\s]{1,20}")
+# Vicidial user names: 1 to 20 characters without spaces. Printable ASCII only, as the user
+# goes into every answer's gRPC metadata (x-api-user), which carries nothing else.
+_USER_SHAPE = re.compile(r"[!-~]{1,20}")
+USER_NAME_RULE = "1 to 20 printable ASCII characters without spaces"
 
 
 @dataclass(frozen=True)
@@ -42,11 +47,22 @@ def key_from_authorization(header: str | None) -> str | None:
     return key if _KEY_SHAPE.fullmatch(key) else None
 
 
+def valid_user_name(api_user: str) -> bool:
+    """Whether a name follows the rule (keys made before it was checked may not)."""
+    return _USER_SHAPE.fullmatch(api_user) is not None
+
+
 def check_user_name(api_user: str) -> str:
-    """Vicidial user names are 1 to 20 characters without spaces."""
-    if not _USER_SHAPE.fullmatch(api_user):
-        raise ValueError("the API user must be 1 to 20 characters without spaces")
+    """The name, or ValueError saying the rule."""
+    if not valid_user_name(api_user):
+        raise ValueError(f"the API user must be {USER_NAME_RULE}, not {api_user!a}")
     return api_user
+
+
+def shown_user(api_user: str) -> str:
+    """A name as a terminal or a log line may show it: quoted and escaped unless it is
+    printable ASCII, so no control character of a stored name reaches a terminal."""
+    return api_user if printable_ascii(api_user) and api_user else ascii(api_user)
 
 
 async def create_key(db: Database, api_user: str) -> str:

@@ -16,6 +16,7 @@ import typer.core
 from lead_archive_client.vocabulary import ARCHIVE_PATH
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from lead_archive_server.access import keys
 from lead_archive_server.bulk.console import Screens
@@ -197,9 +198,13 @@ def keys_create(
     user: Annotated[str, typer.Option(metavar="USER", help="The API user the key belongs to.")],
 ) -> None:
     """Create a key; it is printed once, alone on the last line, and never stored."""
+    try:
+        keys.check_user_name(user)
+    except ValueError as error:
+        fail(str(error), 2)
     settings = settings_or_exit()
     key = run_or_exit(_with_db(settings, lambda db: keys.create_key(db, user)))
-    err.print(f"API key for {user} (shown once; store it now):")
+    err.print(f"API key for {user} (shown once; store it now):", markup=False, highlight=False)
     print(key)
 
 
@@ -210,8 +215,17 @@ def keys_list() -> None:
     rows = run_or_exit(_with_db(settings, keys.list_keys))
     table = Table("id", "user", "created", "revoked")
     for row in rows:
-        table.add_row(str(row.key_id), row.api_user, str(row.created_at), str(row.revoked_at or ""))
+        # Text, not markup; and a stored name's control characters shown escaped.
+        user = Text(keys.shown_user(row.api_user))
+        table.add_row(str(row.key_id), user, str(row.created_at), str(row.revoked_at or ""))
     out.print(table)
+    for row in rows:
+        if row.revoked_at is None and not keys.valid_user_name(row.api_user):
+            say(
+                f"key {row.key_id}: user {row.api_user!a} is not {keys.USER_NAME_RULE}; "
+                f"the service refuses this key: revoke it ('keys revoke {row.key_id}') and "
+                "create one for a valid name"
+            )
 
 
 @keys_app.command("revoke")
@@ -267,7 +281,7 @@ def verify_command(
 
 def say(text: str) -> None:
     """Print a line unwrapped, so scripts can grep it."""
-    out.print(text, highlight=False, soft_wrap=True)
+    out.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def _print_report(report: VerifyReport) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Generator
 from contextlib import contextmanager
 
 import uvicorn
+from lead_archive_client.networks import parse_networks
 from lead_archive_rest_shim.main import create_app
 from lead_archive_rest_shim.upstream import UpstreamTls
 
@@ -17,6 +18,7 @@ from lead_archive_server.cli import upstream_tls as tls
 from lead_archive_server.cli.http_limits import HttpLimits, bounded_protocol
 from lead_archive_server.core.db import Database
 from lead_archive_server.runtime.app import create_server
+from lead_archive_server.runtime.open_files import raise_open_files_limit
 from lead_archive_server.runtime.ops import Operations
 from lead_archive_server.runtime.ports import bind_tcp
 from lead_archive_server.runtime.settings import Settings
@@ -51,6 +53,7 @@ def _rest_server(
             upstream_metadata=upstream_metadata,
             trusted_proxies=settings.trusted_proxies,
             server_metrics=in_process_grpc,
+            upstream_max_calls=settings.grpc_max_concurrent_streams,
         ),
         host=settings.http_host,
         port=settings.http_port,
@@ -68,6 +71,9 @@ def _rest_server(
                 max_headers=settings.http_max_headers,
                 header_timeout_s=settings.http_header_timeout_s,
                 max_connections=settings.http_max_connections,
+                request_timeout_s=settings.http_request_timeout_s,
+                max_connections_per_client=settings.http_max_connections_per_client,
+                trusted_proxies=parse_networks(settings.trusted_proxies),
             )
         ),
         timeout_keep_alive=settings.http_keep_alive_s,
@@ -95,7 +101,15 @@ def _http_sockets(settings: Settings) -> list[socket.socket]:
 async def run_rest(settings: Settings, upstream: str, *, upstream_tls: bool = False) -> None:
     """Serve the REST shim against a gRPC upstream until SIGINT/SIGTERM."""
     stop = _shutdown_signal()
+    open_files = raise_open_files_limit()
     sockets = _http_sockets(settings)
+    log.info(
+        "REST shim for %s on %s:%d; %s",
+        upstream,
+        settings.http_host,
+        settings.http_port,
+        open_files,
+    )
     web = _rest_server(settings, upstream, tls.upstream_tls(settings) if upstream_tls else None)
     serving = asyncio.create_task(web.serve(sockets))
     await _first_of(stop, serving)
@@ -106,6 +120,7 @@ async def run_rest(settings: Settings, upstream: str, *, upstream_tls: bool = Fa
 async def run(settings: Settings, *, rest: bool = True, on_ready: OnReady | None = None) -> None:
     """Serve gRPC (and the REST shim in front of it) until SIGINT/SIGTERM."""
     stop = _shutdown_signal()  # before any port opens: a signal from then on stops cleanly
+    open_files = raise_open_files_limit()  # before the first connection is accepted
     db = await Database.connect(settings.database, pool_size=settings.pool_size)
     ops = Operations(settings, db)
     metrics_server: MetricsServer | None = None
@@ -117,7 +132,7 @@ async def run(settings: Settings, *, rest: bool = True, on_ready: OnReady | None
         server, grpc_port = create_server(settings, db, ops=ops)
         await server.start()
         await ops.start()
-        log.info("gRPC listening on %s:%d", settings.grpc_host, grpc_port)
+        log.info("gRPC listening on %s:%d; %s", settings.grpc_host, grpc_port, open_files)
         log.info("office hours: %s", ops.office_hours.describe())
         for warning in warnings:
             log.warning("%s", warning)

@@ -7,7 +7,7 @@ import asyncio
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from lead_archive_client.vocabulary import MAX_REQUEST_BYTES, SERVICE_NAME
+from lead_archive_client.vocabulary import MAX_MESSAGE_BYTES, SERVICE_NAME
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
 from lead_archive_server.access.auth_limit import FailedAuthLimiter
@@ -21,6 +21,41 @@ from lead_archive_server.service.calls import CurrentCaller
 from lead_archive_server.service.servicer import LeadArchiveServicer
 
 GRPC_PORT_SETTING = "LEAD_ARCHIVE_GRPC_PORT"
+# HTTP/2 windows and frames of 64 KiB: a stream can hold no more of the server's memory than
+# one whole request message (MAX_MESSAGE_BYTES), and grpc's default 4 MiB windows let every
+# half-sent message of 1 MiB in (1,000 such streams took 1 GiB).
+WINDOW_BYTES = 64 * 1024
+# Pings: answer a client's at most one every 5 minutes without calls (grpc's default, written
+# down), and ping an idle client every minute, dropping one that does not answer in 20 s (a
+# peer that vanished without closing its connection).
+MIN_CLIENT_PING_INTERVAL_MS = 300_000
+SERVER_PING_INTERVAL_MS = 60_000
+SERVER_PING_TIMEOUT_MS = 20_000
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
+
+
+def grpc_options(settings: Settings) -> list[tuple[str, int]]:
+    """Channel arguments bounding what any one client can hold: streams, bytes, time."""
+    return [
+        GRPC_NO_PORT_SHARING,
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_concurrent_streams", settings.grpc_max_concurrent_streams),
+        ("grpc.http2.lookahead_bytes", WINDOW_BYTES),
+        ("grpc.http2.bdp_probe", 0),  # windows stay at WINDOW_BYTES instead of growing
+        ("grpc.http2.max_frame_size", WINDOW_BYTES),
+        ("grpc.server_handshake_timeout_ms", _ms(settings.grpc_handshake_timeout_s)),
+        ("grpc.max_connection_idle_ms", _ms(settings.grpc_max_connection_idle_s)),
+        ("grpc.max_connection_age_ms", _ms(settings.grpc_max_connection_age_s)),
+        ("grpc.max_connection_age_grace_ms", _ms(settings.shutdown_grace_s)),
+        ("grpc.keepalive_time_ms", SERVER_PING_INTERVAL_MS),
+        ("grpc.keepalive_timeout_ms", SERVER_PING_TIMEOUT_MS),
+        ("grpc.keepalive_permit_without_calls", 0),
+        ("grpc.http2.min_ping_interval_without_data_ms", MIN_CLIENT_PING_INTERVAL_MS),
+        ("grpc.http2.max_ping_strikes", 2),
+    ]
 
 
 def create_server(
@@ -41,8 +76,10 @@ def create_server(
         ensure_free(settings.grpc_host, port, GRPC_PORT_SETTING)
     ops = ops or Operations(settings, db)
     server = grpc.aio.server(
-        interceptors=[ops.observer, ops.drain_gate],  # the observer sees refused calls too
-        options=[("grpc.max_receive_message_length", MAX_REQUEST_BYTES), GRPC_NO_PORT_SHARING],
+        # Outermost first: the reader decides whether the message is read at all; the
+        # observer then sees every call, refused ones too.
+        interceptors=[ops.reader, ops.observer, ops.drain_gate],
+        options=grpc_options(settings),
     )
     limiter = FailedAuthLimiter(max_failures=settings.auth_failure_limit)
     guard = AccessGuard(db, ops.office_hours, clock, limiter, caller=CurrentCaller())

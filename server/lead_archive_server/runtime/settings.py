@@ -115,6 +115,17 @@ class Settings(BaseSettings):
     http_header_timeout_s: float = Field(default=10.0, gt=0, le=3600)
     http_keep_alive_s: int = Field(default=5, ge=1, le=3600)
     http_max_connections: int = Field(default=512, ge=1, le=100_000)
+    # A whole request (head and body) must arrive within this; and the open connections one
+    # client address may hold (trusted proxies excepted). See cli/http_limits.py.
+    http_request_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    http_max_connections_per_client: int = Field(default=64, ge=1, le=100_000)
+    # The gRPC port's bounds on each client (see runtime/app.py): streams per connection,
+    # seconds to finish the TLS/HTTP2 handshake, seconds a connection may stay idle, and its
+    # age, after which it is closed once its calls end (within shutdown_grace_s).
+    grpc_max_concurrent_streams: int = Field(default=32, ge=1, le=10_000)
+    grpc_handshake_timeout_s: float = Field(default=10.0, gt=0, le=3600)
+    grpc_max_connection_idle_s: float = Field(default=60.0, gt=0, le=86_400)
+    grpc_max_connection_age_s: float = Field(default=600.0, gt=0, le=86_400)
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     health_interval_s: float = Field(default=5.0, gt=0, le=3600)

@@ -6,6 +6,7 @@ learns the caller's address from it and tells it the API user through ``CurrentC
 
 from __future__ import annotations
 
+import logging
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -19,8 +20,13 @@ from lead_archive_client.vocabulary import (
 )
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 
+from lead_archive_server.access.keys import USER_NAME_RULE, valid_user_name
+from lead_archive_server.core.errors import Unauthenticated
+
 if TYPE_CHECKING:  # generic only in grpc's type stubs
     Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
+
+log = logging.getLogger("server.access")
 
 
 @dataclass
@@ -112,7 +118,20 @@ class CurrentCaller:
         return record.client_ip or None if record is not None else None
 
     def identified(self, api_user: str) -> None:
-        """The key is valid: the user goes into the record (and the log), even for a 403."""
+        """The key is valid: the user goes into the record (and the log), even for a 403.
+
+        A user name that could not go into the answer's metadata (a key made before names
+        were checked) is refused here, before anything runs: never after a batch changed data.
+        """
+        if not valid_user_name(api_user):
+            log.warning(
+                "refused a valid key of API user %s: user names must be %s; revoke its keys "
+                "(lead-archive keys list shows them) and create one for a valid name",
+                ascii(api_user),
+                USER_NAME_RULE,
+                extra={"fields": {"event": "user_name_refused"}},
+            )
+            raise Unauthenticated()
         record = current_call()
         if record is not None:
             record.set_user(api_user)

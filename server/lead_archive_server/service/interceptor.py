@@ -16,6 +16,15 @@ if TYPE_CHECKING:  # generic only in grpc's type stubs
     Behaviour: TypeAlias = Callable[[Any, Context], Awaitable[Any]]
 
 
+def ours(handler: Handler | None, details: grpc.HandlerCallDetails) -> str | None:
+    """The method name (e.g. "ArchiveLeads") when the handler serves a unary method of
+    LeadArchiveService, else None (health, reflection, unknown methods)."""
+    method = str(details.method)
+    if handler is None or handler.unary_unary is None or not method.startswith(_PREFIX):
+        return None
+    return method.removeprefix(_PREFIX)
+
+
 class ServiceInterceptor(grpc.aio.ServerInterceptor):
     """Wraps each unary method of LeadArchiveService; health and reflection pass untouched."""
 
@@ -30,12 +39,12 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
     ) -> Handler | None:
         """Wrap the unary methods of LeadArchiveService."""
         handler = await continuation(handler_call_details)
-        method = str(handler_call_details.method)
-        if handler is None or handler.unary_unary is None or not method.startswith(_PREFIX):
+        method = ours(handler, handler_call_details)
+        if handler is None or method is None:
             return handler
         return grpc.unary_unary_rpc_method_handler(
             # A coroutine function for an aio server, whatever grpc's stubs say.
-            self.wrap(method.removeprefix(_PREFIX), handler.unary_unary),  # type: ignore[arg-type]
+            self.wrap(method, handler.unary_unary),  # type: ignore[arg-type]
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )

@@ -95,6 +95,11 @@ class _PoolCollector(Collector):
         with self._lock:
             self._pools[db] = size
 
+    def forget(self, db: Database) -> None:
+        """A pool closed: no longer reported, even before it is garbage collected."""
+        with self._lock:
+            self._pools.pop(db, None)
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
         with self._lock:
             pools = list(self._pools.items())

@@ -22,6 +22,7 @@ from lead_archive_server.core.errors import ArchiveError, ServerError
 from lead_archive_server.core.restore import RestoreBatch, restore_leads
 from lead_archive_server.service.audit import AdminLog, AuditNote, batch_entry
 from lead_archive_server.service.calls import current_call
+from lead_archive_server.service.reader import Malformed, well_formed
 from lead_archive_server.service.status import abort
 
 log = logging.getLogger(__name__)
@@ -64,11 +65,14 @@ class LeadArchiveServicer(pb_grpc.LeadArchiveServiceServicer):
         self._admin_log = admin_log
 
     async def ArchiveLeads(
-        self, request: pb.ArchiveLeadsRequest, context: grpc.aio.ServicerContext[object, object]
+        self,
+        request: pb.ArchiveLeadsRequest | Malformed,
+        context: grpc.aio.ServicerContext[object, object],
     ) -> pb.ArchiveLeadsResponse:
         """Check the caller, validate the batch, archive it."""
         async with _errors_as_status(context):
             await self._guard.admit(_authorization(context))
+            request = well_formed(request)  # after the key, as a REST body
             batch = ArchiveBatch.validated(
                 insert=_flag(request, "insert_leads"),
                 update=_flag(request, "update_leads"),
@@ -80,11 +84,14 @@ class LeadArchiveServicer(pb_grpc.LeadArchiveServiceServicer):
         return response
 
     async def RestoreLeads(
-        self, request: pb.RestoreLeadsRequest, context: grpc.aio.ServicerContext[object, object]
+        self,
+        request: pb.RestoreLeadsRequest | Malformed,
+        context: grpc.aio.ServicerContext[object, object],
     ) -> pb.RestoreLeadsResponse:
         """Check the key (office hours do not apply), validate the batch, restore it."""
         async with _errors_as_status(context):
             await self._guard.admit(_authorization(context), office_hours=False)
+            request = well_formed(request)
             batch = RestoreBatch.validated(request.lead_ids)
             note = await self._audit_note(request)
             response = await _shielded(self._restore(batch, note))
@@ -114,13 +121,14 @@ class LeadArchiveServicer(pb_grpc.LeadArchiveServiceServicer):
         return await self._admin_log.note(batch_entry(record, request))
 
     async def CheckAccess(
-        self, request: pb.CheckAccessRequest, context: grpc.aio.ServicerContext[object, object]
+        self,
+        request: pb.CheckAccessRequest | Malformed,
+        context: grpc.aio.ServicerContext[object, object],
     ) -> pb.CheckAccessResponse:
         """Check the key and, unless the request says key_only, the office hours only."""
         async with _errors_as_status(context):
-            api_user = await self._guard.admit(
-                _authorization(context), office_hours=not request.key_only
-            )
+            key_only = well_formed(request).key_only  # the request says what to check
+            api_user = await self._guard.admit(_authorization(context), office_hours=not key_only)
         return pb.CheckAccessResponse(api_user=api_user)
 
 
