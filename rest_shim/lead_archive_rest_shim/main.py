@@ -9,7 +9,7 @@ from typing import Any
 import grpc  # type: ignore[import-untyped, unused-ignore]
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
-from lead_archive_client.networks import parse_networks
+from lead_archive_client.networks import IpNetwork
 from vicidial.leads.v1 import lead_archive_pb2_grpc
 
 from lead_archive_rest_shim import ops
@@ -29,7 +29,7 @@ def create_app(
     channel_factory: ChannelFactory | None = None,
     upstream_tls: UpstreamTls | None = None,
     upstream_metadata: tuple[tuple[str, str], ...] = (),
-    trusted_proxies: str = "",
+    trusted_proxies: tuple[IpNetwork, ...] = (),
     server_metrics: bool = False,
     upstream_max_calls: int = MAX_CALLS,
 ) -> FastAPI:
@@ -37,8 +37,8 @@ def create_app(
 
     The channel is opened when the app starts (``lifespan``) and closed when it stops; it
     uses TLS when ``upstream_tls`` is given, and sends ``upstream_metadata`` with every
-    call. ``trusted_proxies`` (comma-separated addresses or networks) are the proxies whose
-    X-Forwarded-For is believed. ``upstream_max_calls``: calls in flight on the channel at
+    call. ``trusted_proxies`` are the networks of the proxies whose X-Forwarded-For is
+    believed. ``upstream_max_calls``: calls in flight on the channel at
     most (the gRPC server's streams per connection). ``server_metrics``: the gRPC server
     runs in this process, so ``/metrics`` exports its metrics too. ``channel_factory``
     replaces the channel altogether, e.g. for tests (its calls then carry no request id or
@@ -72,7 +72,7 @@ def create_app(
     app.include_router(router)
     app.include_router(ops.router)
     app.add_exception_handler(ApiError, handle_api_error)
-    app.add_middleware(RequestContextMiddleware, trusted_proxies=parse_networks(trusted_proxies))
+    app.add_middleware(RequestContextMiddleware, trusted_proxies=trusted_proxies)
     return app
 
 

@@ -6,8 +6,9 @@ import hashlib
 from datetime import UTC, datetime
 
 import pytest
-from lead_archive_server.access.guard import AccessGuard, office_hours_source
+from lead_archive_server.access.guard import AccessGuard
 from lead_archive_server.access.keys import (
+    InvalidUserName,
     create_key,
     key_from_authorization,
     list_keys,
@@ -15,6 +16,7 @@ from lead_archive_server.access.keys import (
     revoke_user_keys,
     user_for_key,
 )
+from lead_archive_server.access.schedules import office_hours_source
 from lead_archive_server.core.errors import OfficeHours, ServerError, Unauthenticated
 from lead_archive_server.runtime.settings import Settings
 
@@ -74,7 +76,7 @@ async def test_keys_are_unique_and_revocable(tdb: TestDb) -> None:
     "user", ["", "has space", "x" * 21, "Zoë", "李", "ops\x1b[2J", "tab\there", "nul\x00"]
 )
 async def test_bad_user_names_are_refused(tdb: TestDb, user: str) -> None:
-    with pytest.raises(ValueError, match="1 to 20 printable ASCII characters without spaces"):
+    with pytest.raises(InvalidUserName, match="1 to 20 printable ASCII characters without spaces"):
         await create_key(tdb.db, user)
     assert await tdb.count("lead_archive_api_keys") == 0
 
@@ -86,7 +88,7 @@ def settings_for(tdb: TestDb, **overrides) -> Settings:
 
 async def guard_for(tdb: TestDb, now: datetime, **overrides) -> tuple[AccessGuard, str]:
     settings = settings_for(tdb, **overrides)
-    guard = AccessGuard(tdb.db, office_hours_source(settings, tdb.db), lambda: now)
+    guard = AccessGuard(tdb.db, office_hours_source(settings.server.office, tdb.db), lambda: now)
     return guard, f"Key={await create_key(tdb.db, 'ops')}"
 
 

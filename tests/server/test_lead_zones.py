@@ -11,12 +11,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from lead_archive_server.access.guard import office_hours_source
 from lead_archive_server.access.schedules import (
     EVERY_OFFSET,
     DialerHours,
     LeadOffsets,
     ServerZone,
+    office_hours_source,
 )
 from lead_archive_server.cli.commands import app
 from lead_archive_server.core.errors import ServerError
@@ -137,11 +137,13 @@ async def test_the_database_clock_is_the_default_zone(tdb: TestDb) -> None:
     # Monday 22:30 UTC is 17:30 at -05:00: inside mon-fri 08:00-18:00 there, not in UTC.
     monday_late = datetime(2026, 11, 30, 22, 30, tzinfo=UTC)
     async with database_time_zone(tdb, "-05:00"):
-        source = office_hours_source(settings_for(tdb, office_hours="mon-fri 08:00-18:00"), tdb.db)
+        source = office_hours_source(
+            settings_for(tdb, office_hours="mon-fri 08:00-18:00").server.office, tdb.db
+        )
         assert await source.start() == []
         assert (await source.schedule()).is_office_time(monday_late)
         assert "UTC-05:00 (the database server's clock" in source.describe()
-    utc = office_hours_source(settings_for(tdb, timezone="UTC"), tdb.db)
+    utc = office_hours_source(settings_for(tdb, timezone="UTC").server.office, tdb.db)
     assert not (await utc.schedule()).is_office_time(monday_late)
     assert "UTC (from LEAD_ARCHIVE_TIMEZONE)" in utc.describe()
 

@@ -82,10 +82,13 @@ async def test_the_metrics_port_serves_the_same_registry() -> None:
 
 
 def test_a_taken_metrics_port_stops_start_up_with_one_line() -> None:
+    from lead_archive_server.cli.serve import metrics_server
+    from lead_archive_server.runtime.ports import PortUnavailable
+
     first = MetricsServer("127.0.0.1", 0)
     try:
-        with pytest.raises(ValueError, match=r"^LEAD_ARCHIVE_METRICS_PORT: cannot listen on"):
-            MetricsServer("127.0.0.1", first.port)
+        with pytest.raises(PortUnavailable, match=r"^LEAD_ARCHIVE_METRICS_PORT: cannot listen on"):
+            metrics_server("127.0.0.1", first.port)
     finally:
         first.close()
 

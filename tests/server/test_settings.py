@@ -35,7 +35,7 @@ def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.database == DatabaseUrl("db.example", 3307, "cron", "p@ss", "asterisk")
     assert settings.database.masked() == "mysql://cron:***@db.example:3307/asterisk"
     assert settings.grpc_port == 6000
-    assert settings.configured_zone == ZoneInfo("America/Chicago")
+    assert settings.server.office.zone == ZoneInfo("America/Chicago")
 
 
 def test_toml_file_with_environment_winning(
@@ -58,17 +58,15 @@ def test_database_url_round_trips() -> None:
 @pytest.mark.parametrize(
     ("name", "value", "says"),
     [
-        ("DATABASE_URL", "postgres://x@y/z", "LEAD_ARCHIVE_DATABASE_URL must look like"),
-        (
-            "DATABASE_URL",
-            "mysql://root@127.0.0.1:99999/x",
-            "LEAD_ARCHIVE_DATABASE_URL has a bad port",
-        ),
+        ("DATABASE_URL", "postgres://x@y/z", "must look like mysql://user:pass@host:port/db"),
+        ("DATABASE_URL", "mysql://root@127.0.0.1:99999/x", "has a bad port"),
         ("DATABASE_URL", "mysql://root@127.0.0.1:3306", "names no database"),
-        ("TIMEZONE", "Mars/Olympus", "LEAD_ARCHIVE_TIMEZONE"),
+        ("REPLICA_URL", "replica.example", "must look like mysql://user:pass@host:port/db"),
+        ("TIMEZONE", "Mars/Olympus", "unknown timezone 'Mars/Olympus'"),
         ("OFFICE_HOURS", "mon-fry 08:00-18:00", "unknown day 'fry'"),
-        ("HOLIDAYS", "2026-13-01", "LEAD_ARCHIVE_HOLIDAYS"),
-        ("GRPC_PORT", "http", "LEAD_ARCHIVE_GRPC_PORT"),
+        ("HOLIDAYS", "2026-13-01", "cannot parse '2026-13-01'"),
+        ("TRUSTED_PROXIES", "10.0.0.0/8, proxy", "'proxy' is not an IP address or network"),
+        ("GRPC_PORT", "http", "valid integer"),
     ],
 )
 def test_bad_settings_name_the_setting(
@@ -77,8 +75,48 @@ def test_bad_settings_name_the_setting(
     monkeypatch.setenv(f"LEAD_ARCHIVE_{name}", value)
     with pytest.raises(SettingsError) as raised:
         load_settings()
+    assert str(raised.value).startswith(f"LEAD_ARCHIVE_{name}: "), raised.value
     assert says in str(raised.value)
     assert "\n" not in str(raised.value)
+
+
+def test_a_bad_value_from_the_file_is_named_by_its_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "lead-archive.toml"
+    config.write_text('office_hours = "mon-fry 08:00-18:00"\n')
+    monkeypatch.setenv("LEAD_ARCHIVE_CONFIG", str(config))
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert str(raised.value).startswith(f"{config}: office_hours: cannot parse")
+
+
+def test_values_are_parsed_once_into_typed_groups(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ipaddress
+
+    monkeypatch.setenv("LEAD_ARCHIVE_TRUSTED_PROXIES", "10.0.0.0/8, ::1")
+    monkeypatch.setenv("LEAD_ARCHIVE_TIMEZONE", "America/Chicago")
+    monkeypatch.setenv("LEAD_ARCHIVE_NIGHTLY_STATUS", "NA,B")
+    monkeypatch.setenv("LEAD_ARCHIVE_REPLICA_URL", "mysql://repl@replica:3307/")
+    settings = load_settings(database_url="mysql://u@h/db")
+    assert settings.server.trusted_proxies == (
+        ipaddress.ip_network("10.0.0.0/8"),
+        ipaddress.ip_network("::1"),
+    )
+    assert settings.http.trusted_proxies is settings.server.trusted_proxies  # one parse
+    assert settings.server.office.zone == ZoneInfo("America/Chicago")
+    assert settings.server.office.weekly.weekly[0] == ((8 * 60, 18 * 60),)
+    assert settings.nightly.status == "NA,B"
+    assert settings.bulk_client.replica == DatabaseUrl("replica", 3307, "repl", "", "")
+    assert settings.server is settings.server  # built once
+
+
+def test_setting_names_come_from_the_model() -> None:
+    from lead_archive_server.runtime.settings import env_name
+
+    assert env_name("grpc_port") == "LEAD_ARCHIVE_GRPC_PORT"
+    with pytest.raises(KeyError):
+        env_name("grpc_prot")
 
 
 def test_unreadable_config_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -81,19 +81,19 @@ def test_one_pair_serves_both_ports_unless_a_port_has_its_own(
     monkeypatch.setenv("LEAD_ARCHIVE_TLS_CERT", str(certs.cert))
     monkeypatch.setenv("LEAD_ARCHIVE_TLS_KEY", str(certs.key))
     settings = load_settings()
-    assert settings.grpc_tls == settings.http_tls == (str(certs.cert), str(certs.key))
+    assert settings.grpc.tls == settings.http.tls == (str(certs.cert), str(certs.key))
     own = make_certs(tmp_path)
     monkeypatch.setenv("LEAD_ARCHIVE_HTTP_TLS_CERT", str(own.cert))
     monkeypatch.setenv("LEAD_ARCHIVE_HTTP_TLS_KEY", str(own.key))
     settings = load_settings()
-    assert settings.http_tls == (str(own.cert), str(own.key))
-    assert settings.grpc_tls == (str(certs.cert), str(certs.key))
+    assert settings.http.tls == (str(own.cert), str(own.key))
+    assert settings.grpc.tls == (str(certs.cert), str(certs.key))
 
 
 def test_no_certificate_means_plaintext(clean_environment: None) -> None:
     settings = load_settings()
-    assert settings.grpc_tls is None
-    assert settings.http_tls is None
+    assert settings.grpc.tls is None
+    assert settings.http.tls is None
 
 
 @pytest.mark.parametrize(

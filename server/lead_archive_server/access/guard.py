@@ -7,23 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
-from zoneinfo import ZoneInfo
 
 from lead_archive_server.access.auth_limit import FailedAuthLimiter
 from lead_archive_server.access.keys import LiveKeyHashes, key_from_authorization, user_for_key
-from lead_archive_server.access.office_hours import (
-    OFFICE_HOURS_SETTING,
-    parse_holidays,
-    parse_office_hours,
-)
-from lead_archive_server.access.schedules import (
-    CallTimeSource,
-    DialerHours,
-    LeadOffsets,
-    OfficeHoursSource,
-    ServerZone,
-    WeeklyHours,
-)
+from lead_archive_server.access.schedules import OfficeHoursSource
 from lead_archive_server.core.db import Database
 from lead_archive_server.core.errors import OfficeHours as OfficeHoursDenied
 from lead_archive_server.core.errors import Unauthenticated
@@ -31,21 +18,6 @@ from lead_archive_server.core.errors import Unauthenticated
 log = logging.getLogger("server.access")
 
 Clock = Callable[[], datetime]
-CALL_TIME_SETTING = "LEAD_ARCHIVE_CALL_TIME_ID"
-TIMEZONE_SETTING = "LEAD_ARCHIVE_TIMEZONE"
-# LEAD_ARCHIVE_OFFICE_HOURS=dialer: office hours read from the dialer itself (CONTRACT 9).
-DIALER_OFFICE_HOURS = "dialer"
-
-
-class OfficeHoursSettings(Protocol):
-    """The settings office hours come from (runtime.settings.Settings has them)."""
-
-    office_hours: str
-    holidays: str
-    call_time_id: str
-
-    @property
-    def configured_zone(self) -> ZoneInfo | None: ...
 
 
 def utc_now() -> datetime:
@@ -120,19 +92,3 @@ class AccessGuard:
 
     async def _live(self, key: str | None) -> bool:
         return key is not None and await self.live_keys.contains(self.db, key)
-
-
-def office_hours_source(settings: OfficeHoursSettings, db: Database) -> OfficeHoursSource:
-    """Office hours as the settings say: the dialer itself (LEAD_ARCHIVE_OFFICE_HOURS=dialer),
-    a Vicidial call time (LEAD_ARCHIVE_CALL_TIME_ID), or weekly hours; all at the server's
-    local time (LEAD_ARCHIVE_TIMEZONE, else the database server's clock)."""
-    zone = ServerZone(db, settings.configured_zone, setting=TIMEZONE_SETTING)
-    holidays = parse_holidays(settings.holidays)
-    if settings.office_hours.strip().lower() == DIALER_OFFICE_HOURS:
-        return DialerHours(db, OFFICE_HOURS_SETTING, holidays, zone, LeadOffsets(db))
-    if settings.call_time_id:
-        return CallTimeSource(
-            db, settings.call_time_id, CALL_TIME_SETTING, holidays, zone, LeadOffsets(db)
-        )
-    hours = parse_office_hours(settings.office_hours, timezone=UTC, holidays=settings.holidays)
-    return WeeklyHours(hours, zone)

@@ -15,6 +15,7 @@ from lead_archive_client.vocabulary import printable_ascii
 
 from lead_archive_server.core import sql
 from lead_archive_server.core.db import Database
+from lead_archive_server.core.errors import OperatorError
 
 AUTHORIZATION_PREFIX = "Key="
 _KEY_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,128}")
@@ -52,10 +53,14 @@ def valid_user_name(api_user: str) -> bool:
     return _USER_SHAPE.fullmatch(api_user) is not None
 
 
+class InvalidUserName(OperatorError):
+    """An API user name the service cannot carry (it goes into gRPC metadata)."""
+
+
 def check_user_name(api_user: str) -> str:
-    """The name, or ValueError saying the rule."""
+    """The name, or InvalidUserName saying the rule."""
     if not valid_user_name(api_user):
-        raise ValueError(f"the API user must be {USER_NAME_RULE}, not {api_user!a}")
+        raise InvalidUserName(f"the API user must be {USER_NAME_RULE}, not {api_user!a}")
     return api_user
 
 

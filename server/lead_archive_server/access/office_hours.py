@@ -23,8 +23,8 @@ __all__ = [
     "zone_name",
 ]
 
-OFFICE_HOURS_SETTING = "LEAD_ARCHIVE_OFFICE_HOURS"
-HOLIDAYS_SETTING = "LEAD_ARCHIVE_HOLIDAYS"
+# The office-hours setting's word for "read office hours from the dialer itself" (CONTRACT 9).
+DIALER = "dialer"
 
 MINUTES_PER_DAY = 24 * 60
 
@@ -131,7 +131,7 @@ class OfficeHours:
 
 
 def parse_office_hours(spec: str, *, timezone: tzinfo, holidays: str = "") -> OfficeHours:
-    """Parse ``LEAD_ARCHIVE_OFFICE_HOURS`` (and ``LEAD_ARCHIVE_HOLIDAYS``).
+    """Parse the office-hours setting's weekly hours (and the holidays setting's dates).
 
     ``spec`` is ``none`` or comma-separated ``DAYS HH:MM-HH:MM`` entries, e.g.
     ``mon-fri 08:00-18:00, sat 09:00-13:00``. DAYS is a day (``mon`` or ``monday``) or a
@@ -152,7 +152,7 @@ def parse_office_hours(spec: str, *, timezone: tzinfo, holidays: str = "") -> Of
 
 
 def parse_holidays(text: str) -> frozenset[date]:
-    """Parse ``LEAD_ARCHIVE_HOLIDAYS``: comma-separated ``YYYY-MM-DD`` dates, may be empty."""
+    """Parse the holidays setting: comma-separated ``YYYY-MM-DD`` dates, may be empty."""
     if not text.strip():
         return frozenset()
     return frozenset(_parse_holiday(item.strip()) for item in text.split(","))
@@ -168,7 +168,7 @@ def office_hours_from_call_time(
     """Office hours from a ``vicidial_call_times`` row and the ACTIVE holiday rows.
 
     See CallTimeHours for how Vicidial reads them. ``extra_holidays`` (from
-    LEAD_ARCHIVE_HOLIDAYS) are dates with no office hours at all. Raises OfficeHoursError
+    the holidays setting) are dates with no office hours at all. Raises OfficeHoursError
     naming the row and column of any malformed value.
     """
     call_time_id = str(call_time.get("call_time_id", "?"))
@@ -322,11 +322,11 @@ def _narrow(pair: HhmmPair, holiday: HhmmPair) -> HhmmPair:
     return start, stop
 
 
-# --- LEAD_ARCHIVE_OFFICE_HOURS -------------------------------------------------------------
+# --- The weekly hours of the settings ----------------------------------------------------------
 
 
 def _spec_error(piece: str, reason: str) -> OfficeHoursError:
-    return OfficeHoursError(f"{OFFICE_HOURS_SETTING}: cannot parse {piece!r}: {reason}")
+    return OfficeHoursError(f"cannot parse {piece!r}: {reason}")
 
 
 def _parse_entry(entry: str) -> list[tuple[int, Window]]:
@@ -401,9 +401,7 @@ def _parse_holiday(item: str) -> date:
             raise ValueError(item)
         return date.fromisoformat(item)
     except ValueError:
-        raise OfficeHoursError(
-            f"{HOLIDAYS_SETTING}: cannot parse {item!r}: expected a date YYYY-MM-DD"
-        ) from None
+        raise OfficeHoursError(f"cannot parse {item!r}: expected a date YYYY-MM-DD") from None
 
 
 # --- describe() ---------------------------------------------------------------------------

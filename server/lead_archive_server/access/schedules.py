@@ -56,6 +56,47 @@ RETRY_AFTER_FAILURE_S = 5.0
 READ_SHARE = 1 / 40
 
 
+@dataclass(frozen=True)
+class SettingNames:
+    """The settings office hours come from, by the names an operator knows them by (for the
+    lines that tell the operator what to fix; the names themselves live with the settings)."""
+
+    office_hours: str
+    call_time_id: str
+    timezone: str
+
+
+@dataclass(frozen=True)
+class OfficeHoursConfig:
+    """Where office hours come from, as the settings say, parsed: the dialer itself, a
+    Vicidial call time, or weekly hours (`weekly`, its zone a placeholder: the server's local
+    time is read when office hours are)."""
+
+    weekly: OfficeHours
+    dialer: bool
+    call_time_id: str
+    holidays: frozenset[date]
+    zone: ZoneInfo | None  # None: the database server's clock
+    names: SettingNames
+
+
+def office_hours_source(config: OfficeHoursConfig, db: Database) -> OfficeHoursSource:
+    """The source the config names, at the server's local time."""
+    zone = ServerZone(db, config.zone, setting=config.names.timezone)
+    if config.dialer:
+        return DialerHours(db, config.names.office_hours, config.holidays, zone, LeadOffsets(db))
+    if config.call_time_id:
+        return CallTimeSource(
+            db,
+            config.call_time_id,
+            config.names.call_time_id,
+            config.holidays,
+            zone,
+            LeadOffsets(db),
+        )
+    return WeeklyHours(config.weekly, zone)
+
+
 class Schedule(Protocol):
     """Office hours at a moment (a snapshot of what its source read)."""
 

@@ -28,6 +28,7 @@ from rich.text import Text
 from lead_archive_server.bulk.archiver import StopReason, Tally
 from lead_archive_server.bulk.job import Job
 from lead_archive_server.bulk.selection import Survey
+from lead_archive_server.runtime.settings import env_name
 
 
 @dataclass(frozen=True)
@@ -212,7 +213,7 @@ def explain(tally: Tally, job: Job | None = None) -> list[str]:
     elif tally.stop is StopReason.INTERRUPTED:
         lines.append(f"Interrupted: {tally.left} leads left. {rerun}")
     elif tally.stop is StopReason.UNAUTHENTICATED:
-        lines.append("The API refused the key: check --api-key or LEAD_ARCHIVE_API_KEY.")
+        lines.append(f"The API refused the key: check --api-key or {env_name('api_key')}.")
     elif tally.stop is StopReason.FAILED:
         lines.append(f"Stopped after a server error. Fix it, then: {rerun}")
     lines += tally.problems

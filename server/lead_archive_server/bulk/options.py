@@ -32,7 +32,12 @@ from lead_archive_server.bulk.values import (
 )
 from lead_archive_server.core import sql
 from lead_archive_server.core.database_url import DatabaseUrl, DatabaseUrlError
-from lead_archive_server.runtime.settings import Settings
+from lead_archive_server.runtime.settings import (
+    BulkClientSettings,
+    NightlySettings,
+    Settings,
+    env_name,
+)
 from lead_archive_server.runtime.tls import local_roots
 
 # `restore` always deletes its archived copies and has no nightly job.
@@ -79,15 +84,15 @@ TargetOption = Annotated[
     str | None,
     typer.Option(
         metavar="HOST:PORT",
-        help="The gRPC server (default: LEAD_ARCHIVE_TARGET, else 127.0.0.1 and "
-        "LEAD_ARCHIVE_GRPC_PORT).",
+        help=f"The gRPC server (default: {env_name('target')}, else 127.0.0.1 and "
+        f"{env_name('grpc_port')}).",
     ),
 ]
 ApiKeyOption = Annotated[
     str | None,
     typer.Option(
         metavar="KEY",
-        help="The API key (default: LEAD_ARCHIVE_API_KEY). Other users of this machine "
+        help=f"The API key (default: {env_name('api_key')}). Other users of this machine "
         "can read it in `ps`: prefer --api-key-file or the variable.",
     ),
 ]
@@ -134,7 +139,7 @@ ReplicaOption = Annotated[
     typer.Option(
         metavar="URL",
         help="The replica to watch, mysql://user:pass@host:port/ (default: "
-        "LEAD_ARCHIVE_REPLICA_URL).",
+        f"{env_name('replica_url')}).",
     ),
 ]
 OptimizeOption = Annotated[
@@ -248,7 +253,7 @@ def parse_options(line: CommandLine, flow: sql.Flow, settings: Settings) -> Bulk
     today = date.today()
     selection = line.selection(today)
     if line.from_settings:
-        line, selection = _nightly(line, selection, settings, today)
+        line, selection = _nightly(line, selection, settings.nightly, today)
     elif line.ids_from is not None:
         refuse_beside_listed_ids(line.which_leads(selection))  # before stdin is read
     elif line.all_leads != selection.is_empty:
@@ -268,16 +273,16 @@ def parse_options(line: CommandLine, flow: sql.Flow, settings: Settings) -> Bulk
         sleep_s=line.sleep or 0.0,
         optimize=line.optimize,
     )
-    replica = _replica(line, settings)
-    connection = _connection(line, settings)
+    replica = _replica(line, settings.bulk_client)
+    connection = _connection(line, settings.bulk_client)
     if not job.dry_run and not connection.api_key:
-        raise JobError("no API key: give --api-key or set LEAD_ARCHIVE_API_KEY")
+        raise JobError(f"no API key: give --api-key or set {env_name('api_key')}")
     repeats = 0 if listed is None else listed.repeats
     return BulkOptions(job, connection, replica, quiet=line.quiet, repeated_ids=repeats)
 
 
 def _nightly(
-    line: CommandLine, given: Selection, settings: Settings, today: date
+    line: CommandLine, given: Selection, nightly: NightlySettings, today: date
 ) -> tuple[CommandLine, Selection]:
     """The command line of the nightly job, and its selection, from the nightly_* keys."""
     named = line.which_leads(given) + (["--ids-from"] if line.ids_from is not None else [])
@@ -289,25 +294,24 @@ def _nightly(
     def days_ago(days: int) -> str | None:
         return (today - timedelta(days=days)).isoformat() if days else None
 
-    nightly = replace(
+    job_line = replace(
         line,
-        list_id=[settings.nightly_list_id],
-        campaign=[settings.nightly_campaign],
-        status=[settings.nightly_status],
-        called_before=days_ago(settings.nightly_called_before_days),
-        entered_before=days_ago(settings.nightly_entered_before_days),
-        sleep=_given_or(line.sleep, settings.nightly_sleep_s),
-        max_replica_lag=_given_or(line.max_replica_lag, settings.nightly_max_replica_lag_s),
-        optimize=line.optimize or settings.nightly_optimize,
+        list_id=[nightly.list_id],
+        campaign=[nightly.campaign],
+        status=[nightly.status],
+        called_before=days_ago(nightly.called_before_days),
+        entered_before=days_ago(nightly.entered_before_days),
+        sleep=_given_or(line.sleep, nightly.sleep_s),
+        max_replica_lag=_given_or(line.max_replica_lag, nightly.max_replica_lag_s),
+        optimize=line.optimize or nightly.optimize,
     )
-    selection = nightly.selection(today)
+    selection = job_line.selection(today)
     if selection.is_empty:
+        *first, last = NightlySettings.SELECTION_KEYS
         raise JobError(
-            "--from-settings: the settings select no leads: set nightly_list_id, "
-            "nightly_campaign, nightly_status, nightly_called_before_days or "
-            "nightly_entered_before_days"
+            f"--from-settings: the settings select no leads: set {', '.join(first)} or {last}"
         )
-    return nightly, selection
+    return job_line, selection
 
 
 def _given_or(given: float | None, setting: float) -> float | None:
@@ -339,9 +343,8 @@ def _read_ids(path: str) -> LeadIdList:
         raise JobError(f"--ids-from {path}: {error.strerror or error}") from None
 
 
-def _replica(line: CommandLine, settings: Settings) -> Replica | None:
+def _replica(line: CommandLine, client: BulkClientSettings) -> Replica | None:
     """--replica and --max-replica-lag, which only make sense together."""
-    url = line.replica or settings.replica_url
     lag = line.max_replica_lag
     if lag is None:
         if line.replica:
@@ -349,33 +352,35 @@ def _replica(line: CommandLine, settings: Settings) -> Replica | None:
         return None
     if not lag >= 0:
         raise JobError("--max-replica-lag must be 0 seconds or more")
-    if not url:
-        raise JobError("--max-replica-lag needs --replica URL (or LEAD_ARCHIVE_REPLICA_URL)")
-    try:
-        return Replica(DatabaseUrl.parse(url), lag)
-    except DatabaseUrlError:
-        raise JobError("--replica must look like mysql://user:pass@host:port/") from None
+    if line.replica:
+        try:
+            return Replica(DatabaseUrl.parse(line.replica), lag)
+        except DatabaseUrlError:
+            raise JobError("--replica must look like mysql://user:pass@host:port/") from None
+    if client.replica is None:
+        raise JobError(f"--max-replica-lag needs --replica URL (or {env_name('replica_url')})")
+    return Replica(client.replica, lag)
 
 
-def _connection(line: CommandLine, settings: Settings) -> Connection:
+def _connection(line: CommandLine, client: BulkClientSettings) -> Connection:
     """Options first, then settings; TLS as `serve`'s own shim uses it for the local port.
 
-    With no --target and no LEAD_ARCHIVE_TARGET, the command calls this machine's gRPC
-    port, over TLS when the settings give that port a certificate, trusting
-    LEAD_ARCHIVE_UPSTREAM_CA, else that certificate and the system's CAs.
+    With no --target and no target in the settings, the command calls this machine's gRPC
+    port, over TLS when the settings give that port a certificate, trusting the upstream CA
+    bundle of the settings, else that certificate and the system's CAs.
     """
-    api_key = _api_key(line) or settings.api_key.get_secret_value()
+    api_key = _api_key(line) or client.api_key
     credentials: bool | grpc.ChannelCredentials = line.tls
     if line.ca_cert is not None:
         credentials = grpc.ssl_channel_credentials(root_certificates=_ca_cert(line.ca_cert))
-    elif not line.tls and line.target is None and not settings.target and settings.grpc_tls:
-        roots = local_roots(settings, settings.grpc_tls[0])
+    elif not line.tls and line.target is None and client.own_port and client.grpc_tls:
+        roots = local_roots(client.upstream_ca, client.grpc_tls[0])
         credentials = grpc.ssl_channel_credentials(root_certificates=roots)
     return Connection(
-        target=line.target or settings.archive_target,
+        target=line.target or client.target,
         api_key=api_key,
         tls=credentials,
-        tls_server_name=settings.upstream_server_name or None,
+        tls_server_name=client.upstream_server_name or None,
         timeout=line.timeout,
         retry_for=line.retry_for,
     )

@@ -44,7 +44,7 @@ from lead_archive_server.bulk.selection import LeadSource, survey
 from lead_archive_server.core import sql
 from lead_archive_server.core.db import Database
 from lead_archive_server.core.errors import ArchiveError
-from lead_archive_server.runtime.settings import Settings
+from lead_archive_server.runtime.settings import Settings, env_name
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ async def _refused(client: AsyncLeadArchiveClient, screens: Screens, job: Job) -
     except Unauthenticated as error:
         screens.say(
             f"lead-archive: the API refused the key ({error.message}): "
-            "check --api-key, --api-key-file or LEAD_ARCHIVE_API_KEY. Nothing was done."
+            f"check --api-key, --api-key-file or {env_name('api_key')}. Nothing was done."
         )
         return EXIT_INCOMPLETE
     except OfficeHours as error:

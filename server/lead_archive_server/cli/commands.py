@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import inspect
 import logging
-import os
 import typing
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
@@ -37,10 +36,10 @@ from lead_archive_server.cli.verify import DEFAULT_LIMIT, VerifyReport, verify
 from lead_archive_server.core import sql
 from lead_archive_server.core.database_url import DatabaseUrl
 from lead_archive_server.core.db import Database
-from lead_archive_server.core.errors import ArchiveError
+from lead_archive_server.core.errors import ArchiveError, OperatorError
 from lead_archive_server.core.tables import init_tables
 from lead_archive_server.runtime import logs
-from lead_archive_server.runtime.settings import Settings, SettingsError, load_settings
+from lead_archive_server.runtime.settings import Settings, SettingsError, env_name, load_settings
 
 if TYPE_CHECKING:
     # The serving half (FastAPI, uvicorn, the gRPC server) is imported by the commands that
@@ -106,15 +105,18 @@ def settings_or_exit(**overrides: Any) -> Settings:
     return settings
 
 
-def run_or_exit(coroutine: Coroutine[Any, Any, T], *, event_loop: str = "asyncio") -> T:
-    """Run a coroutine; service errors (database down, …) end in one line."""
+def run_or_exit(
+    coroutine: Coroutine[Any, Any, T], *, event_loop: str = "asyncio", code: int = 1
+) -> T:
+    """Run a coroutine; the service's own errors (a database down, a port in use, …) end in
+    one line and exit `code`. Anything else is a bug, and shows as one."""
     try:
         with asyncio.Runner(loop_factory=loop_factory(event_loop)) as runner:
             return runner.run(coroutine)
     except ArchiveError as error:
-        fail(error.message)
-    except (LookupError, ValueError) as error:
-        fail(str(error))
+        fail(error.message, code)
+    except OperatorError as error:
+        fail(str(error), code)
 
 
 def loop_factory(event_loop: str) -> Callable[[], asyncio.AbstractEventLoop]:
@@ -124,7 +126,7 @@ def loop_factory(event_loop: str) -> Callable[[], asyncio.AbstractEventLoop]:
             import uvloop
         except ImportError:
             if event_loop == "uvloop":
-                fail("LEAD_ARCHIVE_EVENT_LOOP=uvloop, but uvloop is not installed", 2)
+                fail(f"{env_name('event_loop')}=uvloop, but uvloop is not installed", 2)
         else:
             return uvloop.new_event_loop
     return asyncio.new_event_loop
@@ -164,8 +166,8 @@ def rest(
     upstream_tls: Annotated[
         bool,
         typer.Option(
-            help="Reach the gRPC server over TLS (CA: LEAD_ARCHIVE_UPSTREAM_CA, else the "
-            "system's; name: LEAD_ARCHIVE_UPSTREAM_SERVER_NAME, else HOST)."
+            help=f"Reach the gRPC server over TLS (CA: {env_name('upstream_ca')}, else the "
+            f"system's; name: {env_name('upstream_server_name')}, else HOST)."
         ),
     ] = False,
 ) -> None:
@@ -200,7 +202,7 @@ def keys_create(
     """Create a key; it is printed once, alone on the last line, and never stored."""
     try:
         keys.check_user_name(user)
-    except ValueError as error:
+    except keys.InvalidUserName as error:
         fail(str(error), 2)
     settings = settings_or_exit()
     key = run_or_exit(_with_db(settings, lambda db: keys.create_key(db, user)))
@@ -270,10 +272,7 @@ def verify_command(
     Exit 0 when clean, 1 when a lead differs or the schemas drift, 2 when it cannot check.
     """
     settings = settings_or_exit()
-    try:
-        report = asyncio.run(_with_db(settings, lambda db: verify(db, limit=limit)))
-    except ArchiveError as error:
-        fail(error.message, 2)
+    report = run_or_exit(_with_db(settings, lambda db: verify(db, limit=limit)), code=2)
     _print_report(report)
     if not report.clean:
         raise typer.Exit(1)
@@ -347,7 +346,7 @@ def demo(
         bool,
         typer.Option(
             RESET_CONFIGURED_FLAG,
-            help="Allow resetting the database the settings name (LEAD_ARCHIVE_DATABASE_URL), "
+            help=f"Allow resetting the database the settings name ({env_name('database_url')}), "
             "when the demo made it.",
         ),
     ] = False,
@@ -358,7 +357,7 @@ def demo(
     base = settings_or_exit()
     url = base.database.with_database(database)
     overrides: dict[str, Any] = {"database_url": url.url()}
-    if "LEAD_ARCHIVE_OFFICE_HOURS" not in os.environ:
+    if not base.given("office_hours"):
         overrides["office_hours"] = "none"
     settings = settings_or_exit(**overrides)
     run_or_exit(
@@ -458,10 +457,10 @@ def _announce(settings: Settings) -> run.OnReady:
             err.print(line, highlight=False)
 
     def announce(grpc_port: int, http_port: int | None) -> None:
-        say_ready(f"gRPC on {settings.grpc_host}:{grpc_port}")
+        say_ready(f"gRPC on {settings.grpc.host}:{grpc_port}")
         if http_port is not None:
-            scheme = "https" if settings.http_tls else "http"
-            say_ready(f"REST on {scheme}://{settings.http_host}:{http_port}")
+            scheme = "https" if settings.http.tls else "http"
+            say_ready(f"REST on {scheme}://{settings.http.host}:{http_port}")
 
     return announce
 
@@ -477,16 +476,16 @@ def _password_note(url: DatabaseUrl) -> str:
 
 def _print_demo(settings: Settings, demo: Demo, grpc_port: int, http_port: int | None) -> None:
     first, last = demo.lead_ids[0], demo.lead_ids[-1]
-    scheme = "https" if settings.http_tls else "http"
-    url = f"{scheme}://{settings.http_host}:{http_port}{ARCHIVE_PATH}"
+    scheme = "https" if settings.http.tls else "http"
+    url = f"{scheme}://{settings.http.host}:{http_port}{ARCHIVE_PATH}"
     out.print(
         f"""
 [bold]lead-archive demo[/bold]: database {demo.url.masked()}
 Other commands (archive, verify, keys) use it with:
-  export LEAD_ARCHIVE_DATABASE_URL='{_usable_url(demo.url)}'{_password_note(demo.url)}
+  export {env_name("database_url")}='{_usable_url(demo.url)}'{_password_note(demo.url)}
 List {DEMO_LIST_ID} holds {len(demo.lead_ids)} dummy leads, lead IDs {first} to {last}.
 Office hours: {settings.office_hours}.
-gRPC: {settings.grpc_host}:{grpc_port}   REST: {url}
+gRPC: {settings.grpc.host}:{grpc_port}   REST: {url}
 Demo API key (user demo): {demo.api_key}
 
 Archive two demo leads:

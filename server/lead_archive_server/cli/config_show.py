@@ -7,12 +7,11 @@ import json
 
 from pydantic import SecretStr
 
-from lead_archive_server.access.guard import TIMEZONE_SETTING
 from lead_archive_server.access.schedules import ServerZone
 from lead_archive_server.core.database_url import DatabaseUrl, DatabaseUrlError
 from lead_archive_server.core.db import Database
 from lead_archive_server.core.errors import ArchiveError
-from lead_archive_server.runtime.settings import Settings
+from lead_archive_server.runtime.settings import CONFIG_FILE_ENV, Settings
 
 MASK = "***"
 # Any setting whose name holds one of these is a secret, whatever is added later.
@@ -24,15 +23,16 @@ CLOCK_TIMEOUT_S = 5.0
 
 
 async def zone_in_effect(settings: Settings) -> str:
-    """The zone office hours are read in and where it comes from: LEAD_ARCHIVE_TIMEZONE,
+    """The zone office hours are read in and where it comes from: the timezone setting,
     else the database server's clock (read now, from the server alone)."""
-    if settings.configured_zone is not None:
-        return f"{settings.timezone} (from {TIMEZONE_SETTING})"
+    office = settings.server.office
+    if office.zone is not None:
+        return f"{office.zone.key} (from {office.names.timezone})"
     try:
         async with asyncio.timeout(CLOCK_TIMEOUT_S):
             db = await Database.connect(settings.database.with_database(""), pool_size=1)
             try:
-                zone = ServerZone(db, None, setting=TIMEZONE_SETTING)
+                zone = ServerZone(db, None, setting=office.names.timezone)
                 await zone.get()
                 return zone.describe()
             finally:
@@ -50,7 +50,7 @@ def render(settings: Settings, zone: str) -> str:
     from zone_in_effect).
     """
     lines = [
-        "# lead-archive: effective settings (environment > LEAD_ARCHIVE_CONFIG file > defaults)",
+        f"# lead-archive: effective settings (environment > {CONFIG_FILE_ENV} file > defaults)",
         f"# secrets are shown as {MASK}",
     ]
     for name, value in settings.model_dump().items():

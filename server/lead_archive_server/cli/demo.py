@@ -9,6 +9,7 @@ from lead_archive_server.access.keys import create_key
 from lead_archive_server.core import sql
 from lead_archive_server.core.database_url import DatabaseUrl
 from lead_archive_server.core.db import Database
+from lead_archive_server.core.errors import OperatorError
 from lead_archive_server.core.tables import (
     create_demo_database,
     database_kind,
@@ -34,7 +35,7 @@ class Demo:
     api_key: str
 
 
-class DemoRefused(ValueError):
+class DemoRefused(OperatorError):
     """The demo will not touch this database; the message is one line saying why."""
 
 

@@ -10,7 +10,6 @@ from collections.abc import Callable, Generator
 from contextlib import contextmanager
 
 import uvicorn
-from lead_archive_client.networks import parse_networks
 from lead_archive_rest_shim.main import create_app
 from lead_archive_rest_shim.upstream import UpstreamTls
 
@@ -20,9 +19,9 @@ from lead_archive_server.core.db import Database
 from lead_archive_server.runtime.app import create_server
 from lead_archive_server.runtime.open_files import raise_open_files_limit
 from lead_archive_server.runtime.ops import Operations
-from lead_archive_server.runtime.ports import bind_tcp
-from lead_archive_server.runtime.settings import Settings
-from lead_archive_server.service.metrics import MetricsServer
+from lead_archive_server.runtime.ports import PortUnavailable, bind_tcp
+from lead_archive_server.runtime.settings import Settings, env_name
+from lead_archive_server.service.metrics import MetricsServer, MetricsUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -45,47 +44,48 @@ def _rest_server(
     *,
     in_process_grpc: bool = False,
 ) -> _Uvicorn:
-    cert, key = settings.http_tls or (None, None)
+    http = settings.http
+    cert, key = http.tls or (None, None)
     config = uvicorn.Config(
         create_app(
             upstream,
             upstream_tls=upstream_tls,
             upstream_metadata=upstream_metadata,
-            trusted_proxies=settings.trusted_proxies,
+            trusted_proxies=http.trusted_proxies,
             server_metrics=in_process_grpc,
-            upstream_max_calls=settings.grpc_max_concurrent_streams,
+            upstream_max_calls=settings.grpc.max_concurrent_streams,
         ),
-        host=settings.http_host,
-        port=settings.http_port,
+        host=http.host,
+        port=http.port,
         log_level=settings.log_level.lower(),
         log_config=None,  # logs go through server.logs, in the format chosen
         access_log=False,  # the shim writes its own line per request
         ssl_certfile=cert,
         ssl_keyfile=key,
-        # The shim reads X-Forwarded-For itself, from LEAD_ARCHIVE_TRUSTED_PROXIES only.
+        # The shim reads X-Forwarded-For itself, from the trusted proxies only.
         proxy_headers=False,
-        timeout_graceful_shutdown=int(settings.shutdown_grace_s) or None,
+        timeout_graceful_shutdown=int(settings.server.shutdown_grace_s) or None,
         http=bounded_protocol(
             HttpLimits(
-                max_header_bytes=settings.http_max_header_bytes,
-                max_headers=settings.http_max_headers,
-                header_timeout_s=settings.http_header_timeout_s,
-                max_connections=settings.http_max_connections,
-                request_timeout_s=settings.http_request_timeout_s,
-                max_connections_per_client=settings.http_max_connections_per_client,
-                trusted_proxies=parse_networks(settings.trusted_proxies),
+                max_header_bytes=http.max_header_bytes,
+                max_headers=http.max_headers,
+                header_timeout_s=http.header_timeout_s,
+                max_connections=http.max_connections,
+                request_timeout_s=http.request_timeout_s,
+                max_connections_per_client=http.max_connections_per_client,
+                trusted_proxies=http.trusted_proxies,
             )
         ),
-        timeout_keep_alive=settings.http_keep_alive_s,
+        timeout_keep_alive=http.keep_alive_s,
     )
     return _Uvicorn(config)
 
 
 def _local_upstream(settings: Settings, grpc_port: int) -> tuple[str, UpstreamTls | None]:
     """Where the shim of `serve` reaches the gRPC server of the same process, and how."""
-    pair = settings.grpc_tls
-    local_tls = tls.local_upstream_tls(settings, pair[0]) if pair else None
-    return settings.local_grpc_target(grpc_port), local_tls
+    pair = settings.grpc.tls
+    local_tls = tls.local_upstream_tls(settings.http, pair[0]) if pair else None
+    return settings.grpc.local_target(grpc_port), local_tls
 
 
 async def run_grpc(settings: Settings, *, on_ready: OnReady | None = None) -> None:
@@ -95,7 +95,7 @@ async def run_grpc(settings: Settings, *, on_ready: OnReady | None = None) -> No
 
 def _http_sockets(settings: Settings) -> list[socket.socket]:
     """The REST port, bound before anything listens (PortUnavailable names a taken one)."""
-    return bind_tcp(settings.http_host, settings.http_port, "LEAD_ARCHIVE_HTTP_PORT")
+    return bind_tcp(settings.http.host, settings.http.port, env_name("http_port"))
 
 
 async def run_rest(settings: Settings, upstream: str, *, upstream_tls: bool = False) -> None:
@@ -106,11 +106,13 @@ async def run_rest(settings: Settings, upstream: str, *, upstream_tls: bool = Fa
     log.info(
         "REST shim for %s on %s:%d; %s",
         upstream,
-        settings.http_host,
-        settings.http_port,
+        settings.http.host,
+        settings.http.port,
         open_files,
     )
-    web = _rest_server(settings, upstream, tls.upstream_tls(settings) if upstream_tls else None)
+    web = _rest_server(
+        settings, upstream, tls.upstream_tls(settings.http) if upstream_tls else None
+    )
     serving = asyncio.create_task(web.serve(sockets))
     await _first_of(stop, serving)
     web.should_exit = True
@@ -121,9 +123,10 @@ async def run(settings: Settings, *, rest: bool = True, on_ready: OnReady | None
     """Serve gRPC (and the REST shim in front of it) until SIGINT/SIGTERM."""
     stop = _shutdown_signal()  # before any port opens: a signal from then on stops cleanly
     open_files = raise_open_files_limit()  # before the first connection is accepted
-    db = await Database.connect(settings.database, pool_size=settings.pool_size)
+    server_settings = settings.server
+    db = await Database.connect(server_settings.database, pool_size=server_settings.pool_size)
     ops = Operations(settings, db)
-    metrics_server: MetricsServer | None = None
+    exporter: MetricsServer | None = None
     sockets: list[socket.socket] = []
     try:
         # Office hours read once: a call time or dialer table missing stops start-up.
@@ -132,13 +135,13 @@ async def run(settings: Settings, *, rest: bool = True, on_ready: OnReady | None
         server, grpc_port = create_server(settings, db, ops=ops)
         await server.start()
         await ops.start()
-        log.info("gRPC listening on %s:%d; %s", settings.grpc_host, grpc_port, open_files)
+        log.info("gRPC listening on %s:%d; %s", settings.grpc.host, grpc_port, open_files)
         log.info("office hours: %s", ops.office_hours.describe())
         for warning in warnings:
             log.warning("%s", warning)
-        if settings.metrics_port:
-            metrics_server = MetricsServer(settings.metrics_host, settings.metrics_port)
-            log.info("metrics on http://%s:%d/metrics", settings.metrics_host, metrics_server.port)
+        if server_settings.metrics_port:
+            exporter = metrics_server(server_settings.metrics_host, server_settings.metrics_port)
+            log.info("metrics on http://%s:%d/metrics", exporter.host, exporter.port)
         web = None
         if rest:
             target, local_tls = _local_upstream(settings, grpc_port)
@@ -153,15 +156,23 @@ async def run(settings: Settings, *, rest: bool = True, on_ready: OnReady | None
         if web is not None and serving is not None:
             web.should_exit = True
             await serving
-        await server.stop(settings.shutdown_grace_s)
+        await server.stop(server_settings.shutdown_grace_s)
         log.info("stopped")
     finally:
         for sock in sockets:
             sock.close()
         await ops.stop()
-        if metrics_server is not None:
-            metrics_server.close()
+        if exporter is not None:
+            exporter.close()
         await db.close()
+
+
+def metrics_server(host: str, port: int) -> MetricsServer:
+    """The metrics endpoint, or PortUnavailable naming its setting."""
+    try:
+        return MetricsServer(host, port)
+    except MetricsUnavailable as error:
+        raise PortUnavailable(f"{env_name('metrics_port')}: {error}") from None
 
 
 async def _until_started(web: _Uvicorn | None) -> None:

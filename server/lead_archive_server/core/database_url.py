@@ -23,7 +23,7 @@ class DatabaseUrl:
     @classmethod
     def parse(cls, url: str) -> DatabaseUrl:
         """Parse a database URL, or raise DatabaseUrlError naming what is wrong."""
-        shape = "LEAD_ARCHIVE_DATABASE_URL must look like mysql://user:pass@host:port/db"
+        shape = "must look like mysql://user:pass@host:port/db"
         try:
             parts = urlsplit(url)
         except ValueError:  # e.g. an unclosed [IPv6 bracket
@@ -33,7 +33,7 @@ class DatabaseUrl:
         try:
             port = parts.port or 3306
         except ValueError:
-            raise DatabaseUrlError("LEAD_ARCHIVE_DATABASE_URL has a bad port") from None
+            raise DatabaseUrlError("has a bad port") from None
         return cls(
             host=parts.hostname or "127.0.0.1",
             port=port,
@@ -43,7 +43,7 @@ class DatabaseUrl:
         )
 
     def url(self) -> str:
-        """The URL form LEAD_ARCHIVE_DATABASE_URL takes."""
+        """The URL form the database setting takes."""
         user = quote(self.user, safe="")
         secret = ":" + quote(self.password, safe="") if self.password else ""
         return f"mysql://{user}{secret}@{self.host}:{self.port}/{quote(self.database, safe='')}"

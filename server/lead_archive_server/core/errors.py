@@ -13,6 +13,11 @@ from typing import ClassVar
 from lead_archive_client.vocabulary import Reason, message
 
 
+class OperatorError(Exception):
+    """Something an operator fixes (a port in use, a missing table, a database the demo may
+    not touch), said in one line; never a bug. Commands end with its message."""
+
+
 class ArchiveError(Exception):
     """An error the caller receives, with its reason, message and the lead IDs at fault."""
 

@@ -9,6 +9,7 @@ from typing import Literal
 from lead_archive_server.core import sql
 from lead_archive_server.core.database_url import DatabaseUrl
 from lead_archive_server.core.db import Database, Session
+from lead_archive_server.core.errors import OperatorError
 
 
 async def init_tables(db: Database) -> list[str]:
@@ -17,7 +18,7 @@ async def init_tables(db: Database) -> list[str]:
     async with db.session() as session:
         # Checked first: a database without Vicidial's leads is the wrong one; touch nothing.
         if not await _exists(session, sql.LEADS):
-            raise LookupError(f"table {sql.LEADS} not found in database {db.url.database!r}")
+            raise OperatorError(f"table {sql.LEADS} not found in database {db.url.database!r}")
         if not await _exists(session, sql.KEYS):
             await session.execute(sql.CREATE_KEYS)
             created.append(sql.KEYS)

@@ -15,12 +15,11 @@ from lead_archive_server.access.guard import AccessGuard, Clock, utc_now
 from lead_archive_server.core.db import Database
 from lead_archive_server.runtime.ops import Operations
 from lead_archive_server.runtime.ports import GRPC_NO_PORT_SHARING, PortUnavailable, ensure_free
-from lead_archive_server.runtime.settings import Settings
+from lead_archive_server.runtime.settings import Settings, env_name
 from lead_archive_server.runtime.tls import server_credentials
 from lead_archive_server.service.calls import CurrentCaller
 from lead_archive_server.service.servicer import LeadArchiveServicer
 
-GRPC_PORT_SETTING = "LEAD_ARCHIVE_GRPC_PORT"
 # HTTP/2 windows and frames of 64 KiB: a stream can hold no more of the server's memory than
 # one whole request message (MAX_MESSAGE_BYTES), and grpc's default 4 MiB windows let every
 # half-sent message of 1 MiB in (1,000 such streams took 1 GiB).
@@ -39,17 +38,18 @@ def _ms(seconds: float) -> int:
 
 def grpc_options(settings: Settings) -> list[tuple[str, int]]:
     """Channel arguments bounding what any one client can hold: streams, bytes, time."""
+    grpc_port, grace_s = settings.grpc, settings.server.shutdown_grace_s
     return [
         GRPC_NO_PORT_SHARING,
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.max_concurrent_streams", settings.grpc_max_concurrent_streams),
+        ("grpc.max_concurrent_streams", grpc_port.max_concurrent_streams),
         ("grpc.http2.lookahead_bytes", WINDOW_BYTES),
         ("grpc.http2.bdp_probe", 0),  # windows stay at WINDOW_BYTES instead of growing
         ("grpc.http2.max_frame_size", WINDOW_BYTES),
-        ("grpc.server_handshake_timeout_ms", _ms(settings.grpc_handshake_timeout_s)),
-        ("grpc.max_connection_idle_ms", _ms(settings.grpc_max_connection_idle_s)),
-        ("grpc.max_connection_age_ms", _ms(settings.grpc_max_connection_age_s)),
-        ("grpc.max_connection_age_grace_ms", _ms(settings.shutdown_grace_s)),
+        ("grpc.server_handshake_timeout_ms", _ms(grpc_port.handshake_timeout_s)),
+        ("grpc.max_connection_idle_ms", _ms(grpc_port.max_connection_idle_s)),
+        ("grpc.max_connection_age_ms", _ms(grpc_port.max_connection_age_s)),
+        ("grpc.max_connection_age_grace_ms", _ms(grace_s)),
         ("grpc.keepalive_time_ms", SERVER_PING_INTERVAL_MS),
         ("grpc.keepalive_timeout_ms", SERVER_PING_TIMEOUT_MS),
         ("grpc.keepalive_permit_without_calls", 0),
@@ -69,11 +69,13 @@ def create_server(
     """Build (not start) the server; port 0 picks a free one, which is returned.
 
     The port serves TLS when settings name a certificate and key for it. A port in use
-    (by anyone: it is never shared) raises PortUnavailable naming LEAD_ARCHIVE_GRPC_PORT.
+    (by anyone: it is never shared) raises PortUnavailable naming the port's setting.
     """
-    port = settings.grpc_port if port is None else port
+    server_settings, grpc_port = settings.server, settings.grpc
+    port = grpc_port.port if port is None else port
+    setting = env_name("grpc_port")
     if port:  # checked first for a clear reason; grpc's own error only says "failed to bind"
-        ensure_free(settings.grpc_host, port, GRPC_PORT_SETTING)
+        ensure_free(grpc_port.host, port, setting)
     ops = ops or Operations(settings, db)
     server = grpc.aio.server(
         # Outermost first: the reader decides whether the message is read at all; the
@@ -81,13 +83,13 @@ def create_server(
         interceptors=[ops.reader, ops.observer, ops.drain_gate],
         options=grpc_options(settings),
     )
-    limiter = FailedAuthLimiter(max_failures=settings.auth_failure_limit)
+    limiter = FailedAuthLimiter(max_failures=server_settings.auth_failure_limit)
     guard = AccessGuard(db, ops.office_hours, clock, limiter, caller=CurrentCaller())
     servicer = LeadArchiveServicer(
         db,
         guard,
-        attempts=settings.retry_attempts,
-        dialer_guard=settings.dialer_guard,
+        attempts=server_settings.retry_attempts,
+        dialer_guard=server_settings.dialer_guard,
         admin_log=ops.admin_log,
     )
     pb_grpc.add_LeadArchiveServiceServicer_to_server(servicer, server)
@@ -99,11 +101,10 @@ def create_server(
     reflection.enable_server_reflection(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    address = f"{settings.grpc_host}:{port}"
-    tls = settings.grpc_tls
+    address = f"{grpc_port.host}:{port}"
     try:
-        if tls is None:
+        if grpc_port.tls is None:
             return server, server.add_insecure_port(address)
-        return server, server.add_secure_port(address, server_credentials(tls))
+        return server, server.add_secure_port(address, server_credentials(grpc_port.tls))
     except RuntimeError:  # taken between the check and now
-        raise PortUnavailable(f"{GRPC_PORT_SETTING}: cannot listen on {address}") from None
+        raise PortUnavailable(f"{setting}: cannot listen on {address}") from None

@@ -8,11 +8,9 @@ servers (tests) leave the watcher off and keep health SERVING.
 from __future__ import annotations
 
 from grpc_health.v1 import health
-from lead_archive_client.networks import parse_networks
 from lead_archive_client.vocabulary import SERVICE_NAME
 
-from lead_archive_server.access.guard import CALL_TIME_SETTING, office_hours_source
-from lead_archive_server.access.schedules import call_time_missing
+from lead_archive_server.access.schedules import call_time_missing, office_hours_source
 from lead_archive_server.core.db import Database
 from lead_archive_server.runtime.settings import Settings
 from lead_archive_server.service import metrics
@@ -30,29 +28,30 @@ class Operations:
     """The interceptors, the admin log, the health service and its database watcher."""
 
     def __init__(self, settings: Settings, db: Database) -> None:
+        server = settings.server
         self.health = health.aio.HealthServicer()
-        self.admin_log = AdminLog(db, enabled=settings.audit, timeout_s=settings.audit_timeout_s)
+        self.admin_log = AdminLog(db, enabled=server.audit, timeout_s=server.audit_timeout_s)
         self.gate = Gate()
         self.reader = RequestReader()
         self.drain_gate = DrainGate(self.gate)
         # The audit row is written by each batch (see service.audit); calls end with these.
         listeners = (AccessLog(), metrics.CallMetrics())
-        self.observer = CallObserver(listeners, parse_networks(settings.trusted_proxies), self.gate)
+        self.observer = CallObserver(listeners, server.trusted_proxies, self.gate)
         # Where office hours come from (the settings, a call time, or the dialer itself).
-        self.office_hours = office_hours_source(settings, db)
-        call_time_id = settings.call_time_id
+        office = server.office
+        self.office_hours = office_hours_source(office, db)
 
         async def call_time_readable() -> str | None:
-            return await call_time_missing(db, call_time_id, CALL_TIME_SETTING)
+            return await call_time_missing(db, office.call_time_id, office.names.call_time_id)
 
         self.watcher = DatabaseWatcher(
             db,
             self.health,
             HEALTH_SERVICES,
-            interval_s=settings.health_interval_s,
-            readiness=call_time_readable if call_time_id else None,
+            interval_s=server.health_interval_s,
+            readiness=call_time_readable if office.call_time_id else None,
         )
-        metrics.POOLS.watch(db, settings.pool_size)
+        metrics.POOLS.watch(db, server.pool_size)
         self._db = db
 
     async def start(self) -> None:

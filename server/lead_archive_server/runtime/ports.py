@@ -10,11 +10,13 @@ from __future__ import annotations
 import errno
 import socket
 
+from lead_archive_server.core.errors import OperatorError
+
 # grpcio's channel argument for SO_REUSEPORT; 0 makes a taken port an error.
 GRPC_NO_PORT_SHARING = ("grpc.so_reuseport", 0)
 
 
-class PortUnavailable(ValueError):
+class PortUnavailable(OperatorError):
     """A port cannot be listened on; the message is one line naming the setting."""
 
 

@@ -1,19 +1,27 @@
-"""Settings: LEAD_ARCHIVE_* environment variables over an optional TOML file; read only here."""
+"""Settings: LEAD_ARCHIVE_* environment variables over an optional TOML file; read only here.
+
+Every setting is a field of Settings, under the name its variable and file key carry. The
+values that need parsing (URLs, zones, networks, office hours, holidays) are parsed once,
+when the settings are read, and what each part of the service needs is handed to it as one
+typed, frozen group: `server`, `http`, `bulk_client`, `nightly`. A value that cannot work is
+refused with one line naming where it came from: the variable, or the file and its key. The
+names of the settings are written here and nowhere else (`env_name`).
+"""
 
 from __future__ import annotations
 
 import difflib
 import os
-import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC
+from dataclasses import dataclass, replace
+from datetime import UTC, date
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from lead_archive_client.networks import parse_networks
+from lead_archive_client.networks import IpNetwork, parse_networks
 from pydantic import (
     Field,
     PrivateAttr,
@@ -29,12 +37,13 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from lead_archive_server.access.guard import DIALER_OFFICE_HOURS
 from lead_archive_server.access.office_hours import (
+    DIALER,
     OfficeHoursError,
     parse_holidays,
     parse_office_hours,
 )
+from lead_archive_server.access.schedules import OfficeHoursConfig, SettingNames
 from lead_archive_server.core.database_url import DatabaseUrl, DatabaseUrlError
 from lead_archive_server.runtime.astguiclient import DEFAULT_PATH as ASTGUICLIENT_CONF
 from lead_archive_server.runtime.astguiclient import AstguiclientError, parse_database
@@ -46,27 +55,141 @@ CONFIG_FILE_ENV = "LEAD_ARCHIVE_CONFIG"
 HARNESS_PREFIXES = ("LEAD_ARCHIVE_TEST_", "LEAD_ARCHIVE_SOAK_", "LEAD_ARCHIVE_BENCH_")
 DEFAULT_OFFICE_HOURS = "mon-fri 08:00-18:00"
 DEFAULT_DATABASE_URL = "mysql://root@127.0.0.1:3306/asterisk"
+TlsFiles = tuple[str, str]  # (certificate chain, private key), PEM files
 
 
 class SettingsError(ValueError):
     """A setting is wrong; the message is one line naming it."""
 
 
-def database_from_astguiclient(path: str) -> DatabaseUrl | None:
-    """The database Vicidial's astguiclient.conf names; None when there is no such file."""
-    file = Path(path)
-    if not file.exists():
-        return None
-    name = "LEAD_ARCHIVE_ASTGUICLIENT_CONF"
-    try:
-        vicidial = parse_database(file.read_text(errors="replace"))
-    except OSError as error:
-        raise SettingsError(f"{name}: cannot read {path}: {error.strerror}") from None
-    except AstguiclientError as error:
-        raise SettingsError(f"{name}: {path}: {error}") from None
-    return DatabaseUrl(
-        vicidial.server, vicidial.port, vicidial.user, vicidial.password, vicidial.database
+class SettingProblem(Exception):
+    """A value that cannot work, found while the settings are read: the field it belongs to
+    and why. (Not a ValueError, so pydantic passes it on as it is; load_settings names the
+    field by where its value came from.)"""
+
+    def __init__(self, field: str, reason: str, *, label: str | None = None) -> None:
+        super().__init__(reason)
+        self.field, self.reason, self.label = field, reason, label
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a setting (KeyError for a name that is no setting)."""
+    if field not in Settings.model_fields:
+        raise KeyError(field)
+    return ENV_PREFIX + field.upper()
+
+
+# --- The groups the parts of the service are given -----------------------------------------
+
+
+@dataclass(frozen=True)
+class GrpcPort:
+    """Where gRPC listens, over what, and its bounds on each client."""
+
+    host: str
+    port: int
+    tls: TlsFiles | None
+    max_concurrent_streams: int
+    handshake_timeout_s: float
+    max_connection_idle_s: float
+    max_connection_age_s: float
+
+    def local_target(self, port: int | None = None) -> str:
+        """Where a process on this machine reaches it (a wildcard address on the loopback)."""
+        host = self.host
+        if host in ("", "0.0.0.0", "::", "[::]"):
+            host = "127.0.0.1"
+        elif ":" in host and not host.startswith("["):
+            host = f"[{host}]"  # a bare IPv6 address
+        return f"{host}:{self.port if port is None else port}"
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """The gRPC service and what runs around it."""
+
+    database: DatabaseUrl
+    pool_size: int
+    retry_attempts: int
+    dialer_guard: bool
+    event_loop: str
+    grpc: GrpcPort
+    office: OfficeHoursConfig
+    audit: bool
+    audit_timeout_s: float
+    trusted_proxies: tuple[IpNetwork, ...]
+    auth_failure_limit: int
+    metrics_host: str
+    metrics_port: int
+    health_interval_s: float
+    shutdown_grace_s: float
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """The REST port: where it listens, over what, its bounds, and how the shim reaches a
+    TLS gRPC server."""
+
+    host: str
+    port: int
+    tls: TlsFiles | None
+    max_header_bytes: int
+    max_headers: int
+    header_timeout_s: float
+    keep_alive_s: int
+    max_connections: int
+    request_timeout_s: float
+    max_connections_per_client: int
+    trusted_proxies: tuple[IpNetwork, ...]
+    upstream_ca: str
+    upstream_server_name: str
+
+
+@dataclass(frozen=True)
+class BulkClientSettings:
+    """`lead-archive archive` and `restore` as clients of the API."""
+
+    api_key: str
+    target: str  # LEAD_ARCHIVE_TARGET, else this machine's gRPC port
+    own_port: bool  # the target is this machine's gRPC port (its TLS then applies)
+    grpc_tls: TlsFiles | None
+    upstream_ca: str
+    upstream_server_name: str
+    replica: DatabaseUrl | None
+
+
+@dataclass(frozen=True)
+class NightlySettings:
+    """The nightly job (`archive --from-settings`): which leads, and how gently."""
+
+    # The settings that select its leads (a file's keys), for the line that says none does.
+    SELECTION_KEYS: ClassVar[tuple[str, ...]] = (
+        "nightly_list_id",
+        "nightly_campaign",
+        "nightly_status",
+        "nightly_called_before_days",
+        "nightly_entered_before_days",
     )
+
+    list_id: str
+    campaign: str
+    status: str
+    called_before_days: int
+    entered_before_days: int
+    sleep_s: float
+    max_replica_lag_s: float
+    optimize: bool
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """The values parsed when the settings were read."""
+
+    database: DatabaseUrl
+    database_source: str
+    replica: DatabaseUrl | None
+    trusted_proxies: tuple[IpNetwork, ...]
+    office: OfficeHoursConfig
 
 
 class Settings(BaseSettings):
@@ -147,7 +270,7 @@ class Settings(BaseSettings):
     # A replica of the database to watch (--replica): mysql://user:pass@host:port/
     replica_url: str = ""
 
-    _database_source: str = PrivateAttr(default="LEAD_ARCHIVE_DATABASE_URL")
+    _parsed: _Parsed | None = PrivateAttr(default=None)
 
     @field_validator("timezone")
     @classmethod
@@ -159,28 +282,65 @@ class Settings(BaseSettings):
                 raise ValueError(f"unknown timezone {value!r}") from None
         return value
 
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _networks(cls, value: str) -> str:
-        parse_networks(value)  # raises ValueError naming the bad entry
-        return value
-
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
-    def _resolve_database(self) -> Settings:
-        """No database URL given: use Vicidial's astguiclient.conf, as Vicidial's scripts do."""
-        if self.database_url:
-            return self
-        vicidial = database_from_astguiclient(self.astguiclient_conf)
-        if vicidial is None:
-            self.database_url, self._database_source = DEFAULT_DATABASE_URL, "default"
-        else:
-            self.database_url, self._database_source = vicidial.url(), self.astguiclient_conf
+    def _parse(self) -> Settings:
+        """Parse what needs parsing, once; a value that cannot work is a SettingProblem."""
+        database, source = self._database()
+        self._parsed = _Parsed(
+            database=database,
+            database_source=source,
+            replica=_url("replica_url", self.replica_url) if self.replica_url else None,
+            trusted_proxies=_networks(self.trusted_proxies),
+            office=self._office(),
+        )
         return self
+
+    def _database(self) -> tuple[DatabaseUrl, str]:
+        """The database: the URL given, else Vicidial's astguiclient.conf, as Vicidial's own
+        scripts read it, else the default."""
+        if self.database_url:
+            url, source = _url("database_url", self.database_url), env_name("database_url")
+        else:
+            found = _from_astguiclient(self.astguiclient_conf)
+            url, source = (
+                found or DatabaseUrl.parse(DEFAULT_DATABASE_URL),
+                (self.astguiclient_conf if found else "default"),
+            )
+            self.database_url = url.url()
+        if not url.database:
+            raise SettingProblem("database_url", "names no database (…/dbname)")
+        return url, source
+
+    def _office(self) -> OfficeHoursConfig:
+        dialer = self.office_hours.strip().lower() == DIALER
+        if dialer and self.call_time_id:
+            raise SettingProblem(
+                "call_time_id",
+                f"not with {env_name('office_hours')}=dialer, which reads each campaign's own "
+                "call time; unset one of them",
+            )
+        holidays = _holidays(self.holidays)
+        try:
+            weekly = parse_office_hours("none" if dialer else self.office_hours, timezone=UTC)
+        except OfficeHoursError as error:
+            raise SettingProblem("office_hours", str(error)) from None
+        return OfficeHoursConfig(
+            weekly=replace(weekly, holidays=holidays),
+            dialer=dialer,
+            call_time_id=self.call_time_id,
+            holidays=holidays,
+            zone=ZoneInfo(self.timezone) if self.timezone else None,
+            names=SettingNames(
+                office_hours=env_name("office_hours"),
+                call_time_id=env_name("call_time_id"),
+                timezone=env_name("timezone"),
+            ),
+        )
 
     @classmethod
     def settings_customise_sources(
@@ -199,76 +359,157 @@ class Settings(BaseSettings):
         return tuple(sources)
 
     @property
-    def database(self) -> DatabaseUrl:
-        """The parsed database URL."""
-        try:
-            return DatabaseUrl.parse(self.database_url)
-        except DatabaseUrlError as error:
-            raise SettingsError(str(error)) from None
+    def parsed(self) -> _Parsed:
+        """What was parsed when the settings were read."""
+        assert self._parsed is not None  # set by the model validator
+        return self._parsed
 
     @property
-    def archive_target(self) -> str:
-        """The gRPC server `archive` calls: LEAD_ARCHIVE_TARGET, else this machine's gRPC port."""
-        return self.target or self.local_grpc_target(self.grpc_port)
-
-    def local_grpc_target(self, port: int) -> str:
-        """Where a process on this machine reaches the gRPC server listening on `port`.
-
-        A wildcard listen address (every interface) is reached on the loopback.
-        """
-        host = self.grpc_host
-        if host in ("", "0.0.0.0", "::", "[::]"):
-            host = "127.0.0.1"
-        elif ":" in host and not host.startswith("["):
-            host = f"[{host}]"  # a bare IPv6 address
-        return f"{host}:{port}"
+    def database(self) -> DatabaseUrl:
+        """The database every command works on."""
+        return self.parsed.database
 
     @property
     def database_source(self) -> str:
         """Where the database URL came from: the variable, the astguiclient.conf, or default."""
-        return self._database_source
+        return self.parsed.database_source
 
-    @property
-    def grpc_tls(self) -> tuple[str, str] | None:
-        """(certificate, key) files for the gRPC port, or None for plaintext."""
-        return _pair(self.grpc_tls_cert or self.tls_cert, self.grpc_tls_key or self.tls_key)
+    @cached_property
+    def server(self) -> ServerSettings:
+        """The gRPC service's settings."""
+        parsed = self.parsed
+        return ServerSettings(
+            database=parsed.database,
+            pool_size=self.pool_size,
+            retry_attempts=self.retry_attempts,
+            dialer_guard=self.dialer_guard,
+            event_loop=self.event_loop,
+            grpc=self.grpc,
+            office=parsed.office,
+            audit=self.audit,
+            audit_timeout_s=self.audit_timeout_s,
+            trusted_proxies=parsed.trusted_proxies,
+            auth_failure_limit=self.auth_failure_limit,
+            metrics_host=self.metrics_host,
+            metrics_port=self.metrics_port,
+            health_interval_s=self.health_interval_s,
+            shutdown_grace_s=self.shutdown_grace_s,
+        )
 
-    @property
-    def http_tls(self) -> tuple[str, str] | None:
-        """(certificate, key) files for the REST port, or None for plaintext."""
-        return _pair(self.http_tls_cert or self.tls_cert, self.http_tls_key or self.tls_key)
+    @cached_property
+    def grpc(self) -> GrpcPort:
+        """The gRPC port."""
+        return GrpcPort(
+            host=self.grpc_host,
+            port=self.grpc_port,
+            tls=_pair(self.grpc_tls_cert or self.tls_cert, self.grpc_tls_key or self.tls_key),
+            max_concurrent_streams=self.grpc_max_concurrent_streams,
+            handshake_timeout_s=self.grpc_handshake_timeout_s,
+            max_connection_idle_s=self.grpc_max_connection_idle_s,
+            max_connection_age_s=self.grpc_max_connection_age_s,
+        )
 
-    @property
-    def configured_zone(self) -> ZoneInfo | None:
-        """LEAD_ARCHIVE_TIMEZONE, or None: the database server's clock (CONTRACT 9)."""
-        return ZoneInfo(self.timezone) if self.timezone else None
+    @cached_property
+    def http(self) -> HttpSettings:
+        """The REST port."""
+        return HttpSettings(
+            host=self.http_host,
+            port=self.http_port,
+            tls=_pair(self.http_tls_cert or self.tls_cert, self.http_tls_key or self.tls_key),
+            max_header_bytes=self.http_max_header_bytes,
+            max_headers=self.http_max_headers,
+            header_timeout_s=self.http_header_timeout_s,
+            keep_alive_s=self.http_keep_alive_s,
+            max_connections=self.http_max_connections,
+            request_timeout_s=self.http_request_timeout_s,
+            max_connections_per_client=self.http_max_connections_per_client,
+            trusted_proxies=self.parsed.trusted_proxies,
+            upstream_ca=self.upstream_ca,
+            upstream_server_name=self.upstream_server_name,
+        )
+
+    @cached_property
+    def bulk_client(self) -> BulkClientSettings:
+        """The bulk commands as clients of the API."""
+        return BulkClientSettings(
+            api_key=self.api_key.get_secret_value(),
+            target=self.target or self.grpc.local_target(),
+            own_port=not self.target,
+            grpc_tls=self.grpc.tls,
+            upstream_ca=self.upstream_ca,
+            upstream_server_name=self.upstream_server_name,
+            replica=self.parsed.replica,
+        )
+
+    @cached_property
+    def nightly(self) -> NightlySettings:
+        """The nightly job's selection and pace."""
+        return NightlySettings(
+            list_id=self.nightly_list_id,
+            campaign=self.nightly_campaign,
+            status=self.nightly_status,
+            called_before_days=self.nightly_called_before_days,
+            entered_before_days=self.nightly_entered_before_days,
+            sleep_s=self.nightly_sleep_s,
+            max_replica_lag_s=self.nightly_max_replica_lag_s,
+            optimize=self.nightly_optimize,
+        )
+
+    def given(self, field: str) -> bool:
+        """Whether the environment, the file or the caller gave this setting a value."""
+        return field in self.model_fields_set
 
     def check(self) -> None:
-        """Raise SettingsError for any setting that cannot work, before start-up."""
-        database = self.database
-        if not database.database:
-            raise SettingsError("LEAD_ARCHIVE_DATABASE_URL names no database (…/dbname)")
-        try:
-            if self.office_hours.strip().lower() != DIALER_OFFICE_HOURS:
-                parse_office_hours(self.office_hours, timezone=UTC)
-            elif self.call_time_id:
-                raise SettingsError(
-                    "LEAD_ARCHIVE_CALL_TIME_ID: not with LEAD_ARCHIVE_OFFICE_HOURS=dialer, "
-                    "which reads each campaign's own call time; unset one of them"
-                )
-            parse_holidays(self.holidays)
-        except OfficeHoursError as error:
-            raise SettingsError(str(error)) from None
-        for port, pair in (("GRPC", self.grpc_tls), ("HTTP", self.http_tls)):
+        """Raise SettingProblem for files the settings name that cannot be used: TLS pairs
+        that do not load, a CA bundle that is not there."""
+        for port, pair in (("grpc", self.grpc.tls), ("http", self.http.tls)):
             try:
                 check_pair(pair)
             except ValueError as error:
-                raise SettingsError(f"LEAD_ARCHIVE_{port}_TLS_CERT/KEY: {error}") from None
+                label = f"{env_name(port + '_tls_cert')}/KEY"
+                raise SettingProblem(f"{port}_tls_cert", str(error), label=label) from None
         if self.upstream_ca and not Path(self.upstream_ca).is_file():
-            raise SettingsError(f"LEAD_ARCHIVE_UPSTREAM_CA: no such file {self.upstream_ca!r}")
+            raise SettingProblem("upstream_ca", f"no such file {self.upstream_ca!r}")
 
 
-def _pair(cert: str, key: str) -> tuple[str, str] | None:
+def _url(field: str, text: str) -> DatabaseUrl:
+    try:
+        return DatabaseUrl.parse(text)
+    except DatabaseUrlError as error:
+        raise SettingProblem(field, str(error)) from None
+
+
+def _networks(text: str) -> tuple[IpNetwork, ...]:
+    try:
+        return parse_networks(text)
+    except ValueError as error:
+        raise SettingProblem("trusted_proxies", str(error)) from None
+
+
+def _holidays(text: str) -> frozenset[date]:
+    try:
+        return parse_holidays(text)
+    except OfficeHoursError as error:
+        raise SettingProblem("holidays", str(error)) from None
+
+
+def _from_astguiclient(path: str) -> DatabaseUrl | None:
+    """The database Vicidial's astguiclient.conf names; None when there is no such file."""
+    file = Path(path)
+    if not file.exists():
+        return None
+    try:
+        vicidial = parse_database(file.read_text(errors="replace"))
+    except OSError as error:
+        raise SettingProblem("astguiclient_conf", f"cannot read {path}: {error.strerror}") from None
+    except AstguiclientError as error:
+        raise SettingProblem("astguiclient_conf", f"{path}: {error}") from None
+    return DatabaseUrl(
+        vicidial.server, vicidial.port, vicidial.user, vicidial.password, vicidial.database
+    )
+
+
+def _pair(cert: str, key: str) -> TlsFiles | None:
     return (cert, key) if cert or key else None
 
 
@@ -285,18 +526,18 @@ def load_settings(**overrides: Any) -> Settings:
     source = _Sources(os.environ, file_keys, config_file)
     try:
         settings = Settings(**overrides)
+        settings.check()
     except ValidationError as error:
         first = error.errors()[0]
-        if not first["loc"]:  # a whole-model check: its message names the setting
-            raise SettingsError(source.named(first["msg"].removeprefix("Value error, "))) from None
         field = "_".join(str(p) for p in first["loc"])
-        raise SettingsError(f"{source.of(field)}: {first['msg']}") from None
+        message = first["msg"].removeprefix("Value error, ")
+        raise SettingsError(f"{source.of(field)}: {message}") from None
+    except SettingProblem as problem:
+        raise SettingsError(
+            f"{problem.label or source.of(problem.field)}: {problem.reason}"
+        ) from None
     except (OSError, ValueError) as error:  # an unreadable or malformed TOML file
         raise SettingsError(f"{CONFIG_FILE_ENV}: {error}") from None
-    try:
-        settings.check()
-    except SettingsError as error:
-        raise SettingsError(source.named(str(error))) from None
     return settings
 
 
@@ -351,10 +592,3 @@ class _Sources:
         if field in self.file_keys and not in_env:
             return f"{self.config_file}: {field}"
         return variable
-
-    def named(self, message: str) -> str:
-        """A message that starts with LEAD_ARCHIVE_X, restated with X's true source."""
-        found = re.match(r"LEAD_ARCHIVE_([A-Z0-9_]+)(?=[: ])", message)
-        if found is None or found.group(1).lower() not in Settings.model_fields:
-            return message
-        return self.of(found.group(1).lower()) + message[found.end() :]

@@ -10,8 +10,6 @@ from pathlib import Path
 
 import grpc
 
-from lead_archive_server.runtime.settings import Settings
-
 
 def server_credentials(pair: tuple[str, str]) -> grpc.ServerCredentials:
     """gRPC server credentials from a (certificate chain, private key) pair of PEM files."""
@@ -19,15 +17,15 @@ def server_credentials(pair: tuple[str, str]) -> grpc.ServerCredentials:
     return grpc.ssl_server_credentials([(Path(key).read_bytes(), Path(cert).read_bytes())])
 
 
-def local_roots(settings: Settings, cert: str) -> bytes:
+def local_roots(upstream_ca: str, cert: str) -> bytes:
     """The CAs a client of this machine's own gRPC port (certificate ``cert``) trusts.
 
-    LEAD_ARCHIVE_UPSTREAM_CA when set; otherwise the certificate file itself (so a self-signed
-    certificate works as is) together with the system's CA bundle (so does one from a public
-    CA).
+    The upstream CA bundle of the settings when set; otherwise the certificate file itself (so
+    a self-signed certificate works as is) together with the system's CA bundle (so does one
+    from a public CA).
     """
-    if settings.upstream_ca:
-        return Path(settings.upstream_ca).read_bytes()
+    if upstream_ca:
+        return Path(upstream_ca).read_bytes()
     roots = Path(cert).read_bytes()
     system = ssl.get_default_verify_paths().cafile
     if system and Path(system).is_file():

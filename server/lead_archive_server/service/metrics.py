@@ -116,7 +116,7 @@ class _PoolCollector(Collector):
         )
         limit = GaugeMetricFamily(
             "lead_archive_db_pool_max_connections",
-            "Most connections the pool opens (LEAD_ARCHIVE_POOL_SIZE).",
+            "Most connections the pool opens (the pool size setting).",
             labels=["database"],
         )
         for database, (in_use, open_, size) in sorted(totals.items()):
@@ -151,17 +151,20 @@ class CallMetrics:
         record_call(call.record.method, call.code.name, call.seconds, call.counts())
 
 
+class MetricsUnavailable(Exception):
+    """The metrics endpoint cannot listen; the message says where and why."""
+
+
 class MetricsServer:
-    """The plain-HTTP /metrics endpoint on LEAD_ARCHIVE_METRICS_PORT (its own thread)."""
+    """The plain-HTTP /metrics endpoint on a port of its own (its own thread)."""
 
     def __init__(self, host: str, port: int) -> None:
+        self.host = host
         try:
             self._server, self._thread = start_http_server(port, addr=host)
         except OSError as error:
             reason = error.strerror or str(error)
-            raise ValueError(
-                f"LEAD_ARCHIVE_METRICS_PORT: cannot listen on {host}:{port}: {reason}"
-            ) from None
+            raise MetricsUnavailable(f"cannot listen on {host}:{port}: {reason}") from None
 
     @property
     def port(self) -> int:
