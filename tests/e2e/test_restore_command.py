@@ -17,7 +17,7 @@ from tests.e2e.test_archive_command import (  # noqa: F401 (served is a fixture)
     archived_at_least,
     served,
 )
-from tests.server.test_restore import exact_rows
+from tests.server.core.test_restore import exact_rows
 from tests.support import ARCHIVE, LEADS, TestDb
 
 COUNT = 5_000

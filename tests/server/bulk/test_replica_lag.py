@@ -24,7 +24,7 @@ from lead_archive_server.bulk.selection import Selection
 from lead_archive_server.core.database_url import DatabaseUrl
 
 from tests.private_mariadb import PrivateMariaDB, available
-from tests.server.test_bulk import rig  # noqa: F401 (a fixture)
+from tests.server.bulk.test_bulk import rig  # noqa: F401 (a fixture)
 from tests.support import ARCHIVE
 
 pytestmark = pytest.mark.skipif(bool(available()), reason=f"no private MariaDB: {available()}")

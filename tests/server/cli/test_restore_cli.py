@@ -9,7 +9,7 @@ import pytest
 from lead_archive_server.cli.commands import app
 from typer.testing import CliRunner
 
-from tests.server.test_archive_cli import archive_env  # noqa: F401 (a fixture)
+from tests.server.cli.test_archive_cli import archive_env  # noqa: F401 (a fixture)
 from tests.support import TestDb
 
 runner = CliRunner()

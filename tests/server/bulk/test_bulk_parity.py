@@ -29,14 +29,14 @@ from lead_archive_server.core import sql
 from lead_archive_server.runtime.settings import Settings
 from rich.console import Console
 
-from tests.server.test_bulk import (  # noqa: F401 (fixtures)
+from tests.server.bulk.test_bulk import (  # noqa: F401 (fixtures)
     EVERY_LEAD,
     rendered,
     rig,
     selected,
     selection_db,
 )
-from tests.server.test_restore import exact_rows
+from tests.server.core.test_restore import exact_rows
 from tests.support import ARCHIVE, LEADS, TestDb, lead_row
 
 RESTORE_LIST = Job(
