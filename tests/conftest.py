@@ -83,6 +83,16 @@ async def shaped_tdb(
 
 
 @pytest.fixture
+async def log_table(tdb: TestDb) -> TestDb:
+    """An empty vicidial_admin_log as Vicidial defines it (restored if a test broke it)."""
+    await tdb.execute("DROP TABLE IF EXISTS vicidial_admin_log")
+    for statement in vicidial_schema_statements():
+        if "TABLE vicidial_admin_log" in statement:
+            await tdb.execute(statement)  # always MyISAM, as on every Vicidial
+    return tdb
+
+
+@pytest.fixture
 def schema_statements() -> list[str]:
     return vicidial_schema_statements()
 

@@ -11,7 +11,6 @@ from lead_archive_client import (
     NO_RETRY,
     ArchiveResult,
     InvalidLeads,
-    LeadArchiveError,
     OfficeHours,
     RetryPolicy,
     ServerError,
@@ -22,30 +21,18 @@ from lead_archive_client import (
 )
 from lead_archive_client.vocabulary import Reason
 
-from tests.clients.conftest import FLAVOURS, GRPC_FLAVOURS, REST_FLAVOURS, Stack, batch_lock_held
-from tests.e2e.conftest import MONDAY_MORNING
 from tests.support import ARCHIVE, LEADS
+from tests.support_shim import MONDAY_MORNING
+from tests.support_stack import (
+    FLAVOURS,
+    GRPC_FLAVOURS,
+    REST_FLAVOURS,
+    Stack,
+    batch_lock_held,
+    expect,
+)
 
 pytestmark = pytest.mark.parametrize("flavour", FLAVOURS)
-
-
-async def expect(
-    stack: Stack, call, kind: type[LeadArchiveError], message: str, lead_ids=()
-) -> LeadArchiveError:
-    """The call raises exactly ``kind`` with the documented fields, and changes nothing."""
-    before = await stack.tdb.snapshot()
-    with pytest.raises(LeadArchiveError) as raised:
-        await call
-    error = raised.value
-    assert type(error) is kind, error
-    assert (error.message, error.lead_errors, error.lead_ids) == (
-        message,
-        len(lead_ids),
-        tuple(lead_ids),
-    )
-    assert str(error) == message
-    assert await stack.tdb.snapshot() == before
-    return error
 
 
 # --- Counts, on both engines -------------------------------------------------------------------

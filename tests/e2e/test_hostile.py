@@ -31,10 +31,10 @@ from typer.testing import CliRunner
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
-from tests.e2e.conftest import ENDPOINT, full_request
 from tests.processes import environment, free_port, serving
 from tests.support import TestDb
 from tests.support_h2 import HalfOpenStreams, MiB, connect_from
+from tests.support_shim import ENDPOINT, full_request
 
 ATTACKER = "127.0.0.2"
 ARCHIVE = "/vicidial.leads.v1.LeadArchiveService/ArchiveLeads"

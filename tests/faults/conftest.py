@@ -23,11 +23,11 @@ from lead_archive_server.runtime.settings import Settings
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
-from tests.e2e.conftest import Clock, Stack
 from tests.faults.wire import HOLDS, WireProxy, holds_installed
 from tests.private_mariadb import PrivateMariaDB, available
 from tests.processes import LEAD_ARCHIVE, environment, free_port
 from tests.support import ENGINES, TestDb
+from tests.support_shim import Clock, Stack
 
 
 @dataclass

@@ -17,11 +17,11 @@ from collections import deque
 
 import pytest
 
-from tests.e2e.conftest import full_request
 from tests.faults.conftest import Service, serving
 from tests.invariant import Ledger, assert_all_archived, assert_no_lead_lost
 from tests.private_mariadb import PrivateMariaDB
 from tests.support import ARCHIVE, LEADS, TestDb
+from tests.support_shim import full_request
 
 UNAVAILABLE = "database unavailable; retry the batch"
 NEEDS_REPAIR = re.compile(

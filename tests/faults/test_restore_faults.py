@@ -19,8 +19,7 @@ import pytest
 from lead_archive_server.access.keys import create_key
 
 from tests.faults.conftest import GrpcProcess, Service
-from tests.faults.test_kill_connection import assert_killed
-from tests.faults.test_kill_server import SHIM_DOWN, hold_half_way, quiet, shim
+from tests.faults.support_faults import SHIM_DOWN, assert_killed, hold_half_way, quiet, shim
 from tests.faults.wire import (
     BEFORE_ARCHIVE_DELETE,
     COMMIT,

@@ -27,10 +27,10 @@ from lead_archive_server.access.keys import create_key
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
-from tests.e2e.conftest import ENDPOINT, full_request
 from tests.processes import environment, free_port, serving
 from tests.support import TestDb
 from tests.support_h2 import connect_from
+from tests.support_shim import ENDPOINT, full_request
 
 pytestmark = pytest.mark.soak
 

@@ -20,10 +20,10 @@ import psutil
 import pytest
 from lead_archive_server.access.keys import create_key
 
-from tests.e2e.conftest import ENDPOINT, full_request
 from tests.invariant import Ledger, assert_no_lead_lost
 from tests.processes import environment, free_port, serving
 from tests.support import TestDb
+from tests.support_shim import ENDPOINT, full_request
 
 pytestmark = pytest.mark.soak
 

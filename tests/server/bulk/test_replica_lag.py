@@ -24,7 +24,6 @@ from lead_archive_server.bulk.selection import Selection
 from lead_archive_server.core.database_url import DatabaseUrl
 
 from tests.private_mariadb import PrivateMariaDB, available
-from tests.server.bulk.test_bulk import rig  # noqa: F401 (a fixture)
 from tests.support import ARCHIVE
 
 pytestmark = pytest.mark.skipif(bool(available()), reason=f"no private MariaDB: {available()}")
@@ -127,7 +126,7 @@ async def test_the_real_replica_reports_its_lag(replication: Replication) -> Non
 
 async def test_the_run_pauses_while_the_real_replica_lags(
     replication: Replication,
-    rig,  # noqa: F811
+    rig,
 ) -> None:
     stack, client = rig
     await stack.tdb.seed_many(300)

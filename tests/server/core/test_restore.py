@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Any
 
 import pytest
 from lead_archive_server.core.archive import ArchiveBatch, archive_leads
@@ -18,7 +17,7 @@ from lead_archive_server.core.errors import (
 from lead_archive_server.core.restore import RestoreBatch, RestoreResult, restore_leads
 
 from tests.invariant import Ledger, assert_no_lead_lost
-from tests.support import ARCHIVE, LEADS, VARIED_NAMES, TestDb, lead_row
+from tests.support import ARCHIVE, LEADS, VARIED_NAMES, TestDb, exact_rows, lead_row
 
 
 @pytest.fixture
@@ -33,19 +32,6 @@ def restore_batch(ids: list[int]) -> RestoreBatch:
 
 def archive_batch(ids: list[int]) -> ArchiveBatch:
     return ArchiveBatch.validated(insert=True, update=True, delete=True, lead_ids=ids)
-
-
-async def exact_rows(tdb: TestDb, table: str) -> dict[int, tuple[Any, ...]]:
-    """Every row as the bytes of each column (and modify_date as seconds since the epoch)."""
-    columns = await tdb.fetch(
-        "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
-        "AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
-        [table],
-    )
-    names = [str(row[0]) for row in columns]
-    exprs = ", ".join(f"CAST(`{name}` AS BINARY)" for name in names)
-    rows = await tdb.fetch(f"SELECT lead_id, UNIX_TIMESTAMP(modify_date), {exprs} FROM {table}")
-    return {int(row[0]): tuple(row[1:]) for row in rows}
 
 
 # --- Field checks (no database) ------------------------------------------------------------
