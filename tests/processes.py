@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.support import wait_until
+
 LEAD_ARCHIVE = str(Path(sys.executable).parent / "lead-archive")
 
 
@@ -60,13 +62,16 @@ async def read_until(stream: asyncio.StreamReader, pattern: str, seconds: float 
 
 
 async def wait_for_http(port: int) -> None:
-    async with asyncio.timeout(30), httpx.AsyncClient() as client:
-        while True:
+    async with httpx.AsyncClient() as client:
+
+        async def answers() -> bool:
             try:
                 await client.get(f"http://127.0.0.1:{port}/docs")
-                return
             except httpx.TransportError:
-                await asyncio.sleep(0.1)
+                return False
+            return True
+
+        await wait_until(answers, 30, f"HTTP on port {port}", every=0.1)
 
 
 @asynccontextmanager

@@ -32,7 +32,7 @@ from lead_archive_server.access.keys import create_key
 from lead_archive_server.runtime.app import create_server
 from lead_archive_server.runtime.settings import Settings
 
-from tests.support import TestDb
+from tests.support import TestDb, wait_until
 from tests.support_shim import Clock
 
 FLAVOURS = ("grpc", "grpc-async", "rest", "rest-async")
@@ -94,10 +94,15 @@ class Stack:
         sock = bound_socket(self.http_port)
         self.http_port = sock.getsockname()[1]
         app = create_app(self.grpc_target)
-        self._web = _QuietUvicorn(uvicorn.Config(app, log_level="warning", lifespan="on"))
-        self._web_task = asyncio.create_task(self._web.serve(sockets=[sock]))
-        while not self._web.started:  # noqa: ASYNC110 (uvicorn offers only a flag)
-            await asyncio.sleep(0.01)
+        web = self._web = _QuietUvicorn(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        task = self._web_task = asyncio.create_task(web.serve(sockets=[sock]))
+
+        def started() -> bool:  # uvicorn offers only a flag
+            if task.done():
+                task.result()  # it ended at once: its error, not a wait until the deadline
+            return web.started
+
+        await wait_until(started, 30, "uvicorn to start", every=0.01)
 
     async def stop_rest(self) -> None:
         if self._web is not None and self._web_task is not None:

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from tests.processes import LEAD_ARCHIVE, environment
-from tests.support import ARCHIVE, TestDb
+from tests.support import ARCHIVE, TestDb, wait_until
 from tests.support_stack import Stack
 
 OTHER_LIST = range(100_000, 100_300)  # list 2002: never selected
@@ -63,6 +63,9 @@ async def archive_command(
 
 
 async def archived_at_least(tdb: TestDb, count: int) -> None:
-    async with asyncio.timeout(120):
-        while await tdb.count(ARCHIVE) < count:  # noqa: ASYNC110 (another process writes)
-            await asyncio.sleep(0.02)
+    """Until another process has archived `count` leads (within two minutes)."""
+
+    async def enough() -> bool:
+        return await tdb.count(ARCHIVE) >= count
+
+    await wait_until(enough, 120, f"{count} leads in the archive")

@@ -23,7 +23,7 @@ from lead_archive_server.cli.http_limits import HttpLimits, bounded_protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from tests.processes import LEAD_ARCHIVE, environment, free_port, serving
-from tests.support import TestDb
+from tests.support import TestDb, wait_until
 from tests.support_h2 import connect_from
 
 ATTACKER = "127.0.0.2"
@@ -41,6 +41,22 @@ class Served:
 
     def rss_mib(self) -> float:
         return psutil.Process(self.pid).memory_info().rss / 2**20
+
+    def open_connections(self) -> int:
+        """Connections the server has accepted on its HTTP port and not closed."""
+        return sum(
+            1
+            for c in psutil.Process(self.pid).net_connections("tcp")
+            if c.laddr and c.laddr.port == self.port and c.status == psutil.CONN_ESTABLISHED
+        )
+
+    async def healthy(self) -> bool:
+        async with httpx.AsyncClient() as client:
+            try:
+                answer = await client.get(f"http://127.0.0.1:{self.port}/healthz")
+            except httpx.TransportError:
+                return False
+            return answer.status_code == 200
 
 
 @asynccontextmanager
@@ -112,7 +128,7 @@ async def test_huge_headers_are_refused_and_memory_stays_bounded(
     innodb: TestDb, tmp_path: Path
 ) -> None:
     async with served(innodb, tmp_path) as serve:
-        await asyncio.sleep(0.5)
+        assert await serve.healthy()  # the first request's allocations belong to the baseline
         before = serve.rss_mib()
         for _ in range(5):
             answer = await raw_exchange(serve.port, request_head(b"X-Big: " + b"a" * (12 << 20)))
@@ -164,7 +180,7 @@ async def test_idle_keep_alive_connections_are_closed(innodb: TestDb, tmp_path: 
 async def test_connections_over_the_limit_get_503(innodb: TestDb, tmp_path: Path) -> None:
     async with served(innodb, tmp_path, http_max_connections="3") as serve:
         idle = [await asyncio.open_connection("127.0.0.1", serve.port) for _ in range(3)]
-        await asyncio.sleep(0.2)
+        await wait_until(lambda: serve.open_connections() >= 3, 10, "3 connections accepted")
         answer = await raw_exchange(serve.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         for _, writer in idle:
             writer.close()
@@ -172,10 +188,8 @@ async def test_connections_over_the_limit_get_503(innodb: TestDb, tmp_path: Path
             503,
             {"message": "too many open connections (3); try again shortly"},
         )
-        await asyncio.sleep(0.3)
-        async with httpx.AsyncClient() as client:  # the limit frees up with the connections
-            healthy = await client.get(f"http://127.0.0.1:{serve.port}/healthz")
-        assert healthy.status_code == 200
+        # The limit frees up with the connections.
+        await wait_until(serve.healthy, 10, "a connection under the limit again")
 
 
 async def test_unauthenticated_bodies_and_headers_get_the_documented_401(

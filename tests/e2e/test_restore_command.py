@@ -10,7 +10,7 @@ import signal
 from pathlib import Path
 
 from tests.e2e.support_commands import OTHER_LIST, archive_command, archived_at_least
-from tests.support import ARCHIVE, LEADS, TestDb, exact_rows
+from tests.support import ARCHIVE, LEADS, TestDb, exact_rows, wait_until
 from tests.support_shim import MONDAY_MORNING, NIGHT
 from tests.support_stack import Stack
 
@@ -24,9 +24,12 @@ async def seed(tdb: TestDb) -> list[int]:
 
 
 async def restored_at_least(tdb: TestDb, count: int) -> None:
-    async with asyncio.timeout(120):
-        while await tdb.count(LEADS) < count:  # noqa: ASYNC110 (another process writes)
-            await asyncio.sleep(0.02)
+    """Until another process has restored `count` leads (within two minutes)."""
+
+    async def enough() -> bool:
+        return await tdb.count(LEADS) >= count
+
+    await wait_until(enough, 120, f"{count} leads back in vicidial_list")
 
 
 async def test_a_list_archived_by_the_command_comes_back_byte_for_byte(

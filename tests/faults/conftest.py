@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 from tests.faults.wire import HOLDS, WireProxy, holds_installed
 from tests.private_mariadb import PrivateMariaDB, available
 from tests.processes import LEAD_ARCHIVE, environment, free_port
-from tests.support import ENGINES, TestDb
+from tests.support import ENGINES, TestDb, wait_until
 from tests.support_shim import Clock, Stack
 
 
@@ -153,11 +152,13 @@ class GrpcProcess:
             self.process = await asyncio.create_subprocess_exec(
                 LEAD_ARCHIVE, "grpc", env=self.env, stdout=log, stderr=log
             )
-        deadline = time.monotonic() + 60
-        while "gRPC on" not in self.log.read_bytes()[offset:].decode(errors="replace"):
-            assert self.process.returncode is None, self.log.read_text()[-2000:]
-            assert time.monotonic() < deadline, "lead-archive grpc did not start"
-            await asyncio.sleep(0.05)
+        process = self.process
+
+        def started() -> bool:
+            assert process.returncode is None, self.log.read_text()[-2000:]
+            return "gRPC on" in self.log.read_bytes()[offset:].decode(errors="replace")
+
+        await wait_until(started, 60, "lead-archive grpc to start", every=0.05)
 
     async def kill(self) -> None:
         assert self.process is not None

@@ -35,7 +35,7 @@ from tests.faults.wire import (
     kill_held,
 )
 from tests.invariant import Ledger, assert_all_archived, assert_no_lead_lost
-from tests.support import ARCHIVE
+from tests.support import ARCHIVE, wait_until
 from tests.support_shim import full_request
 
 STEPS = ("start", "checked", "insert", "update", "delete")
@@ -183,7 +183,10 @@ async def test_idle_pooled_connections_killed_are_not_lent_again(service: Servic
         for victim in victims:
             await killer.execute("KILL %s", [victim])
     assert victims
-    await asyncio.sleep(0.2)  # let the event loop see the closed sockets
+    killed = [c for c in service.proxy.conversations if c.thread_id in victims]
+    assert killed, "no connection of the service's pool was idle"
+    # The server has closed them, and the proxy their client ends: the pool is told.
+    await wait_until(lambda: all(c.closed.is_set() for c in killed), 10, "the killed to close")
     response = await service.post(full_request(ids))
     assert response.status_code == 200, response.text
     await assert_all_archived(tdb.db, ledger)

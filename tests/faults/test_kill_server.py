@@ -63,13 +63,14 @@ async def test_sigkill_while_a_batch_is_held_half_way(
 
 async def post_when_up(http: httpx.AsyncClient, lead_ids: list[int], headers) -> httpx.Response:
     """POST once the shim's channel has reconnected to the restarted server (bounded)."""
-    async with asyncio.timeout(60):
-        while True:
-            response = await http.post(ENDPOINT, json=full_request(lead_ids), headers=headers)
-            if response.json() != SHIM_DOWN:
-                assert response.status_code == 200, response.text
-                return response
-            await asyncio.sleep(0.2)
+
+    async def answered() -> httpx.Response | None:
+        response = await http.post(ENDPOINT, json=full_request(lead_ids), headers=headers)
+        return None if response.json() == SHIM_DOWN else response
+
+    response = await wait_until(answered, 60, "the shim to reach the restarted server", every=0.2)
+    assert response.status_code == 200, response.text
+    return response
 
 
 async def send_batches(
@@ -118,6 +119,7 @@ async def test_sigkill_at_random_moments_under_load(tdb: TestDb, child: GrpcProc
         # otherwise finish every batch before the kill, leaving nothing in flight to kill.
         target = len(done) + chance.randint(2, 8)
         await wait_until(lambda t=target: len(done) >= t, 30, f"{target} batches to be answered")
+        # Not a wait for something: a random delay of up to 10 ms is the random moment.
         await asyncio.sleep(chance.uniform(0, 0.01))
         await child.kill()
         await asyncio.gather(*clients)

@@ -25,7 +25,7 @@ from lead_archive_server.core.errors import DatabaseUnavailable
 from rich.console import Console
 
 from tests.server.bulk.support_bulk import EVERY_LEAD, rendered, selected
-from tests.support import ARCHIVE, LEADS, TestDb
+from tests.support import ARCHIVE, LEADS, TestDb, wait_until
 from tests.support_shim import MONDAY_MORNING, NIGHT
 from tests.support_stack import batch_lock_held
 
@@ -158,7 +158,10 @@ async def test_pages_are_read_ahead_in_order_and_a_read_error_comes_where_its_pa
 
     ahead = read_ahead(pages(), depth=2)
     assert await anext(ahead) == [1]
-    for _ in range(10):  # a batch in flight: the loop runs the reader meanwhile
+    await wait_until(lambda: len(read) >= 4, 5, "the reader to fill its queue")
+    # Not a wait but ten turns of the loop, in which an unbounded reader would go on: the
+    # test is that this one does not (it has read two pages ahead and one waiting for room).
+    for _ in range(10):
         await asyncio.sleep(0)
     assert read == [1, 2, 3, 4]  # two pages queued, a third read and waiting for room
     assert [await anext(ahead) for _ in range(5)] == [[2], [3], [4], [5], [6]]
@@ -299,8 +302,7 @@ async def test_second_ctrl_c_abandons_batches_in_flight_safely(rig) -> None:
     async with batch_lock_held(stack.tdb):  # both batches wait on the server
         archiver = Archiver(rig[1], stack.tdb.db, job)
         running = asyncio.create_task(archiver.run(await open_source(stack.tdb.db, job)))
-        while archiver.in_flight < 2:  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: archiver.in_flight >= 2, 30, "two batches in flight")
         archiver.interrupt()
         archiver.abandon()
         tally = await running

@@ -30,7 +30,7 @@ from lead_archive_server.runtime.settings import Settings
 from rich.console import Console
 
 from tests.server.bulk.support_bulk import EVERY_LEAD, rendered, selected
-from tests.support import ARCHIVE, LEADS, TestDb, exact_rows, lead_row
+from tests.support import ARCHIVE, LEADS, TestDb, exact_rows, lead_row, wait_until
 
 RESTORE_LIST = Job(
     selection=Selection(list_ids=(1001,)), batch_size=100, concurrency=3, flow=sql.RESTORING
@@ -181,8 +181,7 @@ async def test_a_lagging_replica_pauses_the_run_until_it_catches_up(rig) -> None
     archived_while_paused: list[int] = []
 
     async def watch_count() -> None:
-        while len(lag.asked) < 4:  # noqa: ASYNC110 (polling the fake)
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: len(lag.asked) >= 4, 30, "the fourth look at the replica")
         archived_while_paused.append(await stack.tdb.count(ARCHIVE))
 
     watcher = asyncio.create_task(watch_count())
@@ -210,8 +209,12 @@ async def test_ctrl_c_while_paused_for_the_replica_stops_the_run(rig) -> None:
     pacing = Pacing(replica=forever, max_lag_s=5, poll_s=0.05)
 
     _, client = rig
-    archiver = Archiver(client, stack.tdb.db, job, pacing=pacing, say=said.append)
-    asyncio.get_running_loop().call_later(0.3, archiver.interrupt)
+
+    def ctrl_c_once_paused(line: str) -> None:
+        said.append(line)
+        asyncio.get_running_loop().call_later(0.1, archiver.interrupt)  # a few polls later
+
+    archiver = Archiver(client, stack.tdb.db, job, pacing=pacing, say=ctrl_c_once_paused)
     tally = await archiver.run(await open_source(stack.tdb.db, job))
     assert (tally.batches, tally.stop, tally.left) == (0, StopReason.INTERRUPTED, 200)
     assert said == [
