@@ -8,25 +8,33 @@ would on two hosts."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import time
+import tomllib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
+import httptools
 import httpx
 import psutil
 import pytest
+import uvicorn
 from lead_archive_server.access.keys import create_key
 from lead_archive_server.cli.http_limits import HttpLimits, bounded_protocol
+from packaging.requirements import Requirement
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from uvicorn.server import ServerState
 
 from tests.processes import LEAD_ARCHIVE, environment, free_port, serving
 from tests.support import TestDb, wait_until
 from tests.support_h2 import connect_from
 
 ATTACKER = "127.0.0.2"
+ROOT = Path(__file__).resolve().parents[2]
 
 ENDPOINT = "/vicidial/leads/archive"
 UNAUTHORIZED = {"message": "unable to validate api user"}
@@ -290,32 +298,77 @@ async def test_a_body_not_sent_in_time_is_408_and_a_keyless_one_401_unread(
     assert 1.5 < slow_s < 5
 
 
-def test_uvicorns_private_protocol_is_what_http_limits_builds_on() -> None:
-    """http_limits subclasses uvicorn's private HttpToolsProtocol (pyproject pins uvicorn to
-    the versions tested). If this fails, uvicorn changed what the bounds rely on: read
-    cli/http_limits.py against the new uvicorn before widening the pin."""
-    for name in (
-        "connection_made",
-        "connection_lost",
-        "data_received",
-        "on_message_begin",
-        "on_url",
-        "on_header",
-        "on_headers_complete",
-        "on_message_complete",
-        "send_400_response",
-        "_unset_keepalive_if_required",
-    ):
-        assert callable(getattr(HttpToolsProtocol, name, None)), f"HttpToolsProtocol.{name}"
-    import inspect
+# What cli/http_limits.py takes from uvicorn's private HttpToolsProtocol: the methods it
+# overrides or calls, with their parameters, and the attributes it reads.
+PROTOCOL_METHODS = {
+    "connection_made": ["self", "transport"],
+    "connection_lost": ["self", "exc"],
+    "data_received": ["self", "data"],
+    "on_message_begin": ["self"],
+    "on_url": ["self", "url"],
+    "on_header": ["self", "name", "value"],
+    "on_headers_complete": ["self"],
+    "on_message_complete": ["self"],
+    "send_400_response": ["self", "msg"],
+    "_unset_keepalive_if_required": ["self"],
+}
+PROTOCOL_ATTRIBUTES = ("loop", "logger", "parser", "connections", "transport", "client", "cycle")
+CYCLE_ATTRIBUTES = ("response_started", "disconnected", "message_event")
+WIDEN_WITH_CARE = (
+    "uvicorn changed what cli/http_limits.py builds on: read it against the new uvicorn "
+    "before widening the pin in pyproject.toml"
+)
 
+
+def test_uvicorn_is_the_version_pinned_for_http_limits() -> None:
+    """The installed uvicorn is one pyproject.toml pins (the versions http_limits was read
+    against); a wider environment would run the bounds on an unread protocol."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    [pin] = [Requirement(d) for d in project["dependencies"] if d.startswith("uvicorn")]
+    installed = version("uvicorn")
+    assert pin.specifier.contains(installed), (
+        f"uvicorn {installed} is installed, pyproject.toml pins {pin.specifier}: {WIDEN_WITH_CARE}"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(PROTOCOL_METHODS))
+def test_uvicorns_protocol_methods_are_what_http_limits_overrides(name: str) -> None:
+    method = getattr(HttpToolsProtocol, name, None)
+    assert callable(method), f"HttpToolsProtocol.{name} is gone: {WIDEN_WITH_CARE}"
+    parameters = list(inspect.signature(method).parameters)
+    assert parameters == PROTOCOL_METHODS[name], (
+        f"HttpToolsProtocol.{name}{tuple(parameters)}: {WIDEN_WITH_CARE}"
+    )
+
+
+async def test_uvicorns_protocol_state_is_what_http_limits_reads() -> None:
+    """Build the bounded protocol as uvicorn does; what http_limits reads is there, and
+    nothing of ours (attributes, helper methods) takes the name of something of uvicorn's."""
+    loop = asyncio.get_running_loop()
+    config = uvicorn.Config(app=_no_app, http=bounded_protocol(HttpLimits(16384, 64, 10.0, 512)))
+    config.load()
+    assert issubclass(config.http_protocol_class, HttpToolsProtocol), WIDEN_WITH_CARE
+    made = config.http_protocol_class(config, ServerState(), {}, _loop=loop)
+    plain = HttpToolsProtocol(config, ServerState(), {}, _loop=loop)
+    for name in PROTOCOL_ATTRIBUTES:
+        assert hasattr(plain, name), f"HttpToolsProtocol has no {name}: {WIDEN_WITH_CARE}"
+    assert made.loop is loop and isinstance(made.connections, set), WIDEN_WITH_CARE
+    assert isinstance(made.parser, httptools.HttpRequestParser), WIDEN_WITH_CARE
+    uvicorns = inspect.getsource(HttpToolsProtocol)
+    for name in set(vars(made)) - set(vars(plain)):
+        assert f"self.{name}" not in uvicorns, f"http_limits' {name} is uvicorn's too"
+    ours = set(vars(config.http_protocol_class)) - set(PROTOCOL_METHODS)
+    for name in (n for n in ours if not n.startswith("__")):
+        assert not hasattr(HttpToolsProtocol, name), f"http_limits' {name}() is uvicorn's too"
+
+
+def test_uvicorns_request_cycle_is_what_http_limits_reads() -> None:
     cycle = inspect.signature(RequestResponseCycle.__init__).parameters
-    assert {"message_event", "transport", "flow"} <= set(cycle)
+    assert {"message_event", "transport", "flow"} <= set(cycle), WIDEN_WITH_CARE
     source = inspect.getsource(RequestResponseCycle)
-    for attribute in ("self.response_started", "self.disconnected", "self.message_event"):
-        assert attribute in source, f"RequestResponseCycle no longer sets {attribute}"
-    protocol = inspect.getsource(HttpToolsProtocol)
-    for attribute in ("self.cycle", "self.connections", "self.client", "self.parser"):
-        assert attribute in protocol, f"HttpToolsProtocol no longer sets {attribute}"
-    bounded = bounded_protocol(HttpLimits(16384, 64, 10.0, 512))
-    assert issubclass(bounded, HttpToolsProtocol)
+    for name in CYCLE_ATTRIBUTES:
+        assert f"self.{name} =" in source, f"RequestResponseCycle sets no {name}: {WIDEN_WITH_CARE}"
+
+
+async def _no_app(scope: object, receive: object, send: object) -> None:
+    """An ASGI app that is never called (the protocol is only built)."""
