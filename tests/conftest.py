@@ -21,9 +21,7 @@ from lead_archive_server.core.tables import (
     vicidial_schema_statements,
 )
 
-from tests.support import ENGINES, SHAPES, TestDb
-
-SERVER_URL = os.environ.get("LEAD_ARCHIVE_TEST_DATABASE_URL", "mysql://root@127.0.0.1:3306")
+from tests.support import ENGINES, SERVER_URL, SHAPES, TestDb
 
 
 @asynccontextmanager

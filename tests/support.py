@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import itertools
+import os
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ import pytest
 from lead_archive_server.core.db import Database
 from lead_archive_server.core.tables import vicidial_schema_statements
 
+# The MariaDB server the tests make their databases on.
+SERVER_URL = os.environ.get("LEAD_ARCHIVE_TEST_DATABASE_URL", "mysql://root@127.0.0.1:3306")
 ENGINES = ("MyISAM", "InnoDB")
 # Table shapes: the shared spec's (utf8mb4, modify_date ON UPDATE CURRENT_TIMESTAMP), and what
 # Vicidial's own install script gives on MariaDB 10.10+ (CONTRACT 9, issue of real shapes):

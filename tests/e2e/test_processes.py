@@ -12,7 +12,6 @@ import pytest
 from lead_archive_server.core.database_url import DatabaseUrl
 from lead_archive_server.core.tables import drop_database
 
-from tests.conftest import SERVER_URL
 from tests.processes import (
     LEAD_ARCHIVE,
     environment,
@@ -21,7 +20,7 @@ from tests.processes import (
     running,
     wait_for_http,
 )
-from tests.support import LEADS, TestDb
+from tests.support import LEADS, SERVER_URL, TestDb
 
 
 async def test_demo_prints_a_curl_that_works_as_pasted(databases: dict[str, TestDb]) -> None:

@@ -13,9 +13,8 @@ from lead_archive_server.core.database_url import DatabaseUrl
 from lead_archive_server.core.db import Database
 from lead_archive_server.core.tables import drop_database, recreate_database
 
-from tests.conftest import SERVER_URL
 from tests.processes import LEAD_ARCHIVE, environment, free_port, serving, wait_for_http
-from tests.support import TestDb, lock_waiters, wait_until
+from tests.support import SERVER_URL, TestDb, lock_waiters, wait_until
 
 ENDPOINT = "/vicidial/leads/archive"
 

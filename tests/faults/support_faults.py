@@ -12,7 +12,7 @@ import httpx
 from httpx import Response
 from lead_archive_rest_shim.main import create_app
 
-from tests.faults.conftest import Service
+from tests.faults.support_service import Service
 from tests.faults.wire import WAIT_S, WRITES, Hold, Moment, Result, Rule, WireProxy
 from tests.invariant import Ledger
 from tests.support import LEADS, TestDb, wait_until

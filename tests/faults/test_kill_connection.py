@@ -20,8 +20,8 @@ import asyncio
 import grpc
 import pytest
 
-from tests.faults.conftest import Service
 from tests.faults.support_faults import UNAVAILABLE_BODY, assert_killed, prepare, quiet
+from tests.faults.support_service import Service
 from tests.faults.wire import (
     BEFORE_DELETE,
     BEFORE_UPDATE,

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.faults.conftest import Service
 from tests.faults.support_faults import assert_killed, prepare
+from tests.faults.support_service import Service
 from tests.faults.wire import (
     BEFORE_DELETE,
     BEFORE_HOPPER,

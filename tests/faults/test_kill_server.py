@@ -22,8 +22,8 @@ from lead_archive_server.access.keys import create_key
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
-from tests.faults.conftest import GrpcProcess
 from tests.faults.support_faults import SHIM_DOWN, hold_half_way, quiet, shim
+from tests.faults.support_service import GrpcProcess
 from tests.faults.wire import BEFORE_DELETE, WAIT_S, WireProxy
 from tests.invariant import Ledger, assert_all_archived, assert_no_lead_lost
 from tests.support import LEADS, TestDb, wait_until

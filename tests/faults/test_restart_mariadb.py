@@ -17,7 +17,7 @@ from collections import deque
 
 import pytest
 
-from tests.faults.conftest import Service, serving
+from tests.faults.support_service import Service, serving
 from tests.invariant import Ledger, assert_all_archived, assert_no_lead_lost
 from tests.private_mariadb import PrivateMariaDB
 from tests.support import ARCHIVE, LEADS, TestDb, wait_until

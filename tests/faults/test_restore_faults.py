@@ -18,8 +18,8 @@ import httpx
 import pytest
 from lead_archive_server.access.keys import create_key
 
-from tests.faults.conftest import GrpcProcess, Service
 from tests.faults.support_faults import SHIM_DOWN, assert_killed, hold_half_way, quiet, shim
+from tests.faults.support_service import GrpcProcess, Service
 from tests.faults.wire import (
     BEFORE_ARCHIVE_DELETE,
     COMMIT,

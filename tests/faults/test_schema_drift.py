@@ -8,7 +8,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from tests.faults.conftest import Service
+from tests.faults.support_service import Service
 from tests.faults.wire import LOCK, Rule, run_before
 from tests.invariant import Ledger, assert_all_archived, table_rows
 from tests.support import ARCHIVE, LEADS
