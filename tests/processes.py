@@ -11,6 +11,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 
@@ -23,6 +24,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class ServeEnvironment(NamedTuple):
+    env: dict[str, str]
+    grpc_port: int
+    http_port: int
+
+
+def serve_environment(database_url: str, **settings: str) -> ServeEnvironment:
+    """`lead-archive serve`'s environment on two free ports; office hours off unless given
+    (tests run at any hour)."""
+    grpc_port, http_port = free_port(), free_port()
+    values = {"office_hours": "none"} | settings
+    env = environment(
+        database_url=database_url, grpc_port=str(grpc_port), http_port=str(http_port), **values
+    )
+    return ServeEnvironment(env, grpc_port, http_port)
 
 
 def environment(**values: str) -> dict[str, str]:

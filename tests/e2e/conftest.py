@@ -12,7 +12,7 @@ import pytest
 from lead_archive_server.access.keys import create_key
 
 from tests.e2e.fuzz_support import Served
-from tests.processes import environment, free_port, serving
+from tests.processes import serve_environment, serving
 from tests.support import TestDb
 from tests.support_shim import Stack, in_process_stack
 from tests.support_stack import Stack as LiveStack
@@ -42,12 +42,6 @@ async def serve_process(tdb: TestDb, tmp_path: Path) -> AsyncIterator[Served]:
     """`lead-archive serve` in its own process over 30 leads, with a key, for schemathesis."""
     await tdb.seed_many(30)
     key = await create_key(tdb.db, "6666")
-    http_port = free_port()
-    env = environment(
-        database_url=tdb.db.url.url(),
-        grpc_port=str(free_port()),
-        http_port=str(http_port),
-        office_hours="none",
-    )
+    env, _, http_port = serve_environment(tdb.db.url.url())
     async with serving(env, tmp_path / "serve.log"):
         yield Served(f"http://127.0.0.1:{http_port}", key, tdb.db.url)

@@ -19,7 +19,7 @@ import pytest
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
-from tests.processes import LEAD_ARCHIVE, environment, free_port, serving
+from tests.processes import LEAD_ARCHIVE, serve_environment, serving
 from tests.support import TestDb, wait_until
 
 ENDPOINT = "/vicidial/leads/archive"
@@ -73,14 +73,7 @@ async def accepted(serve: Served, key: str) -> bool:
 
 @asynccontextmanager
 async def served(tdb: TestDb, tmp_path: Path, **settings: str) -> AsyncIterator[Served]:
-    grpc_port, http_port = free_port(), free_port()
-    env = environment(
-        database_url=tdb.db.url.url(),
-        grpc_port=str(grpc_port),
-        http_port=str(http_port),
-        office_hours="none",
-        **settings,
-    )
+    env, grpc_port, http_port = serve_environment(tdb.db.url.url(), **settings)
     log = tmp_path / "serve.log"
     async with (
         serving(env, log),

@@ -14,7 +14,7 @@ from lead_archive_server.core.db import Database
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
-from tests.processes import LEAD_ARCHIVE, environment, free_port, serving
+from tests.processes import LEAD_ARCHIVE, serve_environment, serving
 from tests.support import ARCHIVE, LEADS, TestDb, wait_until
 
 
@@ -32,13 +32,7 @@ async def test_a_batch_whose_caller_left_finishes_and_is_audited(
         await tdb.copy_to_archive(ids)
         await tdb.execute("DELETE FROM vicidial_list")
     source, target = (ARCHIVE, LEADS) if restoring else (LEADS, ARCHIVE)
-    grpc_port = free_port()
-    env = environment(
-        database_url=tdb.db.url.url(),
-        grpc_port=str(grpc_port),
-        http_port=str(free_port()),
-        office_hours="none",
-    )
+    env, grpc_port, _ = serve_environment(tdb.db.url.url())
     created = await asyncio.create_subprocess_exec(
         LEAD_ARCHIVE, "keys", "create", "--user", "6666", env=env, stdout=asyncio.subprocess.PIPE
     )

@@ -31,7 +31,7 @@ from typer.testing import CliRunner
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
-from tests.processes import environment, free_port, serving
+from tests.processes import serve_environment, serving
 from tests.support import TestDb, wait_until
 from tests.support_h2 import HalfOpenStreams, MiB, connect_from
 from tests.support_shim import ENDPOINT, full_request
@@ -64,14 +64,7 @@ class Serve:
 async def served(
     tdb: TestDb, tmp_path: Path, prefix: tuple[str, ...] = (), **settings: str
 ) -> AsyncIterator[Serve]:
-    grpc_port, http_port = free_port(), free_port()
-    env = environment(
-        database_url=tdb.db.url.url(),
-        grpc_port=str(grpc_port),
-        http_port=str(http_port),
-        office_hours="none",
-        **settings,
-    )
+    env, grpc_port, http_port = serve_environment(tdb.db.url.url(), **settings)
     log = tmp_path / "serve.log"
     async with serving(env, log, prefix=prefix) as process:
         yield Serve(grpc_port, http_port, process.pid, log)

@@ -29,7 +29,7 @@ from packaging.requirements import Requirement
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
-from tests.processes import LEAD_ARCHIVE, environment, free_port, serving
+from tests.processes import LEAD_ARCHIVE, serve_environment, serving
 from tests.support import TestDb, wait_until
 from tests.support_h2 import connect_from
 
@@ -69,14 +69,7 @@ class Served:
 
 @asynccontextmanager
 async def served(tdb: TestDb, tmp_path: Path, **settings: str) -> AsyncIterator[Served]:
-    http_port = free_port()
-    env = environment(
-        database_url=tdb.db.url.url(),
-        grpc_port=str(free_port()),
-        http_port=str(http_port),
-        office_hours="none",
-        **settings,
-    )
+    env, _, http_port = serve_environment(tdb.db.url.url(), **settings)
     async with serving(env, tmp_path / "serve.log") as process:
         yield Served(http_port, process.pid, env)
 

@@ -13,7 +13,14 @@ from lead_archive_server.core.database_url import DatabaseUrl
 from lead_archive_server.core.db import Database
 from lead_archive_server.core.tables import drop_database, recreate_database
 
-from tests.processes import LEAD_ARCHIVE, environment, free_port, serving, wait_for_http
+from tests.processes import (
+    LEAD_ARCHIVE,
+    environment,
+    free_port,
+    serve_environment,
+    serving,
+    wait_for_http,
+)
 from tests.support import SERVER_URL, TestDb, lock_waiters, wait_until
 
 ENDPOINT = "/vicidial/leads/archive"
@@ -109,14 +116,7 @@ def test_config_show_names_the_time_zone_in_effect() -> None:
 async def test_json_log_format_means_every_line_is_json(
     databases: dict[str, TestDb], tmp_path: Path
 ) -> None:
-    http_port = free_port()
-    env = environment(
-        database_url=databases["InnoDB"].db.url.url(),
-        grpc_port=str(free_port()),
-        http_port=str(http_port),
-        office_hours="none",
-        log_format="json",
-    )
+    env, _, http_port = serve_environment(databases["InnoDB"].db.url.url(), log_format="json")
     log = tmp_path / "serve.log"
     async with serving(env, log), httpx.AsyncClient() as http:
         await http.post(f"http://127.0.0.1:{http_port}{ENDPOINT}", json={})
@@ -214,13 +214,7 @@ async def test_split_mode_shim_metrics_do_not_pretend_to_count_leads(
     tdb = databases["InnoDB"]
     await tdb.reset()
     ids = await tdb.seed(2)
-    grpc_port, http_port = free_port(), free_port()
-    env = environment(
-        database_url=tdb.db.url.url(),
-        grpc_port=str(grpc_port),
-        http_port=str(http_port),
-        office_hours="none",
-    )
+    env, grpc_port, http_port = serve_environment(tdb.db.url.url())
     key = run("keys", "create", "--user", "6666", env=env).stdout.split()[-1]
     body = {"insert_leads": True, "update_leads": True, "delete_leads": True}
     url = f"http://127.0.0.1:{http_port}"

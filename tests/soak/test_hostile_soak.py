@@ -27,7 +27,7 @@ from lead_archive_server.access.keys import create_key
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
-from tests.processes import environment, free_port, serving
+from tests.processes import serve_environment, serving
 from tests.support import TestDb, wait_until
 from tests.support_h2 import connect_from
 from tests.support_shim import ENDPOINT, full_request
@@ -64,12 +64,8 @@ class Serve:
 async def serve(databases: dict[str, TestDb], tmp_path: Path) -> AsyncIterator[Serve]:
     tdb = databases["InnoDB"]
     await tdb.reset()
-    port, grpc_port = free_port(), free_port()
-    env = environment(
-        database_url=tdb.db.url.url(),
-        grpc_port=str(grpc_port),
-        http_port=str(port),
-        office_hours="none",
+    env, grpc_port, port = serve_environment(
+        tdb.db.url.url(),
         http_request_timeout_s="10",  # 30 by default: the same, only shorter to wait for
     )
     async with serving(env, tmp_path / "serve.log", stop_s=60) as process:

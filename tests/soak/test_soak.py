@@ -21,7 +21,7 @@ import pytest
 from lead_archive_server.access.keys import create_key
 
 from tests.invariant import Ledger, assert_no_lead_lost
-from tests.processes import environment, free_port, serving
+from tests.processes import serve_environment, serving
 from tests.support import TestDb
 from tests.support_shim import ENDPOINT, full_request
 
@@ -62,14 +62,7 @@ class Soak:
 
 @pytest.fixture
 async def server_process(tdb: TestDb, tmp_path: Path) -> AsyncIterator[tuple[int, psutil.Process]]:
-    http_port = free_port()
-    env = environment(
-        database_url=tdb.db.url.url(),
-        grpc_port=str(free_port()),
-        http_port=str(http_port),
-        office_hours="none",
-        pool_size="16",
-    )
+    env, _, http_port = serve_environment(tdb.db.url.url(), pool_size="16")
     async with serving(env, tmp_path / "serve.log", stop_s=60) as process:
         yield http_port, psutil.Process(process.pid)
 
