@@ -21,9 +21,7 @@ from lead_archive_server.core.tables import (
     vicidial_schema_statements,
 )
 
-from tests.support import ENGINES, SHAPES, TestDb
-
-SERVER_URL = os.environ.get("LEAD_ARCHIVE_TEST_DATABASE_URL", "mysql://root@127.0.0.1:3306")
+from tests.support import ENGINES, SERVER_URL, SHAPES, TestDb
 
 
 @asynccontextmanager
@@ -80,6 +78,16 @@ async def shaped_tdb(
     test_db = (databases if shape == "utf8mb4" else vicidial_shaped_databases)[engine]
     await test_db.reset()
     return test_db
+
+
+@pytest.fixture
+async def log_table(tdb: TestDb) -> TestDb:
+    """An empty vicidial_admin_log as Vicidial defines it (restored if a test broke it)."""
+    await tdb.execute("DROP TABLE IF EXISTS vicidial_admin_log")
+    for statement in vicidial_schema_statements():
+        if "TABLE vicidial_admin_log" in statement:
+            await tdb.execute(statement)  # always MyISAM, as on every Vicidial
+    return tdb
 
 
 @pytest.fixture

@@ -127,7 +127,7 @@ class PrivateMariaDB:
             except pymysql.err.OperationalError:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"mariadbd not ready: {self.error_log()[-2000:]}") from None
-                time.sleep(0.1)
+                time.sleep(0.1)  # the poll's interval, within the deadline (in a thread)
 
     def error_log(self) -> str:
         path = self.base / "error.log"

@@ -11,8 +11,11 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
+
+from tests.support import wait_until
 
 LEAD_ARCHIVE = str(Path(sys.executable).parent / "lead-archive")
 
@@ -21,6 +24,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class ServeEnvironment(NamedTuple):
+    env: dict[str, str]
+    grpc_port: int
+    http_port: int
+
+
+def serve_environment(database_url: str, **settings: str) -> ServeEnvironment:
+    """`lead-archive serve`'s environment on two free ports; office hours off unless given
+    (tests run at any hour)."""
+    grpc_port, http_port = free_port(), free_port()
+    values = {"office_hours": "none"} | settings
+    env = environment(
+        database_url=database_url, grpc_port=str(grpc_port), http_port=str(http_port), **values
+    )
+    return ServeEnvironment(env, grpc_port, http_port)
 
 
 def environment(**values: str) -> dict[str, str]:
@@ -60,13 +80,16 @@ async def read_until(stream: asyncio.StreamReader, pattern: str, seconds: float 
 
 
 async def wait_for_http(port: int) -> None:
-    async with asyncio.timeout(30), httpx.AsyncClient() as client:
-        while True:
+    async with httpx.AsyncClient() as client:
+
+        async def answers() -> bool:
             try:
                 await client.get(f"http://127.0.0.1:{port}/docs")
-                return
             except httpx.TransportError:
-                await asyncio.sleep(0.1)
+                return False
+            return True
+
+        await wait_until(answers, 30, f"HTTP on port {port}", every=0.1)
 
 
 @asynccontextmanager

@@ -1,17 +1,24 @@
-"""Test helpers over a real database: seeding leads and reading tables back."""
+"""Test helpers over a real database: seeding leads and reading tables back; and the one way
+tests wait for something to happen (wait_until: a poll against a deadline, never a fixed sleep)."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import itertools
+import os
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+import pymysql
 import pytest
 from lead_archive_server.core.db import Database
 from lead_archive_server.core.tables import vicidial_schema_statements
 
+# The MariaDB server the tests make their databases on.
+SERVER_URL = os.environ.get("LEAD_ARCHIVE_TEST_DATABASE_URL", "mysql://root@127.0.0.1:3306")
 ENGINES = ("MyISAM", "InnoDB")
 # Table shapes: the shared spec's (utf8mb4, modify_date ON UPDATE CURRENT_TIMESTAMP), and what
 # Vicidial's own install script gives on MariaDB 10.10+ (CONTRACT 9, issue of real shapes):
@@ -33,7 +40,25 @@ MEMORY_TABLES = ("vicidial_hopper", "vicidial_auto_calls")
 # The dialer-table variants a test may ask for: as Vicidial installs them, or every dialer
 # table on the engine of vicidial_list (some installs convert them).
 DIALER_ENGINES = ("MEMORY", "list")
+# Values that collations treat as equal but bytes do not, one column each: a safe delete must
+# keep the lead when its archived copy differs only so (column, in vicidial_list, in archive).
+TRAPS = [
+    pytest.param("first_name", "john", "John", id="letter-case"),
+    pytest.param("last_name", "Smith", "Smith ", id="trailing-space"),
+    pytest.param("address2", None, "", id="null-vs-empty"),
+    pytest.param("address3", "", None, id="empty-vs-null"),
+    pytest.param("comments", "café", "cafe", id="accent"),
+    pytest.param("comments", "😀", "😁", id="4-byte-emoji"),
+    pytest.param("modify_date", "2024-03-02 11:30:00", "2024-03-02 11:30:01", id="modify-date"),
+    pytest.param("gmt_offset_now", "-5.00", "-4.00", id="decimal"),
+    pytest.param("called_since_last_reset", "Y", "Y1", id="enum"),
+]
+ADMIN_LOG_COLUMNS = (
+    "user, ip_address, event_section, event_type, record_id, event_code, event_sql, "
+    "event_notes, user_group"
+)
 _serial = itertools.count(1)
+T = TypeVar("T")
 _BEYOND_UTF8MB3 = re.compile("[\U00010000-\U0010ffff]")
 
 
@@ -262,3 +287,74 @@ class TestDb:
     async def snapshot(self) -> tuple[dict[int, tuple], dict[int, tuple]]:
         """Both tables, for 'nothing changed' assertions."""
         return await self.rows(LEADS), await self.rows(ARCHIVE)
+
+
+async def wait_until(
+    predicate: Callable[[], T | Awaitable[T]],
+    timeout_s: float = 30,
+    what: str = "the condition",
+    *,
+    every: float = 0.02,
+) -> T:
+    """Poll `predicate` (plain or async) every `every` seconds until it returns something
+    true, and return that; fail naming `what` once `timeout_s` seconds have passed (a predicate
+    that hangs is cut off at the deadline too)."""
+    try:
+        async with asyncio.timeout(timeout_s) as deadline:
+            while True:
+                got = predicate()
+                if inspect.isawaitable(got):
+                    got = await got
+                if got:
+                    return got  # type: ignore[return-value]
+                await asyncio.sleep(every)  # the poll's interval, within the deadline
+    except TimeoutError:
+        if not deadline.expired():
+            raise  # the predicate's own timeout, not ours
+        raise AssertionError(f"waited {timeout_s:g} s for {what}") from None
+
+
+def query(tdb: TestDb, statement: str) -> list[tuple]:
+    """Run one statement on a connection of its own (outside the test's event loop)."""
+    url = tdb.db.url
+    with (
+        pymysql.connect(
+            host=url.host,
+            port=url.port,
+            user=url.user,
+            password=url.password,
+            database=url.database,
+        ) as connection,
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(statement)
+        return list(cursor.fetchall())
+
+
+async def exact_rows(tdb: TestDb, table: str) -> dict[int, tuple[Any, ...]]:
+    """Every row as the bytes of each column (and modify_date as seconds since the epoch)."""
+    columns = await tdb.fetch(
+        "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
+        "AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
+        [table],
+    )
+    names = [str(row[0]) for row in columns]
+    exprs = ", ".join(f"CAST(`{name}` AS BINARY)" for name in names)
+    rows = await tdb.fetch(f"SELECT lead_id, UNIX_TIMESTAMP(modify_date), {exprs} FROM {table}")
+    return {int(row[0]): tuple(row[1:]) for row in rows}
+
+
+async def admin_log(tdb: TestDb) -> list[dict[str, Any]]:
+    """The rows of Vicidial's Admin Change Log (vicidial_admin_log), by column name."""
+    rows = await tdb.fetch(f"SELECT {ADMIN_LOG_COLUMNS} FROM vicidial_admin_log")
+    names = [name.strip() for name in ADMIN_LOG_COLUMNS.split(",")]
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+async def lock_waiters(tdb: TestDb) -> int:
+    """Connections to tdb's database waiting in GET_LOCK (the batch lock, for one)."""
+    rows = await tdb.fetch(
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+        "WHERE DB = DATABASE() AND ID <> CONNECTION_ID() AND STATE = 'User lock'"
+    )
+    return int(rows[0][0])

@@ -10,6 +10,8 @@ from typing import Any
 
 import grpc
 import httpx
+from google.rpc import error_details_pb2, status_pb2
+from lead_archive_client.vocabulary import ERROR_DOMAIN, PROBLEMS, Reason
 from lead_archive_rest_shim.main import create_app
 from lead_archive_rest_shim.upstream import UpstreamTls
 from lead_archive_server.access.keys import create_key
@@ -67,6 +69,20 @@ class Stack:
         response = await self.http.get("/metrics")
         assert response.status_code == 200, response.text
         return samples(response.text)
+
+
+def lead_errors(error: grpc.aio.AioRpcError) -> pb.LeadErrors:
+    """The typed detail the server packs into google.rpc.Status."""
+    raw = dict(error.trailing_metadata() or ())["grpc-status-details-bin"]
+    status = status_pb2.Status.FromString(raw)
+    assert status.code == error.code().value[0]
+    detail, info = pb.LeadErrors(), error_details_pb2.ErrorInfo()
+    assert status.details[0].Unpack(detail)
+    assert status.details[1].Unpack(info)
+    # AIP-193: the reason is the vocabulary's, in the API's domain, and says the same thing.
+    assert info.domain == ERROR_DOMAIN
+    assert PROBLEMS[Reason(info.reason)].code == error.code().name
+    return detail
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

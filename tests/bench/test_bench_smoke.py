@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import SERVER_URL
+from tests.support import SERVER_URL
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -35,7 +35,7 @@ from lead_archive_client.vocabulary import HTTP_STATUS, PROBLEMS, REASON_HEADER,
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
-from tests.clients.conftest import Stack
+from tests.support_stack import Stack
 
 # --- The tables ---------------------------------------------------------------------------------
 

@@ -18,10 +18,9 @@ from lead_archive_client import (
     UnknownLeads,
 )
 
-from tests.clients.conftest import FLAVOURS, GRPC_FLAVOURS, Stack
-from tests.clients.test_clients import expect
-from tests.e2e.conftest import MONDAY_MORNING
 from tests.support import ARCHIVE, LEADS
+from tests.support_shim import MONDAY_MORNING
+from tests.support_stack import FLAVOURS, GRPC_FLAVOURS, Stack, expect
 
 every_flavour = pytest.mark.parametrize("flavour", FLAVOURS)
 

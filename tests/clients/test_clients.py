@@ -11,7 +11,6 @@ from lead_archive_client import (
     NO_RETRY,
     ArchiveResult,
     InvalidLeads,
-    LeadArchiveError,
     OfficeHours,
     RetryPolicy,
     ServerError,
@@ -22,30 +21,18 @@ from lead_archive_client import (
 )
 from lead_archive_client.vocabulary import Reason
 
-from tests.clients.conftest import FLAVOURS, GRPC_FLAVOURS, REST_FLAVOURS, Stack, batch_lock_held
-from tests.e2e.conftest import MONDAY_MORNING
-from tests.support import ARCHIVE, LEADS
+from tests.support import ARCHIVE, LEADS, TestDb, lock_waiters, wait_until
+from tests.support_shim import MONDAY_MORNING
+from tests.support_stack import (
+    FLAVOURS,
+    GRPC_FLAVOURS,
+    REST_FLAVOURS,
+    Stack,
+    batch_lock_held,
+    expect,
+)
 
 pytestmark = pytest.mark.parametrize("flavour", FLAVOURS)
-
-
-async def expect(
-    stack: Stack, call, kind: type[LeadArchiveError], message: str, lead_ids=()
-) -> LeadArchiveError:
-    """The call raises exactly ``kind`` with the documented fields, and changes nothing."""
-    before = await stack.tdb.snapshot()
-    with pytest.raises(LeadArchiveError) as raised:
-        await call
-    error = raised.value
-    assert type(error) is kind, error
-    assert (error.message, error.lead_errors, error.lead_ids) == (
-        message,
-        len(lead_ids),
-        tuple(lead_ids),
-    )
-    assert str(error) == message
-    assert await stack.tdb.snapshot() == before
-    return error
 
 
 # --- Counts, on both engines -------------------------------------------------------------------
@@ -191,6 +178,8 @@ async def test_restarted_server_is_reached_within_the_deadline(stack1: Stack, fl
     await stop()
 
     async def restart_later() -> None:
+        # Not a wait for something: the server stays down for half a second, which the
+        # client must ride out (the test measures that it waited and tried again).
         await asyncio.sleep(0.5)
         await start()  # on the same port
 
@@ -203,6 +192,10 @@ async def test_restarted_server_is_reached_within_the_deadline(stack1: Stack, fl
     assert await stack1.tdb.count(LEADS) == 0
 
 
+async def no_leads_left(tdb: TestDb) -> bool:
+    return await tdb.count(LEADS) == 0
+
+
 async def test_a_call_dropped_mid_flight_is_retried(stack1: Stack, flavour: str) -> None:
     if flavour in REST_FLAVOURS:
         pytest.skip("the shim keeps its own connection to gRPC; covered by the restart test")
@@ -210,7 +203,7 @@ async def test_a_call_dropped_mid_flight_is_retried(stack1: Stack, flavour: str)
     caller = stack1.caller(flavour, retry=RetryPolicy(deadline=20, max_backoff=0.5))
     async with batch_lock_held(stack1.tdb):
         call = asyncio.create_task(caller.archive(ids))
-        await asyncio.sleep(0.5)  # the call now waits for the batch lock on the server
+        await wait_until(lambda: lock_waiters(stack1.tdb), 10, "the call to wait for the lock")
         await stack1.stop_grpc()  # drops it: UNAVAILABLE
         await stack1.start_grpc()
     # The dropped call's batch had started, so it still runs to its end (a batch is shielded
@@ -220,10 +213,8 @@ async def test_a_call_dropped_mid_flight_is_retried(stack1: Stack, flavour: str)
         assert await call == ArchiveResult(2, 2, 0, 2, 0)
     except UnknownLeads as error:
         assert sorted(error.lead_ids) == sorted(ids)
-    for _ in range(50):  # the dropped call's batch may still be finishing
-        if await stack1.tdb.count(LEADS) == 0:
-            break
-        await asyncio.sleep(0.1)
+    # The dropped call's batch may still be finishing.
+    await wait_until(lambda: no_leads_left(stack1.tdb), 5, "the dropped call's batch to end")
     assert (await stack1.tdb.count(LEADS), await stack1.tdb.count(ARCHIVE)) == (0, 2)
 
 
@@ -237,6 +228,8 @@ async def test_database_unavailable_is_retried(
     caller = stack1.caller(flavour, retry=RetryPolicy(deadline=20, max_backoff=0.5))
     async with batch_lock_held(stack1.tdb):
         call = asyncio.create_task(caller.archive(ids))
+        # Not a wait for something: the lock is held for 1.6 s, past the server's 1 s wait
+        # for it, so that the first try is answered "retry the batch" (what the test is about).
         await asyncio.sleep(1.6)
     assert await call == ArchiveResult(2, 2, 0, 2, 0)
 

@@ -1,73 +1,22 @@
-"""The whole stack in one process: HTTP → REST shim → gRPC → archive → real MariaDB."""
+"""Fixtures of the end-to-end tests: the whole stack in one process (tests/support_shim.py),
+the real stack on loopback ports for the console script (tests/support_stack.py), and
+`lead-archive serve` as a process for the OpenAPI fuzz tests."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI
-from lead_archive_rest_shim.main import create_app
 from lead_archive_server.access.keys import create_key
-from lead_archive_server.runtime.app import create_server
-from lead_archive_server.runtime.settings import Settings
 
+from tests.e2e.fuzz_support import Served
+from tests.processes import serve_environment, serving
 from tests.support import TestDb
-
-ENDPOINT = "/vicidial/leads/archive"
-NIGHT = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)  # Sunday, outside any office hours
-MONDAY_MORNING = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
-
-
-@dataclass
-class Clock:
-    now: datetime = NIGHT
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@dataclass
-class Stack:
-    http: httpx.AsyncClient
-    key: str
-    clock: Clock
-    tdb: TestDb
-    headers: dict[str, str] = field(default_factory=dict)
-
-    async def post(self, body: Any = None, *, raw: bytes | None = None, headers=None):
-        sent = dict(self.headers if headers is None else headers)
-        content = raw if raw is not None else httpx.Request("POST", "/", json=body).content
-        return await self.http.post(ENDPOINT, content=content, headers=sent)
-
-
-def full_request(lead_ids, **flags) -> dict[str, Any]:
-    return (
-        {"insert_leads": True, "update_leads": True, "delete_leads": True}
-        | flags
-        | {"lead_ids": lead_ids}
-    )
-
-
-@asynccontextmanager
-async def in_process_stack(tdb: TestDb) -> AsyncIterator[tuple[FastAPI, Clock]]:
-    """The real gRPC server on a free port and the shim app in front of it, started."""
-    settings = Settings(
-        database_url=tdb.db.url.url(), office_hours="mon-fri 08:00-18:00", timezone="UTC"
-    )
-    clock = Clock()
-    server, port = create_server(settings, tdb.db, clock=clock, port=0)
-    await server.start()
-    app = create_app(f"127.0.0.1:{port}")
-    try:
-        async with app.router.lifespan_context(app):
-            yield app, clock
-    finally:
-        await server.stop(None)
+from tests.support_shim import Stack, in_process_stack
+from tests.support_stack import Stack as LiveStack
+from tests.support_stack import running_stack
 
 
 @pytest.fixture
@@ -79,3 +28,20 @@ async def stack(tdb: TestDb) -> AsyncIterator[Stack]:
         key = await create_key(tdb.db, "6666")
         headers = {"Authorization": f"Key={key}", "Content-Type": "application/json"}
         yield Stack(http, key, clock, tdb, headers)
+
+
+@pytest.fixture
+async def served(tdb: TestDb) -> AsyncIterator[LiveStack]:
+    """gRPC server and shim on loopback ports, for the console script in its own process."""
+    async with running_stack(tdb) as stack:
+        yield stack
+
+
+@pytest.fixture
+async def serve_process(tdb: TestDb, tmp_path: Path) -> AsyncIterator[Served]:
+    """`lead-archive serve` in its own process over 30 leads, with a key, for schemathesis."""
+    await tdb.seed_many(30)
+    key = await create_key(tdb.db, "6666")
+    env, _, http_port = serve_environment(tdb.db.url.url())
+    async with serving(env, tmp_path / "serve.log"):
+        yield Served(f"http://127.0.0.1:{http_port}", key, tdb.db.url)

@@ -1,8 +1,15 @@
-"""What every answer of the endpoint must look like, shared by the fuzz tests."""
+"""What every answer of the endpoint must look like, and the server the OpenAPI fuzz tests
+run against (its fixture, serve_process, is in tests/e2e/conftest.py)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+
+import pymysql
+from lead_archive_server.core.database_url import DatabaseUrl
+
+from tests.support import ARCHIVE, LEADS
 
 STATUSES = {200, 400, 401, 403, 500}
 KEYS = {
@@ -36,3 +43,24 @@ def assert_documented(status: int, body: Any) -> None:
         assert isinstance(body["lead_ids"], list), body
         if status == 500:
             assert (body["lead_errors"], body["lead_ids"]) == (0, []), body
+
+
+@dataclass
+class Served:
+    url: str
+    key: str
+    database: DatabaseUrl
+
+    def snapshot(self) -> tuple[Any, ...]:
+        db = self.database
+        with (
+            pymysql.connect(
+                host=db.host, port=db.port, user=db.user, password=db.password, database=db.database
+            ) as connection,
+            connection.cursor() as cursor,
+        ):
+            tables = []
+            for table in (LEADS, ARCHIVE):
+                cursor.execute(f"SELECT * FROM {table} ORDER BY lead_id")
+                tables.append(cursor.fetchall())
+            return tuple(tables)

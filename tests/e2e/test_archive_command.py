@@ -9,80 +9,18 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.clients.conftest import Stack, running_stack
-from tests.e2e.conftest import MONDAY_MORNING, NIGHT
-from tests.processes import LEAD_ARCHIVE, environment
+from tests.e2e.support_commands import OTHER_LIST, archive_command, archived_at_least
 from tests.support import ARCHIVE, LEADS, TestDb
 from tests.support_dialer import put_in_use
+from tests.support_shim import MONDAY_MORNING, NIGHT
+from tests.support_stack import Stack, running_stack
 from tests.support_tls import make_certs
 
 COUNT = 20_000
-OTHER_LIST = range(100_000, 100_300)  # list 2002: never selected
-
-
-@dataclass
-class Finished:
-    returncode: int
-    stdout: str
-    stderr: str
-    seconds: float
-
-    @property
-    def summary(self) -> dict[str, int]:
-        """The rows of the table the command printed: name -> count."""
-        found = {}
-        for line in self.stdout.splitlines():
-            cells = [cell.strip() for cell in re.split(r"[│|┃]", line) if cell.strip()]
-            if len(cells) == 2 and cells[1].isdigit():
-                found[cells[0]] = int(cells[1])
-        return found
-
-
-@pytest.fixture
-async def served(tdb: TestDb) -> AsyncIterator[Stack]:
-    async with running_stack(tdb) as stack:
-        yield stack
-
-
-async def archive_command(
-    stack: Stack,
-    *args: str,
-    meanwhile: Callable[[asyncio.subprocess.Process], Awaitable[None]] | None = None,
-    stdin: bytes | None = None,
-    command: str = "archive",
-    **settings: str,
-) -> Finished:
-    """Run the console script; settings (LEAD_ARCHIVE_*) replace the default target."""
-    values = {"target": stack.grpc_target} if not settings else {}
-    env = environment(database_url=stack.tdb.db.url.url(), api_key=stack.key, **(values | settings))
-    started = time.monotonic()
-    process = await asyncio.create_subprocess_exec(
-        LEAD_ARCHIVE,
-        command,
-        *args,
-        env=env,
-        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    if meanwhile is not None:
-        await meanwhile(process)
-    out, err = await asyncio.wait_for(process.communicate(stdin), 300)
-    assert process.returncode is not None
-    return Finished(process.returncode, out.decode(), err.decode(), time.monotonic() - started)
-
-
-async def archived_at_least(tdb: TestDb, count: int) -> None:
-    async with asyncio.timeout(120):
-        while await tdb.count(ARCHIVE) < count:  # noqa: ASYNC110 (another process writes)
-            await asyncio.sleep(0.02)
 
 
 async def seed(tdb: TestDb, count: int = COUNT) -> tuple[list[int], dict]:

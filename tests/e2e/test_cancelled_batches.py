@@ -14,8 +14,8 @@ from lead_archive_server.core.db import Database
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
-from tests.processes import LEAD_ARCHIVE, environment, free_port, serving
-from tests.support import ARCHIVE, LEADS, TestDb
+from tests.processes import LEAD_ARCHIVE, serve_environment, serving
+from tests.support import ARCHIVE, LEADS, TestDb, wait_until
 
 
 @pytest.mark.parametrize("method", ["ArchiveLeads", "RestoreLeads"])
@@ -32,13 +32,7 @@ async def test_a_batch_whose_caller_left_finishes_and_is_audited(
         await tdb.copy_to_archive(ids)
         await tdb.execute("DELETE FROM vicidial_list")
     source, target = (ARCHIVE, LEADS) if restoring else (LEADS, ARCHIVE)
-    grpc_port = free_port()
-    env = environment(
-        database_url=tdb.db.url.url(),
-        grpc_port=str(grpc_port),
-        http_port=str(free_port()),
-        office_hours="none",
-    )
+    env, grpc_port, _ = serve_environment(tdb.db.url.url())
     created = await asyncio.create_subprocess_exec(
         LEAD_ARCHIVE, "keys", "create", "--user", "6666", env=env, stdout=asyncio.subprocess.PIPE
     )
@@ -71,11 +65,13 @@ async def test_a_batch_whose_caller_left_finishes_and_is_audited(
                     assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
                 assert await tdb.count(source) == 3  # not yet: the lock is still held
                 await session.fetch_all("SELECT RELEASE_LOCK(CONCAT('lead_archive:', DATABASE()))")
-            for _ in range(100):
-                if await tdb.count(source) == 0:
-                    break
-                await asyncio.sleep(0.1)
-            await asyncio.sleep(0.5)  # the audit row follows the batch
+
+            async def finished_and_audited() -> bool:
+                audited = await tdb.fetch("SELECT COUNT(*) FROM vicidial_admin_log")
+                return await tdb.count(source) == 0 and audited[0][0] > 0
+
+            # The batch runs to its end once the lock is free; its audit row follows.
+            await wait_until(finished_and_audited, 10, "the batch to end and be audited")
     finally:
         await holder.close()
     assert (await tdb.count(source), await tdb.count(target)) == (0, 3)

@@ -13,8 +13,8 @@ from lead_archive_server.core.database_url import DatabaseUrl
 from lead_archive_server.core.db import Database
 from lead_archive_server.core.tables import drop_database
 
-from tests.conftest import SERVER_URL
 from tests.processes import LEAD_ARCHIVE, environment, free_port, read_until, running
+from tests.support import SERVER_URL
 
 SERVER = DatabaseUrl.parse(SERVER_URL)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.processes import environment, free_port, serving
+from tests.processes import serve_environment, serving
 from tests.support import TestDb
 
 ENDPOINT = "/vicidial/leads/archive"
@@ -17,13 +17,7 @@ ENDPOINT = "/vicidial/leads/archive"
 async def test_docs_assets_are_served_locally_and_try_it_out_can_send_a_key(
     databases: dict[str, TestDb], tmp_path: Path
 ) -> None:
-    http_port = free_port()
-    env = environment(
-        database_url=databases["InnoDB"].db.url.url(),
-        grpc_port=str(free_port()),
-        http_port=str(http_port),
-        office_hours="none",
-    )
+    env, _, http_port = serve_environment(databases["InnoDB"].db.url.url())
     base = f"http://127.0.0.1:{http_port}"
     async with serving(env, tmp_path / "serve.log"), httpx.AsyncClient(base_url=base) as http:
         for page in ("/docs", "/redoc"):

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from lead_archive_server.access.keys import create_key
 
-from tests.e2e.conftest import ENDPOINT, MONDAY_MORNING, NIGHT, Clock, in_process_stack
 from tests.e2e.fuzz_support import assert_documented
 from tests.support import LEADS, TestDb
+from tests.support_shim import ENDPOINT, MONDAY_MORNING, NIGHT, Clock, in_process_stack
 
 FLAGS = ("insert_leads", "update_leads", "delete_leads")
 PRINTABLE = st.characters(min_codepoint=0x20, max_codepoint=0x7E)

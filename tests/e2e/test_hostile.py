@@ -31,10 +31,10 @@ from typer.testing import CliRunner
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
-from tests.e2e.conftest import ENDPOINT, full_request
-from tests.processes import environment, free_port, serving
-from tests.support import TestDb
+from tests.processes import serve_environment, serving
+from tests.support import TestDb, wait_until
 from tests.support_h2 import HalfOpenStreams, MiB, connect_from
+from tests.support_shim import ENDPOINT, full_request
 
 ATTACKER = "127.0.0.2"
 ARCHIVE = "/vicidial.leads.v1.LeadArchiveService/ArchiveLeads"
@@ -64,14 +64,7 @@ class Serve:
 async def served(
     tdb: TestDb, tmp_path: Path, prefix: tuple[str, ...] = (), **settings: str
 ) -> AsyncIterator[Serve]:
-    grpc_port, http_port = free_port(), free_port()
-    env = environment(
-        database_url=tdb.db.url.url(),
-        grpc_port=str(grpc_port),
-        http_port=str(http_port),
-        office_hours="none",
-        **settings,
-    )
+    env, grpc_port, http_port = serve_environment(tdb.db.url.url(), **settings)
     log = tmp_path / "serve.log"
     async with serving(env, log, prefix=prefix) as process:
         yield Serve(grpc_port, http_port, process.pid, log)
@@ -92,6 +85,7 @@ async def settled_rss(serve: Serve) -> float:
     previous = serve.rss_mib()
     async with asyncio.timeout(10):
         while True:
+            # Not a wait for something: "settled" means no growth over this half second.
             await asyncio.sleep(0.5)
             now = serve.rss_mib()
             if abs(now - previous) < 1:
@@ -253,10 +247,8 @@ async def test_a_stored_bad_name_is_refused_before_the_batch_runs(
                 auth = [("authorization", f"Key={stored_bad_names['Zoë']}")]
                 await stub.ArchiveLeads(request, metadata=auth)
         assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
-        deadline = time.monotonic() + 5
-        while "refused a valid key of API user 'Zo\\xeb'" not in serve.log.read_text():
-            assert time.monotonic() < deadline, serve.log.read_text()[-2000:]
-            await asyncio.sleep(0.1)
+        refused = "refused a valid key of API user 'Zo\\xeb'"
+        await wait_until(lambda: refused in serve.log.read_text(), 5, f"{refused!r} in the log")
     assert await innodb.snapshot() == before  # nothing ran, nothing changed
     assert "\x1b" not in serve.log.read_text()
 

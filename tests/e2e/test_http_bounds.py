@@ -8,25 +8,33 @@ would on two hosts."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import time
+import tomllib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
+import httptools
 import httpx
 import psutil
 import pytest
+import uvicorn
 from lead_archive_server.access.keys import create_key
 from lead_archive_server.cli.http_limits import HttpLimits, bounded_protocol
+from packaging.requirements import Requirement
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from uvicorn.server import ServerState
 
-from tests.processes import LEAD_ARCHIVE, environment, free_port, serving
-from tests.support import TestDb
+from tests.processes import LEAD_ARCHIVE, serve_environment, serving
+from tests.support import TestDb, wait_until
 from tests.support_h2 import connect_from
 
 ATTACKER = "127.0.0.2"
+ROOT = Path(__file__).resolve().parents[2]
 
 ENDPOINT = "/vicidial/leads/archive"
 UNAUTHORIZED = {"message": "unable to validate api user"}
@@ -42,17 +50,26 @@ class Served:
     def rss_mib(self) -> float:
         return psutil.Process(self.pid).memory_info().rss / 2**20
 
+    def open_connections(self) -> int:
+        """Connections the server has accepted on its HTTP port and not closed."""
+        return sum(
+            1
+            for c in psutil.Process(self.pid).net_connections("tcp")
+            if c.laddr and c.laddr.port == self.port and c.status == psutil.CONN_ESTABLISHED
+        )
+
+    async def healthy(self) -> bool:
+        async with httpx.AsyncClient() as client:
+            try:
+                answer = await client.get(f"http://127.0.0.1:{self.port}/healthz")
+            except httpx.TransportError:
+                return False
+            return answer.status_code == 200
+
 
 @asynccontextmanager
 async def served(tdb: TestDb, tmp_path: Path, **settings: str) -> AsyncIterator[Served]:
-    http_port = free_port()
-    env = environment(
-        database_url=tdb.db.url.url(),
-        grpc_port=str(free_port()),
-        http_port=str(http_port),
-        office_hours="none",
-        **settings,
-    )
+    env, _, http_port = serve_environment(tdb.db.url.url(), **settings)
     async with serving(env, tmp_path / "serve.log") as process:
         yield Served(http_port, process.pid, env)
 
@@ -112,7 +129,7 @@ async def test_huge_headers_are_refused_and_memory_stays_bounded(
     innodb: TestDb, tmp_path: Path
 ) -> None:
     async with served(innodb, tmp_path) as serve:
-        await asyncio.sleep(0.5)
+        assert await serve.healthy()  # the first request's allocations belong to the baseline
         before = serve.rss_mib()
         for _ in range(5):
             answer = await raw_exchange(serve.port, request_head(b"X-Big: " + b"a" * (12 << 20)))
@@ -164,7 +181,7 @@ async def test_idle_keep_alive_connections_are_closed(innodb: TestDb, tmp_path: 
 async def test_connections_over_the_limit_get_503(innodb: TestDb, tmp_path: Path) -> None:
     async with served(innodb, tmp_path, http_max_connections="3") as serve:
         idle = [await asyncio.open_connection("127.0.0.1", serve.port) for _ in range(3)]
-        await asyncio.sleep(0.2)
+        await wait_until(lambda: serve.open_connections() >= 3, 10, "3 connections accepted")
         answer = await raw_exchange(serve.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         for _, writer in idle:
             writer.close()
@@ -172,10 +189,8 @@ async def test_connections_over_the_limit_get_503(innodb: TestDb, tmp_path: Path
             503,
             {"message": "too many open connections (3); try again shortly"},
         )
-        await asyncio.sleep(0.3)
-        async with httpx.AsyncClient() as client:  # the limit frees up with the connections
-            healthy = await client.get(f"http://127.0.0.1:{serve.port}/healthz")
-        assert healthy.status_code == 200
+        # The limit frees up with the connections.
+        await wait_until(serve.healthy, 10, "a connection under the limit again")
 
 
 async def test_unauthenticated_bodies_and_headers_get_the_documented_401(
@@ -276,32 +291,77 @@ async def test_a_body_not_sent_in_time_is_408_and_a_keyless_one_401_unread(
     assert 1.5 < slow_s < 5
 
 
-def test_uvicorns_private_protocol_is_what_http_limits_builds_on() -> None:
-    """http_limits subclasses uvicorn's private HttpToolsProtocol (pyproject pins uvicorn to
-    the versions tested). If this fails, uvicorn changed what the bounds rely on: read
-    cli/http_limits.py against the new uvicorn before widening the pin."""
-    for name in (
-        "connection_made",
-        "connection_lost",
-        "data_received",
-        "on_message_begin",
-        "on_url",
-        "on_header",
-        "on_headers_complete",
-        "on_message_complete",
-        "send_400_response",
-        "_unset_keepalive_if_required",
-    ):
-        assert callable(getattr(HttpToolsProtocol, name, None)), f"HttpToolsProtocol.{name}"
-    import inspect
+# What cli/http_limits.py takes from uvicorn's private HttpToolsProtocol: the methods it
+# overrides or calls, with their parameters, and the attributes it reads.
+PROTOCOL_METHODS = {
+    "connection_made": ["self", "transport"],
+    "connection_lost": ["self", "exc"],
+    "data_received": ["self", "data"],
+    "on_message_begin": ["self"],
+    "on_url": ["self", "url"],
+    "on_header": ["self", "name", "value"],
+    "on_headers_complete": ["self"],
+    "on_message_complete": ["self"],
+    "send_400_response": ["self", "msg"],
+    "_unset_keepalive_if_required": ["self"],
+}
+PROTOCOL_ATTRIBUTES = ("loop", "logger", "parser", "connections", "transport", "client", "cycle")
+CYCLE_ATTRIBUTES = ("response_started", "disconnected", "message_event")
+WIDEN_WITH_CARE = (
+    "uvicorn changed what cli/http_limits.py builds on: read it against the new uvicorn "
+    "before widening the pin in pyproject.toml"
+)
 
+
+def test_uvicorn_is_the_version_pinned_for_http_limits() -> None:
+    """The installed uvicorn is one pyproject.toml pins (the versions http_limits was read
+    against); a wider environment would run the bounds on an unread protocol."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    [pin] = [Requirement(d) for d in project["dependencies"] if d.startswith("uvicorn")]
+    installed = version("uvicorn")
+    assert pin.specifier.contains(installed), (
+        f"uvicorn {installed} is installed, pyproject.toml pins {pin.specifier}: {WIDEN_WITH_CARE}"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(PROTOCOL_METHODS))
+def test_uvicorns_protocol_methods_are_what_http_limits_overrides(name: str) -> None:
+    method = getattr(HttpToolsProtocol, name, None)
+    assert callable(method), f"HttpToolsProtocol.{name} is gone: {WIDEN_WITH_CARE}"
+    parameters = list(inspect.signature(method).parameters)
+    assert parameters == PROTOCOL_METHODS[name], (
+        f"HttpToolsProtocol.{name}{tuple(parameters)}: {WIDEN_WITH_CARE}"
+    )
+
+
+async def test_uvicorns_protocol_state_is_what_http_limits_reads() -> None:
+    """Build the bounded protocol as uvicorn does; what http_limits reads is there, and
+    nothing of ours (attributes, helper methods) takes the name of something of uvicorn's."""
+    loop = asyncio.get_running_loop()
+    config = uvicorn.Config(app=_no_app, http=bounded_protocol(HttpLimits(16384, 64, 10.0, 512)))
+    config.load()
+    assert issubclass(config.http_protocol_class, HttpToolsProtocol), WIDEN_WITH_CARE
+    made = config.http_protocol_class(config, ServerState(), {}, _loop=loop)
+    plain = HttpToolsProtocol(config, ServerState(), {}, _loop=loop)
+    for name in PROTOCOL_ATTRIBUTES:
+        assert hasattr(plain, name), f"HttpToolsProtocol has no {name}: {WIDEN_WITH_CARE}"
+    assert made.loop is loop and isinstance(made.connections, set), WIDEN_WITH_CARE
+    assert isinstance(made.parser, httptools.HttpRequestParser), WIDEN_WITH_CARE
+    uvicorns = inspect.getsource(HttpToolsProtocol)
+    for name in set(vars(made)) - set(vars(plain)):
+        assert f"self.{name}" not in uvicorns, f"http_limits' {name} is uvicorn's too"
+    ours = set(vars(config.http_protocol_class)) - set(PROTOCOL_METHODS)
+    for name in (n for n in ours if not n.startswith("__")):
+        assert not hasattr(HttpToolsProtocol, name), f"http_limits' {name}() is uvicorn's too"
+
+
+def test_uvicorns_request_cycle_is_what_http_limits_reads() -> None:
     cycle = inspect.signature(RequestResponseCycle.__init__).parameters
-    assert {"message_event", "transport", "flow"} <= set(cycle)
+    assert {"message_event", "transport", "flow"} <= set(cycle), WIDEN_WITH_CARE
     source = inspect.getsource(RequestResponseCycle)
-    for attribute in ("self.response_started", "self.disconnected", "self.message_event"):
-        assert attribute in source, f"RequestResponseCycle no longer sets {attribute}"
-    protocol = inspect.getsource(HttpToolsProtocol)
-    for attribute in ("self.cycle", "self.connections", "self.client", "self.parser"):
-        assert attribute in protocol, f"HttpToolsProtocol no longer sets {attribute}"
-    bounded = bounded_protocol(HttpLimits(16384, 64, 10.0, 512))
-    assert issubclass(bounded, HttpToolsProtocol)
+    for name in CYCLE_ATTRIBUTES:
+        assert f"self.{name} =" in source, f"RequestResponseCycle sets no {name}: {WIDEN_WITH_CARE}"
+
+
+async def _no_app(scope: object, receive: object, send: object) -> None:
+    """An ASGI app that is never called (the protocol is only built)."""

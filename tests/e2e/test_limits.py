@@ -18,8 +18,8 @@ from lead_archive_server.runtime.settings import Settings
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
-from tests.e2e.conftest import ENDPOINT, full_request
 from tests.support import TestDb
+from tests.support_shim import ENDPOINT, full_request
 
 UNAUTHORIZED = {"message": "unable to validate api user"}
 BAD = {"Authorization": "Key=not-a-real-key-0123456789"}

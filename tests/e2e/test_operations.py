@@ -18,7 +18,7 @@ from tests.processes import (
     read_until,
     running,
 )
-from tests.support import LEADS, TestDb
+from tests.support import LEADS, TestDb, wait_until
 from tests.support_ops import archive_body, samples
 from tests.support_tls import TestCerts, make_certs, make_self_signed
 
@@ -56,25 +56,29 @@ def base_env(tdb: TestDb, **values: str) -> dict[str, str]:
 
 
 async def wait_until_up(url: str, verify: ssl.SSLContext | bool = True) -> None:
-    async with asyncio.timeout(30), httpx.AsyncClient(verify=verify) as client:
-        while True:
+    async with httpx.AsyncClient(verify=verify) as client:
+
+        async def up() -> bool:
             try:
-                if (await client.get(url)).status_code == 200:
-                    return
+                return (await client.get(url)).status_code == 200
             except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
+                return False
+
+        await wait_until(up, 30, f"200 from {url}", every=0.1)
 
 
 async def wait_until_refused(url: str) -> None:
     """Until the port takes no new connections (it may answer for a moment first)."""
-    async with asyncio.timeout(30), httpx.AsyncClient() as client:
-        while True:
+    async with httpx.AsyncClient() as client:
+
+        async def refused() -> bool:
             try:
                 await client.get(url, headers={"Connection": "close"})
             except httpx.TransportError:
-                return
-            await asyncio.sleep(0.05)
+                return True
+            return False
+
+        await wait_until(refused, 30, f"{url} to refuse connections", every=0.05)
 
 
 async def archive(base: str, key: str, ids: list[int], verify=True, **kw) -> httpx.Response:
@@ -132,9 +136,11 @@ async def wait_for_lock_wait(tdb: TestDb) -> None:
         "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
         "WHERE DB = %s AND ID <> CONNECTION_ID() AND STATE LIKE %s"
     )
-    async with asyncio.timeout(30):
-        while not (await tdb.fetch(query, [tdb.db.url.database, "%lock%"]))[0][0]:  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
+
+    async def waiting() -> bool:
+        return bool((await tdb.fetch(query, [tdb.db.url.database, "%lock%"]))[0][0])
+
+    await wait_until(waiting, 30, "a connection of the service to wait for the lock")
 
 
 async def test_sigterm_during_a_batch_finishes_it_then_exits_0(innodb: TestDb) -> None:

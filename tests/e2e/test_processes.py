@@ -12,16 +12,16 @@ import pytest
 from lead_archive_server.core.database_url import DatabaseUrl
 from lead_archive_server.core.tables import drop_database
 
-from tests.conftest import SERVER_URL
 from tests.processes import (
     LEAD_ARCHIVE,
     environment,
     free_port,
     read_until,
     running,
+    serve_environment,
     wait_for_http,
 )
-from tests.support import LEADS, TestDb
+from tests.support import LEADS, SERVER_URL, TestDb
 
 
 async def test_demo_prints_a_curl_that_works_as_pasted(databases: dict[str, TestDb]) -> None:
@@ -64,13 +64,7 @@ async def test_serve_and_split_processes_answer_and_stop_on_sigterm(
     tdb = databases["InnoDB"]  # process wiring does not depend on the engine
     await tdb.reset()
     ids = await tdb.seed(3)
-    grpc_port, http_port = free_port(), free_port()
-    env = environment(
-        database_url=tdb.db.url.url(),
-        grpc_port=str(grpc_port),
-        http_port=str(http_port),
-        office_hours="none",
-    )
+    env, grpc_port, http_port = serve_environment(tdb.db.url.url())
     created = await asyncio.create_subprocess_exec(
         LEAD_ARCHIVE, "keys", "create", "--user", "6666", env=env, stdout=asyncio.subprocess.PIPE
     )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import MONDAY_MORNING, Stack, full_request
 from tests.support import ARCHIVE, LEADS
+from tests.support_shim import MONDAY_MORNING, Stack, full_request
 
 UNAUTHORIZED = {"message": "unable to validate api user"}
 OFFICE_HOURS = {"message": "api cannot be executed during office hours time condition"}

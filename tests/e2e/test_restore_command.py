@@ -9,16 +9,10 @@ import re
 import signal
 from pathlib import Path
 
-from tests.clients.conftest import Stack
-from tests.e2e.conftest import MONDAY_MORNING, NIGHT
-from tests.e2e.test_archive_command import (  # noqa: F401 (served is a fixture)
-    OTHER_LIST,
-    archive_command,
-    archived_at_least,
-    served,
-)
-from tests.server.test_restore import exact_rows
-from tests.support import ARCHIVE, LEADS, TestDb
+from tests.e2e.support_commands import OTHER_LIST, archive_command, archived_at_least
+from tests.support import ARCHIVE, LEADS, TestDb, exact_rows, wait_until
+from tests.support_shim import MONDAY_MORNING, NIGHT
+from tests.support_stack import Stack
 
 COUNT = 5_000
 
@@ -30,13 +24,16 @@ async def seed(tdb: TestDb) -> list[int]:
 
 
 async def restored_at_least(tdb: TestDb, count: int) -> None:
-    async with asyncio.timeout(120):
-        while await tdb.count(LEADS) < count:  # noqa: ASYNC110 (another process writes)
-            await asyncio.sleep(0.02)
+    """Until another process has restored `count` leads (within two minutes)."""
+
+    async def enough() -> bool:
+        return await tdb.count(LEADS) >= count
+
+    await wait_until(enough, 120, f"{count} leads back in vicidial_list")
 
 
 async def test_a_list_archived_by_the_command_comes_back_byte_for_byte(
-    served: Stack,  # noqa: F811
+    served: Stack,
 ) -> None:
     tdb = served.tdb
     await seed(tdb)
@@ -75,7 +72,7 @@ async def test_a_list_archived_by_the_command_comes_back_byte_for_byte(
     print(f"\n{tdb.engine}: {COUNT} leads restored by one command in {real.seconds:.1f} s")
 
 
-async def test_restore_ctrl_c_then_the_same_command_finishes(served: Stack) -> None:  # noqa: F811
+async def test_restore_ctrl_c_then_the_same_command_finishes(served: Stack) -> None:
     tdb = served.tdb
     await seed(tdb)
     before = await exact_rows(tdb, LEADS)
@@ -98,7 +95,7 @@ async def test_restore_ctrl_c_then_the_same_command_finishes(served: Stack) -> N
 
 
 async def test_the_nightly_run_stops_at_office_hours_and_the_next_night_finishes(
-    served: Stack,  # noqa: F811
+    served: Stack,
     tmp_path: Path,
 ) -> None:
     tdb = served.tdb
@@ -130,7 +127,7 @@ async def test_the_nightly_run_stops_at_office_hours_and_the_next_night_finishes
 
 
 async def test_from_settings_refuses_a_selection_on_the_command_line(
-    served: Stack,  # noqa: F811
+    served: Stack,
     tmp_path: Path,
 ) -> None:
     config = tmp_path / "lead-archive.toml"

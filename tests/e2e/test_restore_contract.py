@@ -10,11 +10,9 @@ from lead_archive_server.service.audit import RESTORE_EVENT_CODE
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
-from tests.e2e.conftest import MONDAY_MORNING, Clock, Stack, full_request
-from tests.server.test_audit import admin_log, log_table  # noqa: F401 (a fixture)
-from tests.server.test_grpc import lead_errors
-from tests.support import ARCHIVE, LEADS, TestDb
-from tests.support_ops import ops_stack, settings_for
+from tests.support import ARCHIVE, LEADS, TestDb, admin_log
+from tests.support_ops import lead_errors, ops_stack, settings_for
+from tests.support_shim import MONDAY_MORNING, Clock, Stack, full_request
 
 RESTORE = "/vicidial/leads/restore"
 SUCCESS = "lead_ids batch was successfully processed"

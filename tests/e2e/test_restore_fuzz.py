@@ -14,14 +14,13 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import content_type_conformance, status_code_conformance
 
-from tests.e2e.fuzz_support import assert_documented
-from tests.e2e.test_openapi_fuzz import Served, served  # noqa: F401 (a fixture)
+from tests.e2e.fuzz_support import Served, assert_documented
 
 RESTORE_200_KEYS = {"message", "select_count", "insert_count", "delete_count"}
 
 
-def test_every_generated_restore_gets_a_documented_answer(served: Served) -> None:  # noqa: F811
-    schema = schemathesis.openapi.from_url(f"{served.url}/openapi.json")
+def test_every_generated_restore_gets_a_documented_answer(serve_process: Served) -> None:
+    schema = schemathesis.openapi.from_url(f"{serve_process.url}/openapi.json")
     operation = schema["/vicidial/leads/restore"]["POST"]
     statuses: set[int] = set()
 
@@ -36,8 +35,8 @@ def test_every_generated_restore_gets_a_documented_answer(served: Served) -> Non
         | operation.as_strategy(generation_mode=GenerationMode.NEGATIVE)
     )
     def check(case: Any) -> None:
-        before = served.snapshot()
-        response = case.call(headers={"Authorization": f"Key={served.key}"}, timeout=30)
+        before = serve_process.snapshot()
+        response = case.call(headers={"Authorization": f"Key={serve_process.key}"}, timeout=30)
         case.validate_response(response, checks=[status_code_conformance, content_type_conformance])
         body = response.json()
         if response.status_code == 200:
@@ -48,7 +47,7 @@ def test_every_generated_restore_gets_a_documented_answer(served: Served) -> Non
         else:
             assert response.status_code != 403, body
             assert_documented(response.status_code, body)
-            assert served.snapshot() == before
+            assert serve_process.snapshot() == before
         statuses.add(response.status_code)
 
     check()

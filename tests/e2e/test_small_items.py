@@ -13,9 +13,15 @@ from lead_archive_server.core.database_url import DatabaseUrl
 from lead_archive_server.core.db import Database
 from lead_archive_server.core.tables import drop_database, recreate_database
 
-from tests.conftest import SERVER_URL
-from tests.processes import LEAD_ARCHIVE, environment, free_port, serving
-from tests.support import TestDb
+from tests.processes import (
+    LEAD_ARCHIVE,
+    environment,
+    free_port,
+    serve_environment,
+    serving,
+    wait_for_http,
+)
+from tests.support import SERVER_URL, TestDb, lock_waiters, wait_until
 
 ENDPOINT = "/vicidial/leads/archive"
 
@@ -45,7 +51,7 @@ async def test_trailing_slash_is_not_redirected_and_403_lines_name_the_user(
     ):
         slashed = await http.post(ENDPOINT + "/", json={}, headers={"Host": "evil.example"})
         refused = await http.post(ENDPOINT, json={}, headers={"Authorization": f"Key={key}"})
-        await asyncio.sleep(0.3)
+        await wait_until(lambda: "PERMISSION_DENIED" in log.read_text(), 10, "the 403's line")
     assert slashed.status_code == 404
     assert "location" not in slashed.headers
     assert refused.status_code == 403
@@ -110,18 +116,12 @@ def test_config_show_names_the_time_zone_in_effect() -> None:
 async def test_json_log_format_means_every_line_is_json(
     databases: dict[str, TestDb], tmp_path: Path
 ) -> None:
-    http_port = free_port()
-    env = environment(
-        database_url=databases["InnoDB"].db.url.url(),
-        grpc_port=str(free_port()),
-        http_port=str(http_port),
-        office_hours="none",
-        log_format="json",
-    )
+    env, _, http_port = serve_environment(databases["InnoDB"].db.url.url(), log_format="json")
     log = tmp_path / "serve.log"
     async with serving(env, log), httpx.AsyncClient() as http:
         await http.post(f"http://127.0.0.1:{http_port}{ENDPOINT}", json={})
-        await asyncio.sleep(0.5)  # the ready lines follow the first answer closely
+        # The ready lines follow the first answer closely.
+        await wait_until(lambda: "REST on http://" in log.read_text(), 10, "the ready lines")
     lines = log.read_text().splitlines()
     messages = [json.loads(line)["message"] for line in lines]  # fails on any other line
     assert any(message.startswith("REST on http://") for message in messages), messages
@@ -195,7 +195,7 @@ async def test_the_progress_line_says_it_is_retrying_an_unreachable_server(
                 stdout=asyncio.subprocess.PIPE,
                 stdin=asyncio.subprocess.DEVNULL,
             )
-            await asyncio.sleep(3)
+            await wait_until(lambda: lock_waiters(tdb), 30, "the first batch to wait for the lock")
             server.kill()
             await server.wait()
             output, _ = await asyncio.wait_for(archive.communicate(), 60)
@@ -214,13 +214,7 @@ async def test_split_mode_shim_metrics_do_not_pretend_to_count_leads(
     tdb = databases["InnoDB"]
     await tdb.reset()
     ids = await tdb.seed(2)
-    grpc_port, http_port = free_port(), free_port()
-    env = environment(
-        database_url=tdb.db.url.url(),
-        grpc_port=str(grpc_port),
-        http_port=str(http_port),
-        office_hours="none",
-    )
+    env, grpc_port, http_port = serve_environment(tdb.db.url.url())
     key = run("keys", "create", "--user", "6666", env=env).stdout.split()[-1]
     body = {"insert_leads": True, "update_leads": True, "delete_leads": True}
     url = f"http://127.0.0.1:{http_port}"
@@ -240,12 +234,7 @@ async def test_split_mode_shim_metrics_do_not_pretend_to_count_leads(
         )
         try:
             async with httpx.AsyncClient(base_url=url) as http:
-                for _ in range(100):
-                    try:
-                        await http.get("/healthz")
-                        break
-                    except httpx.TransportError:
-                        await asyncio.sleep(0.1)
+                await wait_for_http(http_port)
                 answer = await http.post(
                     ENDPOINT, json=body | {"lead_ids": ids}, headers={"Authorization": f"Key={key}"}
                 )

@@ -184,7 +184,7 @@ async def hopper_runs(db: Database, lead_ids: list[int], deadline: float, seed: 
         async with db.session() as session:
             sets = await session.fetch_sets(HOPPER_RUN, [chance.choice(lead_ids)])
         written += len(sets)  # (fetch_sets reads every statement's result)
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # not a wait: a turn of the loop for the batch running meanwhile
     return written
 
 

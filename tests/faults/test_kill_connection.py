@@ -19,11 +19,9 @@ import asyncio
 
 import grpc
 import pytest
-from httpx import Response
 
-from tests.e2e.conftest import full_request
-from tests.faults.conftest import Service
-from tests.faults.test_kill_server import quiet
+from tests.faults.support_faults import UNAVAILABLE_BODY, assert_killed, prepare, quiet
+from tests.faults.support_service import Service
 from tests.faults.wire import (
     BEFORE_DELETE,
     BEFORE_UPDATE,
@@ -33,20 +31,14 @@ from tests.faults.wire import (
     WRITES,
     Action,
     Moment,
-    Result,
-    Rule,
     kill_before,
     kill_held,
 )
 from tests.invariant import Ledger, assert_all_archived, assert_no_lead_lost
-from tests.support import ARCHIVE, LEADS
+from tests.support import ARCHIVE, wait_until
+from tests.support_shim import full_request
 
 STEPS = ("start", "checked", "insert", "update", "delete")
-UNAVAILABLE_BODY = {
-    "message": "database unavailable; retry the batch",
-    "lead_errors": 0,
-    "lead_ids": [],
-}
 # Where each step's kill lands: the query the proxy catches, and what it does there. These
 # leads have no hopper row, so the batch sends no hopper statement: the point after the
 # update is before the delete.
@@ -60,40 +52,6 @@ KILLS: dict[str, tuple[str, Action]] = {
 # How many of the writes' statements the server answered before the kill (insert, update,
 # delete; None: the writes were never sent to a live connection).
 ANSWERED = {"start": None, "checked": 0, "insert": 1, "update": 2, "delete": 3}
-
-
-async def prepare(service: Service) -> tuple[list[int], Ledger]:
-    """40 leads: 10 archived already, 5 of those changed since (stale archive copies)."""
-    tdb = service.tdb
-    ids = await tdb.seed(40)
-    await tdb.copy_to_archive(ids[:10])
-    marks = ", ".join(["%s"] * 5)
-    await tdb.execute(
-        f"UPDATE {LEADS} SET status = 'SALE', modify_date = modify_date WHERE lead_id IN ({marks})",
-        ids[:5],
-    )
-    return ids, await Ledger.snapshot(tdb.db)
-
-
-def answered(service: Service) -> list[Result] | None:
-    """The statements of the batch's writes the server answered (None: not sent at all);
-    each but the last says another follows in the same round trip."""
-    writes = service.proxy.round_trips(WRITES)
-    if not writes:
-        return None
-    [round_trip] = writes
-    done = [result for result in round_trip.results if result.kind == "ok"]
-    assert all(result.more for result in done[:-1]), round_trip.results
-    return done
-
-
-def assert_killed(service: Service, rule: Rule, response: Response, answers: int | None) -> None:
-    """The kill's query went out and the kill landed: the caller got the clear 500, and
-    `answers` statements of the writes had answered (None: never sent to a live connection)."""
-    assert rule.fired, "the batch never sent the query the kill waits for"
-    assert (response.status_code, response.json()) == (500, UNAVAILABLE_BODY)
-    done = answered(service)
-    assert (done if done is None else len(done)) == answers, done
 
 
 @pytest.mark.parametrize("step", STEPS)
@@ -225,7 +183,10 @@ async def test_idle_pooled_connections_killed_are_not_lent_again(service: Servic
         for victim in victims:
             await killer.execute("KILL %s", [victim])
     assert victims
-    await asyncio.sleep(0.2)  # let the event loop see the closed sockets
+    killed = [c for c in service.proxy.conversations if c.thread_id in victims]
+    assert killed, "no connection of the service's pool was idle"
+    # The server has closed them, and the proxy their client ends: the pool is told.
+    await wait_until(lambda: all(c.closed.is_set() for c in killed), 10, "the killed to close")
     response = await service.post(full_request(ids))
     assert response.status_code == 200, response.text
     await assert_all_archived(tdb.db, ledger)

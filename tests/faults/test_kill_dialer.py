@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import full_request
-from tests.faults.conftest import Service
-from tests.faults.test_kill_connection import assert_killed, prepare
+from tests.faults.support_faults import assert_killed, prepare
+from tests.faults.support_service import Service
 from tests.faults.wire import (
     BEFORE_DELETE,
     BEFORE_HOPPER,
@@ -31,6 +30,7 @@ from tests.faults.wire import (
 from tests.invariant import assert_no_lead_lost
 from tests.support import DIALER_ENGINES, LEADS
 from tests.support_dialer import add_ready_rows, hopper_rows, orphan_hopper_rows, put_in_use
+from tests.support_shim import full_request
 
 STEPS = ("start", "checked", "insert", "update", "hopper", "delete")
 # Where each step's kill lands (see test_kill_connection): here the READY rows make the

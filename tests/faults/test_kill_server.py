@@ -15,86 +15,19 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import grpc
 import httpx
-from lead_archive_rest_shim.main import create_app
 from lead_archive_server.access.keys import create_key
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
-from tests.e2e.conftest import ENDPOINT, full_request
-from tests.faults.conftest import GrpcProcess
-from tests.faults.wire import BEFORE_DELETE, WAIT_S, WRITES, Hold, Moment, WireProxy
+from tests.faults.support_faults import SHIM_DOWN, hold_half_way, quiet, shim
+from tests.faults.support_service import GrpcProcess
+from tests.faults.wire import BEFORE_DELETE, WAIT_S, WireProxy
 from tests.invariant import Ledger, assert_all_archived, assert_no_lead_lost
-from tests.support import LEADS, TestDb
-
-SHIM_DOWN = {"message": "archive service unavailable", "lead_errors": 0, "lead_ids": []}
-
-
-@asynccontextmanager
-async def shim(port: int) -> AsyncIterator[httpx.AsyncClient]:
-    """The REST shim in this process, in front of the child."""
-    app = create_app(f"127.0.0.1:{port}")
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://shim", timeout=120
-        ) as http,
-    ):
-        yield http
-
-
-async def others_running(tdb: TestDb, pattern: str = "%") -> list[int]:
-    """Connections to the test database, other than the asking one, in the middle of a query."""
-    rows = await tdb.fetch(
-        "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = DATABASE() "
-        "AND COMMAND = 'Query' AND ID <> CONNECTION_ID() AND INFO LIKE %s",
-        [pattern],
-    )
-    return [int(row[0]) for row in rows]
-
-
-async def wait_until(condition, seconds: float = 30) -> None:
-    async with asyncio.timeout(seconds):
-        while not await condition():  # noqa: ASYNC110 (polling the database)
-            await asyncio.sleep(0.05)
-
-
-async def quiet(tdb: TestDb) -> None:
-    """Wait until statements the dead process had sent have ended (the server runs them out)."""
-    await wait_until(lambda: _none_running(tdb))
-
-
-async def _none_running(tdb: TestDb) -> bool:
-    return not await others_running(tdb)
-
-
-@asynccontextmanager
-async def hold_half_way(wire: WireProxy, hold: Hold) -> AsyncIterator[asyncio.Event]:
-    """Hold the next batch's writes at `hold` (the statements before it have run) until the
-    block ends; the event is set once the statement waits there."""
-    half_way, let_go, done = asyncio.Event(), asyncio.Event(), asyncio.Event()
-
-    async def action(moment: Moment) -> None:
-        try:
-            async with moment.hold(hold) as held:
-                await moment.forward()
-                await held.engaged()
-                half_way.set()
-                await let_go.wait()
-        finally:
-            done.set()
-
-    rule = wire.on_query(WRITES, action)
-    try:
-        yield half_way
-    finally:
-        let_go.set()
-        if rule.fired:
-            await asyncio.wait_for(done.wait(), WAIT_S)
+from tests.support import LEADS, TestDb, wait_until
+from tests.support_shim import ENDPOINT, full_request
 
 
 async def test_sigkill_while_a_batch_is_held_half_way(
@@ -130,13 +63,14 @@ async def test_sigkill_while_a_batch_is_held_half_way(
 
 async def post_when_up(http: httpx.AsyncClient, lead_ids: list[int], headers) -> httpx.Response:
     """POST once the shim's channel has reconnected to the restarted server (bounded)."""
-    async with asyncio.timeout(60):
-        while True:
-            response = await http.post(ENDPOINT, json=full_request(lead_ids), headers=headers)
-            if response.json() != SHIM_DOWN:
-                assert response.status_code == 200, response.text
-                return response
-            await asyncio.sleep(0.2)
+
+    async def answered() -> httpx.Response | None:
+        response = await http.post(ENDPOINT, json=full_request(lead_ids), headers=headers)
+        return None if response.json() == SHIM_DOWN else response
+
+    response = await wait_until(answered, 60, "the shim to reach the restarted server", every=0.2)
+    assert response.status_code == 200, response.text
+    return response
 
 
 async def send_batches(
@@ -167,10 +101,6 @@ async def send_batches(
                 done.append(batch)
 
 
-async def _at_least(done: list[list[int]], count: int) -> bool:
-    return len(done) >= count
-
-
 async def test_sigkill_at_random_moments_under_load(tdb: TestDb, child: GrpcProcess) -> None:
     ids = await tdb.seed_many(6000)
     ledger = await Ledger.snapshot(tdb.db)
@@ -188,7 +118,8 @@ async def test_sigkill_at_random_moments_under_load(tdb: TestDb, child: GrpcProc
         # A random moment counted in finished batches, not seconds: a fast server would
         # otherwise finish every batch before the kill, leaving nothing in flight to kill.
         target = len(done) + chance.randint(2, 8)
-        await wait_until(lambda target=target: _at_least(done, target))
+        await wait_until(lambda t=target: len(done) >= t, 30, f"{target} batches to be answered")
+        # Not a wait for something: a random delay of up to 10 ms is the random moment.
         await asyncio.sleep(chance.uniform(0, 0.01))
         await child.kill()
         await asyncio.gather(*clients)

@@ -17,11 +17,11 @@ from collections import deque
 
 import pytest
 
-from tests.e2e.conftest import full_request
-from tests.faults.conftest import Service, serving
+from tests.faults.support_service import Service, serving
 from tests.invariant import Ledger, assert_all_archived, assert_no_lead_lost
 from tests.private_mariadb import PrivateMariaDB
-from tests.support import ARCHIVE, LEADS, TestDb
+from tests.support import ARCHIVE, LEADS, TestDb, wait_until
+from tests.support_shim import full_request
 
 UNAVAILABLE = "database unavailable; retry the batch"
 NEEDS_REPAIR = re.compile(
@@ -53,6 +53,8 @@ class Load:
                 continue
             self.errors.append((response.status_code, response.json()["message"]))
             self.failed.append(batch)
+            # Not a wait for something: a client's pause after an error, as a caller's
+            # back-off would be (without it a down database is hammered in a tight loop).
             await asyncio.sleep(0.05)
 
 
@@ -69,9 +71,7 @@ async def test_restart_during_a_run_loses_nothing(
         load = Load(service, [ids[i : i + 100] for i in range(0, len(ids), 100)])
         deadline = time.monotonic() + 90
         clients = [asyncio.create_task(load.client(deadline)) for _ in range(2)]
-        async with asyncio.timeout(30):
-            while load.ok < 5:  # noqa: ASYNC110 (waiting for the load to get going)
-                await asyncio.sleep(0.01)
+        await wait_until(lambda: load.ok >= 5, 30, "the load to get going", every=0.01)
         await asyncio.to_thread(private_mariadb.restart, sig)
         load.restarted = True
         await recovered(load, tdb)
@@ -102,11 +102,15 @@ async def recovered(load: Load, tdb: TestDb) -> None:
     MyISAM tables open for writing when mariadbd is killed are marked as crashed; the
     service then says which table to repair (a 500, never a lost lead).
     """
-    async with asyncio.timeout(60):
-        while not load.ok_after_restart.is_set():
-            if any(NEEDS_REPAIR.match(message) for _, message in load.errors):
-                assert tdb.engine == "MyISAM", load.errors
-                for table in (LEADS, ARCHIVE):
-                    await tdb.execute(f"REPAIR TABLE {table}")
-                await asyncio.wait_for(load.ok_after_restart.wait(), 30)
-            await asyncio.sleep(0.05)
+
+    async def repaired_if_need_be() -> bool:
+        if not load.ok_after_restart.is_set() and any(
+            NEEDS_REPAIR.match(message) for _, message in load.errors
+        ):
+            assert tdb.engine == "MyISAM", load.errors
+            for table in (LEADS, ARCHIVE):
+                await tdb.execute(f"REPAIR TABLE {table}")
+            await asyncio.wait_for(load.ok_after_restart.wait(), 30)
+        return load.ok_after_restart.is_set()
+
+    await wait_until(repaired_if_need_be, 60, "a batch to work after the restart", every=0.05)

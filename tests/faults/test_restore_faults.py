@@ -18,9 +18,8 @@ import httpx
 import pytest
 from lead_archive_server.access.keys import create_key
 
-from tests.faults.conftest import GrpcProcess, Service
-from tests.faults.test_kill_connection import assert_killed
-from tests.faults.test_kill_server import SHIM_DOWN, hold_half_way, quiet, shim
+from tests.faults.support_faults import SHIM_DOWN, assert_killed, hold_half_way, quiet, shim
+from tests.faults.support_service import GrpcProcess, Service
 from tests.faults.wire import (
     BEFORE_ARCHIVE_DELETE,
     COMMIT,
@@ -32,7 +31,7 @@ from tests.faults.wire import (
     kill_held,
 )
 from tests.invariant import Ledger, assert_no_lead_lost
-from tests.support import ARCHIVE, LEADS, TestDb
+from tests.support import ARCHIVE, LEADS, TestDb, wait_until
 
 RESTORE = "/vicidial/leads/restore"
 STEPS = ("start", "checked", "insert", "delete")
@@ -117,15 +116,15 @@ async def test_sigkill_while_a_restore_is_held_half_way(
 
         await child.start()
         left = sorted(set(ids) - where.in_list | where.in_both)
-        async with asyncio.timeout(60):
-            while left:
-                try:
-                    response = await http.post(RESTORE, json={"lead_ids": left}, headers=headers)
-                except httpx.HTTPError:  # the shim's channel reconnecting
-                    response = None
-                if response is not None and response.status_code != 500:
-                    break
-                await asyncio.sleep(0.2)
+
+        async def answered() -> httpx.Response | None:
+            try:
+                response = await http.post(RESTORE, json={"lead_ids": left}, headers=headers)
+            except httpx.HTTPError:  # the shim's channel reconnecting
+                return None
+            return None if response.status_code == 500 else response
+
         if left:
-            assert response is not None and response.status_code == 200, response
+            response = await wait_until(answered, 60, "the restarted server", every=0.2)
+            assert response.status_code == 200, response
     await assert_all_restored(tdb, ledger)

@@ -8,11 +8,11 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from tests.e2e.conftest import full_request
-from tests.faults.conftest import Service
+from tests.faults.support_service import Service
 from tests.faults.wire import LOCK, Rule, run_before
 from tests.invariant import Ledger, assert_all_archived, table_rows
 from tests.support import ARCHIVE, LEADS
+from tests.support_shim import full_request
 
 MISSING = "column extra_notes of vicidial_list is missing from vicidial_list_archive"
 

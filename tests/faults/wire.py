@@ -28,13 +28,14 @@ import asyncio
 import re
 import socket
 import struct
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field, replace
 
 from lead_archive_server.core.database_url import DatabaseUrl
 from lead_archive_server.core.db import Database
+
+from tests.support import wait_until
 
 # The queries of a batch, as the service sends them (a rule catches the first query that
 # matches, on any connection through the proxy).
@@ -519,16 +520,17 @@ class Held:
             "WHERE ID = %s AND STATE = 'User lock' AND INFO LIKE %s"
         )
         args = [self.conversation.thread_id, "%fault_hold:%"]
-        deadline = time.monotonic() + WAIT_S
-        while True:
+
+        async def waits_there() -> bool:
             async with self.admin.session() as session:
                 if (await session.fetch_all(waiting, args))[0][0]:
-                    return
+                    return True
             assert not self.round_trip.complete.is_set(), (
                 f"the round trip ended before {self.hold} held it: {self.round_trip.results}"
             )
-            assert time.monotonic() < deadline, f"{self.hold} never held the statement"
-            await asyncio.sleep(0.01)
+            return False
+
+        await wait_until(waits_there, WAIT_S, f"{self.hold} to hold the statement", every=0.01)
 
 
 async def kill_before(moment: Moment) -> None:

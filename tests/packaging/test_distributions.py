@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from lead_archive_server.access.keys import create_key
 
-from tests.processes import environment, free_port, serving
+from tests.processes import serve_environment, serving
 from tests.support import TestDb
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,13 +97,7 @@ async def test_the_client_alone_on_its_floors_archives_against_a_server(
         assert f"\n{name}==" not in f"\n{installed}"
     ids = await tdb.seed(3)
     key = await create_key(tdb.db, "6666")
-    grpc_port, http_port = free_port(), free_port()
-    env = environment(
-        database_url=tdb.db.url.url(),
-        grpc_port=str(grpc_port),
-        http_port=str(http_port),
-        office_hours="none",
-    )
+    env, grpc_port, http_port = serve_environment(tdb.db.url.url())
     script = (
         "import sys\n"
         "from lead_archive_client import LeadArchiveClient, RestLeadArchiveClient, UnknownLeads\n"

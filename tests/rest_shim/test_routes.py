@@ -12,7 +12,7 @@ import pytest
 from lead_archive_client.vocabulary import NOT_INTEGER_MESSAGE, Reason, message
 from lead_archive_rest_shim import messages
 
-from tests.rest_shim.conftest import (
+from tests.rest_shim.support_fake import (
     GOOD_KEY,
     OFFICE_HOURS,
     SUCCESS,

@@ -27,10 +27,10 @@ from lead_archive_server.access.keys import create_key
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
-from tests.e2e.conftest import ENDPOINT, full_request
-from tests.processes import environment, free_port, serving
-from tests.support import TestDb
+from tests.processes import serve_environment, serving
+from tests.support import TestDb, wait_until
 from tests.support_h2 import connect_from
+from tests.support_shim import ENDPOINT, full_request
 
 pytestmark = pytest.mark.soak
 
@@ -64,12 +64,8 @@ class Serve:
 async def serve(databases: dict[str, TestDb], tmp_path: Path) -> AsyncIterator[Serve]:
     tdb = databases["InnoDB"]
     await tdb.reset()
-    port, grpc_port = free_port(), free_port()
-    env = environment(
-        database_url=tdb.db.url.url(),
-        grpc_port=str(grpc_port),
-        http_port=str(port),
-        office_hours="none",
+    env, grpc_port, port = serve_environment(
+        tdb.db.url.url(),
         http_request_timeout_s="10",  # 30 by default: the same, only shorter to wait for
     )
     async with serving(env, tmp_path / "serve.log", stop_s=60) as process:
@@ -92,6 +88,8 @@ async def _slow_body(
 async def test_1200_slow_bodies_from_one_host_keep_no_one_else_waiting(serve: Serve) -> None:
     # Half with a key (their bodies are waited for), half without (401 with the body unread).
     streams = [await _slow_body(serve.port, serve.key if n % 2 else None) for n in range(1200)]
+    # Not a wait for something: the slow bodies have the server to themselves for a second,
+    # then the caller comes in the middle of them (what the test measures).
     await asyncio.sleep(1)
     async with serve.client() as client:
         waited = await serve.keyed_batch(client)
@@ -135,7 +133,8 @@ async def test_four_hosts_posting_1_mib_without_a_key_leave_a_keyed_caller_fast(
 
     attackers = [asyncio.create_task(attacker(host)) for host in HOSTS]
     try:
-        await asyncio.sleep(1)
+        # The attack under way: every host refused a few times already.
+        await wait_until(lambda: refused >= 3 * len(HOSTS), 60, "the attackers to be refused")
         async with serve.client() as client:
             loud = [await serve.keyed_batch(client) for _ in range(40)]
     finally:

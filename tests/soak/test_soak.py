@@ -20,10 +20,10 @@ import psutil
 import pytest
 from lead_archive_server.access.keys import create_key
 
-from tests.e2e.conftest import ENDPOINT, full_request
 from tests.invariant import Ledger, assert_no_lead_lost
-from tests.processes import environment, free_port, serving
+from tests.processes import serve_environment, serving
 from tests.support import TestDb
+from tests.support_shim import ENDPOINT, full_request
 
 pytestmark = pytest.mark.soak
 
@@ -62,14 +62,7 @@ class Soak:
 
 @pytest.fixture
 async def server_process(tdb: TestDb, tmp_path: Path) -> AsyncIterator[tuple[int, psutil.Process]]:
-    http_port = free_port()
-    env = environment(
-        database_url=tdb.db.url.url(),
-        grpc_port=str(free_port()),
-        http_port=str(http_port),
-        office_hours="none",
-        pool_size="16",
-    )
+    env, _, http_port = serve_environment(tdb.db.url.url(), pool_size="16")
     async with serving(env, tmp_path / "serve.log", stop_s=60) as process:
         yield http_port, psutil.Process(process.pid)
 
@@ -94,8 +87,9 @@ async def test_16_clients_for_60_seconds(
     started = time.monotonic()
     clients = [asyncio.create_task(soak.client(port, started + SECONDS)) for _ in range(CLIENTS)]
     samples: list[tuple[float, int]] = []
-    while not all(c.done() for c in clients):
-        await asyncio.sleep(5)
+    pending = set(clients)
+    while pending:  # a sample every 5 s, and one as the clients end
+        _, pending = await asyncio.wait(pending, timeout=5)
         samples.append((time.monotonic() - started, server.memory_info().rss))
     await asyncio.gather(*clients)
     took = time.monotonic() - started

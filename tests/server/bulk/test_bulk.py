@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator
 from datetime import date
 
 import pytest
@@ -24,18 +23,11 @@ from lead_archive_server.bulk.selection import Selection, survey
 from lead_archive_server.bulk.values import parse_day, read_lead_ids, split_values
 from lead_archive_server.core.errors import DatabaseUnavailable
 from rich.console import Console
-from rich.table import Table
 
-from tests.clients.conftest import QUICK_RETRY, Stack, batch_lock_held, running_stack
-from tests.e2e.conftest import MONDAY_MORNING, NIGHT
-from tests.support import ARCHIVE, LEADS, TestDb, lead_row
-
-
-def rendered(table: Table) -> str:
-    console = Console(file=io.StringIO(), width=100)
-    console.print(table)
-    return console.file.getvalue()
-
+from tests.server.bulk.support_bulk import EVERY_LEAD, rendered, selected
+from tests.support import ARCHIVE, LEADS, TestDb, wait_until
+from tests.support_shim import MONDAY_MORNING, NIGHT
+from tests.support_stack import batch_lock_held
 
 # --- Options ----------------------------------------------------------------------------------
 
@@ -118,48 +110,6 @@ def test_exit_codes_and_explanations() -> None:
 
 # --- Selection, as ADMIN_archive_leads.pl selects, on both engines -------------------------------
 
-LEADS_FOR_SELECTION = [
-    # lead_id, list_id, status, last_local_call_time, entry_date
-    (1, 101, "NEW", "2023-06-01 10:00:00", "2023-01-01 00:00:00"),
-    (2, 101, "SALE", "2024-06-01 10:00:00", "2023-01-01 00:00:00"),
-    (3, 102, "NEW", None, "2024-06-01 00:00:00"),
-    (4, 201, "NEW", "2023-06-01 10:00:00", "2023-01-01 00:00:00"),
-    (5, 301, "DNC", "2023-12-31 23:59:59", "2024-01-01 00:00:00"),
-    # Never called, loaded by Vicidial's list loader: last_local_call_time 2008-01-01.
-    (7, 401, "NEW", "2008-01-01 00:00:00", "2024-06-01 00:00:00"),
-]
-LISTS = [(101, "CAMPA", "Y"), (102, "CAMPA", "N"), (201, "CAMPB", "Y"), (301, "CAMPC", None)]
-
-
-@pytest.fixture
-async def selection_db(tdb: TestDb) -> TestDb:
-    await tdb.insert_leads(
-        [
-            lead_row(
-                lead_id=lead_id,
-                list_id=list_id,
-                status=status,
-                last_local_call_time=called,
-                entry_date=entered,
-            )
-            for lead_id, list_id, status, called, entered in LEADS_FOR_SELECTION
-        ]
-    )
-    for list_id, campaign, active in LISTS:
-        await tdb.execute(
-            "INSERT INTO vicidial_lists (list_id, list_name, campaign_id, active) "
-            "VALUES (%s, 'test', %s, %s)",
-            [list_id, campaign, active],
-        )
-    return tdb
-
-
-async def selected(tdb: TestDb, selection: Selection, page_size: int = 500) -> list[int]:
-    source = await open_source(tdb.db, Job(selection=selection, batch_size=page_size))
-    ids = [lead_id async for page in source.pages() for lead_id in page]
-    assert source.total == len(ids)
-    return ids
-
 
 @pytest.mark.parametrize(
     ("selection", "expected"),
@@ -208,7 +158,10 @@ async def test_pages_are_read_ahead_in_order_and_a_read_error_comes_where_its_pa
 
     ahead = read_ahead(pages(), depth=2)
     assert await anext(ahead) == [1]
-    for _ in range(10):  # a batch in flight: the loop runs the reader meanwhile
+    await wait_until(lambda: len(read) >= 4, 5, "the reader to fill its queue")
+    # Not a wait but ten turns of the loop, in which an unbounded reader would go on: the
+    # test is that this one does not (it has read two pages ahead and one waiting for room).
+    for _ in range(10):
         await asyncio.sleep(0)
     assert read == [1, 2, 3, 4]  # two pages queued, a third read and waiting for room
     assert [await anext(ahead) for _ in range(5)] == [[2], [3], [4], [5], [6]]
@@ -274,15 +227,6 @@ async def test_dry_run_reports_drift(tdb: TestDb) -> None:
 # --- The run, against the real server ------------------------------------------------------------
 
 
-@pytest.fixture
-async def rig(tdb: TestDb) -> AsyncIterator[tuple[Stack, AsyncLeadArchiveClient]]:
-    async with (
-        running_stack(tdb) as stack,
-        AsyncLeadArchiveClient(stack.grpc_target, stack.key, retry=QUICK_RETRY) as client,
-    ):
-        yield stack, client
-
-
 async def run(rig, job: Job, watch=lambda archiver, tally: None) -> tuple[Tally, Archiver]:
     stack, client = rig
     archiver = Archiver(client, stack.tdb.db, job, watch=lambda tally: watch(archiver, tally))
@@ -294,9 +238,6 @@ async def assert_moved(tdb: TestDb, original: dict, ids: list[int]) -> None:
     """Every lead of ids is in the archive, exactly as it was, and gone from vicidial_list."""
     assert await tdb.rows(ARCHIVE, ids) == {i: original[i] for i in ids}
     assert await tdb.rows(LEADS, ids) == {}
-
-
-EVERY_LEAD = Job(selection=Selection(list_ids=(1001,)), batch_size=100, concurrency=3)
 
 
 async def test_run_archives_everything_selected(rig) -> None:
@@ -361,8 +302,7 @@ async def test_second_ctrl_c_abandons_batches_in_flight_safely(rig) -> None:
     async with batch_lock_held(stack.tdb):  # both batches wait on the server
         archiver = Archiver(rig[1], stack.tdb.db, job)
         running = asyncio.create_task(archiver.run(await open_source(stack.tdb.db, job)))
-        while archiver.in_flight < 2:  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: archiver.in_flight >= 2, 30, "two batches in flight")
         archiver.interrupt()
         archiver.abandon()
         tally = await running

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 
 import grpc
@@ -12,7 +11,7 @@ from lead_archive_client.vocabulary import SERVICE_NAME
 from lead_archive_server.cli.commands import app
 from typer.testing import CliRunner
 
-from tests.support import TestDb
+from tests.support import TestDb, wait_until
 from tests.support_ops import ops_stack
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -24,6 +23,10 @@ async def health_of(channel: grpc.aio.Channel) -> int:
     stub = health_pb2_grpc.HealthStub(channel)
     reply = await stub.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME))
     return int(reply.status)
+
+
+async def is_serving(channel: grpc.aio.Channel) -> bool:
+    return await health_of(channel) == SERVING
 
 
 async def set_call_time(tdb: TestDb, start: int, stop: int) -> None:
@@ -107,11 +110,7 @@ async def test_vanished_call_time_turns_health_and_readyz_not_ready(tdb: TestDb)
             "INSERT INTO vicidial_call_times (call_time_id, call_time_name, ct_default_start, "
             "ct_default_stop) VALUES ('9am-9pm', 'back', 900, 2100)"
         )
-        for _ in range(50):
-            if await health_of(stack.channel) == SERVING:
-                break
-            await asyncio.sleep(0.1)
-        assert await health_of(stack.channel) == SERVING
+        await wait_until(lambda: is_serving(stack.channel), 5, "SERVING once the call time is back")
         assert (await stack.http.get("/readyz")).status_code == 200
 
 

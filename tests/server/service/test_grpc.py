@@ -8,10 +8,8 @@ from datetime import UTC, datetime
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from lead_archive_client.vocabulary import ERROR_DOMAIN, PROBLEMS, Reason
 from lead_archive_server.access.keys import create_key
 from lead_archive_server.runtime.app import create_server
 from lead_archive_server.runtime.settings import Settings
@@ -19,6 +17,7 @@ from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
 from tests.support import ARCHIVE, LEADS, TestDb
+from tests.support_ops import lead_errors
 
 
 @dataclass
@@ -70,20 +69,6 @@ async def rig(tdb: TestDb) -> AsyncIterator[Rig]:
     yield Rig(pb_grpc.LeadArchiveServiceStub(channel), channel, key, clock, tdb)
     await channel.close()
     await server.stop(None)
-
-
-def lead_errors(error: grpc.aio.AioRpcError) -> pb.LeadErrors:
-    """The typed detail the server packs into google.rpc.Status."""
-    raw = dict(error.trailing_metadata() or ())["grpc-status-details-bin"]
-    status = status_pb2.Status.FromString(raw)
-    assert status.code == error.code().value[0]
-    detail, info = pb.LeadErrors(), error_details_pb2.ErrorInfo()
-    assert status.details[0].Unpack(detail)
-    assert status.details[1].Unpack(info)
-    # AIP-193: the reason is the vocabulary's, in the API's domain, and says the same thing.
-    assert info.domain == ERROR_DOMAIN
-    assert PROBLEMS[Reason(info.reason)].code == error.code().name
-    return detail
 
 
 async def expect_error(call, code: grpc.StatusCode, message: str, ids=()) -> None:

@@ -12,7 +12,6 @@ from decimal import Decimal
 
 import pytest
 from lead_archive_server.access.schedules import (
-    EVERY_OFFSET,
     DialerHours,
     LeadOffsets,
     ServerZone,
@@ -24,7 +23,7 @@ from lead_archive_server.runtime.settings import SettingsError, load_settings
 from typer.testing import CliRunner
 
 from tests.processes import environment, free_port, read_until, running
-from tests.support import TestDb
+from tests.support import TestDb, wait_until
 from tests.support_ops import NIGHT, ops_stack, settings_for
 
 # NIGHT is Sunday 03:00 UTC: Saturday 22:00 in New York (-5), Sunday 12:00 in Tokyo (+9).
@@ -113,7 +112,7 @@ async def test_offsets_are_read_once_a_minute_in_the_background(tdb: TestDb) -> 
         assert await offsets.current() == {1001: frozenset({Decimal("-5.00")})}
         ticker.now += 1  # a minute old: this request still gets the last read, and starts one
         assert await offsets.current() == {1001: frozenset({Decimal("-5.00")})}
-        await until(lambda: offsets.read_count == 2)
+        await wait_until(lambda: offsets.read_count == 2, 5, "the offsets read again")
         assert await offsets.current() == {1001: frozenset({Decimal("-5.00"), Decimal("9.00")})}
     finally:
         await offsets.close()
@@ -214,7 +213,7 @@ async def test_an_active_campaign_that_could_dial_its_leads(tdb: TestDb) -> None
         await tdb.seed(1, list_id=1001, gmt_offset_now=TOKYO)
         ticker.now += 60  # the offsets' minute: read in the background
         await office(hours)
-        await until_async(lambda: office(hours))
+        await wait_until(lambda: office(hours), 5, "office hours to begin")
         await tdb.execute("UPDATE vicidial_campaigns SET active = 'N'")
         ticker.now += 5
         assert not await office(hours)  # an inactive campaign dials nothing
@@ -222,7 +221,7 @@ async def test_an_active_campaign_that_could_dial_its_leads(tdb: TestDb) -> None
         await tdb.execute("UPDATE vicidial_lists SET active = 'N'")
         ticker.now += 60
         await office(hours)
-        await until_async(lambda: negate(office(hours)))
+        await wait_until(lambda: negate(office(hours)), 5, "office hours to end")
 
 
 async def test_a_list_with_its_own_call_time_uses_it(tdb: TestDb) -> None:
@@ -246,8 +245,9 @@ async def test_a_list_activated_since_the_last_offsets_read_counts_as_every_zone
         assert not await office(hours)
         await tdb.execute("UPDATE vicidial_lists SET active = 'Y'")
         ticker.now += 5
-        assert EVERY_OFFSET and await office(hours)  # when in doubt, the API waits
-        await until_async(lambda: negate(office(hours)))  # its offsets, read meanwhile
+        # Not read yet, the list counts as every zone (EVERY_OFFSET): when in doubt, it waits.
+        assert await office(hours)
+        await wait_until(lambda: negate(office(hours)), 5, "office hours to end")  # offsets read
 
 
 async def test_dialer_mode_start_up_warns_of_campaigns_that_always_dial(tdb: TestDb) -> None:
@@ -291,7 +291,7 @@ async def test_dialer_mode_over_the_api_and_readyz_stays_ready(tdb: TestDb) -> N
             "INSERT INTO vicidial_live_agents (user, server_ip, status, lead_id) "
             "VALUES ('agent1', '10.0.0.1', 'PAUSED', 0)"
         )
-        await until_async(lambda: status_is(stack, 403), timeout_s=10)
+        await wait_until(lambda: status_is(stack, 403), 10, "a 403 once an agent is logged in")
         assert (await stack.http.get("/readyz")).status_code == 200
 
 
@@ -311,21 +311,6 @@ async def status_is(stack, status: int) -> bool:
 
 async def negate(check) -> bool:
     return not await check
-
-
-async def until_async(check, timeout_s: float = 5.0) -> None:
-    """Poll an async check until it holds (a deadline, no fixed sleep)."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
-
-
-async def until(check, timeout_s: float = 5.0) -> None:
-    async def held() -> bool:
-        return bool(check())
-
-    await until_async(held, timeout_s)
 
 
 def test_dialer_mode_without_a_campaigns_table_stops_serve_with_one_line(

@@ -6,12 +6,11 @@ import hashlib
 import subprocess
 import sys
 
-import pymysql
 import pytest
 from lead_archive_server.cli.commands import app
 from typer.testing import CliRunner
 
-from tests.support import ENGINES, TestDb
+from tests.support import TestDb, query
 
 runner = CliRunner()
 
@@ -22,22 +21,6 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tdb: TestDb) -> TestDb:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LEAD_ARCHIVE_DATABASE_URL", tdb.db.url.url())
     return tdb
-
-
-def query(tdb: TestDb, statement: str) -> list[tuple]:
-    url = tdb.db.url
-    with (
-        pymysql.connect(
-            host=url.host,
-            port=url.port,
-            user=url.user,
-            password=url.password,
-            database=url.database,
-        ) as connection,
-        connection.cursor() as cursor,
-    ):
-        cursor.execute(statement)
-        return list(cursor.fetchall())
 
 
 def invoke(*args: str):
@@ -136,9 +119,6 @@ def test_unreachable_database_is_one_line(monkeypatch: pytest.MonkeyPatch) -> No
     assert result.exit_code == 1
     assert "cannot connect to mysql://root:***@127.0.0.1:1/asterisk" in result.output
     assert "secret" not in result.output and "Traceback" not in result.output
-
-
-assert ENGINES  # CLI tests run on both engines through the tdb fixture
 
 
 def test_the_commands_that_do_not_serve_start_without_the_serving_half() -> None:

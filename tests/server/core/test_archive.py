@@ -17,7 +17,7 @@ from lead_archive_server.core.errors import (
     UpdateLeadsNotBoolean,
 )
 
-from tests.support import ARCHIVE, LEADS, TestDb, lead_row
+from tests.support import ARCHIVE, LEADS, TRAPS, TestDb, lead_row
 
 
 @pytest.fixture
@@ -161,19 +161,7 @@ async def test_no_phase_enabled_changes_nothing(tdb: TestDb) -> None:
     assert await tdb.snapshot() == before
 
 
-# --- The safe delete's traps: collation-equal is not equal ---------------------------------
-
-TRAPS = [
-    pytest.param("first_name", "john", "John", id="letter-case"),
-    pytest.param("last_name", "Smith", "Smith ", id="trailing-space"),
-    pytest.param("address2", None, "", id="null-vs-empty"),
-    pytest.param("address3", "", None, id="empty-vs-null"),
-    pytest.param("comments", "café", "cafe", id="accent"),
-    pytest.param("comments", "😀", "😁", id="4-byte-emoji"),
-    pytest.param("modify_date", "2024-03-02 11:30:00", "2024-03-02 11:30:01", id="modify-date"),
-    pytest.param("gmt_offset_now", "-5.00", "-4.00", id="decimal"),
-    pytest.param("called_since_last_reset", "Y", "Y1", id="enum"),
-]
+# --- The safe delete's traps (tests.support.TRAPS): collation-equal is not equal -----------
 
 
 @pytest.mark.parametrize(("column", "in_list", "in_archive"), TRAPS)

@@ -9,33 +9,11 @@ from typing import Any
 import grpc
 import pytest
 from lead_archive_client.networks import parse_networks
-from lead_archive_server.core.tables import vicidial_schema_statements
 from lead_archive_server.service.audit import ARCHIVE_EVENT_CODE, AuditEntry
 from lead_archive_server.service.callers import admin_log_address, client_address, peer_address
 
-from tests.support import TestDb
+from tests.support import TestDb, admin_log
 from tests.support_ops import ops_stack
-
-ADMIN_LOG_COLUMNS = (
-    "user, ip_address, event_section, event_type, record_id, event_code, event_sql, "
-    "event_notes, user_group"
-)
-
-
-async def admin_log(tdb: TestDb) -> list[dict[str, Any]]:
-    rows = await tdb.fetch(f"SELECT {ADMIN_LOG_COLUMNS} FROM vicidial_admin_log")
-    names = [name.strip() for name in ADMIN_LOG_COLUMNS.split(",")]
-    return [dict(zip(names, row, strict=True)) for row in rows]
-
-
-@pytest.fixture
-async def log_table(tdb: TestDb) -> TestDb:
-    """An empty vicidial_admin_log as Vicidial defines it (restored if a test broke it)."""
-    await tdb.execute("DROP TABLE IF EXISTS vicidial_admin_log")
-    for statement in vicidial_schema_statements():
-        if "TABLE vicidial_admin_log" in statement:
-            await tdb.execute(statement)  # always MyISAM, as on every Vicidial
-    return tdb
 
 
 async def request_id(call: Any) -> str:

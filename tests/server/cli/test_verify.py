@@ -10,8 +10,7 @@ from lead_archive_server.cli.verify import verify
 from lead_archive_server.core.archive import ArchiveBatch, archive_leads
 from typer.testing import CliRunner
 
-from tests.server.test_archive import TRAPS
-from tests.support import ARCHIVE, LEADS, TestDb, lead_row
+from tests.support import ARCHIVE, LEADS, TRAPS, TestDb, lead_row
 
 runner = CliRunner()
 

@@ -29,22 +29,15 @@ from lead_archive_server.core import sql
 from lead_archive_server.runtime.settings import Settings
 from rich.console import Console
 
-from tests.server.test_bulk import (  # noqa: F401 (fixtures)
-    EVERY_LEAD,
-    rendered,
-    rig,
-    selected,
-    selection_db,
-)
-from tests.server.test_restore import exact_rows
-from tests.support import ARCHIVE, LEADS, TestDb, lead_row
+from tests.server.bulk.support_bulk import EVERY_LEAD, rendered, selected
+from tests.support import ARCHIVE, LEADS, TestDb, exact_rows, lead_row, wait_until
 
 RESTORE_LIST = Job(
     selection=Selection(list_ids=(1001,)), batch_size=100, concurrency=3, flow=sql.RESTORING
 )
 
 
-async def run(rig, job: Job, *, pacing: Pacing | None = None, watch=None, said=None):  # noqa: F811
+async def run(rig, job: Job, *, pacing: Pacing | None = None, watch=None, said=None):
     stack, client = rig
     archiver = Archiver(
         client,
@@ -62,7 +55,7 @@ async def run(rig, job: Job, *, pacing: Pacing | None = None, watch=None, said=N
 
 
 async def test_all_campaigns_takes_the_leads_of_every_list_in_vicidial_lists(
-    selection_db: TestDb,  # noqa: F811
+    selection_db: TestDb,
 ) -> None:
     await selection_db.insert_leads([lead_row(lead_id=6, list_id=999)])  # a list Vicidial lacks
     # Lists 101, 102 (CAMPA, active Y and N) and 201 (CAMPB); 301 is neither Y nor N.
@@ -77,7 +70,7 @@ async def test_all_campaigns_takes_the_leads_of_every_list_in_vicidial_lists(
 # --- Restore runs ----------------------------------------------------------------------------
 
 
-async def test_a_list_archived_by_a_run_comes_back_byte_for_byte(rig) -> None:  # noqa: F811
+async def test_a_list_archived_by_a_run_comes_back_byte_for_byte(rig) -> None:
     stack, _ = rig
     tdb = stack.tdb
     ids = await tdb.seed_many(1050)
@@ -101,7 +94,7 @@ async def test_a_list_archived_by_a_run_comes_back_byte_for_byte(rig) -> None:  
     assert len(ids) == 1050
 
 
-async def test_restore_ctrl_c_then_rerun_and_leads_live_with_other_data(rig) -> None:  # noqa: F811
+async def test_restore_ctrl_c_then_rerun_and_leads_live_with_other_data(rig) -> None:
     stack, _ = rig
     tdb = stack.tdb
     ids = await tdb.seed_many(1050)
@@ -135,7 +128,7 @@ async def test_restore_ctrl_c_then_rerun_and_leads_live_with_other_data(rig) -> 
 # --- --sleep --------------------------------------------------------------------------------
 
 
-async def test_sleep_between_batches_and_ctrl_c_cuts_it_short(rig) -> None:  # noqa: F811
+async def test_sleep_between_batches_and_ctrl_c_cuts_it_short(rig) -> None:
     stack, _ = rig
     await stack.tdb.seed_many(400)
     paced = Job(selection=Selection(list_ids=(1001,)), batch_size=100, concurrency=1, sleep_s=0.4)
@@ -179,7 +172,7 @@ class ScriptedLag:
         return value
 
 
-async def test_a_lagging_replica_pauses_the_run_until_it_catches_up(rig) -> None:  # noqa: F811
+async def test_a_lagging_replica_pauses_the_run_until_it_catches_up(rig) -> None:
     stack, _ = rig
     await stack.tdb.seed_many(300)
     job = Job(selection=Selection(list_ids=(1001,)), batch_size=100, concurrency=1)
@@ -188,8 +181,7 @@ async def test_a_lagging_replica_pauses_the_run_until_it_catches_up(rig) -> None
     archived_while_paused: list[int] = []
 
     async def watch_count() -> None:
-        while len(lag.asked) < 4:  # noqa: ASYNC110 (polling the fake)
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: len(lag.asked) >= 4, 30, "the fourth look at the replica")
         archived_while_paused.append(await stack.tdb.count(ARCHIVE))
 
     watcher = asyncio.create_task(watch_count())
@@ -208,7 +200,7 @@ async def test_a_lagging_replica_pauses_the_run_until_it_catches_up(rig) -> None
     assert tally.waited_s >= 0.3
 
 
-async def test_ctrl_c_while_paused_for_the_replica_stops_the_run(rig) -> None:  # noqa: F811
+async def test_ctrl_c_while_paused_for_the_replica_stops_the_run(rig) -> None:
     stack, _ = rig
     await stack.tdb.seed_many(200)
     job = Job(selection=Selection(list_ids=(1001,)), batch_size=100, concurrency=1)
@@ -217,8 +209,12 @@ async def test_ctrl_c_while_paused_for_the_replica_stops_the_run(rig) -> None:  
     pacing = Pacing(replica=forever, max_lag_s=5, poll_s=0.05)
 
     _, client = rig
-    archiver = Archiver(client, stack.tdb.db, job, pacing=pacing, say=said.append)
-    asyncio.get_running_loop().call_later(0.3, archiver.interrupt)
+
+    def ctrl_c_once_paused(line: str) -> None:
+        said.append(line)
+        asyncio.get_running_loop().call_later(0.1, archiver.interrupt)  # a few polls later
+
+    archiver = Archiver(client, stack.tdb.db, job, pacing=pacing, say=ctrl_c_once_paused)
     tally = await archiver.run(await open_source(stack.tdb.db, job))
     assert (tally.batches, tally.stop, tally.left) == (0, StopReason.INTERRUPTED, 200)
     assert said == [
@@ -236,7 +232,7 @@ def screens(*, quiet: bool = False) -> tuple[Screens, io.StringIO, io.StringIO]:
     return made, out, err
 
 
-async def command(rig, job: Job, *, quiet: bool = False) -> tuple[int, str, str]:  # noqa: F811
+async def command(rig, job: Job, *, quiet: bool = False) -> tuple[int, str, str]:
     stack, _ = rig
     settings = Settings(database_url=stack.tdb.db.url.url())
     connection = Connection(target=stack.grpc_target, api_key=stack.key, retry_for=5)
@@ -245,7 +241,7 @@ async def command(rig, job: Job, *, quiet: bool = False) -> tuple[int, str, str]
     return code, out.getvalue(), err.getvalue()
 
 
-async def test_optimize_runs_at_the_end_and_warns_on_myisam(rig) -> None:  # noqa: F811
+async def test_optimize_runs_at_the_end_and_warns_on_myisam(rig) -> None:
     stack, _ = rig
     await stack.tdb.seed_many(250)
     job = Job(selection=Selection(list_ids=(1001,)), batch_size=100, optimize=True)
@@ -265,7 +261,7 @@ async def test_optimize_runs_at_the_end_and_warns_on_myisam(rig) -> None:  # noq
 
 
 async def test_quiet_prints_nothing_when_all_went_well_and_everything_when_not(
-    rig,  # noqa: F811
+    rig,
 ) -> None:
     stack, _ = rig
     ids = await stack.tdb.seed_many(150)
@@ -284,7 +280,7 @@ async def test_quiet_prints_nothing_when_all_went_well_and_everything_when_not(
     assert "restoring" not in err  # no progress bar
 
 
-async def test_a_replica_that_is_not_one_is_refused_before_anything_is_sent(rig) -> None:  # noqa: F811
+async def test_a_replica_that_is_not_one_is_refused_before_anything_is_sent(rig) -> None:
     stack, _ = rig
     await stack.tdb.seed_many(10)
     settings = Settings(database_url=stack.tdb.db.url.url())

@@ -10,8 +10,7 @@ not running), which also pauses the run, as pt-archiver's --max-lag does.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pymysql
@@ -24,8 +23,7 @@ from lead_archive_server.bulk.selection import Selection
 from lead_archive_server.core.database_url import DatabaseUrl
 
 from tests.private_mariadb import PrivateMariaDB, available
-from tests.server.test_bulk import rig  # noqa: F401 (a fixture)
-from tests.support import ARCHIVE
+from tests.support import ARCHIVE, wait_until
 
 pytestmark = pytest.mark.skipif(bool(available()), reason=f"no private MariaDB: {available()}")
 
@@ -97,27 +95,26 @@ async def replication(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
         await asyncio.to_thread(pair.stop)
 
 
-async def lag_when(replica: ReplicaLag, wanted, seconds: float = 30) -> float | None:
-    """Ask until the lag is what the test waits for; return it."""
-    deadline = time.monotonic() + seconds
-    while True:
-        lag = await replica.seconds_behind()
-        if wanted(lag) or time.monotonic() > deadline:
-            return lag
-        await asyncio.sleep(0.1)
+async def lag_when(replica: ReplicaLag, wanted: Callable[[float | None], bool], what: str) -> None:
+    """Ask until the lag is what the test waits for (failing after 30 s)."""
+
+    async def is_wanted() -> bool:
+        return wanted(await replica.seconds_behind())
+
+    await wait_until(is_wanted, 30, f"the replica's lag to be {what}", every=0.1)
 
 
 async def test_the_real_replica_reports_its_lag(replication: Replication) -> None:
     replica = await ReplicaLag.connect(replication.replica.url)
     try:
-        assert await lag_when(replica, lambda lag: lag == 0) == 0
+        await lag_when(replica, lambda lag: lag == 0, "0")
         admin(replication.replica.url, "STOP SLAVE SQL_THREAD")
         assert await replica.seconds_behind() is None  # not replicating
         admin(replication.replica.url, "START SLAVE SQL_THREAD")
-        assert await lag_when(replica, lambda lag: lag == 0) == 0
+        await lag_when(replica, lambda lag: lag == 0, "0")
         replication.follow(delay=60)
         replication.tick()
-        assert (await lag_when(replica, lambda lag: lag is not None and lag >= 2) or 0) >= 2
+        await lag_when(replica, lambda lag: lag is not None and lag >= 2, "2 s or more")
     finally:
         replication.follow(delay=0)
         await replica.close()
@@ -127,22 +124,25 @@ async def test_the_real_replica_reports_its_lag(replication: Replication) -> Non
 
 async def test_the_run_pauses_while_the_real_replica_lags(
     replication: Replication,
-    rig,  # noqa: F811
+    rig,
 ) -> None:
     stack, client = rig
     await stack.tdb.seed_many(300)
     replica = await ReplicaLag.connect(replication.replica.url)
     try:
-        assert await lag_when(replica, lambda lag: lag == 0) == 0
+        await lag_when(replica, lambda lag: lag == 0, "0")
         replication.follow(delay=60)  # events now wait a minute on the replica
         replication.tick()
-        assert (await lag_when(replica, lambda lag: lag is not None and lag >= 2) or 0) >= 2
+        await lag_when(replica, lambda lag: lag is not None and lag >= 2, "2 s or more")
 
         said: list[str] = []
         job = Job(selection=Selection(list_ids=(1001,)), batch_size=100, concurrency=1)
         pacing = Pacing(replica=replica, max_lag_s=1, poll_s=0.2)
         archiver = Archiver(client, stack.tdb.db, job, pacing=pacing, say=said.append)
         running = asyncio.create_task(archiver.run(await open_source(stack.tdb.db, job)))
+        await wait_until(lambda: said, 30, "the run to say it pauses")
+        # Not a wait for something: the replica keeps lagging for 1.5 s, and the test is that
+        # the run stays paused through those polls of the lag (poll_s 0.2).
         await asyncio.sleep(1.5)
         assert await stack.tdb.count(ARCHIVE) == 0  # paused before the first batch
         assert not running.done()

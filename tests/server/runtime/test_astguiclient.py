@@ -16,8 +16,7 @@ from lead_archive_server.runtime.settings import (
 )
 from typer.testing import CliRunner
 
-from tests.server.test_cli import query
-from tests.support import TestDb
+from tests.support import TestDb, query
 
 # The layout Vicidial's install.pl writes, comments and all.
 CONF = """\

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import grpc
@@ -14,7 +13,7 @@ from lead_archive_rest_shim.main import create_app
 from lead_archive_server.core.database_url import DatabaseUrl
 from lead_archive_server.core.db import Database
 
-from tests.support import TestDb
+from tests.support import TestDb, wait_until
 from tests.support_net import TcpProxy, free_port
 from tests.support_ops import ops_stack, samples
 
@@ -25,12 +24,6 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 async def health_of(channel: grpc.aio.Channel, service: str = SERVICE_NAME) -> int:
     stub = health_pb2_grpc.HealthStub(channel)
     return (await stub.Check(health_pb2.HealthCheckRequest(service=service))).status
-
-
-async def until(predicate, seconds: float = 15) -> None:
-    async with asyncio.timeout(seconds):
-        while not await predicate():  # noqa: ASYNC110 (polls another server's state)
-            await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -61,7 +54,7 @@ async def test_health_is_not_serving_while_the_database_is_gone(
         assert (await stack.http.get("/readyz")).status_code == 200
 
         await proxy.cut()
-        await until(lambda: _is(stack.channel, NOT_SERVING))
+        await wait_until(lambda: _is(stack.channel, NOT_SERVING), 15, "NOT_SERVING")
         assert await health_of(stack.channel, "") == NOT_SERVING
         ready = await stack.http.get("/readyz")
         assert ready.status_code == 503
@@ -71,7 +64,7 @@ async def test_health_is_not_serving_while_the_database_is_gone(
         assert metrics[("lead_archive_database_up", ())] == 0
 
         await proxy.start()  # the database is back
-        await until(lambda: _is(stack.channel, SERVING))
+        await wait_until(lambda: _is(stack.channel, SERVING), 15, "SERVING again")
         assert (await stack.http.get("/readyz")).status_code == 200
 
 
@@ -79,13 +72,25 @@ async def _is(channel: grpc.aio.Channel, status: int) -> bool:
     return await health_of(channel) == status
 
 
-async def test_draining_turns_readiness_off_for_good(tdb: TestDb) -> None:
+async def test_draining_turns_readiness_off_for_good(
+    tdb: TestDb, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with ops_stack(tdb, health_interval_s=0.2) as stack:
         await stack.ops.start()
         assert (await stack.http.get("/readyz")).status_code == 200
+        watcher, checks = stack.ops.watcher, []
+        check = watcher.check
+
+        async def counted() -> bool:
+            checks.append(await check())
+            return checks[-1]
+
+        monkeypatch.setattr(watcher, "check", counted)
         await stack.ops.drain()
+        checks.clear()
         assert await health_of(stack.channel) == NOT_SERVING
-        await asyncio.sleep(0.5)  # the watcher keeps pinging a healthy database …
+        # The watcher keeps pinging a healthy database …
+        await wait_until(lambda: checks.count(True) >= 2, 10, "two pings after the drain")
         assert await health_of(stack.channel) == NOT_SERVING  # … and changes nothing
         assert (await stack.http.get("/readyz")).status_code == 503
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Any
 
 import pytest
 from lead_archive_server.core.archive import ArchiveBatch, archive_leads
@@ -18,7 +17,7 @@ from lead_archive_server.core.errors import (
 from lead_archive_server.core.restore import RestoreBatch, RestoreResult, restore_leads
 
 from tests.invariant import Ledger, assert_no_lead_lost
-from tests.support import ARCHIVE, LEADS, VARIED_NAMES, TestDb, lead_row
+from tests.support import ARCHIVE, LEADS, VARIED_NAMES, TestDb, exact_rows, lead_row, wait_until
 
 
 @pytest.fixture
@@ -33,19 +32,6 @@ def restore_batch(ids: list[int]) -> RestoreBatch:
 
 def archive_batch(ids: list[int]) -> ArchiveBatch:
     return ArchiveBatch.validated(insert=True, update=True, delete=True, lead_ids=ids)
-
-
-async def exact_rows(tdb: TestDb, table: str) -> dict[int, tuple[Any, ...]]:
-    """Every row as the bytes of each column (and modify_date as seconds since the epoch)."""
-    columns = await tdb.fetch(
-        "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
-        "AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
-        [table],
-    )
-    names = [str(row[0]) for row in columns]
-    exprs = ", ".join(f"CAST(`{name}` AS BINARY)" for name in names)
-    rows = await tdb.fetch(f"SELECT lead_id, UNIX_TIMESTAMP(modify_date), {exprs} FROM {table}")
-    return {int(row[0]): tuple(row[1:]) for row in rows}
 
 
 # --- Field checks (no database) ------------------------------------------------------------
@@ -76,6 +62,15 @@ async def test_ids_not_in_the_archive_do_not_exist_even_when_live(tdb: TestDb) -
 # --- The round trip --------------------------------------------------------------------------
 
 
+async def database_clock(tdb: TestDb) -> int:
+    """The database server's clock, in whole seconds."""
+    return int((await tdb.fetch("SELECT UNIX_TIMESTAMP()"))[0][0])
+
+
+async def a_second_later(tdb: TestDb, then: int) -> bool:
+    return await database_clock(tdb) > then
+
+
 async def test_archive_then_restore_gives_back_identical_bytes(tdb: TestDb) -> None:
     rows = [
         lead_row(first_name=name, modify_date=f"2023-0{1 + n % 8}-0{1 + n % 9} 0{n % 10}:15:59")
@@ -86,8 +81,10 @@ async def test_archive_then_restore_gives_back_identical_bytes(tdb: TestDb) -> N
     before = await exact_rows(tdb, LEADS)
 
     archived = await archive_leads(tdb.db, archive_batch(ids))
+    archived_at = await database_clock(tdb)
     assert archived.delete_count == len(ids)
-    await asyncio.sleep(1.1)  # a bumped modify_date would now differ by a second at least
+    # A modify_date bumped from here on would differ by a second at least.
+    await wait_until(lambda: a_second_later(tdb, archived_at), 5, "the database's clock to move on")
     restored = await restore_leads(tdb.db, restore_batch(ids))
 
     assert restored == RestoreResult(len(ids), len(ids), len(ids), 0)

@@ -9,7 +9,6 @@ import pytest
 from lead_archive_server.cli.commands import app
 from typer.testing import CliRunner
 
-from tests.server.test_archive_cli import archive_env  # noqa: F401 (a fixture)
 from tests.support import TestDb
 
 runner = CliRunner()
@@ -59,7 +58,7 @@ def test_restore_help_names_the_selection_and_parity_options() -> None:
     ],
 )
 def test_wrong_options_say_what_is_wrong_in_one_line(
-    archive_env: TestDb,  # noqa: F811
+    archive_env: TestDb,
     command: str,
     args: tuple[str, ...],
     message: str,
@@ -78,7 +77,7 @@ def nightly_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, toml: str)
 
 
 def test_from_settings_needs_a_selection_in_the_settings(
-    archive_env: TestDb,  # noqa: F811
+    archive_env: TestDb,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
@@ -89,7 +88,7 @@ def test_from_settings_needs_a_selection_in_the_settings(
 
 
 def test_from_settings_dry_run_selects_what_the_settings_say(
-    archive_env: TestDb,  # noqa: F811
+    archive_env: TestDb,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
@@ -102,7 +101,7 @@ def test_from_settings_dry_run_selects_what_the_settings_say(
 
 
 def test_restore_against_an_empty_archive_has_nothing_to_do(
-    archive_env: TestDb,  # noqa: F811
+    archive_env: TestDb,
 ) -> None:
     result = runner.invoke(app, ["restore", "--all", "--api-key", "k"])
     assert result.exit_code == 0, result.output
