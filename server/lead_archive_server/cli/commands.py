@@ -83,6 +83,7 @@ app.add_typer(config_app, name="config")
 
 err = Console(stderr=True)
 out = Console()
+WIDE = 200  # columns of a table written to a file or a pipe, so that no row wraps
 
 
 def main() -> None:
@@ -354,7 +355,7 @@ def keys_list() -> None:
             _when(row.revoked_at),
         )
     # A table a script can read: one line per key when the output is not a terminal.
-    out.print(table, width=None if out.is_terminal else 200)
+    (out if out.is_terminal else Console(width=WIDE)).print(table)
     for row in rows:
         if row.live and row.expiring_soon:
             say(f"warning: {keys.expiry_warning(row)}")
