@@ -31,13 +31,7 @@ from lead_archive_client.errors import (
     error_from_rpc,
     error_from_transport,
 )
-from lead_archive_client.vocabulary import (
-    HTTP_STATUS,
-    PROBLEMS,
-    REASON_HEADER,
-    Reason,
-    http_status,
-)
+from lead_archive_client.vocabulary import PROBLEMS, REASON_HEADER, Reason, http_status
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from lead_archive_client.vocabulary import ARCHIVE_PATH
-from lead_archive_server.access.keys import create_key
+from lead_archive_server.access.keys import Expiry, create_key
 
 from tests.clients.conftest import running_stack
 from tests.processes import LEAD_ARCHIVE, environment, free_port, serving
@@ -56,8 +56,8 @@ async def test_serve_warns_of_keys_expiring_soon_and_writes_last_use_when_it_sto
 ) -> None:
     tdb = databases["InnoDB"]  # process wiring does not depend on the engine
     await tdb.reset()
-    soon = await create_key(tdb.db, "soon", expires_in_s=3 * 86_400)
-    await create_key(tdb.db, "later", expires_in_s=30 * 86_400)
+    soon = await create_key(tdb.db, "soon", expires=Expiry(3 * 86_400))
+    await create_key(tdb.db, "later", expires=Expiry(30 * 86_400))
     http_port = free_port()
     env = environment(
         database_url=tdb.db.url.url(),
@@ -73,11 +73,7 @@ async def test_serve_warns_of_keys_expiring_soon_and_writes_last_use_when_it_sto
         httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}") as http,
     ):
         for _ in range(3):
-            response = await http.post(
-                ARCHIVE_PATH,
-                json=flags | {"lead_ids": []},
-                headers={"Authorization": f"Key={soon}"},
-            )
+            response = await http.post(ARCHIVE_PATH, json=flags | {"lead_ids": []}, headers=headers)
             assert response.status_code == 400, response.text  # the key passed
         rows = await tdb.fetch("SELECT last_used_at FROM lead_archive_api_keys")
         assert rows == [(None,), (None,)]  # kept in memory: no write per request

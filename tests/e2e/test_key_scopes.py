@@ -24,6 +24,7 @@ from lead_archive_client.vocabulary import (
 from lead_archive_server.access.auth_limit import FailedAuthLimiter
 from lead_archive_server.access.guard import AccessGuard
 from lead_archive_server.access.keys import (
+    Expiry,
     KeyUses,
     LiveKeyHashes,
     create_key,
@@ -267,7 +268,7 @@ async def test_a_key_works_until_it_expires_then_is_refused_like_a_revoked_one(
 ) -> None:
     tdb = stack.tdb
     live, _ = await leads_both_ways(tdb)
-    key = await create_key(tdb.db, "temp", expires_in_s=1)
+    key = await create_key(tdb.db, "temp", expires=Expiry(1))
     access = guard(tdb)
     assert await poll_until_refused(access, f"Key={key}") > 0  # it worked before its expiry
     assert not await LiveKeyHashes().contains(tdb.db, key)

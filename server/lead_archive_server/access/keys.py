@@ -164,16 +164,38 @@ def parse_day(text: str, *, option: str) -> date:
         raise InvalidKeyTerms(f"{option} {text!a}: a date as YYYY-MM-DD") from None
 
 
-def seconds_until_day_ends(day: date, zone: tzinfo, now: datetime, *, option: str) -> int:
-    """Seconds from `now` to the end of `day` in `zone` (the next midnight there), or
-    InvalidKeyTerms when that is past or too far off."""
+@dataclass(frozen=True)
+class Expiry:
+    """When a new key stops working: `in_s` seconds from now (the database server's clock),
+    or `at` (naive UTC); neither: never."""
+
+    in_s: int | None = None
+    at: datetime | None = None
+
+    def args(self) -> tuple[datetime | None, int | None]:
+        """The arguments of sql.INSERT_KEY's expiry."""
+        return self.at, self.in_s
+
+    def when(self) -> datetime | None:
+        """The moment it stops working (naive UTC, to the second), or None."""
+        if self.in_s is not None:
+            return utc_now() + timedelta(seconds=self.in_s)
+        return self.at
+
+
+NEVER = Expiry()
+
+
+def end_of_day(day: date, zone: tzinfo, now: datetime, *, option: str) -> datetime:
+    """The end of `day` in `zone` (the next midnight there) as naive UTC, or InvalidKeyTerms
+    when it is past already or more than MAX_DURATION_S from `now` (aware)."""
     end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone)
-    seconds = int((end - now).total_seconds())
+    seconds = (end - now).total_seconds()
     if seconds <= 0:
         raise InvalidKeyTerms(f"{option} {day.isoformat()}: that day has ended already")
     if seconds > MAX_DURATION_S:
         raise InvalidKeyTerms(f"{option} {day.isoformat()}: at most 3650 days from now")
-    return seconds
+    return end.astimezone(UTC).replace(tzinfo=None)
 
 
 async def new_key(
@@ -181,13 +203,13 @@ async def new_key(
     api_user: str,
     *,
     scopes: Collection[str] = SCOPES,
-    expires_in_s: int | None = None,
+    expires: Expiry = NEVER,
 ) -> NewKey:
     """Store a new key for api_user with these scopes (the command's default is `archive`
-    alone), expiring after expires_in_s seconds (None: never); return it and its id."""
+    alone), working until `expires`; return it and its id."""
     checked = checked_scopes(list(scopes))
     key = secrets.token_urlsafe(32)
-    args = (check_user_name(api_user), hash_key(key), ",".join(checked), expires_in_s)
+    args = (check_user_name(api_user), hash_key(key), ",".join(checked), *expires.args())
     async with db.session() as session:
         await session.execute(sql.INSERT_KEY, args)
         rows = await session.fetch_all(sql.LAST_INSERT_ID)
@@ -199,10 +221,10 @@ async def create_key(
     api_user: str,
     *,
     scopes: Collection[str] = SCOPES,
-    expires_in_s: int | None = None,
+    expires: Expiry = NEVER,
 ) -> str:
     """Store a new key for api_user and return it; it is never shown again."""
-    return (await new_key(db, api_user, scopes=scopes, expires_in_s=expires_in_s)).key
+    return (await new_key(db, api_user, scopes=scopes, expires=expires)).key
 
 
 async def live_key(db: Database, key: str) -> LiveKey | None:
@@ -293,7 +315,7 @@ async def revoke_user_keys(db: Database, api_user: str) -> int:
 
 
 async def rotate_key(
-    db: Database, key_id: int, *, grace_s: int, expires_in_s: int | None = None
+    db: Database, key_id: int, *, grace_s: int, expires: Expiry = NEVER
 ) -> Rotated | None:
     """Make a new key for the same user and scopes, and end the old one after grace_s
     seconds (sooner if it expired sooner already); None when no live key has that id."""
@@ -304,7 +326,7 @@ async def rotate_key(
             if not found:
                 return None
             api_user, scopes = str(found[0][0]), stored_scopes(found[0][1])
-            args = (api_user, hash_key(key), ",".join(scopes), expires_in_s)
+            args = (api_user, hash_key(key), ",".join(scopes), *expires.args())
             await session.execute(sql.INSERT_KEY, args)
             new_id = int((await session.fetch_all(sql.LAST_INSERT_ID))[0][0])
             await session.execute(sql.END_KEY_AFTER_GRACE, (grace_s, grace_s, key_id))

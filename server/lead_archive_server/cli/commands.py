@@ -9,7 +9,7 @@ import inspect
 import logging
 import typing
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -244,19 +244,20 @@ def _terms_or_exit(work: Callable[[], T]) -> T:
         fail(str(error), 2)
 
 
-def _expiry_seconds(settings: Settings, expires_in: str | None, expires: str | None) -> int | None:
-    """Seconds until the key is refused (None: never), from --expires-in or --expires."""
+def _expiry(settings: Settings, expires_in: str | None, expires: str | None) -> keys.Expiry:
+    """When the key stops working, from --expires-in or --expires (neither: never)."""
     if expires_in is not None and expires is not None:
         fail("give --expires-in or --expires, not both", 2)
     if expires_in is not None:
         text = expires_in
-        return _terms_or_exit(lambda: keys.parse_duration(text, option="--expires-in"))
+        return keys.Expiry(_terms_or_exit(lambda: keys.parse_duration(text, option="--expires-in")))
     if expires is None:
-        return None
+        return keys.NEVER
     day = _terms_or_exit(lambda: keys.parse_day(expires, option="--expires"))
     zone = run_or_exit(_with_db(settings, lambda db: _server_zone(settings, db)))
     now = datetime.now(UTC)
-    return _terms_or_exit(lambda: keys.seconds_until_day_ends(day, zone, now, option="--expires"))
+    at = _terms_or_exit(lambda: keys.end_of_day(day, zone, now, option="--expires"))
+    return keys.Expiry(at=at)
 
 
 async def _server_zone(settings: Settings, db: Database) -> tzinfo:
@@ -278,10 +279,9 @@ def _when(moment: datetime | None, none: str = "") -> str:
     return moment.strftime("%Y-%m-%d %H:%M") if moment is not None else none
 
 
-def _expiry_note(seconds: int | None) -> str:
-    if seconds is None:
-        return "never"
-    return _when(keys.utc_now() + timedelta(seconds=seconds)) + " UTC"
+def _expiry_note(expires: keys.Expiry) -> str:
+    when = expires.when()
+    return "never" if when is None else f"{_when(when)} UTC"
 
 
 async def _audited(settings: Settings, db: Database, events: list[KeyEvent]) -> None:
@@ -294,6 +294,7 @@ async def _audited(settings: Settings, db: Database, events: list[KeyEvent]) -> 
             f"lead-archive: warning: no row written to {sql.ADMIN_LOG}: {error}",
             markup=False,
             highlight=False,
+            soft_wrap=True,
         )
 
 
@@ -308,20 +309,21 @@ def keys_create(
     _terms_or_exit(lambda: keys.check_user_name(user))
     scopes = _terms_or_exit(lambda: keys.checked_scopes(scope or [Scope.ARCHIVE]))
     settings = settings_or_exit()
-    seconds = _expiry_seconds(settings, expires_in, expires)
+    expiry = _expiry(settings, expires_in, expires)
 
     async def create(db: Database) -> keys.NewKey:
-        made = await keys.new_key(db, user, scopes=scopes, expires_in_s=seconds)
-        notes = (f"scopes: {','.join(scopes)}", f"expires_at: {_expiry_note(seconds)}")
+        made = await keys.new_key(db, user, scopes=scopes, expires=expiry)
+        notes = (f"scopes: {','.join(scopes)}", f"expires_at: {_expiry_note(expiry)}")
         await _audited(settings, db, [KeyEvent("create", made.key_id, _operator(), user, notes)])
         return made
 
     made = run_or_exit(_with_db(settings, create))
     err.print(
         f"API key {made.key_id} for {user}, scopes {', '.join(scopes)}, expires "
-        f"{_expiry_note(seconds)} (shown once; store it now):",
+        f"{_expiry_note(expiry)} (shown once; store it now):",
         markup=False,
         highlight=False,
+        soft_wrap=True,
     )
     print(made.key)
 
@@ -432,16 +434,16 @@ def keys_rotate(
     number = _key_id(key_id)
     grace_s = _terms_or_exit(lambda: keys.parse_duration(grace, option="--grace", allow_zero=True))
     settings = settings_or_exit()
-    seconds = _expiry_seconds(settings, expires_in, expires)
+    expiry = _expiry(settings, expires_in, expires)
 
     async def rotate(db: Database) -> keys.Rotated | None:
-        rotated = await keys.rotate_key(db, number, grace_s=grace_s, expires_in_s=seconds)
+        rotated = await keys.rotate_key(db, number, grace_s=grace_s, expires=expiry)
         if rotated is not None:
             notes = (
                 f"new_key_id: {rotated.new.key_id}",
                 f"scopes: {','.join(rotated.scopes)}",
                 f"old_key_expires_at: {_when(rotated.old_expires_at)} UTC",
-                f"new_key_expires_at: {_expiry_note(seconds)}",
+                f"new_key_expires_at: {_expiry_note(expiry)}",
             )
             event = KeyEvent("rotate", number, _operator(), rotated.api_user, notes)
             await _audited(settings, db, [event])
@@ -453,10 +455,11 @@ def keys_rotate(
     err.print(
         f"key {number} of {keys.shown_user(rotated.api_user)} rotated: it is refused from "
         f"{_when(rotated.old_expires_at)} UTC. New key {rotated.new.key_id}, scopes "
-        f"{', '.join(rotated.scopes)}, expires {_expiry_note(seconds)} "
+        f"{', '.join(rotated.scopes)}, expires {_expiry_note(expiry)} "
         "(shown once; store it now):",
         markup=False,
         highlight=False,
+        soft_wrap=True,
     )
     print(rotated.new.key)
 

@@ -556,10 +556,11 @@ def add_key_columns(names: Sequence[str]) -> str:
 
 # A key works while it is not revoked and not past its expiry.
 _LIVE = "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > UTC_TIMESTAMP())"
-# Arguments: user, hash, scopes (comma-separated), seconds until expiry or NULL.
+# Arguments: user, hash, scopes (comma-separated), then the expiry: a UTC time, else seconds
+# from now (both NULL: never).
 INSERT_KEY = f"""
 INSERT INTO {KEYS} (api_user, key_hash, created_at, scopes, expires_at)
-VALUES (%s, %s, NOW(), %s, UTC_TIMESTAMP() + INTERVAL %s SECOND)
+VALUES (%s, %s, NOW(), %s, IFNULL(%s, UTC_TIMESTAMP() + INTERVAL %s SECOND))
 """
 LAST_INSERT_ID = "SELECT LAST_INSERT_ID()"
 SELECT_LIVE_KEY = f"SELECT key_id, api_user, scopes FROM {KEYS} WHERE key_hash = %s AND {_LIVE}"
@@ -709,7 +710,7 @@ SELECT_LIST_LEADS = f"SELECT lead_id FROM {LEADS} WHERE list_id = %s ORDER BY le
 ADMIN_LOG = "vicidial_admin_log"
 # The section of a batch's rows (Vicidial's own for leads), and of the key commands' rows.
 LEADS_SECTION = "LEADS"
-KEYS_SECTION = "LEAD_ARCHIVE_KEYS"
+KEYS_SECTION = "ARCHIVE_API_KEYS"
 
 
 def insert_admin_log(section: str) -> str:
