@@ -295,8 +295,18 @@ async def list_keys(db: Database) -> list[ApiKey]:
 
 async def revoke_key(db: Database, key_id: int) -> bool:
     """Revoke one key; False when no live key has that id."""
-    async with db.session() as session:
-        return await session.execute(sql.REVOKE_KEY, (key_id,)) > 0
+    return await revoked_key_user(db, key_id) is not None
+
+
+async def revoked_key_user(db: Database, key_id: int) -> str | None:
+    """Revoke one key and return its user; None when no live key has that id."""
+    async with (
+        db.session() as session,
+        session.transaction(sql.SELECT_LIVE_KEY_USER, (key_id,)) as transaction,
+    ):
+        await session.execute(sql.REVOKE_KEY, (key_id,))
+    rows = transaction.found[0].rows
+    return str(rows[0][0]) if rows else None
 
 
 async def revoke_keys_of(db: Database, api_user: str) -> list[int]:
@@ -334,14 +344,10 @@ async def rotate_key(
     return Rotated(key_id, NewKey(new_id, key), api_user, scopes, ends[0][0])
 
 
-async def keys_expiring(db: Database, within_s: int = EXPIRY_WARNING_S) -> list[ApiKey]:
-    """Live keys that expire within within_s seconds, soonest first."""
-    async with db.session() as session:
-        rows = await session.fetch_all(sql.SELECT_KEYS_EXPIRING, (within_s,))
-    return [
-        ApiKey(int(r[0]), str(r[1]), datetime.min, None, expires_at=r[2], expiring_soon=True)
-        for r in rows
-    ]
+async def keys_expiring(db: Database) -> list[ApiKey]:
+    """Live keys that expire within EXPIRY_WARNING_S, soonest first."""
+    soon = [key for key in await list_keys(db) if key.live and key.expiring_soon]
+    return sorted(soon, key=lambda key: key.expires_at or datetime.max)
 
 
 def expiry_warning(key: ApiKey) -> str:

@@ -396,12 +396,13 @@ def keys_revoke(
 
     async def revoke(db: Database) -> list[int]:
         if user is not None:
-            revoked = await keys.revoke_keys_of(db, user)
+            owner, revoked = user, await keys.revoke_keys_of(db, user)
         else:
             assert number is not None
-            revoked = [number] if await keys.revoke_key(db, number) else []
+            found = await keys.revoked_key_user(db, number)
+            owner, revoked = found or "", [] if found is None else [number]
         operator = _operator()
-        events = [KeyEvent("revoke", revoked_id, operator, user or "") for revoked_id in revoked]
+        events = [KeyEvent("revoke", revoked_id, operator, owner) for revoked_id in revoked]
         await _audited(settings, db, events)
         return revoked
 

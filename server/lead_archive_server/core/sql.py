@@ -572,11 +572,7 @@ SELECT key_id, api_user, created_at, revoked_at, scopes, expires_at, last_used_a
   expires_at > UTC_TIMESTAMP() AND expires_at <= UTC_TIMESTAMP() + INTERVAL %s SECOND
 FROM {KEYS} ORDER BY key_id
 """
-# Live keys that expire within %s seconds, soonest first.
-SELECT_KEYS_EXPIRING = f"""
-SELECT key_id, api_user, expires_at FROM {KEYS}
-WHERE {_LIVE} AND expires_at <= UTC_TIMESTAMP() + INTERVAL %s SECOND ORDER BY expires_at
-"""
+SELECT_LIVE_KEY_USER = f"SELECT api_user FROM {KEYS} WHERE key_id = %s AND {_LIVE} FOR UPDATE"
 REVOKE_KEY = f"UPDATE {KEYS} SET revoked_at = NOW() WHERE key_id = %s AND {_LIVE}"
 SELECT_LIVE_USER_KEYS = f"SELECT key_id FROM {KEYS} WHERE api_user = %s AND {_LIVE} FOR UPDATE"
 REVOKE_USER_KEYS = f"UPDATE {KEYS} SET revoked_at = NOW() WHERE api_user = %s AND {_LIVE}"
