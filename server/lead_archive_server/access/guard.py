@@ -65,7 +65,7 @@ class AccessGuard:
     limiter: FailedAuthLimiter = field(default_factory=FailedAuthLimiter)
     live_keys: LiveKeyHashes = field(default_factory=LiveKeyHashes)
     caller: Caller = field(default_factory=NoCaller)
-
+    # Each admitted key's last use, in memory; the service writes it in the background.
     key_uses: KeyUses = field(default_factory=KeyUses)
 
     async def admit(
