@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         InvalidLeads,
         LeadArchiveError,
         OfficeHours,
+        ScopeMissing,
         ServerError,
         Timeout,
         Unauthenticated,
@@ -32,10 +33,10 @@ if TYPE_CHECKING:
         UnknownLeads,
     )
     from lead_archive_client.grpc_client import AsyncLeadArchiveClient, LeadArchiveClient
-    from lead_archive_client.model import ArchiveResult, RestoreResult
+    from lead_archive_client.model import Access, ArchiveResult, RestoreResult
     from lead_archive_client.rest_client import AsyncRestLeadArchiveClient, RestLeadArchiveClient
     from lead_archive_client.retry import NO_RETRY, RetryPolicy
-    from lead_archive_client.vocabulary import MAX_LEADS_PER_BATCH, Reason
+    from lead_archive_client.vocabulary import MAX_LEADS_PER_BATCH, Reason, Scope
 
 # Every public name loads its module when first named: the server's core imports the
 # vocabulary (this package) and must not load grpc with it; a gRPC caller does not pay for
@@ -48,6 +49,7 @@ _MODULES = {
             "InvalidLeads",
             "LeadArchiveError",
             "OfficeHours",
+            "ScopeMissing",
             "ServerError",
             "Timeout",
             "Unauthenticated",
@@ -58,6 +60,7 @@ _MODULES = {
     ),
     "AsyncLeadArchiveClient": "lead_archive_client.grpc_client",
     "LeadArchiveClient": "lead_archive_client.grpc_client",
+    "Access": "lead_archive_client.model",
     "ArchiveResult": "lead_archive_client.model",
     "RestoreResult": "lead_archive_client.model",
     "AsyncRestLeadArchiveClient": "lead_archive_client.rest_client",
@@ -66,6 +69,7 @@ _MODULES = {
     "RetryPolicy": "lead_archive_client.retry",
     "MAX_LEADS_PER_BATCH": "lead_archive_client.vocabulary",
     "Reason": "lead_archive_client.vocabulary",
+    "Scope": "lead_archive_client.vocabulary",
 }
 
 
@@ -80,6 +84,7 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "MAX_LEADS_PER_BATCH",
     "NO_RETRY",
+    "Access",
     "ArchiveResult",
     "AsyncLeadArchiveClient",
     "AsyncRestLeadArchiveClient",
@@ -91,6 +96,8 @@ __all__ = [
     "RestLeadArchiveClient",
     "RestoreResult",
     "RetryPolicy",
+    "Scope",
+    "ScopeMissing",
     "ServerError",
     "Timeout",
     "Unauthenticated",

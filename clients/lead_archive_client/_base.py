@@ -62,9 +62,9 @@ class Client(ABC):
     ) -> ArchiveResult:
         """Archive one batch of up to 500 leads: insert, update, then safely delete.
 
-        Raises a ``LeadArchiveError`` subclass: Unauthenticated, OfficeHours, InvalidLeads
-        (UnknownLeads for IDs not in vicidial_list) or ServerError (Unavailable once retries
-        run out, Timeout).
+        Raises a ``LeadArchiveError`` subclass: Unauthenticated (ScopeMissing for a key
+        without the ``archive`` scope), OfficeHours, InvalidLeads (UnknownLeads for IDs not in
+        vicidial_list) or ServerError (Unavailable once retries run out, Timeout).
         """
         batch = Batch.checked(lead_ids, insert=insert, update=update, delete=delete)
         return call_with_retry(self._retry, self._timeout, lambda t: self._send_archive(batch, t))
@@ -74,8 +74,9 @@ class Client(ABC):
         it lacks, then delete from the archive each one whose vicidial_list row is identical
         (a lead live with other data stays in both tables, untouched).
 
-        Office hours do not apply. Raises as ``archive``: Unauthenticated, InvalidLeads
-        (UnknownLeads for IDs not in vicidial_list_archive) or ServerError.
+        Office hours do not apply. Raises as ``archive``: Unauthenticated (ScopeMissing for a
+        key without the ``restore`` scope), InvalidLeads (UnknownLeads for IDs not in
+        vicidial_list_archive) or ServerError.
         """
         checked = sendable_lead_ids(lead_ids)
         return call_with_retry(self._retry, self._timeout, lambda t: self._send_restore(checked, t))

@@ -3,7 +3,9 @@
 ::
 
     LeadArchiveError                      base; message, lead_errors, lead_ids, status
-    ├── Unauthenticated    401  UNAUTHENTICATED     key missing, malformed, unknown or revoked
+    ├── Unauthenticated    401  UNAUTHENTICATED     key missing, malformed, unknown, revoked
+    │   │                                           or expired
+    │   └── ScopeMissing   401  PERMISSION_DENIED   a live key without the call's scope (.scope)
     ├── OfficeHours        403  PERMISSION_DENIED   the API refuses to run in office hours
     ├── InvalidLeads       400  INVALID_ARGUMENT    the batch breaks a documented rule
     │   └── UnknownLeads   400  "lead_ids does not exist": lead_ids are not in vicidial_list
@@ -24,7 +26,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -33,6 +35,7 @@ from vicidial.leads.v1 import lead_archive_pb2 as pb
 
 from lead_archive_client.vocabulary import (
     ERROR_DOMAIN,
+    SCOPE_METADATA_KEY,
     STATUS_DETAILS_KEY,
     Reason,
 )
@@ -75,9 +78,23 @@ class LeadArchiveError(Exception):
 
 
 class Unauthenticated(LeadArchiveError):
-    """The API key is missing, malformed, unknown or revoked (401, UNAUTHENTICATED)."""
+    """The API key is missing, malformed, unknown, revoked or expired (401, UNAUTHENTICATED)."""
 
     status = 401
+
+
+class ScopeMissing(Unauthenticated):
+    """The key is valid but may not do this: it lacks ``scope`` ("archive" or "restore").
+
+    gRPC answers PERMISSION_DENIED (reason KEY_SCOPE_MISSING, the scope in the ErrorInfo's
+    metadata); REST answers the API document's 401, ``unable to validate api user``, with
+    ``x-error-reason: KEY_SCOPE_MISSING``. Nothing was read or changed. A key's scopes are
+    set when it is made (``lead-archive keys create --scope ...``).
+    """
+
+    def __init__(self, message: str, *, scope: str = "", **details: Any) -> None:
+        super().__init__(message, **details)
+        self.scope = scope
 
 
 class OfficeHours(LeadArchiveError):
@@ -141,6 +158,7 @@ REASON_ERRORS: Final[Mapping[Reason, type[LeadArchiveError]]] = MappingProxyType
         Reason.REQUEST_BODY_INVALID: ServerError,
         Reason.SERVICE_UNAVAILABLE: Unavailable,
         Reason.REQUEST_MALFORMED: InvalidLeads,
+        Reason.KEY_SCOPE_MISSING: ScopeMissing,
     }
 )
 """The class of every reason the service names."""
@@ -206,8 +224,10 @@ def error_from_grpc(
         message = f"{code.name} from {target}: {details or 'no details'}"
         return GRPC_ERRORS[code](message, grpc_code=code)
     kind = REASON_ERRORS[found.reason] if found.reason else GRPC_ERRORS[code]
-    return kind(
+    return _made(
+        kind,
         found.lead_errors.message,
+        found.info.get(SCOPE_METADATA_KEY, ""),
         lead_errors=found.lead_errors.lead_errors,
         lead_ids=tuple(found.lead_errors.lead_ids),
         grpc_code=code,
@@ -215,11 +235,22 @@ def error_from_grpc(
     )
 
 
+def _made(
+    kind: type[LeadArchiveError], message: str, scope: str, **details: Any
+) -> LeadArchiveError:
+    """The error of that kind; a ScopeMissing also names the scope the call needed."""
+    if issubclass(kind, ScopeMissing):
+        return kind(message, scope=scope, **details)
+    return kind(message, **details)
+
+
 class StatusDetails:
-    """The details a google.rpc.Status carries: the reason and the LeadErrors detail."""
+    """The details a google.rpc.Status carries: the reason (with its ErrorInfo metadata)
+    and the LeadErrors detail."""
 
     def __init__(self) -> None:
         self.reason: Reason | None = None
+        self.info: dict[str, str] = {}
         self.lead_errors: pb.LeadErrors | None = None
 
 
@@ -237,6 +268,7 @@ def status_details(trailing_metadata: Metadata | None) -> StatusDetails:
             info, detail = error_details_pb2.ErrorInfo(), pb.LeadErrors()
             if packed.Unpack(info) and info.domain == ERROR_DOMAIN:
                 found.reason = _reason(info.reason)
+                found.info = dict(info.metadata)
             elif packed.Unpack(detail):
                 found.lead_errors = detail
     return found
@@ -264,12 +296,18 @@ def error_for_status(status: int) -> type[LeadArchiveError]:
 
 
 def error_from_http(
-    status: int, body: bytes, *, url: str, reason_header: str | None = None
+    status: int,
+    body: bytes,
+    *,
+    url: str,
+    reason_header: str | None = None,
+    scope: str = "",
 ) -> LeadArchiveError:
     """Turn an HTTP answer other than 200 into the typed error, using its documented body.
 
     ``reason_header`` is the answer's ``x-error-reason`` (REASON_HEADER), which the REST shim
-    sets on every error it answers.
+    sets on every error it answers; ``scope`` is the scope the request needed (its path's),
+    which a ScopeMissing names.
     """
     reason = _reason(reason_header)
     kind = REASON_ERRORS[reason] if reason else error_for_status(status)
@@ -277,11 +315,14 @@ def error_from_http(
     message = parsed.get("message") if parsed is not None else None
     if status not in HTTP_ERRORS or parsed is None or not isinstance(message, str):
         text = body[:200].decode(errors="replace").strip()
-        return kind(f"HTTP {status} from {url}, not an answer of the Lead Archive API: {text}")
+        text = f"HTTP {status} from {url}, not an answer of the Lead Archive API: {text}"
+        return _made(kind, text, scope)
     lead_ids = parsed.get("lead_ids")
     lead_errors = parsed.get("lead_errors")
-    return kind(
+    return _made(
+        kind,
         message,
+        scope,
         lead_errors=lead_errors if isinstance(lead_errors, int) else 0,
         lead_ids=tuple(lead_ids) if isinstance(lead_ids, list) else (),
         reason=reason,

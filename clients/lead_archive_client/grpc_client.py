@@ -10,7 +10,7 @@ from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
 from lead_archive_client._base import DEFAULT_RETRY, DEFAULT_TIMEOUT_S, AsyncClient, Batch, Client
 from lead_archive_client.errors import error_from_rpc
-from lead_archive_client.model import ArchiveResult, RestoreResult, checked_flag
+from lead_archive_client.model import Access, ArchiveResult, RestoreResult, checked_flag
 from lead_archive_client.retry import RetryPolicy, call_with_retry, call_with_retry_async
 from lead_archive_client.vocabulary import AUTHORIZATION_KEY, KEY_PREFIX
 
@@ -57,8 +57,15 @@ def restore_result_from_reply(reply: pb.RestoreLeadsResponse) -> RestoreResult:
     )
 
 
-def _check_access_request(key_only: bool) -> pb.CheckAccessRequest:
-    return pb.CheckAccessRequest(key_only=checked_flag("key_only", key_only))
+def _check_access_request(key_only: bool, scope: str | None) -> pb.CheckAccessRequest:
+    if scope is not None and not isinstance(scope, str):
+        raise TypeError(f"scope must be a scope's name, got {scope!r}")
+    return pb.CheckAccessRequest(key_only=checked_flag("key_only", key_only), scope=scope or "")
+
+
+def access_from_reply(reply: pb.CheckAccessResponse) -> Access:
+    """The typed answer of a successful CheckAccess."""
+    return Access(api_user=reply.api_user, scopes=tuple(reply.scopes))
 
 
 def _credentials(tls: Tls) -> grpc.ChannelCredentials | None:
@@ -127,10 +134,11 @@ class LeadArchiveClient(_Channel, Client):
         )
         self._stub = pb_grpc.LeadArchiveServiceStub(self._channel)
 
-    def check_access(self, *, key_only: bool = False) -> str:
-        """Return the key's API user; raise Unauthenticated or (unless key_only, which is
-        what a restore checks) OfficeHours. Nothing changes."""
-        request = _check_access_request(key_only)
+    def check_access(self, *, key_only: bool = False, scope: str | None = None) -> Access:
+        """Return the key's API user and scopes; raise Unauthenticated, ScopeMissing (when
+        ``scope`` is given and the key lacks it) or (unless key_only, which is what a restore
+        checks) OfficeHours. Nothing changes."""
+        request = _check_access_request(key_only, scope)
         return call_with_retry(self._retry, self._timeout, lambda t: self._check_access(request, t))
 
     def _send_archive(self, batch: Batch, limit_s: float) -> ArchiveResult:
@@ -151,12 +159,12 @@ class LeadArchiveClient(_Channel, Client):
             raise error_from_rpc(error, target=self.target) from None
         return restore_result_from_reply(reply)
 
-    def _check_access(self, request: pb.CheckAccessRequest, limit_s: float) -> str:
+    def _check_access(self, request: pb.CheckAccessRequest, limit_s: float) -> Access:
         try:
             reply = self._stub.CheckAccess(request, timeout=limit_s, metadata=self._metadata)
         except grpc.RpcError as error:
             raise error_from_rpc(error, target=self.target) from None
-        return reply.api_user
+        return access_from_reply(reply)
 
     def close(self) -> None:
         """Close the channel."""
@@ -180,9 +188,9 @@ class AsyncLeadArchiveClient(_Channel, AsyncClient):
         )
         self._stub = pb_grpc.LeadArchiveServiceStub(self._channel)
 
-    async def check_access(self, *, key_only: bool = False) -> str:
-        """Return the key's API user; see ``LeadArchiveClient.check_access``."""
-        request = _check_access_request(key_only)
+    async def check_access(self, *, key_only: bool = False, scope: str | None = None) -> Access:
+        """Return the key's API user and scopes; see ``LeadArchiveClient.check_access``."""
+        request = _check_access_request(key_only, scope)
         return await call_with_retry_async(
             self._retry, self._timeout, lambda t: self._check_access(request, t)
         )
@@ -205,12 +213,12 @@ class AsyncLeadArchiveClient(_Channel, AsyncClient):
             raise error_from_rpc(error, target=self.target) from None
         return restore_result_from_reply(reply)
 
-    async def _check_access(self, request: pb.CheckAccessRequest, limit_s: float) -> str:
+    async def _check_access(self, request: pb.CheckAccessRequest, limit_s: float) -> Access:
         try:
             reply = await self._stub.CheckAccess(request, timeout=limit_s, metadata=self._metadata)
         except grpc.RpcError as error:
             raise error_from_rpc(error, target=self.target) from None
-        return reply.api_user
+        return access_from_reply(reply)
 
     async def close(self) -> None:
         """Close the channel (calls in flight are cancelled)."""

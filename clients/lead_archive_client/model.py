@@ -1,4 +1,5 @@
-"""What a batch asks for and what it did: plain values shared by the gRPC and REST clients."""
+"""What a batch asks for and what it did, and what a key may do: plain values shared by the
+gRPC and REST clients."""
 
 from __future__ import annotations
 
@@ -52,6 +53,22 @@ class RestoreResult:
         return RestoreResult(
             *(getattr(self, f.name) + getattr(other, f.name) for f in fields(RestoreResult))
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """What ``check_access`` learnt of the key: whose it is and what it may do.
+
+    ``scopes`` are the key's, in the vocabulary's order (``Scope``): "archive" lets it call
+    ``archive``, "restore" ``restore``; a call without its scope raises ScopeMissing.
+    """
+
+    api_user: str
+    scopes: tuple[str, ...]
+
+    def allows(self, scope: str) -> bool:
+        """Whether the key carries the scope."""
+        return scope in self.scopes
 
 
 def sendable_lead_ids(lead_ids: Iterable[int]) -> list[int]:

@@ -17,6 +17,7 @@ from lead_archive_client.vocabulary import (
     REASON_HEADER,
     RESTORE_COUNT_FIELDS,
     RESTORE_PATH,
+    Scope,
 )
 
 Verify = bool | ssl.SSLContext
@@ -40,7 +41,7 @@ def result_from_response(response: httpx.Response, *, delete: bool) -> ArchiveRe
     batch deletes (every requested lead that was read and not deleted was kept), else 0.
     REST cannot tell leads kept for the dialer from the others: all are in ``kept_count``.
     """
-    select, insert, update, deleted = _counts(response, COUNT_FIELDS)
+    select, insert, update, deleted = _counts(response, COUNT_FIELDS, Scope.ARCHIVE)
     kept = select - deleted if delete else 0
     return ArchiveResult(select, insert, update, deleted, kept)
 
@@ -48,12 +49,13 @@ def result_from_response(response: httpx.Response, *, delete: bool) -> ArchiveRe
 def restore_result_from_response(response: httpx.Response) -> RestoreResult:
     """The typed result of a restore's 200 (kept is ``select - delete``, as the server's),
     or the typed error of any other answer."""
-    select, insert, deleted = _counts(response, RESTORE_COUNT_FIELDS)
+    select, insert, deleted = _counts(response, RESTORE_COUNT_FIELDS, Scope.RESTORE)
     return RestoreResult(select, insert, deleted, select - deleted)
 
 
-def _counts(response: httpx.Response, names: tuple[str, ...]) -> list[int]:
-    """The documented counts of a 200, or the typed error of any other answer."""
+def _counts(response: httpx.Response, names: tuple[str, ...], scope: Scope) -> list[int]:
+    """The documented counts of a 200, or the typed error of any other answer (a refusal
+    for want of a scope names the one the call needed)."""
     url = str(response.request.url)
     if response.status_code != 200:
         raise error_from_http(
@@ -61,6 +63,7 @@ def _counts(response: httpx.Response, names: tuple[str, ...]) -> list[int]:
             response.content,
             url=url,
             reason_header=response.headers.get(REASON_HEADER),
+            scope=scope,
         )
     try:
         body = response.json()

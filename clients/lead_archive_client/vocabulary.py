@@ -33,6 +33,22 @@ RESTORE_PATH: Final = "/vicidial/leads/restore"
 """The way back (CONTRACT 8)."""
 API_PATHS: Final = (ARCHIVE_PATH, RESTORE_PATH)
 
+
+# --- key scopes (CONTRACT 10) ---------------------------------------------------------------
+class Scope(StrEnum):
+    """What a key may do: each batch method (and its REST path) needs its scope."""
+
+    ARCHIVE = "archive"
+    """``ArchiveLeads``, ``POST /vicidial/leads/archive``."""
+    RESTORE = "restore"
+    """``RestoreLeads``, ``POST /vicidial/leads/restore``."""
+
+
+SCOPES: Final = tuple(Scope)
+"""Every scope, in the order keys list them (a key made before scopes has them all)."""
+SCOPE_METADATA_KEY: Final = "scope"
+"""The ``ErrorInfo.metadata`` entry of a KEY_SCOPE_MISSING answer: the scope the call needed."""
+
 # --- limits ----------------------------------------------------------------------------------
 MAX_LEADS_PER_BATCH: Final = 500
 """The API's limit on lead IDs per request."""
@@ -101,15 +117,18 @@ class Reason(StrEnum):
     REQUEST_BODY_INVALID = "REQUEST_BODY_INVALID"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     REQUEST_MALFORMED = "REQUEST_MALFORMED"
+    KEY_SCOPE_MISSING = "KEY_SCOPE_MISSING"
 
 
 @dataclass(frozen=True)
 class Problem:
     """What the API answers for a reason: its gRPC status code (by name, as
-    ``grpc.StatusCode`` names it) and its (default) message."""
+    ``grpc.StatusCode`` names it), its (default) message, and its HTTP status where that is
+    not the code's own (``HTTP_STATUS``)."""
 
     code: str
     message: str
+    http_status: int | None = None
 
 
 PROBLEMS: Final[Mapping[Reason, Problem]] = MappingProxyType(
@@ -171,6 +190,11 @@ PROBLEMS: Final[Mapping[Reason, Problem]] = MappingProxyType(
         Reason.REQUEST_MALFORMED: Problem(
             "INVALID_ARGUMENT", "request message is not a valid protobuf request"
         ),
+        # A live key without the scope the call needs (CONTRACT 10): gRPC says so with its
+        # own code; REST answers the document's only refusal of a key, its 401.
+        Reason.KEY_SCOPE_MISSING: Problem(
+            "PERMISSION_DENIED", "unable to validate api user", http_status=401
+        ),
     }
 )
 
@@ -226,3 +250,9 @@ def request_id_or_new(candidate: str | None) -> str:
 def message(reason: Reason) -> str:
     """The contract message of a reason."""
     return PROBLEMS[reason].message
+
+
+def http_status(reason: Reason) -> int:
+    """The HTTP status the API answers a reason with."""
+    problem = PROBLEMS[reason]
+    return problem.http_status or HTTP_STATUS[problem.code]

@@ -19,6 +19,7 @@ from lead_archive_client.vocabulary import (
     PROBLEMS,
     REASON_HEADER,
     Reason,
+    http_status,
 )
 
 from lead_archive_rest_shim import messages
@@ -42,7 +43,7 @@ class ApiError(Exception):
         self.message = problem.message if message is None else message
         super().__init__(self.message)
         self.reason = reason
-        self.status_code = HTTP_STATUS[problem.code] if status_code is None else status_code
+        self.status_code = http_status(reason) if status_code is None else status_code
         self.lead_ids: list[JsonValue] = list(lead_ids)
         self.lead_errors = len(self.lead_ids) if lead_errors is None else lead_errors
 
@@ -80,8 +81,9 @@ def error_from_rpc(
 ) -> ApiError:
     """Turn a failed call into its documented answer; restore maps sentinel lead IDs back."""
     code: grpc.StatusCode = error.code()
-    status = HTTP_STATUS.get(code.name, 500)
     found = status_details(error.trailing_metadata())
+    # A reason may answer otherwise than its code (a missing scope: the document's 401).
+    status = http_status(found.reason) if found.reason else HTTP_STATUS.get(code.name, 500)
     if found.lead_errors is None:
         reason, message = _without_detail(code)
         return ApiError(reason, message, lead_errors=0, status_code=500)

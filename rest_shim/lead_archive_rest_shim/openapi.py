@@ -11,8 +11,10 @@ from typing import Any, Final
 
 from lead_archive_client.vocabulary import (
     MAX_LEADS_PER_BATCH,
+    REASON_HEADER,
     SUCCESS_MESSAGE,
     Reason,
+    Scope,
     message,
 )
 
@@ -46,12 +48,28 @@ SECURITY_SCHEMES: Final[dict[str, Any]] = {
         "in": "header",
         "name": "Authorization",
         "description": "`Key=` followed by the API key (`lead-archive keys create`), "
-        "e.g. `Key=9KMJ2zbrgKInaus2q8dgAJXn6stp2I33fLaMkWGXzRU`.",
+        "e.g. `Key=9KMJ2zbrgKInaus2q8dgAJXn6stp2I33fLaMkWGXzRU`. Each endpoint needs a key "
+        "with its scope: `archive` or `restore` (`keys create --scope ...`).",
     }
 }
+# The extension that names the scope an operation needs, beside its description.
+SCOPE_EXTENSION: Final = "x-key-scope"
+
+
+def needs_scope(scope: Scope) -> str:
+    """The sentence of an endpoint's description that says which scope its key needs."""
+    return (
+        f" Needs a key with the `{scope}` scope: a key without it is refused with 401 and "
+        f"`{REASON_HEADER}: {Reason.KEY_SCOPE_MISSING}`."
+    )
+
+
+def _security(scope: Scope) -> dict[str, Any]:
+    return {"security": [{API_KEY_SCHEME: []}], SCOPE_EXTENSION: scope.value}
+
 
 REQUEST_BODY: Final[dict[str, Any]] = {
-    "security": [{API_KEY_SCHEME: []}],
+    **_security(Scope.ARCHIVE),
     "requestBody": {
         "required": True,
         "content": {
@@ -116,7 +134,9 @@ RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
         },
     ),
     401: _json(
-        "The API user could not be validated.",
+        "The API user could not be validated: the key is missing, unknown, revoked or "
+        f"expired, or it lacks this endpoint's scope (`{REASON_HEADER}: "
+        f"{Reason.KEY_SCOPE_MISSING}`).",
         {"unauthenticated": {"message": message(Reason.API_KEY_INVALID)}},
     ),
     403: _json(
@@ -135,6 +155,7 @@ RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
 }
 
 RESTORE_REQUEST_BODY: Final[dict[str, Any]] = {
+    **_security(Scope.RESTORE),
     "requestBody": {
         "required": True,
         "content": {
@@ -157,7 +178,7 @@ RESTORE_REQUEST_BODY: Final[dict[str, Any]] = {
                 "example": {"lead_ids": [0, 1]},
             }
         },
-    }
+    },
 }
 
 _RESTORE_400 = {

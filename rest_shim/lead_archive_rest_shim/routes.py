@@ -25,6 +25,7 @@ from lead_archive_client.vocabulary import (
     MAX_REQUEST_BYTES,
     RESTORE_PATH,
     Reason,
+    Scope,
 )
 from starlette.requests import ClientDisconnect
 from vicidial.leads.v1 import lead_archive_pb2
@@ -59,12 +60,12 @@ def _known_keys(request: Request) -> KnownKeys:
 
 
 async def _check_access(
-    stub: LeadArchiveServiceAsyncStub, metadata: Metadata, *, key_only: bool = False
+    stub: LeadArchiveServiceAsyncStub, metadata: Metadata, scope: Scope, *, key_only: bool = False
 ) -> None:
-    """Raise the server's 401 or 403 (or 500) unless the key is valid outside office hours
-    (with key_only, unless the key is valid)."""
+    """Raise the server's 401 or 403 (or 500) unless the key is valid, carries the scope and
+    the office hours allow (with key_only, unless the key is valid and carries the scope)."""
     try:
-        request = lead_archive_pb2.CheckAccessRequest(key_only=key_only)
+        request = lead_archive_pb2.CheckAccessRequest(key_only=key_only, scope=scope)
         await stub.CheckAccess(request, metadata=metadata)
     except grpc.aio.AioRpcError as error:
         raise error_from_rpc(error) from None
@@ -91,24 +92,34 @@ async def _read_body(request: Request) -> bytes | None:
 
 
 async def _key_first(
-    request: Request, stub: LeadArchiveServiceAsyncStub, metadata: Metadata, *, key_only: bool
+    request: Request,
+    stub: LeadArchiveServiceAsyncStub,
+    metadata: Metadata,
+    scope: Scope,
+    *,
+    key_only: bool,
 ) -> bool:
     """Ask the server about a key it has not accepted lately, before the body is read;
     True when it was asked (and said yes)."""
     known = _known_keys(request)
     if known.known(metadata):
         return False
-    await _check_access(stub, metadata, key_only=key_only)
+    await _check_access(stub, metadata, scope, key_only=key_only)
     known.accepted(metadata)
     return True
 
 
 async def _json_body(
-    request: Request, stub: LeadArchiveServiceAsyncStub, metadata: Metadata, *, key_only: bool
+    request: Request,
+    stub: LeadArchiveServiceAsyncStub,
+    metadata: Metadata,
+    scope: Scope,
+    *,
+    key_only: bool,
 ) -> tuple[dict[str, translate.JsonValue], bool]:
     """The body as a JSON object, or the 500 that says why not (after the access check);
     with whether access was checked for this request already."""
-    checked = await _key_first(request, stub, metadata, key_only=key_only)
+    checked = await _key_first(request, stub, metadata, scope, key_only=key_only)
     raw = await _read_body(request)
     try:
         if raw is None:
@@ -117,7 +128,7 @@ async def _json_body(
         return translate.parse_body(raw), checked
     except translate.BodyError as exc:
         if not checked:  # 401 and 403 still come first for a key known from earlier
-            await _check_access(stub, metadata, key_only=key_only)
+            await _check_access(stub, metadata, scope, key_only=key_only)
         raise ApiError(Reason.REQUEST_BODY_INVALID, exc.message) from None
 
 
@@ -132,13 +143,13 @@ def _heard(request: Request, metadata: Metadata, error: grpc.aio.AioRpcError | N
 async def _archive(request: Request) -> Response:
     stub = _stub(request)
     metadata = translate.auth_metadata(request.headers.get("authorization"))
-    body, checked = await _json_body(request, stub, metadata, key_only=False)
+    body, checked = await _json_body(request, stub, metadata, Scope.ARCHIVE, key_only=False)
     plan = translate.plan_archive(body)
     # An invalid flag outranks a non-integer lead ID: the server reports the flag, since
     # it was left unset in the request.
     if plan.not_integers and plan.flags_valid:
         if not checked:
-            await _check_access(stub, metadata)
+            await _check_access(stub, metadata, Scope.ARCHIVE)
         raise ApiError(Reason.LEAD_IDS_NOT_INTEGERS, lead_ids=plan.not_integers)
 
     try:
@@ -148,7 +159,7 @@ async def _archive(request: Request) -> Response:
     except grpc.aio.AioRpcError as error:
         _heard(request, metadata, error)
         if from_grpc_itself(error):  # e.g. a request over gRPC's size limit: 401/403 first
-            await _check_access(stub, metadata)
+            await _check_access(stub, metadata, Scope.ARCHIVE)
         raise error_from_rpc(error, plan.restore) from None
     _heard(request, metadata, None)
     return json_response(translate.success_body(response))
@@ -158,7 +169,7 @@ async def _archive(request: Request) -> Response:
     ARCHIVE_PATH,
     summary="Archive a batch of leads",
     description=f"Insert, update and safely delete up to {MAX_LEADS_PER_BATCH} leads, "
-    "in that order.",
+    "in that order." + openapi.needs_scope(Scope.ARCHIVE),
     response_model=None,
     responses=openapi.RESPONSES,
     openapi_extra=openapi.REQUEST_BODY,
@@ -177,11 +188,11 @@ async def archive_leads(request: Request) -> Response:
 async def _restore(request: Request) -> Response:
     stub = _stub(request)
     metadata = translate.auth_metadata(request.headers.get("authorization"))
-    body, checked = await _json_body(request, stub, metadata, key_only=True)
+    body, checked = await _json_body(request, stub, metadata, Scope.RESTORE, key_only=True)
     plan = translate.plan_restore(body)
     if plan.not_integers:
         if not checked:
-            await _check_access(stub, metadata, key_only=True)
+            await _check_access(stub, metadata, Scope.RESTORE, key_only=True)
         raise ApiError(Reason.LEAD_IDS_NOT_INTEGERS, lead_ids=plan.not_integers)
     try:
         response: lead_archive_pb2.RestoreLeadsResponse = await stub.RestoreLeads(
@@ -199,7 +210,7 @@ async def _restore(request: Request) -> Response:
     summary="Restore a batch of archived leads",
     description=f"Insert up to {MAX_LEADS_PER_BATCH} archived leads missing from vicidial_list, "
     "then delete from the archive those whose vicidial_list row is identical. Office hours "
-    "do not apply.",
+    "do not apply." + openapi.needs_scope(Scope.RESTORE),
     response_model=None,
     responses=openapi.RESTORE_RESPONSES,
     openapi_extra=openapi.RESTORE_REQUEST_BODY,

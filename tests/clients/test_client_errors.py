@@ -31,7 +31,7 @@ from lead_archive_client.errors import (
     error_from_rpc,
     error_from_transport,
 )
-from lead_archive_client.vocabulary import HTTP_STATUS, PROBLEMS, REASON_HEADER, Reason
+from lead_archive_client.vocabulary import PROBLEMS, REASON_HEADER, Reason, http_status
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
@@ -93,8 +93,8 @@ def test_the_reason_classifies_never_the_message_text() -> None:
 def test_every_reason_has_a_class_and_a_problem() -> None:
     assert set(REASON_ERRORS) == set(Reason) == set(PROBLEMS)
     for reason, kind in REASON_ERRORS.items():
-        # The class agrees with the status the vocabulary gives the reason's code.
-        assert kind.status == HTTP_STATUS[PROBLEMS[reason].code] or kind is Unavailable
+        # The class agrees with the status the vocabulary gives the reason.
+        assert kind.status == http_status(reason) or kind is Unavailable
 
 
 @pytest.mark.parametrize(

@@ -110,9 +110,9 @@ async def test_check_access_key_only_passes_in_office_hours(stack1: Stack, flavo
         with LeadArchiveClient(stack1.grpc_target, stack1.key) as client:
             with pytest.raises(OfficeHours):
                 await asyncio.to_thread(client.check_access)
-            assert await asyncio.to_thread(client.check_access, key_only=True) == "6666"
+            assert (await asyncio.to_thread(client.check_access, key_only=True)).api_user == "6666"
     else:
         async with AsyncLeadArchiveClient(stack1.grpc_target, stack1.key) as aclient:
             with pytest.raises(OfficeHours):
                 await aclient.check_access()
-            assert await aclient.check_access(key_only=True) == "6666"
+            assert (await aclient.check_access(key_only=True)).api_user == "6666"

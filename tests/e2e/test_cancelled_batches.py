@@ -34,7 +34,10 @@ async def test_a_batch_whose_caller_left_finishes_and_is_audited(
     source, target = (ARCHIVE, LEADS) if restoring else (LEADS, ARCHIVE)
     env, grpc_port, _ = serve_environment(tdb.db.url.url())
     created = await asyncio.create_subprocess_exec(
-        LEAD_ARCHIVE, "keys", "create", "--user", "6666", env=env, stdout=asyncio.subprocess.PIPE
+        *(LEAD_ARCHIVE, "keys", "create", "--user", "6666", "--scope", "archive"),
+        *("--scope", "restore"),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
     )
     key = (await created.communicate())[0].decode().split()[-1]
     log = tmp_path / "serve.log"
@@ -75,7 +78,9 @@ async def test_a_batch_whose_caller_left_finishes_and_is_audited(
     finally:
         await holder.close()
     assert (await tdb.count(source), await tdb.count(target)) == (0, 3)
-    rows = await tdb.fetch("SELECT event_notes FROM vicidial_admin_log")
+    rows = await tdb.fetch(
+        "SELECT event_notes FROM vicidial_admin_log WHERE event_section = 'LEADS'"
+    )
     assert len(rows) == 1
     assert "insert_count: 3|" in rows[0][0] and "delete_count: 3" in rows[0][0]
     logged = log.read_text()

@@ -208,7 +208,7 @@ async def stored_bad_names(innodb: TestDb) -> dict[str, str]:
     made = {}
     for name in ("Zoë", "ops\x1b[2J\x07"):
         key = f"old-key-of-{len(made)}-0123456789abcdef"
-        await innodb.execute(sql.INSERT_KEY, (name, hash_key(key)))
+        await innodb.execute(sql.INSERT_KEY, (name, hash_key(key), "archive", None, None))
         made[name] = key
     await create_key(innodb.db, "6666")
     return made

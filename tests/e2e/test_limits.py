@@ -59,13 +59,13 @@ async def rig(tdb: TestDb) -> AsyncIterator[Rig]:
 def lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every key the server looks up (a spy: the lookup itself still runs)."""
     seen: list[str] = []
-    real = access.user_for_key
+    real = access.live_key
 
     async def spy(db, key: str):
         seen.append(key)
         return await real(db, key)
 
-    monkeypatch.setattr(access, "user_for_key", spy)
+    monkeypatch.setattr(access, "live_key", spy)
     return seen
 
 

@@ -18,8 +18,10 @@ from lead_archive_client import (
     LeadArchiveError,
     OfficeHours,
     RetryPolicy,
+    ScopeMissing,
     Unauthenticated,
 )
+from lead_archive_client.vocabulary import Scope
 
 from lead_archive_server.bulk.archiver import Archiver, Pacing, Tally
 from lead_archive_server.bulk.console import (
@@ -113,10 +115,17 @@ async def opened(
 
 
 async def _refused(client: AsyncLeadArchiveClient, screens: Screens, job: Job) -> int | None:
-    """Check the key and (archiving) the office hours before reading a single page; None when
-    allowed."""
+    """Check the key, its scope and (archiving) the office hours before reading a single page;
+    None when allowed."""
+    scope = Scope.RESTORE if job.restoring else Scope.ARCHIVE
     try:
-        await client.check_access(key_only=job.restoring)
+        await client.check_access(key_only=job.restoring, scope=scope)
+    except ScopeMissing:
+        screens.say(
+            f"lead-archive: the key may not {job.verb}: it lacks the {scope} scope "
+            f"(lead-archive keys create --user NAME --scope {scope}). Nothing was done."
+        )
+        return EXIT_INCOMPLETE
     except Unauthenticated as error:
         screens.say(
             f"lead-archive: the API refused the key ({error.message}): "

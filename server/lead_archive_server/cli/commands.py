@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import getpass
 import inspect
 import logging
 import typing
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 import typer.core
-from lead_archive_client.vocabulary import ARCHIVE_PATH
+from lead_archive_client.vocabulary import ARCHIVE_PATH, SCOPES, Scope
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from lead_archive_server.access import keys
+from lead_archive_server.access.schedules import ServerZone
 from lead_archive_server.bulk.console import Screens
 from lead_archive_server.bulk.errors import EXIT_INTERRUPTED, EXIT_USAGE, JobError
 from lead_archive_server.bulk.options import RESTORE_LEAVES_OUT, CommandLine, parse_options
@@ -40,6 +43,7 @@ from lead_archive_server.core.errors import ArchiveError, OperatorError
 from lead_archive_server.core.tables import init_tables
 from lead_archive_server.runtime import logs
 from lead_archive_server.runtime.settings import Settings, SettingsError, env_name, load_settings
+from lead_archive_server.service.audit import AdminLog, KeyEvent
 
 if TYPE_CHECKING:
     # The serving half (FastAPI, uvicorn, the gRPC server) is imported by the commands that
@@ -68,7 +72,7 @@ db_app = typer.Typer(
     help="Create the tables the service needs.", no_args_is_help=True, rich_markup_mode=None
 )
 keys_app = typer.Typer(
-    help="Create, list and revoke API keys.", no_args_is_help=True, rich_markup_mode=None
+    help="Create, list, rotate and revoke API keys.", no_args_is_help=True, rich_markup_mode=None
 )
 config_app = typer.Typer(
     help="Show the settings in effect.", no_args_is_help=True, rich_markup_mode=None
@@ -79,6 +83,7 @@ app.add_typer(config_app, name="config")
 
 err = Console(stderr=True)
 out = Console()
+WIDE = 200  # columns of a table written to a file or a pipe, so that no row wraps
 
 
 def main() -> None:
@@ -189,38 +194,173 @@ def config_show_command() -> None:
 
 @db_app.command("init")
 def db_init() -> None:
-    """Create the API key table and vicidial_list_archive where missing; safe to run twice."""
+    """Create the API key table and vicidial_list_archive where missing, and upgrade an older
+    key table in place; safe to run twice."""
     settings = settings_or_exit()
-    created = run_or_exit(_with_db(settings, init_tables))
-    out.print("created: " + ", ".join(created) if created else "nothing to do: all tables exist")
+    made = run_or_exit(_with_db(settings, init_tables))
+    if made.created:
+        out.print("created: " + ", ".join(made.created))
+    if made.added_key_columns:
+        say(
+            f"upgraded {sql.KEYS}: added {', '.join(made.added_key_columns)} "
+            "(keys made before scopes keep both, archive and restore)"
+        )
+    if not made.created and not made.added_key_columns:
+        out.print("nothing to do: all tables exist and are current")
+
+
+# --- Keys ---------------------------------------------------------------------------------------
+
+ScopeOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--scope",
+        metavar="SCOPE",
+        help=f"What the key may do: {' or '.join(SCOPES)}; repeat for both "
+        f"(default: {Scope.ARCHIVE} alone).",
+    ),
+]
+ExpiresInOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="DURATION",
+        help="Refuse the key after this long: a number with s, m, h or d (e.g. 90d).",
+    ),
+]
+ExpiresOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="YYYY-MM-DD",
+        help="Refuse the key from the end of that day, in the server's zone.",
+    ),
+]
+
+
+def _terms_or_exit(work: Callable[[], T]) -> T:
+    """Scopes, durations and dates checked before anything is stored: exit 2 when wrong."""
+    try:
+        return work()
+    except (keys.InvalidKeyTerms, keys.InvalidUserName) as error:
+        fail(str(error), 2)
+
+
+def _expiry(settings: Settings, expires_in: str | None, expires: str | None) -> keys.Expiry:
+    """When the key stops working, from --expires-in or --expires (neither: never)."""
+    if expires_in is not None and expires is not None:
+        fail("give --expires-in or --expires, not both", 2)
+    if expires_in is not None:
+        text = expires_in
+        return keys.Expiry(_terms_or_exit(lambda: keys.parse_duration(text, option="--expires-in")))
+    if expires is None:
+        return keys.NEVER
+    day = _terms_or_exit(lambda: keys.parse_day(expires, option="--expires"))
+    zone = run_or_exit(_with_db(settings, lambda db: _server_zone(settings, db)))
+    now = datetime.now(UTC)
+    at = _terms_or_exit(lambda: keys.end_of_day(day, zone, now, option="--expires"))
+    return keys.Expiry(at=at)
+
+
+async def _server_zone(settings: Settings, db: Database) -> tzinfo:
+    """The server's zone: the timezone setting, else the database server's clock."""
+    office = settings.server.office
+    return await ServerZone(db, office.zone, setting=office.names.timezone).get()
+
+
+def _operator() -> str:
+    """Who runs the command (their login name), for the admin log."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in the environment or the password file
+        return "unknown"
+
+
+def _when(moment: datetime | None, none: str = "") -> str:
+    """A time to the minute, as `keys list` shows it."""
+    return moment.strftime("%Y-%m-%d %H:%M") if moment is not None else none
+
+
+def _expiry_note(expires: keys.Expiry) -> str:
+    when = expires.when()
+    return "never" if when is None else f"{_when(when)} UTC"
+
+
+async def _audited(settings: Settings, db: Database, events: list[KeyEvent]) -> None:
+    """Write the key commands' admin log rows; a failure is said, never fatal (the key
+    change is made, and a created key must still be shown)."""
+    admin_log = AdminLog(db, enabled=settings.audit, timeout_s=settings.audit_timeout_s)
+    error = await admin_log.record(events)
+    if error is not None:
+        err.print(
+            f"lead-archive: warning: no row written to {sql.ADMIN_LOG}: {error}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @keys_app.command("create")
 def keys_create(
     user: Annotated[str, typer.Option(metavar="USER", help="The API user the key belongs to.")],
+    scope: ScopeOption = None,
+    expires_in: ExpiresInOption = None,
+    expires: ExpiresOption = None,
 ) -> None:
     """Create a key; it is printed once, alone on the last line, and never stored."""
-    try:
-        keys.check_user_name(user)
-    except keys.InvalidUserName as error:
-        fail(str(error), 2)
+    _terms_or_exit(lambda: keys.check_user_name(user))
+    scopes = _terms_or_exit(lambda: keys.checked_scopes(scope or [Scope.ARCHIVE]))
     settings = settings_or_exit()
-    key = run_or_exit(_with_db(settings, lambda db: keys.create_key(db, user)))
-    err.print(f"API key for {user} (shown once; store it now):", markup=False, highlight=False)
-    print(key)
+    expiry = _expiry(settings, expires_in, expires)
+
+    async def create(db: Database) -> keys.NewKey:
+        made = await keys.new_key(db, user, scopes=scopes, expires=expiry)
+        notes = (f"scopes: {','.join(scopes)}", f"expires_at: {_expiry_note(expiry)}")
+        await _audited(settings, db, [KeyEvent("create", made.key_id, _operator(), user, notes)])
+        return made
+
+    made = run_or_exit(_with_db(settings, create))
+    err.print(
+        f"API key {made.key_id} for {user}, scopes {', '.join(scopes)}, expires "
+        f"{_expiry_note(expiry)} (shown once; store it now):",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    print(made.key)
 
 
 @keys_app.command("list")
 def keys_list() -> None:
-    """List keys: id, user, created, revoked (never the keys themselves)."""
+    """List keys: id, user, scopes, created, expiry, last use and from where, revoked (never
+    the keys themselves). Warns of keys that expire within 7 days."""
     settings = settings_or_exit()
     rows = run_or_exit(_with_db(settings, keys.list_keys))
-    table = Table("id", "user", "created", "revoked")
+    table = Table(
+        "id",
+        "user",
+        "scopes",
+        "created",
+        "expires (UTC)",
+        "last used (UTC)",
+        "from",
+        "revoked",
+    )
     for row in rows:
-        # Text, not markup; and a stored name's control characters shown escaped.
-        user = Text(keys.shown_user(row.api_user))
-        table.add_row(str(row.key_id), user, str(row.created_at), str(row.revoked_at or ""))
-    out.print(table)
+        expires = _when(row.expires_at, "never") + (" (expired)" if row.expired else "")
+        table.add_row(
+            str(row.key_id),
+            Text(keys.shown_user(row.api_user)),  # text, not markup; control chars escaped
+            ",".join(row.scopes),
+            _when(row.created_at),
+            expires,
+            _when(row.last_used_at, "never"),
+            Text(row.last_used_from or ""),
+            _when(row.revoked_at),
+        )
+    # A table a script can read: one line per key when the output is not a terminal.
+    (out if out.is_terminal else Console(width=WIDE)).print(table)
+    for row in rows:
+        if row.live and row.expiring_soon:
+            say(f"warning: {keys.expiry_warning(row)}")
     for row in rows:
         if row.revoked_at is None and not keys.valid_user_name(row.api_user):
             say(
@@ -228,6 +368,13 @@ def keys_list() -> None:
                 f"the service refuses this key: revoke it ('keys revoke {row.key_id}') and "
                 "create one for a valid name"
             )
+
+
+def _key_id(text: str) -> int:
+    number = ascii_number(text)
+    if number is None:
+        fail(f"{text!r} is not a key id (digits 0-9, as 'keys list' shows)", 2)
+    return number
 
 
 @keys_app.command("revoke")
@@ -244,21 +391,78 @@ def keys_revoke(
         fail("say which keys: a key id, or --user USER (see 'keys list')", 2)
     if key_id is not None and user is not None:
         fail("give a key id or --user, not both", 2)
-    number = None if key_id is None else ascii_number(key_id)
-    if key_id is not None and number is None:
-        fail(f"{key_id!r} is not a key id (digits 0-9, as 'keys list' shows)", 2)
+    number = None if key_id is None else _key_id(key_id)
     settings = settings_or_exit()
+
+    async def revoke(db: Database) -> list[int]:
+        if user is not None:
+            owner, revoked = user, await keys.revoke_keys_of(db, user)
+        else:
+            assert number is not None
+            found = await keys.revoked_key_user(db, number)
+            owner, revoked = found or "", [] if found is None else [number]
+        operator = _operator()
+        events = [KeyEvent("revoke", revoked_id, operator, owner) for revoked_id in revoked]
+        await _audited(settings, db, events)
+        return revoked
+
+    revoked = run_or_exit(_with_db(settings, revoke))
     if user is not None:
-        count = run_or_exit(_with_db(settings, lambda db: keys.revoke_user_keys(db, user)))
-        if not count:
+        if not revoked:
             fail(f"no live keys of user {user!r}: nothing revoked")
-        out.print(f"revoked {count} key(s) of {user}")
-        return
-    assert number is not None
-    revoked_id = number
-    if not run_or_exit(_with_db(settings, lambda db: keys.revoke_key(db, revoked_id))):
-        fail(f"no live key with id {revoked_id}")
-    out.print(f"revoked key {revoked_id}")
+        out.print(f"revoked {len(revoked)} key(s) of {user}")
+    elif not revoked:
+        fail(f"no live key with id {number}")
+    else:
+        out.print(f"revoked key {number}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    key_id: Annotated[str, typer.Argument(metavar="ID", help="The id shown by 'keys list'.")],
+    grace: Annotated[
+        str,
+        typer.Option(
+            metavar="DURATION",
+            help="How long the old key still works (e.g. 24h, 30m; 0s: not at all).",
+        ),
+    ] = "24h",
+    expires_in: ExpiresInOption = None,
+    expires: ExpiresOption = None,
+) -> None:
+    """Create a new key for the same user and scopes; the old one is refused once the grace
+    period ends. The new key is printed once, alone on the last line."""
+    number = _key_id(key_id)
+    grace_s = _terms_or_exit(lambda: keys.parse_duration(grace, option="--grace", allow_zero=True))
+    settings = settings_or_exit()
+    expiry = _expiry(settings, expires_in, expires)
+
+    async def rotate(db: Database) -> keys.Rotated | None:
+        rotated = await keys.rotate_key(db, number, grace_s=grace_s, expires=expiry)
+        if rotated is not None:
+            notes = (
+                f"new_key_id: {rotated.new.key_id}",
+                f"scopes: {','.join(rotated.scopes)}",
+                f"old_key_expires_at: {_when(rotated.old_expires_at)} UTC",
+                f"new_key_expires_at: {_expiry_note(expiry)}",
+            )
+            event = KeyEvent("rotate", number, _operator(), rotated.api_user, notes)
+            await _audited(settings, db, [event])
+        return rotated
+
+    rotated = run_or_exit(_with_db(settings, rotate))
+    if rotated is None:
+        fail(f"no live key with id {number}")
+    err.print(
+        f"key {number} of {keys.shown_user(rotated.api_user)} rotated: it is refused from "
+        f"{_when(rotated.old_expires_at)} UTC. New key {rotated.new.key_id}, scopes "
+        f"{', '.join(rotated.scopes)}, expires {_expiry_note(expiry)} "
+        "(shown once; store it now):",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    print(rotated.new.key)
 
 
 @app.command("verify")

@@ -13,6 +13,11 @@ import uvicorn
 from lead_archive_rest_shim.main import create_app
 from lead_archive_rest_shim.upstream import UpstreamTls
 
+from lead_archive_server.access.keys import (
+    expiry_warning,
+    keys_expiring,
+    require_current_key_table,
+)
 from lead_archive_server.cli import upstream_tls as tls
 from lead_archive_server.cli.http_limits import HttpLimits, bounded_protocol
 from lead_archive_server.core.db import Database
@@ -129,8 +134,11 @@ async def run(settings: Settings, *, rest: bool = True, on_ready: OnReady | None
     exporter: MetricsServer | None = None
     sockets: list[socket.socket] = []
     try:
+        # An older key table would refuse every key: stop now, saying how to upgrade it.
+        await require_current_key_table(db)
         # Office hours read once: a call time or dialer table missing stops start-up.
         warnings = await ops.office_hours.start()
+        warnings += [expiry_warning(key) for key in await keys_expiring(db)]
         sockets = _http_sockets(settings) if rest else []
         server, grpc_port = create_server(settings, db, ops=ops)
         await server.start()

@@ -7,10 +7,10 @@ credential.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
-from lead_archive_client.vocabulary import Reason, message
+from lead_archive_client.vocabulary import SCOPE_METADATA_KEY, Reason, message
 
 
 class OperatorError(Exception):
@@ -38,11 +38,31 @@ class ArchiveError(Exception):
         """How many lead IDs are at fault."""
         return len(self.lead_ids)
 
+    @property
+    def info(self) -> Mapping[str, str]:
+        """What the answer's ErrorInfo carries beside the reason (its metadata)."""
+        return {}
+
 
 class Unauthenticated(ArchiveError):
     """The key is missing, malformed, unknown or revoked (401)."""
 
     reason = Reason.API_KEY_INVALID
+
+
+class ScopeMissing(ArchiveError):
+    """A live key without the scope the call needs (gRPC PERMISSION_DENIED, REST 401)."""
+
+    reason = Reason.KEY_SCOPE_MISSING
+
+    def __init__(self, scope: str) -> None:
+        super().__init__()
+        self.scope = scope
+
+    @property
+    def info(self) -> Mapping[str, str]:
+        """The scope the call needed."""
+        return {SCOPE_METADATA_KEY: self.scope}
 
 
 class OfficeHours(ArchiveError):

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import NamedTuple
 
+from lead_archive_client.vocabulary import SCOPES
+
 LEADS = "vicidial_list"
 ARCHIVE = "vicidial_list_archive"
 KEYS = "lead_archive_api_keys"
@@ -517,6 +519,18 @@ SHOW_REPLICA_STATUS = ("SHOW REPLICA STATUS", "SHOW SLAVE STATUS")
 
 # --- API keys -------------------------------------------------------------------------------
 
+# The columns added since the first release, as `db init` adds them to an older table
+# (ALTER TABLE … ADD, each only when missing). A key made before scopes keeps both: the
+# DEFAULT fills them in. Times are UTC (UTC_TIMESTAMP()), so expiry does not move with the
+# server's zone: expires_at is the first moment the key is refused.
+KEY_SCOPE_SET = "SET(" + ",".join(f"'{scope.value}'" for scope in SCOPES) + ")"
+KEY_COLUMNS_ADDED: tuple[tuple[str, str], ...] = (
+    ("scopes", f"{KEY_SCOPE_SET} NOT NULL DEFAULT '{','.join(SCOPES)}'"),
+    ("expires_at", "DATETIME NULL COMMENT 'UTC; refused from then on'"),
+    ("last_used_at", "DATETIME NULL COMMENT 'UTC'"),
+    ("last_used_from", "VARCHAR(64) NULL"),
+)
+_ADDED = "".join(f"  {name} {definition},\n" for name, definition in KEY_COLUMNS_ADDED)
 CREATE_KEYS = f"""
 CREATE TABLE IF NOT EXISTS {KEYS} (
   key_id INT UNSIGNED AUTO_INCREMENT PRIMARY KEY,
@@ -524,17 +538,73 @@ CREATE TABLE IF NOT EXISTS {KEYS} (
   key_hash CHAR(64) CHARACTER SET ascii NOT NULL,
   created_at DATETIME NOT NULL,
   revoked_at DATETIME NULL,
-  UNIQUE KEY key_hash (key_hash)
+{_ADDED}  UNIQUE KEY key_hash (key_hash)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4
 """
-INSERT_KEY = f"INSERT INTO {KEYS} (api_user, key_hash, created_at) VALUES (%s, %s, NOW())"
-SELECT_KEY_USER = f"SELECT api_user FROM {KEYS} WHERE key_hash = %s AND revoked_at IS NULL"
-SELECT_LIVE_KEY_HASHES = f"SELECT key_hash FROM {KEYS} WHERE revoked_at IS NULL"
-SELECT_KEYS = f"SELECT key_id, api_user, created_at, revoked_at FROM {KEYS} ORDER BY key_id"
-REVOKE_KEY = f"UPDATE {KEYS} SET revoked_at = NOW() WHERE key_id = %s AND revoked_at IS NULL"
-REVOKE_USER_KEYS = (
-    f"UPDATE {KEYS} SET revoked_at = NOW() WHERE api_user = %s AND revoked_at IS NULL"
+# The key table's column names (none: no table).
+KEY_TABLE_COLUMNS = f"""
+SELECT COLUMN_NAME FROM information_schema.COLUMNS
+WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '{KEYS}'
+"""
+
+
+def add_key_columns(names: Sequence[str]) -> str:
+    """One ALTER TABLE adding the named KEY_COLUMNS_ADDED to an older key table."""
+    definitions = dict(KEY_COLUMNS_ADDED)
+    return f"ALTER TABLE {KEYS} " + ", ".join(f"ADD COLUMN {n} {definitions[n]}" for n in names)
+
+
+# A key works while it is not revoked and not past its expiry.
+_LIVE = "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > UTC_TIMESTAMP())"
+# Arguments: user, hash, scopes (comma-separated), then the expiry: a UTC time, else seconds
+# from now (both NULL: never).
+INSERT_KEY = f"""
+INSERT INTO {KEYS} (api_user, key_hash, created_at, scopes, expires_at)
+VALUES (%s, %s, NOW(), %s, IFNULL(%s, UTC_TIMESTAMP() + INTERVAL %s SECOND))
+"""
+LAST_INSERT_ID = "SELECT LAST_INSERT_ID()"
+SELECT_LIVE_KEY = f"SELECT key_id, api_user, scopes FROM {KEYS} WHERE key_hash = %s AND {_LIVE}"
+SELECT_LIVE_KEY_HASHES = f"SELECT key_hash FROM {KEYS} WHERE {_LIVE}"
+# Every key, with whether it has expired and whether it expires within %s seconds.
+SELECT_KEYS = f"""
+SELECT key_id, api_user, created_at, revoked_at, scopes, expires_at, last_used_at,
+  last_used_from, expires_at <= UTC_TIMESTAMP(),
+  expires_at > UTC_TIMESTAMP() AND expires_at <= UTC_TIMESTAMP() + INTERVAL %s SECOND
+FROM {KEYS} ORDER BY key_id
+"""
+SELECT_LIVE_KEY_USER = f"SELECT api_user FROM {KEYS} WHERE key_id = %s AND {_LIVE} FOR UPDATE"
+REVOKE_KEY = f"UPDATE {KEYS} SET revoked_at = NOW() WHERE key_id = %s AND {_LIVE}"
+SELECT_LIVE_USER_KEYS = f"SELECT key_id FROM {KEYS} WHERE api_user = %s AND {_LIVE} FOR UPDATE"
+REVOKE_USER_KEYS = f"UPDATE {KEYS} SET revoked_at = NOW() WHERE api_user = %s AND {_LIVE}"
+# Rotation, in one transaction: the old key (locked), then its end after the grace period
+# (%s seconds, twice; never later than an expiry it had already).
+SELECT_KEY_TO_ROTATE = (
+    f"SELECT api_user, scopes FROM {KEYS} WHERE key_id = %s AND {_LIVE} FOR UPDATE"
 )
+END_KEY_AFTER_GRACE = f"""
+UPDATE {KEYS} SET expires_at = LEAST(IFNULL(expires_at, UTC_TIMESTAMP() + INTERVAL %s SECOND),
+  UTC_TIMESTAMP() + INTERVAL %s SECOND) WHERE key_id = %s
+"""
+SELECT_KEY_EXPIRY = f"SELECT expires_at FROM {KEYS} WHERE key_id = %s"
+# A key's last use, written by the service's flush (at most one per key per flush): never
+# back in time (two servers on one database each flush their own).
+RECORD_KEY_USE = f"""
+UPDATE {KEYS} SET last_used_at = %s, last_used_from = %s
+WHERE key_id = %s AND (last_used_at IS NULL OR last_used_at <= %s)
+"""
+
+
+def key_event_outline(action: str, key_id: int) -> str:
+    """What a key command did, in outline, for the admin log's event_sql (no hash)."""
+    insert = f"INSERT INTO {KEYS} (api_user, key_hash, created_at, scopes, expires_at)"
+    statements = {
+        "create": insert,
+        "revoke": f"UPDATE {KEYS} SET revoked_at = NOW() WHERE key_id = {int(key_id)}",
+        "rotate": f"{insert}|UPDATE {KEYS} SET expires_at = <end of grace> "
+        f"WHERE key_id = {int(key_id)}",
+    }
+    return statements[action] + "|"
+
 
 # --- Vicidial call times and the dialer's schedule (CONTRACT 7 and 9) ------------------------
 
@@ -634,13 +704,27 @@ SELECT_LIST_LEADS = f"SELECT lead_id FROM {LEADS} WHERE list_id = %s ORDER BY le
 # --- Vicidial admin log (audit) -------------------------------------------------------------
 
 ADMIN_LOG = "vicidial_admin_log"
-# Vicidial's own admin pages write their LEADS events the same way (admin_modify_lead.php).
-INSERT_ADMIN_LOG = f"""
+# The section of a batch's rows (Vicidial's own for leads), and of the key commands' rows.
+LEADS_SECTION = "LEADS"
+KEYS_SECTION = "ARCHIVE_API_KEYS"
+
+
+def insert_admin_log(section: str) -> str:
+    """One row of `section` (arguments: user, ip_address, event_type, record_id, event_code,
+    event_sql, event_notes)."""
+    if section not in (LEADS_SECTION, KEYS_SECTION):
+        raise ValueError(f"not an admin log section of ours: {section}")
+    return f"""
 INSERT INTO {ADMIN_LOG}
   (event_date, user, ip_address, event_section, event_type, record_id, event_code,
    event_sql, event_notes)
-VALUES (NOW(), %s, %s, 'LEADS', %s, %s, %s, %s, %s)
+VALUES (NOW(), %s, %s, '{section}', %s, %s, %s, %s, %s)
 """
+
+
+# Vicidial's own admin pages write their LEADS events the same way (admin_modify_lead.php).
+INSERT_ADMIN_LOG = insert_admin_log(LEADS_SECTION)
+INSERT_KEYS_ADMIN_LOG = insert_admin_log(KEYS_SECTION)
 
 
 def within(seconds: float, statement: str) -> str:

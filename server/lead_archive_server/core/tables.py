@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Literal
 
@@ -12,22 +13,46 @@ from lead_archive_server.core.db import Database, Session
 from lead_archive_server.core.errors import OperatorError
 
 
-async def init_tables(db: Database) -> list[str]:
-    """Create what is missing and return the names created; safe to run twice."""
-    created: list[str] = []
+@dataclass(frozen=True)
+class TablesMade:
+    """What `init_tables` did: the tables it created, the key columns it added to an older
+    key table."""
+
+    created: list[str] = field(default_factory=list)
+    added_key_columns: list[str] = field(default_factory=list)
+
+
+async def init_tables(db: Database) -> TablesMade:
+    """Create what is missing and upgrade an older key table; safe to run twice."""
+    made = TablesMade()
     async with db.session() as session:
         # Checked first: a database without Vicidial's leads is the wrong one; touch nothing.
         if not await _exists(session, sql.LEADS):
             raise OperatorError(f"table {sql.LEADS} not found in database {db.url.database!r}")
-        if not await _exists(session, sql.KEYS):
+        missing = await missing_key_columns(session)
+        if missing is None:
             await session.execute(sql.CREATE_KEYS)
-            created.append(sql.KEYS)
+            made.created.append(sql.KEYS)
+        elif missing:
+            # One ALTER for all: existing keys get both scopes from the column's DEFAULT.
+            await session.execute(sql.add_key_columns(missing))
+            made.added_key_columns.extend(missing)
         if not await _exists(session, sql.ARCHIVE):
             # The ALTER rebuilds the table, so it runs only on a table made just now.
             for statement in sql.CREATE_ARCHIVE:
                 await session.execute(statement)
-            created.append(sql.ARCHIVE)
-    return created
+            made.created.append(sql.ARCHIVE)
+    return made
+
+
+async def missing_key_columns(session: Session) -> list[str] | None:
+    """The key columns an older key table lacks (in the order they are added); None when
+    there is no key table."""
+    rows = await session.fetch_all(sql.KEY_TABLE_COLUMNS)
+    if not rows:
+        return None
+    present = {str(row[0]).lower() for row in rows}
+    return [name for name, _ in sql.KEY_COLUMNS_ADDED if name not in present]
 
 
 async def _exists(session: Session, table: str) -> bool:

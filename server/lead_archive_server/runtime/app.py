@@ -84,7 +84,9 @@ def create_server(
         options=grpc_options(settings),
     )
     limiter = FailedAuthLimiter(max_failures=server_settings.auth_failure_limit)
-    guard = AccessGuard(db, ops.office_hours, clock, limiter, caller=CurrentCaller())
+    guard = AccessGuard(
+        db, ops.office_hours, clock, limiter, caller=CurrentCaller(), key_uses=ops.key_uses
+    )
     servicer = LeadArchiveServicer(
         db,
         guard,

@@ -7,11 +7,17 @@ servers (tests) leave the watcher off and keep health SERVING.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+
 from grpc_health.v1 import health
 from lead_archive_client.vocabulary import SERVICE_NAME
 
+from lead_archive_server.access.keys import KeyUses
 from lead_archive_server.access.schedules import call_time_missing, office_hours_source
 from lead_archive_server.core.db import Database
+from lead_archive_server.core.errors import ArchiveError
 from lead_archive_server.runtime.settings import Settings
 from lead_archive_server.service import metrics
 from lead_archive_server.service.access_log import AccessLog
@@ -22,10 +28,12 @@ from lead_archive_server.service.observe import CallObserver
 from lead_archive_server.service.reader import RequestReader
 
 HEALTH_SERVICES = ("", SERVICE_NAME)
+log = logging.getLogger(__name__)
 
 
 class Operations:
-    """The interceptors, the admin log, the health service and its database watcher."""
+    """The interceptors, the admin log, the health service and its database watcher, and
+    the keys' last use (written in the background)."""
 
     def __init__(self, settings: Settings, db: Database) -> None:
         server = settings.server
@@ -53,11 +61,18 @@ class Operations:
         )
         metrics.POOLS.watch(db, server.pool_size)
         self._db = db
+        self.key_uses = KeyUses()
+        self._key_use_flush_s = server.key_use_flush_s
+        self._flushing: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Check the database now, then keep checking in the background."""
+        """Check the database now, then keep checking in the background; write the keys'
+        last use every key_use_flush_s."""
         await self.watcher.check()
         self.watcher.start()
+        self._flushing = asyncio.create_task(
+            self.key_uses.flush_every(self._db, self._key_use_flush_s)
+        )
 
     async def drain(self) -> None:
         """Shutting down: NOT_SERVING from now on, and new calls refused (see Gate)."""
@@ -68,7 +83,21 @@ class Operations:
         """Stop the watcher; let batches whose callers left finish and be audited."""
         await self.observer.settle()
         await self.watcher.stop()
+        await self._last_flush()
         # The pool closes next: a closed pool lingering until garbage collection was still
         # counted in lead_archive_db_pool_* (a flaky test_observability after in-process runs).
         metrics.POOLS.forget(self._db)
         await self.office_hours.close()
+
+    async def _last_flush(self) -> None:
+        """Stop the background flush and write what it has not written yet."""
+        if self._flushing is None:
+            return
+        self._flushing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._flushing
+        self._flushing = None
+        try:
+            await self.key_uses.flush(self._db)
+        except ArchiveError as error:
+            log.warning("keys' last use not written at shutdown: %s", error)

@@ -119,6 +119,7 @@ class ServerSettings:
     audit_timeout_s: float
     trusted_proxies: tuple[IpNetwork, ...]
     auth_failure_limit: int
+    key_use_flush_s: float
     metrics_host: str
     metrics_port: int
     health_interval_s: float
@@ -230,6 +231,9 @@ class Settings(BaseSettings):
     # Failed authentications per client per minute before its unknown keys are refused
     # unchecked for a minute (valid keys still work); 0 turns the limit off.
     auth_failure_limit: int = Field(default=10, ge=0, le=100_000)
+    # How often the keys' last use (kept in memory) is written to the key table: at most
+    # one write per key per interval, and one at shutdown.
+    key_use_flush_s: float = Field(default=60.0, gt=0, le=3600)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=0, ge=0, le=65535)
     # The REST port's bounds on each client (see cli/http_limits.py).
@@ -390,6 +394,7 @@ class Settings(BaseSettings):
             audit_timeout_s=self.audit_timeout_s,
             trusted_proxies=parsed.trusted_proxies,
             auth_failure_limit=self.auth_failure_limit,
+            key_use_flush_s=self.key_use_flush_s,
             metrics_host=self.metrics_host,
             metrics_port=self.metrics_port,
             health_interval_s=self.health_interval_s,

@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 
 from lead_archive_client.model import ArchiveResult, RestoreResult
 from vicidial.leads.v1 import lead_archive_pb2 as pb
@@ -36,6 +36,14 @@ log = logging.getLogger(__name__)
 
 ARCHIVE_EVENT_CODE = "LEAD ARCHIVE API ARCHIVE LEADS"
 RESTORE_EVENT_CODE = "LEAD ARCHIVE API RESTORE LEADS"
+# The key commands' rows (section sql.KEYS_SECTION): what each did, as Vicidial's event types.
+KeyAction = Literal["create", "revoke", "rotate"]
+KEY_EVENT_CODES: dict[KeyAction, str] = {
+    "create": "LEAD ARCHIVE API KEY CREATE",
+    "revoke": "LEAD ARCHIVE API KEY REVOKE",
+    "rotate": "LEAD ARCHIVE API KEY ROTATE",
+}
+_KEY_EVENT_TYPES: dict[KeyAction, str] = {"create": "ADD", "revoke": "DELETE", "rotate": "MODIFY"}
 # How long to trust a look at information_schema for the table before looking again.
 TABLE_RECHECK_S = 60.0
 R = TypeVar("R")
@@ -99,6 +107,30 @@ class AuditEntry:
         if self.restore:
             return "ADD" if self.insert_count else "MODIFY"
         return "DELETE" if self.delete_count else "MODIFY"
+
+
+@dataclass(frozen=True)
+class KeyEvent:
+    """One key command: which key, whose, and the operator (login user) who ran it."""
+
+    action: KeyAction
+    key_id: int
+    operator: str
+    api_user: str
+    notes: tuple[str, ...] = ()  # `name: value` facts, e.g. the scopes and the expiry
+
+    def row(self) -> tuple[object, ...]:
+        """The values of sql.INSERT_KEYS_ADMIN_LOG, in order (no client address: the
+        command ran on a server, not through the API)."""
+        return (
+            self.operator[:20],
+            "",
+            _KEY_EVENT_TYPES[self.action],
+            str(self.key_id),
+            KEY_EVENT_CODES[self.action],
+            sql.key_event_outline(self.action, self.key_id),
+            "|".join((f"api_user: {self.api_user}", *self.notes)),
+        )
 
 
 def batch_entry(
@@ -169,6 +201,22 @@ class AdminLog:
                 extra={"fields": {"request_id": request_id}},
             )
         metrics.AUDIT_ROWS.labels(outcome).inc()
+
+    async def record(self, events: Sequence[KeyEvent]) -> str | None:
+        """Write key commands' rows now, in one round trip; None when written (or the audit
+        is off, or there is no admin log table), else why not."""
+        if not self.enabled or not events:
+            return None
+        statement = sql.within(self._timeout_s, sql.INSERT_KEYS_ADMIN_LOG)
+        try:
+            async with self._db.session() as session:
+                rows = await session.fetch_all(sql.TABLE_EXISTS, (sql.ADMIN_LOG,))
+                if not rows[0][0]:
+                    return None
+                await session.execute_all([(statement, event.row()) for event in events])
+        except ArchiveError as error:
+            return _timed_out(error.message)
+        return None
 
     async def _exists(self) -> bool:
         """Whether vicidial_admin_log exists, looked up at most every TABLE_RECHECK_S."""

@@ -11,7 +11,12 @@ from dataclasses import asdict
 from typing import Any, TypeVar
 
 import grpc
-from lead_archive_client.vocabulary import AUTHORIZATION_KEY, SUCCESS_MESSAGE
+from lead_archive_client.vocabulary import (
+    AUTHORIZATION_KEY,
+    SUCCESS_MESSAGE,
+    Scope,
+    printable_ascii,
+)
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
@@ -71,7 +76,7 @@ class LeadArchiveServicer(pb_grpc.LeadArchiveServiceServicer):
     ) -> pb.ArchiveLeadsResponse:
         """Check the caller, validate the batch, archive it."""
         async with _errors_as_status(context):
-            await self._guard.admit(_authorization(context))
+            await self._guard.admit(_authorization(context), scope=Scope.ARCHIVE)
             request = well_formed(request)  # after the key, as a REST body
             batch = ArchiveBatch.validated(
                 insert=_flag(request, "insert_leads"),
@@ -90,7 +95,9 @@ class LeadArchiveServicer(pb_grpc.LeadArchiveServiceServicer):
     ) -> pb.RestoreLeadsResponse:
         """Check the key (office hours do not apply), validate the batch, restore it."""
         async with _errors_as_status(context):
-            await self._guard.admit(_authorization(context), office_hours=False)
+            await self._guard.admit(
+                _authorization(context), office_hours=False, scope=Scope.RESTORE
+            )
             request = well_formed(request)
             batch = RestoreBatch.validated(request.lead_ids)
             note = await self._audit_note(request)
@@ -125,16 +132,28 @@ class LeadArchiveServicer(pb_grpc.LeadArchiveServiceServicer):
         request: pb.CheckAccessRequest | Malformed,
         context: grpc.aio.ServicerContext[object, object],
     ) -> pb.CheckAccessResponse:
-        """Check the key and, unless the request says key_only, the office hours only."""
+        """Check the key, the scope the request names (if any) and, unless the request says
+        key_only, the office hours; answer the key's user and scopes. Nothing is read or
+        changed."""
         async with _errors_as_status(context):
-            key_only = well_formed(request).key_only  # the request says what to check
-            api_user = await self._guard.admit(_authorization(context), office_hours=not key_only)
-        return pb.CheckAccessResponse(api_user=api_user)
+            request = well_formed(request)  # the request says what to check
+            found = await self._guard.admit_key(
+                _authorization(context),
+                office_hours=not request.key_only,
+                scope=_scope(request.scope) if request.scope else None,
+            )
+        return pb.CheckAccessResponse(api_user=found.api_user, scopes=found.scopes)
 
 
 def _flag(request: pb.ArchiveLeadsRequest, name: str) -> bool | None:
     """An unset optional flag is None: the documented "must be a boolean value" case."""
     return bool(getattr(request, name)) if request.HasField(name) else None
+
+
+def _scope(name: str) -> str:
+    """A scope a request names, fit for a log line and metadata (no key has an unknown one,
+    so it is refused as missing all the same)."""
+    return name if printable_ascii(name) and len(name) <= 32 else ascii(name[:32])
 
 
 def _authorization(context: grpc.aio.ServicerContext[object, object]) -> str | None:

@@ -20,7 +20,11 @@ def grpc_code(error: ArchiveError) -> grpc.StatusCode:
 def rich_status(error: ArchiveError) -> grpc.Status:
     """The status for an error: the reason (AIP-193 ErrorInfo) and the documented detail."""
     reason, detail = any_pb2.Any(), any_pb2.Any()
-    reason.Pack(error_details_pb2.ErrorInfo(reason=error.reason.value, domain=ERROR_DOMAIN))
+    reason.Pack(
+        error_details_pb2.ErrorInfo(
+            reason=error.reason.value, domain=ERROR_DOMAIN, metadata=dict(error.info)
+        )
+    )
     detail.Pack(
         pb.LeadErrors(message=error.message, lead_errors=error.lead_errors, lead_ids=error.lead_ids)
     )
