@@ -34,6 +34,21 @@ def ip_text(address: str) -> str:
     return str(ip)
 
 
+# One IPv6 host is usually given a whole /64 (RFC 6177): counted address by address, one host
+# could open 2**64 clients' worth of connections and failed keys.
+IPV6_CLIENT_PREFIX = 64
+
+
+@lru_cache(maxsize=1024)
+def client_group(address: str) -> str:
+    """What per-client limits count by: an IPv4 address itself, an IPv6 address's /64
+    (IPv4-mapped IPv6 as IPv4); any other text (a Unix socket's peer) as it is."""
+    ip = ip_text(address)
+    if ":" not in ip:
+        return ip or address
+    return str(ipaddress.ip_network(f"{ip}/{IPV6_CLIENT_PREFIX}", strict=False))
+
+
 @lru_cache(maxsize=1024)
 def is_trusted(address: str, trusted: tuple[IpNetwork, ...]) -> bool:
     """Whether an address (canonical text) lies in one of the trusted networks."""

@@ -1,6 +1,7 @@
 """A per-client limit on failed authentications, with an injectable clock.
 
-After `max_failures` failed attempts from one client within `window_s` seconds, that client
+A client is an IPv4 address or an IPv6 /64 (`client_group`). After `max_failures` failed
+attempts from one client within `window_s` seconds, that client
 is limited for `cooldown_s` seconds: a key that is not among the live keys is refused without
 a database lookup, while a valid key still works (see AccessGuard). `max_failures` 0 turns
 the limit off. Memory is bounded: at most `max_clients` clients are remembered, the stalest
@@ -12,6 +13,8 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
+
+from lead_archive_client.networks import client_group
 
 MAX_FAILURES = 10
 WINDOW_S = 60.0
@@ -39,6 +42,7 @@ class FailedAuthLimiter:
 
     def blocked(self, client: str) -> bool:
         """Whether the client is cooling down: an unknown key gets 401 without a lookup."""
+        client = client_group(client)
         until = self._blocked_until.get(client)
         if until is None:
             return False
@@ -51,6 +55,7 @@ class FailedAuthLimiter:
         """Count one failed attempt; True when it reached the limit and began a cool-down."""
         if self.max_failures <= 0:
             return False
+        client = client_group(client)
         now = self._clock()
         recent = self._failures.pop(client, deque())
         recent.append(now)

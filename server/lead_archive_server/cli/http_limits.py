@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httptools
-from lead_archive_client.networks import IpNetwork, ip_text, is_trusted
+from lead_archive_client.networks import IpNetwork, client_group, ip_text, is_trusted
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 HEADERS_TOO_LARGE = "request headers are larger than {limit} bytes"
@@ -65,7 +65,8 @@ class HttpLimits:
 
 
 class _PerClient:
-    """Open connections per client address, shared by every connection of one server."""
+    """Open connections per client (an IPv4 address or an IPv6 /64), shared by every
+    connection of one server."""
 
     def __init__(self, limits: HttpLimits) -> None:
         self._limits = limits
@@ -75,17 +76,21 @@ class _PerClient:
         """Count one more connection from address; False (not counted) over the limit."""
         if is_trusted(address, self._limits.trusted_proxies):
             return True
-        count = self._open.get(address, 0)
+        client = client_group(address)
+        count = self._open.get(client, 0)
         if count >= self._limits.max_connections_per_client:
             return False
-        self._open[address] = count + 1
+        self._open[client] = count + 1
         return True
 
     def release(self, address: str) -> None:
         """A counted connection from address closed."""
-        count = self._open.pop(address, 0) - 1
+        if is_trusted(address, self._limits.trusted_proxies):
+            return
+        client = client_group(address)
+        count = self._open.pop(client, 0) - 1
         if count > 0:
-            self._open[address] = count
+            self._open[client] = count
 
 
 class _Refused(Exception):

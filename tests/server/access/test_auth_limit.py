@@ -56,3 +56,14 @@ def test_memory_is_bounded_stalest_forgotten_first() -> None:
     for _ in range(3):
         limit.failed("10.9.9.9")
     assert limit.blocked("10.9.9.9")
+
+
+def test_an_ipv6_client_is_its_slash_64_so_new_addresses_do_not_reset_the_count() -> None:
+    clock = FakeClock()
+    limit = limiter(clock)
+    for host in ("2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::3"):
+        assert not limit.blocked(host)
+        limit.failed(host)
+    assert limit.blocked("2001:db8:1:2::4")  # any address of that /64
+    assert not limit.blocked("2001:db8:1:3::1")  # the next /64 is another client
+    assert not limit.blocked("203.0.113.7")
