@@ -8,7 +8,6 @@ proxy address), and reports the server's answer back into the request's record.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +26,11 @@ from lead_archive_rest_shim.context import RequestRecord, current_request
 Metadata = tuple[tuple[str, str], ...]
 # The gRPC server's default streams per connection (LEAD_ARCHIVE_GRPC_MAX_CONCURRENT_STREAMS).
 MAX_CALLS = 32
+# A call whose stream the server refused unprocessed is sent again, at most this many times in
+# all, pausing a little longer each time (the server is letting go of finished calls).
+REFUSED_STREAM_ATTEMPTS = 5
+REFUSED_STREAM_PAUSE_S = 0.005
+REFUSED_STREAM_TEXT = "Received RST_STREAM with error code 7"
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,9 @@ class _CallSlots(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc, un
 
     The channel is one connection, and the server refuses streams beyond its per-connection
     limit: a burst of requests on a fresh connection, before the server's limit is known, got
-    UNAVAILABLE ("archive service unavailable") instead of waiting.
+    UNAVAILABLE ("archive service unavailable") instead of waiting. The server also counts a
+    finished call until its handler has let go of it (gRPC's overload protection), so under
+    load a stream can still be refused with every slot honoured: such a call is sent again.
     """
 
     def __init__(self, slots: int) -> None:
@@ -59,10 +65,33 @@ class _CallSlots(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc, un
         request: Any,
     ) -> Any:
         async with self._slots:
-            call = await continuation(client_call_details, request)
-            with contextlib.suppress(grpc.aio.AioRpcError):  # the caller reads it from the call
-                await call
+            for attempt in range(1, REFUSED_STREAM_ATTEMPTS + 1):
+                call = await continuation(client_call_details, request)
+                if not await _refused_unprocessed(call) or attempt == REFUSED_STREAM_ATTEMPTS:
+                    break
+                await asyncio.sleep(REFUSED_STREAM_PAUSE_S * attempt)
             return call
+
+
+async def _refused_unprocessed(call: grpc.aio.UnaryUnaryCall[Any, Any]) -> bool:
+    """Wait for the call; whether its stream was refused unprocessed (the caller reads any
+    other failure from the call itself)."""
+    try:
+        await call
+    except grpc.aio.AioRpcError as error:
+        return refused_unprocessed(error)
+    return False
+
+
+def refused_unprocessed(error: grpc.aio.AioRpcError) -> bool:
+    """Whether the server refused the call's stream before doing anything with it.
+
+    HTTP/2's REFUSED_STREAM (error code 7) promises that no part of the request was processed,
+    so any call, an archive batch too, is safe to send again (RFC 9113, section 8.7). gRPC
+    reports it only in the status text; tests/rest_shim/test_upstream.py fails if that changes.
+    """
+    details = error.details() or ""
+    return error.code() == grpc.StatusCode.UNAVAILABLE and REFUSED_STREAM_TEXT in details
 
 
 class _ContextInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc, unused-ignore]
