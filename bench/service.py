@@ -91,11 +91,38 @@ async def serving(
             await asyncio.wait_for(process.wait(), STOP_TIMEOUT_S)
 
 
+@asynccontextmanager
+async def shim_serving(
+    url: DatabaseUrl, upstream_port: int, extra_env: Mapping[str, str], log: Path
+) -> AsyncIterator[int]:
+    """Run `lead-archive rest` (the shim in a process of its own) in front of the gRPC port;
+    yield its HTTP port; SIGTERM it on the way out."""
+    http_port = free_port()
+    env = _environment(url, free_port(), http_port, extra_env)
+    with log.open("wb") as log_file:
+        process = await asyncio.create_subprocess_exec(
+            LEAD_ARCHIVE,
+            "rest",
+            "--upstream",
+            f"127.0.0.1:{upstream_port}",
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=log_file,
+        )
+    try:
+        await _until_logged(process, log, "Application startup complete")
+        yield http_port
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(process.wait(), STOP_TIMEOUT_S)
+
+
 async def _until_logged(process: asyncio.subprocess.Process, log: Path, marker: str) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while marker not in (text := log.read_text(errors="replace")):  # noqa: ASYNC240 (tiny file)
         if process.returncode is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"lead-archive serve did not start:\n{text[-2000:]}")
+            raise RuntimeError(f"lead-archive did not start:\n{text[-2000:]}")
         await asyncio.sleep(0.05)
 
 
