@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
+T = TypeVar("T")
 LATENCY_PATHS = ("floor", "grpc", "rest")
 BULK_PATHS = ("floor", "process", "pt")
 # The bulk rounds' lists, seeded in this order (lead IDs 1.. run pt, floor, process).
@@ -81,7 +83,7 @@ class Plan:
             yield rotated(BULK_PATHS, round_no)
 
 
-def rotated(paths: tuple[str, ...], by: int) -> tuple[str, ...]:
+def rotated(paths: tuple[T, ...], by: int) -> tuple[T, ...]:
     """The paths starting from the by-th (mod their number)."""
     start = by % len(paths)
     return paths[start:] + paths[:start]
