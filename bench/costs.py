@@ -76,7 +76,7 @@ async def probes(url: DatabaseUrl, api_key: str, samples: int) -> dict[str, floa
         async with db.session() as session:
             for _ in range(samples):
                 started = time.perf_counter()
-                await session.fetch_all(sql.SELECT_KEY_USER, (hash_key(api_key),))
+                await session.fetch_all(sql.SELECT_LIVE_KEY, (hash_key(api_key),))
                 timings["key lookup"].append((time.perf_counter() - started) * 1000)
                 started = time.perf_counter()
                 await session.execute(sql.INSERT_ADMIN_LOG, audit_row)
