@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import re
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -63,6 +64,8 @@ from lead_archive_server.core.steps import Step, run_steps, step_if
 log = logging.getLogger(__name__)
 
 BATCH_LOCK_TIMEOUT_S = 30
+# A batch rolled back by a lock conflict reruns after about this, doubling each time.
+RETRY_PAUSE_S = 0.05
 # Lead IDs within a window narrower than this many times their number are read as one range,
 # when at most this share of them lie outside it (those go in a short IN list).
 SPAN_FACTOR = 2
@@ -208,7 +211,8 @@ async def with_retries(
             if number == attempts:
                 raise
             log.info("lock conflict on attempt %d, retrying the batch", number)
-            await asyncio.sleep(0.05 * 2**number)
+            # Jittered, so that transactions that deadlocked together do not meet again.
+            await asyncio.sleep(RETRY_PAUSE_S * 2**number * random.uniform(0.5, 1.5))
     raise AssertionError("unreachable")
 
 

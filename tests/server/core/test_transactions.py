@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from lead_archive_server.core import archive
 from lead_archive_server.core.archive import ArchiveBatch, ArchiveResult, archive_leads
 from lead_archive_server.core.errors import ServerError
 
@@ -68,6 +69,27 @@ async def test_deadlock_is_retried_transparently_on_innodb(tdb: TestDb, leads: l
     assert (result.insert_count, result.delete_count) == (4, 4)
     assert await tdb.rows(ARCHIVE) == original
     assert await tdb.fetch("SELECT n FROM fail_budget") == [(0,)]
+
+
+async def test_retries_pause_a_jittered_doubling_time(
+    tdb: TestDb, leads: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two batches that deadlocked together and paused alike would meet again: each pause is
+    # RETRY_PAUSE_S doubled per attempt, times a factor drawn between 0.5 and 1.5.
+    if tdb.engine != "InnoDB":
+        pytest.skip("MyISAM takes table locks and never deadlocks")
+    drawn: list[tuple[float, float]] = []
+
+    def uniform(low: float, high: float) -> float:
+        drawn.append((low, high))
+        return low
+
+    monkeypatch.setattr(archive.random, "uniform", uniform)
+    monkeypatch.setattr(archive, "RETRY_PAUSE_S", 0.001)
+    await fail_deletes(tdb, times=2, errno=1213, sqlstate="40001")
+    result = await archive_leads(tdb.db, full(leads), attempts=3)
+    assert result.delete_count == 4
+    assert drawn == [(0.5, 1.5), (0.5, 1.5)]
 
 
 async def test_retries_give_up_after_the_last_attempt(tdb: TestDb, leads: list[int]) -> None:
