@@ -162,10 +162,4 @@ async def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
     sys.exit(asyncio.run(main(sys.argv[1:])))

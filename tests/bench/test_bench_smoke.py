@@ -2,44 +2,26 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.support import SERVER_URL
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench.support_bench import run_bench
 
 
 def test_quick_bench_prints_a_table_and_the_last_line_per_engine(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEAD_ARCHIVE_")}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench",
-            "--leads=2000",
-            "--batches=3",
-            "--batch-size=100",
-            "--bulk-leads=1000",
-            "--bulk-rounds=2",
-            "--requests=24",
-            "--validation-samples=3",
-            "--no-pt-archiver",
-            "--guard-rounds=3",
-            f"--database-url={SERVER_URL}",
-            f"--results={tmp_path}",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = run_bench(
+        "bench",
+        "--leads=2000",
+        "--batches=3",
+        "--batch-size=100",
+        "--bulk-leads=1000",
+        "--bulk-rounds=2",
+        "--requests=24",
+        "--validation-samples=3",
+        "--no-pt-archiver",
+        "--guard-rounds=3",
+        f"--results={tmp_path}",
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.strip().splitlines()
     for engine, line in zip(("MyISAM", "InnoDB"), lines[-2:], strict=True):
         assert re.fullmatch(

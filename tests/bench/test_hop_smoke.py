@@ -3,39 +3,21 @@ and the hop alone (not a timing test)."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.support import SERVER_URL
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench.support_bench import run_bench
 
 
 def test_quick_hop_bench_prints_every_path_and_the_last_line(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEAD_ARCHIVE_")}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.hop",
-            "--leads=2000",
-            "--rounds=2",
-            "--batch-size=100",
-            "--hop-blocks=2",
-            f"--database-url={SERVER_URL}",
-            f"--results={tmp_path}",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = run_bench(
+        "bench.hop",
+        "--leads=2000",
+        "--rounds=2",
+        "--batch-size=100",
+        "--hop-blocks=2",
+        f"--results={tmp_path}",
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     for path in ("floor", "grpc", "rest_in_process", "rest_own_process"):
         assert re.search(rf"^{path} +[\d.]+ +[\d.]+x$", result.stdout, re.MULTILINE), path
     assert re.search(
