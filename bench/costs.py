@@ -113,7 +113,11 @@ def top_functions(raw: Path, limit: int = 25) -> list[tuple[str, float]]:
 async def main(argv: list[str]) -> int:
     args = parse(argv)
     server = DatabaseUrl.parse(args.database_url)
-    plan = Plan.make(args.leads, args.batch_size, args.rounds)
+    try:
+        plan = Plan.make(args.leads, args.batch_size, args.rounds)
+    except ValueError as error:
+        print(f"bench.costs: {error}", file=sys.stderr)
+        return 2
     bench_db = await seed.create(server, args.engine, plan.leads)
     metrics_port = free_port()
     extra = dict(item.split("=", 1) for item in args.server_env)
