@@ -15,7 +15,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,8 +68,10 @@ async def process_list(
     list_id: int,
     batch_size: int,
     extra: Mapping[str, str],
+    options: Sequence[str] = (),
 ) -> BulkRun:
-    """Run `lead-archive archive --list-id` to the end; time the whole process."""
+    """Run `lead-archive archive --list-id` (and `options`) to the end; time the whole
+    process."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEAD_ARCHIVE_")}
     env |= {
         "LEAD_ARCHIVE_DATABASE_URL": url.url(),
@@ -85,6 +87,7 @@ async def process_list(
         str(list_id),
         "--batch-size",
         str(batch_size),
+        *options,
         env=env | dict(extra),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
