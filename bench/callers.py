@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
+from lead_archive_server.core import sql
 from lead_archive_server.core.database_url import DatabaseUrl
 
 from bench import seed
@@ -106,8 +107,9 @@ async def measure(args: argparse.Namespace) -> dict[str, list[float]]:
     """Per counted round and path (grpc, floor), the N callers' throughput over the one's."""
     size, rounds = args.batch_size, args.rounds + WARM_UP_ROUNDS
     leads = len(RUNS) * rounds * args.batches * size
+    first = sql.LEAD_RANGE  # batches of LEAD_RANGE leads then each fill one range lock
     server = DatabaseUrl.parse(args.database_url)
-    bench_db = await seed.create(server, args.engine, leads, name_suffix="callers")
+    bench_db = await seed.create(server, args.engine, first + leads, name_suffix="callers")
     args.results.mkdir(parents=True, exist_ok=True)
     env = dict(pair.split("=", 1) for pair in args.server_env)
     batch_ids = iter(range(len(RUNS) * rounds * args.batches))
@@ -129,7 +131,7 @@ async def measure(args: argparse.Namespace) -> dict[str, list[float]]:
                 seconds: dict[tuple[str, str], float] = {}
                 for run in rotated(RUNS, round_no):
                     batches = [
-                        list(range(b * size + 1, (b + 1) * size + 1))
+                        list(range(first + b * size, first + (b + 1) * size))
                         for b in (next(batch_ids) for _ in range(args.batches))
                     ]
                     seconds[run] = await timed_run(runs[run], batches)
