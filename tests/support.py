@@ -134,6 +134,8 @@ class TestDb:
     db: Database
     engine: str
     shape: str = "utf8mb4"
+    # Batches lock their ranges of lead IDs, not the database (LEAD_ARCHIVE_BATCH_LOCKS).
+    range_locks: bool = False
 
     def fit(self, row: dict[str, Any]) -> dict[str, Any]:
         """The row as the table can hold it: utf8mb3 columns take no character beyond the

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,24 @@ from tests.faults.wire import HOLDS, WireProxy, holds_installed
 from tests.private_mariadb import PrivateMariaDB, available
 from tests.processes import free_port
 from tests.support import ENGINES, TestDb
+
+# Every fault test runs on both engines, with batches under the database's lock and under
+# range locks (LEAD_ARCHIVE_BATCH_LOCKS=ranges).
+MODES = {
+    "MyISAM": ("MyISAM", False),
+    "InnoDB": ("InnoDB", False),
+    "MyISAM-ranges": ("MyISAM", True),
+    "InnoDB-ranges": ("InnoDB", True),
+}
+
+
+@pytest.fixture(params=list(MODES))
+async def tdb(request: pytest.FixtureRequest, databases: dict[str, TestDb]) -> TestDb:
+    """A database on one engine with empty Vicidial tables, its batches in one of the MODES."""
+    engine, range_locks = MODES[request.param]
+    test_db = databases[engine]
+    await test_db.reset()
+    return replace(test_db, range_locks=range_locks)
 
 
 @pytest.fixture
@@ -80,9 +99,11 @@ async def private_tdb(
 
 
 @pytest.fixture
-async def child(wire: WireProxy, tmp_path: Path) -> AsyncIterator[GrpcProcess]:
+async def child(tdb: TestDb, wire: WireProxy, tmp_path: Path) -> AsyncIterator[GrpcProcess]:
     """`lead-archive grpc` on tdb's database, its pool connected through the wire proxy."""
-    process = GrpcProcess(wire.url.url(), free_port(), tmp_path / "grpc.log")
+    process = GrpcProcess(
+        wire.url.url(), free_port(), tmp_path / "grpc.log", range_locks=tdb.range_locks
+    )
     await process.start()
     try:
         yield process

@@ -53,7 +53,12 @@ class Service(Stack):
 async def serving(tdb: TestDb, db: Database | None = None) -> AsyncIterator[Service]:
     """gRPC server and REST shim in this process, over `db` (tdb's own pool by default)."""
     db = db or tdb.db
-    settings = Settings(database_url=db.url.url(), office_hours="none", timezone="UTC")
+    settings = Settings(
+        database_url=db.url.url(),
+        office_hours="none",
+        timezone="UTC",
+        batch_locks="ranges" if tdb.range_locks else "database",
+    )
     clock = Clock()
     server, port = create_server(settings, db, clock=clock, port=0)
     await server.start()
@@ -77,9 +82,14 @@ async def serving(tdb: TestDb, db: Database | None = None) -> AsyncIterator[Serv
 class GrpcProcess:
     """`lead-archive grpc` as a child on a fixed port, to SIGKILL and start again."""
 
-    def __init__(self, database_url: str, port: int, log: Path) -> None:
+    def __init__(self, database_url: str, port: int, log: Path, *, range_locks: bool) -> None:
         self.port, self.log = port, log
-        self.env = environment(database_url=database_url, grpc_port=str(port), office_hours="none")
+        self.env = environment(
+            database_url=database_url,
+            grpc_port=str(port),
+            office_hours="none",
+            batch_locks="ranges" if range_locks else "database",
+        )
         self.process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:

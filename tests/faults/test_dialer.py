@@ -88,7 +88,8 @@ class Dialer:
         self.inserts += 1
 
 
-async def archiver(db: Database, ledger: Ledger, deadline: float, chance: random.Random) -> list:
+async def archiver(tdb: TestDb, ledger: Ledger, deadline: float, chance: random.Random) -> list:
+    db = tdb.db
     """Archive random leads still in vicidial_list, with random flags, until the deadline."""
     results: list[ArchiveResult] = []
     while time.monotonic() < deadline:
@@ -106,7 +107,7 @@ async def archiver(db: Database, ledger: Ledger, deadline: float, chance: random
         )
         # UnknownLeadIds: another archiver deleted one of them first (documented; no change).
         with contextlib.suppress(UnknownLeadIds):
-            results.append(await archive_leads(db, batch))
+            results.append(await archive_leads(db, batch, range_locks=tdb.range_locks))
     return results
 
 
@@ -123,7 +124,7 @@ async def test_dialer_writes_during_archiving_never_reach_the_archive_stale(
     try:
         done = await asyncio.gather(
             *(dialer.run(i, deadline, random.Random(i)) for i in range(DIALERS)),
-            *(archiver(tdb.db, ledger, deadline, chance) for _ in range(ARCHIVERS)),
+            *(archiver(tdb, ledger, deadline, chance) for _ in range(ARCHIVERS)),
         )
     finally:
         await dialer_db.close()
@@ -141,5 +142,6 @@ async def test_dialer_writes_during_archiving_never_reach_the_archive_stale(
     for start in range(0, len(remaining), 500):
         chunk = remaining[start : start + 500]
         batch = ArchiveBatch.validated(insert=True, update=True, delete=True, lead_ids=chunk)
-        assert (await archive_leads(tdb.db, batch)).delete_count == len(chunk)
+        result = await archive_leads(tdb.db, batch, range_locks=tdb.range_locks)
+        assert result.delete_count == len(chunk)
     await assert_all_archived(tdb.db, ledger)

@@ -106,7 +106,8 @@ class Dialer:
                         break  # this step did not happen, as for Vicidial's own scripts
 
 
-async def archiver(db: Database, lead_ids: list[int], deadline: float, chance: random.Random):
+async def archiver(tdb: TestDb, lead_ids: list[int], deadline: float, chance: random.Random):
+    db = tdb.db
     results: list[ArchiveResult] = []
     while time.monotonic() < deadline:
         sample = chance.sample(lead_ids, 50)
@@ -119,7 +120,7 @@ async def archiver(db: Database, lead_ids: list[int], deadline: float, chance: r
             continue
         batch = ArchiveBatch.validated(insert=True, update=True, delete=True, lead_ids=present)
         with contextlib.suppress(UnknownLeadIds):  # another archiver deleted one first
-            results.append(await archive_leads(db, batch))
+            results.append(await archive_leads(db, batch, range_locks=tdb.range_locks))
     return results
 
 
@@ -134,7 +135,7 @@ async def test_a_busy_dialer_never_loses_a_lead_under_it(tdb: TestDb) -> None:
     try:
         done = await asyncio.gather(
             *(dialer.run(deadline, random.Random(i)) for i in range(DIALERS)),
-            *(archiver(tdb.db, hot, deadline, chance) for _ in range(ARCHIVERS)),
+            *(archiver(tdb, hot, deadline, chance) for _ in range(ARCHIVERS)),
         )
     finally:
         await dialer_db.close()
@@ -161,7 +162,8 @@ async def test_a_busy_dialer_never_loses_a_lead_under_it(tdb: TestDb) -> None:
     for start in range(0, len(remaining), 500):
         chunk = remaining[start : start + 500]
         batch = ArchiveBatch.validated(insert=True, update=True, delete=True, lead_ids=chunk)
-        assert (await archive_leads(tdb.db, batch)).delete_count == len(chunk)
+        result = await archive_leads(tdb.db, batch, range_locks=tdb.range_locks)
+        assert result.delete_count == len(chunk)
     assert await tdb.count(LEADS) == 0
     assert await tdb.count("vicidial_hopper") == 0  # READY rows left with their leads
 
@@ -199,7 +201,7 @@ async def test_a_hopper_that_reads_then_inserts_leaves_no_orphan(tdb: TestDb) ->
     try:
         done = await asyncio.gather(
             *(hopper_runs(hopper_db, lead_ids, deadline, seed) for seed in range(2)),
-            *(archiver(tdb.db, lead_ids, deadline, random.Random(7 + i)) for i in range(2)),
+            *(archiver(tdb, lead_ids, deadline, random.Random(7 + i)) for i in range(2)),
         )
     finally:
         await hopper_db.close()

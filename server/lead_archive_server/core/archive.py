@@ -134,6 +134,7 @@ async def archive_leads(
     attempts: int = 5,
     schemas: SchemaCache | None = None,
     dialer_guard: bool = True,
+    range_locks: bool = False,
     note: CommitNote[ArchiveResult] | None = None,
 ) -> ArchiveResult:
     """Archive one batch; a deadlock rolls back the whole batch and it runs again.
@@ -141,7 +142,8 @@ async def archive_leads(
     With `dialer_guard` (LEAD_ARCHIVE_DIALER_GUARD, default on) the delete phase keeps the
     leads Vicidial's dialer uses and takes their READY hopper rows with the others; right
     after the COMMIT, in its round trip, the hopper is swept of rows naming a deleted lead
-    (see dialer.hopper_sweep). A `note` (the audit row) is written with the batch's COMMIT
+    (see dialer.hopper_sweep). With `range_locks` the batch locks its ranges of lead IDs, not
+    the database (see batch_lock). A `note` (the audit row) is written with the batch's COMMIT
     (see CommitNote).
     """
     database = db.url.database
@@ -150,8 +152,12 @@ async def archive_leads(
         guarded = dialer_guard and batch.delete
         dialer = DialerRead.plan(DIALER, database, batch.lead_ids) if guarded else None
         try:
-            async with locked_batch(session, batch.lead_ids, sql.ARCHIVING, dialer) as locked:
-                result = await _archive(session, batch, schemas or SCHEMAS, locked.leads)
+            async with locked_batch(
+                session, batch.lead_ids, sql.ARCHIVING, dialer, ranges=range_locks
+            ) as locked:
+                result = await _archive(
+                    session, batch, schemas or SCHEMAS, locked.leads, bounded=range_locks
+                )
                 locked.write_with_commit(note, result)
                 sweep = hopper_sweep(locked.leads.dialer, batch.lead_ids, result.delete_count)
                 locked.transaction.after_commit = sweep
@@ -216,15 +222,39 @@ async def with_retries(
     raise AssertionError("unreachable")
 
 
+def batch_lock(lead_ids: Sequence[int], *, ranges: bool) -> NamedLock:
+    """The named lock a batch holds from its first round trip to its end: the database's, or
+    with `ranges` one per range of sql.LEAD_RANGE lead IDs that the batch touches.
+
+    Batches that share a lead share its range, so they run one after the other as under the
+    database's lock; batches on other ranges run side by side (InnoDB's row locks keep their
+    statements apart; MyISAM's table locks take them in turn). Ranges are taken in ascending
+    order, so two batches never wait for each other's.
+    """
+    if not ranges:
+        return NamedLock(sql.ACQUIRE_BATCH_LOCK, sql.RELEASE_BATCH_LOCK, BATCH_LOCK_TIMEOUT_S)
+    touched = sql.lead_ranges(lead_ids)
+    return NamedLock(
+        sql.acquire_range_locks(touched),
+        sql.release_range_locks(touched),
+        BATCH_LOCK_TIMEOUT_S,
+        waits=len(touched),
+    )
+
+
 @asynccontextmanager
 async def locked_batch(
     session: Session,
     lead_ids: Sequence[int],
     flow: Flow,
     dialer: DialerRead | None = None,
+    *,
+    ranges: bool = False,
 ) -> AsyncIterator[LockedBatch]:
     """Hold the batch alone: one batch at a time per database (archive and restore alike),
-    inside one transaction that commits when the block ends, and rolls back on an error.
+    or with `ranges` (LEAD_ARCHIVE_BATCH_LOCKS=ranges) one at a time per range of lead IDs
+    (see batch_lock), inside one transaction that commits when the block ends, and rolls back
+    on an error.
 
     The membership query and both tables' definitions ride in the round trip that takes the
     lock and begins: the server runs them once the lock is held. The membership query is the
@@ -242,7 +272,7 @@ async def locked_batch(
         else (membership.sql, membership.args)
     )
     read = f"{select}; {sql.SHOW_CREATE_TABLES}" + (dialer.statements if dialer else "")
-    lock = NamedLock(sql.ACQUIRE_BATCH_LOCK, sql.RELEASE_BATCH_LOCK, BATCH_LOCK_TIMEOUT_S)
+    lock = batch_lock(lead_ids, ranges=ranges)
     async with AsyncExitStack() as stack:
         try:
             # Time spent queueing behind other batches, and the membership read.
@@ -289,9 +319,11 @@ async def _archive(
     batch: ArchiveBatch,
     schemas: SchemaCache,
     leads: LeadsFound,
+    *,
+    bounded: bool = False,
 ) -> ArchiveResult:
     """Validate existence, then insert, update and delete, each one set-based statement
-    (sent together: see steps)."""
+    (sent together: see steps); `bounded`: see dialer.delete_steps."""
     columns = await checked_columns(session, leads, schemas)
     archived = leads.in_target
     new = [lead_id for lead_id in batch.lead_ids if lead_id not in archived]
@@ -300,7 +332,7 @@ async def _archive(
         step_if("insert", batch.insert, sql.insert_missing(columns, len(new)), new),
         step_if("update", batch.update, sql.update_archived(columns, len(old)), old),
         *(
-            delete_steps(columns, batch.lead_ids, leads.dialer)
+            delete_steps(columns, batch.lead_ids, leads.dialer, bounded=bounded)
             if batch.delete
             else (Step("hopper"), Step("delete"))
         ),

@@ -100,12 +100,14 @@ class ResultSet:
 class NamedLock:
     """A server-side named lock held from a transaction's BEGIN to its end (Session.transaction).
 
-    `acquire` is a GET_LOCK whose %s is the seconds to wait; `release` its RELEASE_LOCK.
+    `acquire` is a GET_LOCK whose %s is the seconds to wait (or `waits` of them, each with its
+    own %s, answering 1 only when all are held); `release` releases them.
     """
 
     acquire: str
     release: str
     wait_s: int
+    waits: int = 1
 
 
 @dataclass
@@ -227,7 +229,7 @@ class Session:
         return what `then` returned."""
         script = "START TRANSACTION" + (f"; {then}" if then else "")
         if lock is not None:
-            script, args = f"{lock.acquire}; {script}", (lock.wait_s, *args)
+            script, args = f"{lock.acquire}; {script}", (*[lock.wait_s] * lock.waits, *args)
         try:
             sets = await self.fetch_sets(script, args)
         except ArchiveError:  # `then` failed cleanly (a missing table): the lock is held

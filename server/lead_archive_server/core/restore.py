@@ -59,13 +59,17 @@ async def restore_leads(
     *,
     attempts: int = 5,
     schemas: SchemaCache | None = None,
+    range_locks: bool = False,
     note: CommitNote[RestoreResult] | None = None,
 ) -> RestoreResult:
-    """Restore one batch; a deadlock rolls back the whole batch and it runs again. A `note`
-    (the audit row) is written with the batch's COMMIT (see archive.CommitNote)."""
+    """Restore one batch; a deadlock rolls back the whole batch and it runs again. With
+    `range_locks` it locks its ranges of lead IDs, as archive batches do (archive.batch_lock).
+    A `note` (the audit row) is written with the batch's COMMIT (see archive.CommitNote)."""
 
     async def attempt(session: Session) -> RestoreResult:
-        async with locked_batch(session, batch.lead_ids, sql.RESTORING) as locked:
+        async with locked_batch(
+            session, batch.lead_ids, sql.RESTORING, ranges=range_locks
+        ) as locked:
             result = await _restore(session, batch, schemas or SCHEMAS, locked.leads)
             locked.write_with_commit(note, result)
         locked.committed(note)

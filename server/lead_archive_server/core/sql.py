@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -88,6 +88,31 @@ SESSION_SETUP = (
 # archive's primary key. The server releases it if the connection dies.
 ACQUIRE_BATCH_LOCK = "SELECT GET_LOCK(CONCAT('lead_archive:', DATABASE()), %s)"
 RELEASE_BATCH_LOCK = "SELECT RELEASE_LOCK(CONCAT('lead_archive:', DATABASE()))"
+# Lead IDs per range lock (LEAD_ARCHIVE_BATCH_LOCKS=ranges): a batch locks every range its IDs
+# fall in, lead_id // LEAD_RANGE.
+LEAD_RANGE = 500
+
+
+def lead_ranges(lead_ids: Iterable[int]) -> list[int]:
+    """The ranges a batch's lead IDs fall in, ascending (the order every batch takes them)."""
+    return sorted({lead_id // LEAD_RANGE for lead_id in lead_ids})
+
+
+def _range_lock(lead_range: int) -> str:
+    return f"CONCAT('lead_archive:', DATABASE(), ':{int(lead_range)}')"
+
+
+def acquire_range_locks(ranges: Sequence[int]) -> str:
+    """Take each range's named lock in turn, each waiting at most %s seconds; 1 when all are
+    held (AND stops at the first that gives up)."""
+    return "SELECT " + " AND ".join(f"GET_LOCK({_range_lock(r)}, %s)" for r in ranges)
+
+
+def release_range_locks(ranges: Sequence[int]) -> str:
+    """Release the ranges' named locks (one not held is left alone)."""
+    return "SELECT " + ", ".join(f"RELEASE_LOCK({_range_lock(r)})" for r in ranges)
+
+
 # Whether the session's transaction is still open (a failed statement may have ended it).
 IN_TRANSACTION = "SELECT @@in_transaction"
 

@@ -92,6 +92,7 @@ def create_server(
         guard,
         attempts=server_settings.retry_attempts,
         dialer_guard=server_settings.dialer_guard,
+        range_locks=server_settings.range_locks,
         admin_log=ops.admin_log,
     )
     pb_grpc.add_LeadArchiveServiceServicer_to_server(servicer, server)

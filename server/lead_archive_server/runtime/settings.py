@@ -112,6 +112,7 @@ class ServerSettings:
     pool_size: int
     retry_attempts: int
     dialer_guard: bool
+    range_locks: bool
     event_loop: str
     grpc: GrpcPort
     office: OfficeHoursConfig
@@ -213,6 +214,9 @@ class Settings(BaseSettings):
     retry_attempts: int = Field(default=5, ge=1, le=50)
     # CONTRACT 6: keep leads the dialer uses, take their READY hopper rows (on/off).
     dialer_guard: bool = True
+    # The named lock a batch holds: the database's (one batch at a time), or one per range of
+    # lead IDs (batches on other leads side by side); the same on every replica.
+    batch_locks: Literal["database", "ranges"] = "database"
     event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
     # Operations: audit, TLS, metrics, logs, health, shutdown.
     audit: bool = True
@@ -387,6 +391,7 @@ class Settings(BaseSettings):
             pool_size=self.pool_size,
             retry_attempts=self.retry_attempts,
             dialer_guard=self.dialer_guard,
+            range_locks=self.batch_locks == "ranges",
             event_loop=self.event_loop,
             grpc=self.grpc,
             office=parsed.office,

@@ -61,12 +61,14 @@ class LeadArchiveServicer(pb_grpc.LeadArchiveServiceServicer):
         *,
         attempts: int = 5,
         dialer_guard: bool = True,
+        range_locks: bool = False,
         admin_log: AdminLog | None = None,
     ) -> None:
         self._db = db
         self._guard = guard
         self._attempts = attempts
         self._dialer_guard = dialer_guard
+        self._range_locks = range_locks
         self._admin_log = admin_log
 
     async def ArchiveLeads(
@@ -108,14 +110,21 @@ class LeadArchiveServicer(pb_grpc.LeadArchiveServiceServicer):
         self, batch: ArchiveBatch, note: AuditNote[Any] | None
     ) -> pb.ArchiveLeadsResponse:
         result = await archive_leads(
-            self._db, batch, attempts=self._attempts, dialer_guard=self._dialer_guard, note=note
+            self._db,
+            batch,
+            attempts=self._attempts,
+            dialer_guard=self._dialer_guard,
+            range_locks=self._range_locks,
+            note=note,
         )
         return pb.ArchiveLeadsResponse(message=SUCCESS_MESSAGE, **asdict(result))
 
     async def _restore(
         self, batch: RestoreBatch, note: AuditNote[Any] | None
     ) -> pb.RestoreLeadsResponse:
-        result = await restore_leads(self._db, batch, attempts=self._attempts, note=note)
+        result = await restore_leads(
+            self._db, batch, attempts=self._attempts, range_locks=self._range_locks, note=note
+        )
         return pb.RestoreLeadsResponse(message=SUCCESS_MESSAGE, **asdict(result))
 
     async def _audit_note(

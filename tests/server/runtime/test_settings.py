@@ -67,6 +67,7 @@ def test_database_url_round_trips() -> None:
         ("HOLIDAYS", "2026-13-01", "cannot parse '2026-13-01'"),
         ("TRUSTED_PROXIES", "10.0.0.0/8, proxy", "'proxy' is not an IP address or network"),
         ("GRPC_PORT", "http", "valid integer"),
+        ("BATCH_LOCKS", "rows", "'database' or 'ranges'"),
     ],
 )
 def test_bad_settings_name_the_setting(
@@ -89,6 +90,12 @@ def test_a_bad_value_from_the_file_is_named_by_its_key(
     with pytest.raises(SettingsError) as raised:
         load_settings()
     assert str(raised.value).startswith(f"{config}: office_hours: cannot parse")
+
+
+def test_batch_locks_choose_range_locks_for_the_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().server.range_locks is False
+    monkeypatch.setenv("LEAD_ARCHIVE_BATCH_LOCKS", "ranges")
+    assert load_settings().server.range_locks is True
 
 
 def test_values_are_parsed_once_into_typed_groups(monkeypatch: pytest.MonkeyPatch) -> None:
