@@ -231,14 +231,11 @@ def batch_lock(lead_ids: Sequence[int], *, ranges: bool) -> NamedLock:
     statements apart; MyISAM's table locks take them in turn). Ranges are taken in ascending
     order, so two batches never wait for each other's.
     """
-    if not ranges:
-        return NamedLock(sql.ACQUIRE_BATCH_LOCK, sql.RELEASE_BATCH_LOCK, BATCH_LOCK_TIMEOUT_S)
-    touched = sql.lead_ranges(lead_ids)
+    names = (
+        [sql.range_lock(r) for r in sql.lead_ranges(lead_ids)] if ranges else [sql.DATABASE_LOCK]
+    )
     return NamedLock(
-        sql.acquire_range_locks(touched),
-        sql.release_range_locks(touched),
-        BATCH_LOCK_TIMEOUT_S,
-        waits=len(touched),
+        sql.acquire_locks(names), sql.release_locks(names), BATCH_LOCK_TIMEOUT_S, waits=len(names)
     )
 
 

@@ -86,11 +86,15 @@ SESSION_SETUP = (
 
 # One lock per database serialises batches, so overlapping batches never race on the
 # archive's primary key. The server releases it if the connection dies.
-ACQUIRE_BATCH_LOCK = "SELECT GET_LOCK(CONCAT('lead_archive:', DATABASE()), %s)"
-RELEASE_BATCH_LOCK = "SELECT RELEASE_LOCK(CONCAT('lead_archive:', DATABASE()))"
 # Lead IDs per range lock (LEAD_ARCHIVE_BATCH_LOCKS=ranges): a batch locks every range its IDs
 # fall in, lead_id // LEAD_RANGE.
 LEAD_RANGE = 500
+DATABASE_LOCK = "CONCAT('lead_archive:', DATABASE())"
+
+
+def range_lock(lead_range: int) -> str:
+    """The name of one range's lock (beside the database's: `lead_archive:<db>:<range>`)."""
+    return f"CONCAT('lead_archive:', DATABASE(), ':{int(lead_range)}')"
 
 
 def lead_ranges(lead_ids: Iterable[int]) -> list[int]:
@@ -98,19 +102,19 @@ def lead_ranges(lead_ids: Iterable[int]) -> list[int]:
     return sorted({lead_id // LEAD_RANGE for lead_id in lead_ids})
 
 
-def _range_lock(lead_range: int) -> str:
-    return f"CONCAT('lead_archive:', DATABASE(), ':{int(lead_range)}')"
+def acquire_locks(names: Sequence[str]) -> str:
+    """Take each named lock in turn, each waiting at most %s seconds; 1 when all are held
+    (AND stops at the first that gives up)."""
+    return "SELECT " + " AND ".join(f"GET_LOCK({name}, %s)" for name in names)
 
 
-def acquire_range_locks(ranges: Sequence[int]) -> str:
-    """Take each range's named lock in turn, each waiting at most %s seconds; 1 when all are
-    held (AND stops at the first that gives up)."""
-    return "SELECT " + " AND ".join(f"GET_LOCK({_range_lock(r)}, %s)" for r in ranges)
+def release_locks(names: Sequence[str]) -> str:
+    """Release the named locks (one this connection does not hold is left alone)."""
+    return "SELECT " + ", ".join(f"RELEASE_LOCK({name})" for name in names)
 
 
-def release_range_locks(ranges: Sequence[int]) -> str:
-    """Release the ranges' named locks (one not held is left alone)."""
-    return "SELECT " + ", ".join(f"RELEASE_LOCK({_range_lock(r)})" for r in ranges)
+ACQUIRE_BATCH_LOCK = acquire_locks([DATABASE_LOCK])
+RELEASE_BATCH_LOCK = release_locks([DATABASE_LOCK])
 
 
 # Whether the session's transaction is still open (a failed statement may have ended it).

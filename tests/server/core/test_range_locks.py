@@ -41,7 +41,7 @@ def test_a_batch_takes_its_ranges_in_ascending_order() -> None:
 async def range_held(tdb: TestDb, lead_range: int) -> AsyncIterator[None]:
     """Another connection holds one range's lock for the block."""
     holder = await Database.connect(tdb.db.url, pool_size=1)
-    name = f"CONCAT('lead_archive:', DATABASE(), ':{lead_range}')"
+    name = sql.range_lock(lead_range)
     try:
         async with holder.session() as session:
             assert await session.fetch_all(f"SELECT GET_LOCK({name}, 0)") == [(1,)]
