@@ -137,6 +137,11 @@ class TestDb:
     # Batches lock their ranges of lead IDs, not the database (LEAD_ARCHIVE_BATCH_LOCKS).
     range_locks: bool = False
 
+    @property
+    def batch_locks(self) -> str:
+        """LEAD_ARCHIVE_BATCH_LOCKS for a service on this database."""
+        return "ranges" if self.range_locks else "database"
+
     def fit(self, row: dict[str, Any]) -> dict[str, Any]:
         """The row as the table can hold it: utf8mb3 columns take no character beyond the
         Basic Multilingual Plane (an emoji becomes '?')."""

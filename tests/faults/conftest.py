@@ -102,7 +102,7 @@ async def private_tdb(
 async def child(tdb: TestDb, wire: WireProxy, tmp_path: Path) -> AsyncIterator[GrpcProcess]:
     """`lead-archive grpc` on tdb's database, its pool connected through the wire proxy."""
     process = GrpcProcess(
-        wire.url.url(), free_port(), tmp_path / "grpc.log", range_locks=tdb.range_locks
+        wire.url.url(), free_port(), tmp_path / "grpc.log", batch_locks=tdb.batch_locks
     )
     await process.start()
     try:

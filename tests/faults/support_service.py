@@ -57,7 +57,7 @@ async def serving(tdb: TestDb, db: Database | None = None) -> AsyncIterator[Serv
         database_url=db.url.url(),
         office_hours="none",
         timezone="UTC",
-        batch_locks="ranges" if tdb.range_locks else "database",
+        batch_locks=tdb.batch_locks,
     )
     clock = Clock()
     server, port = create_server(settings, db, clock=clock, port=0)
@@ -82,13 +82,13 @@ async def serving(tdb: TestDb, db: Database | None = None) -> AsyncIterator[Serv
 class GrpcProcess:
     """`lead-archive grpc` as a child on a fixed port, to SIGKILL and start again."""
 
-    def __init__(self, database_url: str, port: int, log: Path, *, range_locks: bool) -> None:
+    def __init__(self, database_url: str, port: int, log: Path, *, batch_locks: str) -> None:
         self.port, self.log = port, log
         self.env = environment(
             database_url=database_url,
             grpc_port=str(port),
             office_hours="none",
-            batch_locks="ranges" if range_locks else "database",
+            batch_locks=batch_locks,
         )
         self.process: asyncio.subprocess.Process | None = None
 

@@ -89,8 +89,8 @@ class Dialer:
 
 
 async def archiver(tdb: TestDb, ledger: Ledger, deadline: float, chance: random.Random) -> list:
-    db = tdb.db
     """Archive random leads still in vicidial_list, with random flags, until the deadline."""
+    db = tdb.db
     results: list[ArchiveResult] = []
     while time.monotonic() < deadline:
         sample = chance.sample(sorted(ledger.last), 50)
