@@ -354,6 +354,11 @@ class Database:
         await self._pool.wait_closed()
 
     @property
+    def closed(self) -> bool:
+        """Whether close() has finished."""
+        return bool(self._pool.closed)
+
+    @property
     def pool_stats(self) -> tuple[int, int]:
         """(connections in use, connections open); a connection being opened counts as both
         (aiomysql's public size counts it, and it is opened to be lent)."""

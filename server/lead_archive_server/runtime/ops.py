@@ -84,9 +84,6 @@ class Operations:
         await self.observer.settle()
         await self.watcher.stop()
         await self._last_flush()
-        # The pool closes next: a closed pool lingering until garbage collection was still
-        # counted in lead_archive_db_pool_* (a flaky test_observability after in-process runs).
-        metrics.POOLS.forget(self._db)
         await self.office_hours.close()
 
     async def _last_flush(self) -> None:

@@ -95,14 +95,10 @@ class _PoolCollector(Collector):
         with self._lock:
             self._pools[db] = size
 
-    def forget(self, db: Database) -> None:
-        """A pool closed: no longer reported, even before it is garbage collected."""
-        with self._lock:
-            self._pools.pop(db, None)
-
     def collect(self) -> Iterator[GaugeMetricFamily]:
         with self._lock:
-            pools = list(self._pools.items())
+            # A closed pool is not reported, even before it is garbage collected.
+            pools = [(db, size) for db, size in self._pools.items() if not db.closed]
         totals: dict[str, list[int]] = {}
         for db, size in pools:
             in_use, open_ = db.pool_stats
