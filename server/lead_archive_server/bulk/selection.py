@@ -6,12 +6,17 @@ statuses, last-call and entry-date cut-offs, all combined with AND) or taken fro
 lead IDs. They are read one page at a time (keyset pagination on lead_id), each page one
 batch. Nothing here changes the database.
 
+Pages end at a range edge (sql.LEAD_RANGE) whenever more leads follow: under range locks
+(LEAD_ARCHIVE_BATCH_LOCKS=ranges) batches in flight at once then never wait for each other
+at their common boundary (see whole_ranges).
+
 A rerun finishes an interrupted run: the selection is read again; leads that were moved are
 no longer in the source table and so are not selected.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time
@@ -184,6 +189,7 @@ class SelectedLeads:
             page = [int(row[0]) for row in rows]
             if not page:
                 return
+            page = whole_ranges(page, more_may_follow=len(page) == self.page_size)
             yield page
             last = page[-1]
 
@@ -201,9 +207,27 @@ class ListedLeads:
         return len(self.lead_ids)
 
     async def pages(self) -> AsyncGenerator[list[int], None]:
-        """Yield the list in slices."""
-        for start in range(0, len(self.lead_ids), self.page_size):
-            yield list(self.lead_ids[start : start + self.page_size])
+        """Yield the list in slices (cut at range edges, as every source's pages)."""
+        start = 0
+        while start < len(self.lead_ids):
+            end = start + self.page_size
+            page = whole_ranges(list(self.lead_ids[start:end]), end < len(self.lead_ids))
+            yield page
+            start += len(page)
+
+
+def whole_ranges(page: list[int], more_may_follow: bool) -> list[int]:
+    """A page of ascending lead IDs, cut before the range of IDs (sql.LEAD_RANGE) its last
+    lead is in when more leads may follow, so that the next page starts in a range of its own.
+
+    Consecutive pages then never touch the same range, and batches in flight side by side
+    never wait for each other's range lock. A page that lies in one range is kept whole: it
+    cannot be cut (a batch size under 500 on a dense list); such pages take turns.
+    """
+    if not more_may_follow:
+        return page
+    edge = bisect_left(page, page[-1] // sql.LEAD_RANGE * sql.LEAD_RANGE)
+    return page[:edge] or page
 
 
 async def select(db: Database, selection: Selection, page_size: int, table: str) -> SelectedLeads:

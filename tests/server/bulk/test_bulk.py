@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 from datetime import date
 
 import pytest
-from lead_archive_client import ArchiveResult, AsyncLeadArchiveClient
+from hypothesis import given
+from hypothesis import strategies as st
+from lead_archive_client import MAX_LEADS_PER_BATCH, ArchiveResult, AsyncLeadArchiveClient
 from lead_archive_server.bulk.archiver import Archiver, StopReason, Tally, read_ahead
 from lead_archive_server.bulk.console import explain, progress_bar, summary_table
 from lead_archive_server.bulk.errors import (
@@ -19,8 +22,9 @@ from lead_archive_server.bulk.errors import (
     JobError,
 )
 from lead_archive_server.bulk.job import Job, open_source
-from lead_archive_server.bulk.selection import Selection, survey
+from lead_archive_server.bulk.selection import ListedLeads, Selection, survey
 from lead_archive_server.bulk.values import parse_day, read_lead_ids, split_values
+from lead_archive_server.core import sql
 from lead_archive_server.core.errors import DatabaseUnavailable
 from rich.console import Console
 
@@ -28,6 +32,8 @@ from tests.server.bulk.support_bulk import EVERY_LEAD, rendered, selected
 from tests.support import ARCHIVE, LEADS, TestDb, wait_until
 from tests.support_shim import MONDAY_MORNING, NIGHT
 from tests.support_stack import batch_lock_held
+
+RANGE = sql.LEAD_RANGE
 
 # --- Options ----------------------------------------------------------------------------------
 
@@ -185,6 +191,42 @@ async def test_read_ahead_stops_reading_when_the_run_stops() -> None:
     assert await anext(ahead) == [1]
     await ahead.aclose()
     assert closed.is_set()
+
+
+@given(
+    ids=st.sets(st.integers(min_value=1, max_value=5 * RANGE), min_size=1, max_size=1500),
+    page_size=st.sampled_from([1, 7, 100, 499, 500]),
+)
+def test_listed_pages_cover_every_id_once_and_only_single_range_pages_meet(
+    ids: set[int], page_size: int
+) -> None:
+    pages = asyncio.run(_all_pages(ListedLeads(sorted(ids), page_size)))
+    assert [lead_id for page in pages for lead_id in page] == sorted(ids)
+    assert all(0 < len(page) <= page_size for page in pages)
+    for page, after in itertools.pairwise(pages):
+        shared = set(sql.lead_ranges(page)) & set(sql.lead_ranges(after))
+        # Pages meet in a range only when one of them cannot be cut (it lies in that range).
+        assert not shared or len(sql.lead_ranges(page)) == 1, (page, after)
+
+
+async def _all_pages(source: ListedLeads) -> list[list[int]]:
+    return [page async for page in source.pages()]
+
+
+async def test_consecutive_pages_meet_at_a_range_edge_not_inside_a_range(tdb: TestDb) -> None:
+    # Dense IDs from 1: a 500-lead page would hold 1..500, and lead 500 opens the next range.
+    ids = await tdb.seed_many(1600, first_id=1)
+    source = await open_source(tdb.db, Job(selection=Selection(list_ids=(1001,))))
+    pages = await _all_pages(source)  # type: ignore[arg-type]
+    assert [(page[0], page[-1]) for page in pages] == [
+        (1, RANGE - 1),
+        (RANGE, 2 * RANGE - 1),
+        (2 * RANGE, 3 * RANGE - 1),
+        (3 * RANGE, 1600),
+    ]
+    assert [lead_id for page in pages for lead_id in page] == ids
+    listed = await _all_pages(ListedLeads(ids, MAX_LEADS_PER_BATCH))
+    assert listed == pages
 
 
 async def test_pages_follow_lead_id_even_when_earlier_leads_are_deleted(
