@@ -155,9 +155,7 @@ async def archive_leads(
             async with locked_batch(
                 session, batch.lead_ids, sql.ARCHIVING, dialer, ranges=range_locks
             ) as locked:
-                result = await _archive(
-                    session, batch, schemas or SCHEMAS, locked.leads, bounded=range_locks
-                )
+                result = await _archive(session, batch, schemas or SCHEMAS, locked.leads)
                 locked.write_with_commit(note, result)
                 sweep = hopper_sweep(locked.leads.dialer, batch.lead_ids, result.delete_count)
                 locked.transaction.after_commit = sweep
@@ -223,17 +221,20 @@ async def with_retries(
 
 
 def batch_lock(lead_ids: Sequence[int], *, ranges: bool) -> NamedLock:
-    """The named lock a batch holds from its first round trip to its end: the database's, or
-    with `ranges` one per range of sql.LEAD_RANGE lead IDs that the batch touches.
+    """The named locks a batch holds from its first round trip to its end: one per range of
+    sql.LEAD_RANGE lead IDs that the batch touches, and unless `ranges` the database's first.
 
-    Batches that share a lead share its range, so they run one after the other as under the
-    database's lock; batches on other ranges run side by side (InnoDB's row locks keep their
-    statements apart; MyISAM's table locks take them in turn). Ranges are taken in ascending
-    order, so two batches never wait for each other's.
+    Batches that share a lead share its range, so they run one after the other; batches on
+    other ranges run side by side (InnoDB's row locks keep their statements apart; MyISAM's
+    table locks take them in turn) unless they take the database's lock, as by default.
+    Ranges are taken in ascending order and the database's lock before any, so two batches
+    never wait for each other's. Taking its ranges under the database's lock too keeps a
+    replica in either mode apart from one in the other, as while replicas are switched one at
+    a time; against a version that takes the database's lock alone, every replica must stay
+    in the database mode until all are upgraded.
     """
-    names = (
-        [sql.range_lock(r) for r in sql.lead_ranges(lead_ids)] if ranges else [sql.DATABASE_LOCK]
-    )
+    database = [] if ranges else [sql.DATABASE_LOCK]
+    names = database + [sql.range_lock(r) for r in sql.lead_ranges(lead_ids)]
     return NamedLock(
         sql.acquire_locks(names), sql.release_locks(names), BATCH_LOCK_TIMEOUT_S, waits=len(names)
     )
@@ -316,11 +317,9 @@ async def _archive(
     batch: ArchiveBatch,
     schemas: SchemaCache,
     leads: LeadsFound,
-    *,
-    bounded: bool = False,
 ) -> ArchiveResult:
     """Validate existence, then insert, update and delete, each one set-based statement
-    (sent together: see steps); `bounded`: see dialer.delete_steps."""
+    (sent together: see steps)."""
     columns = await checked_columns(session, leads, schemas)
     archived = leads.in_target
     new = [lead_id for lead_id in batch.lead_ids if lead_id not in archived]
@@ -329,7 +328,7 @@ async def _archive(
         step_if("insert", batch.insert, sql.insert_missing(columns, len(new)), new),
         step_if("update", batch.update, sql.update_archived(columns, len(old)), old),
         *(
-            delete_steps(columns, batch.lead_ids, leads.dialer, bounded=bounded)
+            delete_steps(columns, batch.lead_ids, leads.dialer)
             if batch.delete
             else (Step("hopper"), Step("delete"))
         ),

@@ -123,8 +123,6 @@ def delete_steps(
     columns: tuple[str, ...],
     lead_ids: Sequence[int],
     state: DialerState | None,
-    *,
-    bounded: bool = False,
 ) -> tuple[Step, Step]:
     """The delete phase's first statements: the READY hopper rows, then the leads.
 
@@ -136,10 +134,11 @@ def delete_steps(
     between the hopper cleanup and the delete leaves leads without READY hopper rows, never a
     hopper row without its lead.
 
-    `bounded` (batches side by side, under range locks): both wait at most TABLE_LOCK_WAIT_S
-    for a table lock. Another batch's delete may hold the hopper while it waits for a row
-    this batch's insert read (the next lead past this batch's last): a deadlock neither
-    engine sees, which this batch ends by giving up (1205, rolled back, run again).
+    Both wait at most TABLE_LOCK_WAIT_S for a table lock. With batches side by side (range
+    locks, or replicas whose lock settings differ) another batch's delete may hold the hopper
+    while it waits for a row this batch's insert read (the next lead past this batch's last):
+    a deadlock neither engine sees, which this batch ends by giving up (1205, rolled back, run
+    again).
     """
     count = len(lead_ids)
     if state is None or not state.present:
@@ -148,18 +147,14 @@ def delete_steps(
     if state.hopper and state.hopper_rows:
         statement = sql.delete_ready_hopper_rows(columns, count, present)
         args = sql.guard_args(lead_ids, present, skip=sql.HOPPER_LEADS.key)
-        hopper = Step("hopper", _bounded(statement, bounded), args)
+        hopper = Step("hopper", sql.waiting_at_most(TABLE_LOCK_WAIT_S, statement), args)
     if state.hopper_rows:  # the dialer has rows near these leads: the guarded form at once
         statement = sql.delete_archived_guarded(columns, count, present)
         args = sql.guard_args(lead_ids, present)
     else:
         statement = sql.delete_archived_if_dialer_idle(columns, count, present)
         args = sql.guard_args(lead_ids, present, spans=1)
-    return hopper, Step("delete", _bounded(statement, bounded), args)
-
-
-def _bounded(statement: str, bounded: bool) -> str:
-    return sql.waiting_at_most(TABLE_LOCK_WAIT_S, statement) if bounded else statement
+    return hopper, Step("delete", sql.waiting_at_most(TABLE_LOCK_WAIT_S, statement), args)
 
 
 async def finish_delete(

@@ -34,7 +34,10 @@ def test_a_batch_takes_its_ranges_in_ascending_order() -> None:
     names = [f"CONCAT('lead_archive:', DATABASE(), ':{n}')" for n in (0, 1, 3)]
     assert lock.acquire == "SELECT " + " AND ".join(f"GET_LOCK({n}, %s)" for n in names)
     assert lock.release == "SELECT " + ", ".join(f"RELEASE_LOCK({n})" for n in names)
-    assert archive_module.batch_lock([7], ranges=False).acquire == sql.ACQUIRE_BATCH_LOCK
+    # Under the database's lock a batch takes its ranges too, after the database's.
+    database = archive_module.batch_lock([RANGE + 7, 7], ranges=False)
+    assert database.acquire == sql.acquire_locks([sql.DATABASE_LOCK, *names[:2]])
+    assert database.waits == 3
 
 
 @asynccontextmanager
@@ -87,6 +90,24 @@ async def test_under_the_database_lock_the_other_batch_waits_too(
             await session.fetch_all(sql.RELEASE_BATCH_LOCK)
     finally:
         await holder.close()
+
+
+async def test_replicas_in_either_mode_never_run_two_batches_on_one_range(
+    tdb: TestDb,
+) -> None:
+    # A replica under the database's lock and one under range locks, as while replicas are
+    # switched one at a time: the database-lock batch waits for the range another holds, and
+    # goes on beside a batch on another range.
+    ids = await tdb.seed_many(10, first_id=RANGE * 2 + 1) + await tdb.seed_many(10, first_id=1)
+    waiting_ids, other_ids = ids[:10], ids[10:]  # range 2, range 0
+    async with range_held(tdb, 2):
+        waiting = asyncio.create_task(archive_leads(tdb.db, full(waiting_ids)))
+        await wait_until(lambda: lock_waiters(tdb), 10, "the batch to wait for its range")
+        other = await asyncio.wait_for(archive_leads(tdb.db, full(other_ids), range_locks=True), 10)
+        assert other.delete_count == 10
+        assert not waiting.done()
+        assert sorted(await tdb.rows(LEADS)) == waiting_ids
+    assert (await asyncio.wait_for(waiting, 10)).delete_count == 10
 
 
 async def test_a_batch_across_two_ranges_waits_for_either(
