@@ -16,7 +16,7 @@ from tests.faults.support_service import GrpcProcess, Service, serving
 from tests.faults.wire import HOLDS, WireProxy, holds_installed
 from tests.private_mariadb import PrivateMariaDB, available
 from tests.processes import free_port
-from tests.support import ENGINES, TestDb
+from tests.support import TestDb
 
 # Every fault test runs on both engines under the database's lock, and on InnoDB under range
 # locks too (LEAD_ARCHIVE_BATCH_LOCKS=ranges), where batches then run side by side; MyISAM's
@@ -81,15 +81,17 @@ async def private_mariadb(
             await asyncio.to_thread(server.stop)
 
 
-@pytest.fixture(params=ENGINES)
+@pytest.fixture(params=list(MODES))
 async def private_tdb(
     request: pytest.FixtureRequest, private_mariadb: PrivateMariaDB
 ) -> AsyncIterator[TestDb]:
-    """A fresh database on the private server, on one engine, with Vicidial's tables."""
-    url = private_mariadb.url.with_database(f"faults_{request.param.lower()}")
+    """A fresh database on the private server with Vicidial's tables, in one of the MODES."""
+    engine, range_locks = MODES[request.param]
+    name = request.param.lower().replace("-", "_")
+    url = private_mariadb.url.with_database(f"faults_{name}")
     await recreate_database(url)
     db = await Database.connect(url, pool_size=8)
-    tdb = TestDb(db, request.param)
+    tdb = TestDb(db, engine, range_locks=range_locks)
     try:
         await tdb.create_vicidial_tables()
         await init_tables(db)
