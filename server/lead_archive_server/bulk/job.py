@@ -19,6 +19,11 @@ from lead_archive_server.core import sql
 from lead_archive_server.core.db import Database
 
 MAX_CONCURRENCY = 32
+# Batches a bulk run keeps in flight unless told (--concurrency), by the service's
+# LEAD_ARCHIVE_BATCH_LOCKS, measured with bench/in_flight.py (docs/performance.md): under the
+# database's lock one batch is queued when another ends; under range locks on InnoDB, 8 move
+# the most leads (16 no more, and the pool has 8 connections).
+IN_FLIGHT = {"database": 4, "ranges": 8}
 MAX_SLEEP_S = 3600
 
 
@@ -31,7 +36,7 @@ class Job:
     delete: bool = True
     dry_run: bool = False
     batch_size: int = MAX_LEADS_PER_BATCH
-    concurrency: int = 4
+    concurrency: int = IN_FLIGHT["database"]
     flow: sql.Flow = sql.ARCHIVING  # sql.RESTORING for `lead-archive restore`
     sleep_s: float = 0.0  # between batches (--sleep)
     optimize: bool = False  # OPTIMIZE TABLE on the source table at the end

@@ -21,7 +21,7 @@ import grpc
 import typer
 
 from lead_archive_server.bulk.errors import JobError
-from lead_archive_server.bulk.job import Job
+from lead_archive_server.bulk.job import IN_FLIGHT, Job
 from lead_archive_server.bulk.selection import Selection, refuse_beside_listed_ids
 from lead_archive_server.bulk.values import (
     LeadIdList,
@@ -78,7 +78,16 @@ IdsFromOption = Annotated[
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Say what would move; change nothing.")
 ]
-ConcurrencyOption = Annotated[int, typer.Option(metavar="N", help="Batches in flight at once.")]
+ConcurrencyOption = Annotated[
+    int | None,
+    typer.Option(
+        metavar="N",
+        help=(
+            f"Batches in flight at once (default {IN_FLIGHT['database']}; "
+            f"{IN_FLIGHT['ranges']} when {env_name('batch_locks')} is ranges)."
+        ),
+    ),
+]
 BatchSizeOption = Annotated[int, typer.Option(metavar="N", help="Leads per batch, at most 500.")]
 TargetOption = Annotated[
     str | None,
@@ -180,7 +189,7 @@ class CommandLine:
     no_delete: Annotated[
         bool, typer.Option("--no-delete", help="Copy into the archive; delete nothing.")
     ] = False
-    concurrency: ConcurrencyOption = 4
+    concurrency: ConcurrencyOption = None
     batch_size: BatchSizeOption = 500
     sleep: SleepOption = None
     max_replica_lag: MaxReplicaLagOption = None
@@ -268,7 +277,9 @@ def parse_options(line: CommandLine, flow: sql.Flow, settings: Settings) -> Bulk
         delete=not line.no_delete,
         dry_run=line.dry_run,
         batch_size=line.batch_size,
-        concurrency=line.concurrency,
+        concurrency=(
+            IN_FLIGHT[settings.batch_locks] if line.concurrency is None else line.concurrency
+        ),
         flow=flow,
         sleep_s=line.sleep or 0.0,
         optimize=line.optimize,

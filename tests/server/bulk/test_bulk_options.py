@@ -106,6 +106,18 @@ def test_the_nightly_job_selects_and_paces_as_the_settings_say(settings: Setting
     assert parse_options(replace(line, sleep=0.5), sql.ARCHIVING, paced).job.sleep_s == 0.5
 
 
+@pytest.mark.parametrize(("batch_locks", "in_flight"), [("database", 4), ("ranges", 8)])
+def test_batches_in_flight_follow_the_lock_setting_unless_given(
+    settings: Settings, batch_locks: str, in_flight: int
+) -> None:
+    locked = settings.model_copy(update={"batch_locks": batch_locks})
+    line = CommandLine(list_id="1001", dry_run=True)
+    assert parse_options(line, sql.ARCHIVING, locked).job.concurrency == in_flight
+    given = replace(line, concurrency=2)
+    assert parse_options(given, sql.ARCHIVING, locked).job.concurrency == 2
+    assert "--concurrency must be 1 to 32" in refusal(replace(line, concurrency=0), locked)
+
+
 @pytest.mark.parametrize("option", ["--no-delete", "--from-settings"])
 def test_restore_offers_neither_no_delete_nor_the_nightly_job(option: str) -> None:
     assert option not in CliRunner().invoke(app, ["restore", "--help"]).output
