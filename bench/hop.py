@@ -81,7 +81,7 @@ async def per_batch(args: argparse.Namespace) -> dict[str, list[float]]:
                 "rest_in_process": rest_in.archive,
                 "rest_own_process": rest_own.archive,
             }
-            timings = await _rounds(paths, rounds, size)
+            timings = await interleaved(paths, rounds, size)
         archived = await seed.count_rows(bench_db.url, "vicidial_list_archive")
         if archived != rounds * len(PATHS) * size:
             raise AssertionError(f"the archive holds {archived} leads")
@@ -90,11 +90,13 @@ async def per_batch(args: argparse.Namespace) -> dict[str, list[float]]:
     return timings
 
 
-async def _rounds(paths: dict[str, Archive], rounds: int, size: int) -> dict[str, list[float]]:
-    timings: dict[str, list[float]] = {path: [] for path in PATHS}
+async def interleaved(paths: dict[str, Archive], rounds: int, size: int) -> dict[str, list[float]]:
+    """Rounds of one batch of fresh leads (1, 2, … in batches of `size`) per path, the order
+    rotating every round; the milliseconds of each path's batches after the warm-up rounds."""
+    timings: dict[str, list[float]] = {path: [] for path in paths}
     batch = 0
     for round_no in range(rounds):
-        for path in rotated(PATHS, round_no):
+        for path in rotated(tuple(paths), round_no):
             elapsed = await paths[path](list(range(batch * size + 1, (batch + 1) * size + 1)))
             batch += 1
             if round_no >= WARM_UP_ROUNDS:
