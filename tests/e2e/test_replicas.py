@@ -1,13 +1,15 @@
-"""Two replicas of the service on one database under range locks (LEAD_ARCHIVE_BATCH_LOCKS=
-ranges), each `lead-archive serve` in its own process, fed at once by bulk runs whose
-selections overlap and whose pages are cut differently: no lead is lost, every run finishes
-complete, and no caller ever hears of a lock conflict (the service reruns its batches)."""
+"""Two replicas of the service on one database, each `lead-archive serve` in its own process,
+both under range locks (LEAD_ARCHIVE_BATCH_LOCKS=ranges) or one under the database's lock (as
+while replicas are switched one at a time), fed at once by bulk runs whose selections overlap
+and whose pages are cut differently: no lead is lost, every run finishes complete, and no
+caller ever hears of a lock conflict (the service reruns its batches)."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
+import pytest
 from lead_archive_server.access.keys import create_key
 
 from tests.invariant import Ledger, assert_no_lead_lost
@@ -33,14 +35,15 @@ async def bulk_run(target: str, key: str, tdb: TestDb, *args: str) -> tuple[int,
     return process.returncode, out.decode()
 
 
-async def test_two_replicas_under_range_locks_fed_overlapping_runs_lose_nothing(
-    tdb: TestDb, tmp_path: Path
+@pytest.mark.parametrize("first_locks", ["ranges", "database"])
+async def test_two_replicas_fed_overlapping_runs_lose_nothing(
+    tdb: TestDb, tmp_path: Path, first_locks: str
 ) -> None:
     ids = await tdb.seed_many(LEADS_SEEDED, first_id=1)
     ledger = await Ledger.snapshot(tdb.db)
     key = await create_key(tdb.db, "nightly")
     url = tdb.db.url.url()
-    replicas = [serve_environment(url, batch_locks="ranges") for _ in range(2)]
+    replicas = [serve_environment(url, batch_locks=locks) for locks in (first_locks, "ranges")]
     async with (
         serving(replicas[0].env, tmp_path / "replica-1.log"),
         serving(replicas[1].env, tmp_path / "replica-2.log"),
