@@ -18,13 +18,14 @@ from tests.private_mariadb import PrivateMariaDB, available
 from tests.processes import free_port
 from tests.support import TestDb
 
-# Every fault test runs on both engines under the database's lock, and on InnoDB under range
-# locks too (LEAD_ARCHIVE_BATCH_LOCKS=ranges), where batches then run side by side; MyISAM's
-# table locks take them in turn either way (its range locks: tests/server/core).
+# Every fault test runs on both engines under the database's lock and under range locks
+# (LEAD_ARCHIVE_BATCH_LOCKS=ranges), where batches on other ranges run side by side (on
+# MyISAM its table locks still take their statements in turn).
 MODES = {
     "MyISAM": ("MyISAM", False),
     "InnoDB": ("InnoDB", False),
     "InnoDB-ranges": ("InnoDB", True),
+    "MyISAM-ranges": ("MyISAM", True),
 }
 
 
