@@ -14,94 +14,61 @@ Unix socket, in blocks of calls whose order alternates.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import statistics
-import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import grpc
-from lead_archive_server.core.database_url import DatabaseUrl
 from vicidial.leads.v1 import lead_archive_pb2 as pb
 from vicidial.leads.v1 import lead_archive_pb2_grpc as pb_grpc
 
-from bench import seed
-from bench.__main__ import DEFAULT_SERVER
 from bench.floor import open_floor
+from bench.interleave import (
+    WARM_UP_ROUNDS,
+    Archive,
+    add_arguments,
+    fresh_database,
+    interleaved,
+    ratio,
+    run_main,
+)
 from bench.plan import rotated
-from bench.report import RESULTS
 from bench.service import grpc_client, rest_client, serving, shim_serving
 
 PATHS = ("floor", "grpc", "rest_in_process", "rest_own_process")
-WARM_UP_ROUNDS = 2  # not counted: connections, caches and the shim's known keys settle
 HOP_CALLS_PER_BLOCK = 50
-
-Archive = Callable[[Sequence[int]], Awaitable[float]]
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.hop", description=__doc__)
-    parser.add_argument("--engine", choices=["MyISAM", "InnoDB"], default="InnoDB")
-    parser.add_argument("--leads", type=int, default=100_000)
-    parser.add_argument("--batch-size", type=int, default=500)
-    parser.add_argument("--rounds", type=int, default=40, help="rounds of four batches (40)")
+    add_arguments(parser, leads=100_000, paths=len(PATHS))
     parser.add_argument("--hop-blocks", type=int, default=40, help="blocks of 50 hop calls (40)")
-    parser.add_argument("--database-url", default=DEFAULT_SERVER)
-    parser.add_argument(
-        "--results", type=Path, default=RESULTS, help="folder for the servers' logs (bench/results)"
-    )
     return parser.parse_args(argv)
 
 
 async def per_batch(args: argparse.Namespace) -> dict[str, list[float]]:
     """Milliseconds per batch on each path, from the counted rounds."""
-    size, rounds = args.batch_size, args.rounds + WARM_UP_ROUNDS
-    if rounds * len(PATHS) * size > args.leads:
-        raise SystemExit(f"{args.leads} leads are too few for {rounds} rounds of 4 x {size}")
-    server = DatabaseUrl.parse(args.database_url)
-    bench_db = await seed.create(server, args.engine, args.leads, name_suffix="hop")
     logs = args.results / "hop"
     logs.mkdir(parents=True, exist_ok=True)
-    try:
-        async with (
-            serving(bench_db.url, {}, logs / "serve.log") as served,
-            shim_serving(bench_db.url, served.grpc_port, {}, logs / "rest.log") as shim_port,
-            grpc_client(served.grpc_port, bench_db.api_key) as grpc_c,
-            rest_client(served.http_port, bench_db.api_key) as rest_in,
-            rest_client(shim_port, bench_db.api_key) as rest_own,
-            open_floor(bench_db.url) as floor,
-        ):
-            paths: dict[str, Archive] = {
-                "floor": floor.archive,
-                "grpc": grpc_c.archive,
-                "rest_in_process": rest_in.archive,
-                "rest_own_process": rest_own.archive,
-            }
-            timings = await interleaved(paths, rounds, size)
-        archived = await seed.count_rows(bench_db.url, "vicidial_list_archive")
-        if archived != rounds * len(PATHS) * size:
-            raise AssertionError(f"the archive holds {archived} leads")
-    finally:
-        await seed.drop(bench_db)
-    return timings
-
-
-async def interleaved(paths: dict[str, Archive], rounds: int, size: int) -> dict[str, list[float]]:
-    """Rounds of one batch of fresh leads (1, 2, … in batches of `size`) per path, the order
-    rotating every round; the milliseconds of each path's batches after the warm-up rounds."""
-    timings: dict[str, list[float]] = {path: [] for path in paths}
-    batch = 0
-    for round_no in range(rounds):
-        for path in rotated(tuple(paths), round_no):
-            elapsed = await paths[path](list(range(batch * size + 1, (batch + 1) * size + 1)))
-            batch += 1
-            if round_no >= WARM_UP_ROUNDS:
-                timings[path].append(elapsed)
-    return timings
+    async with (
+        fresh_database(args, "hop", len(PATHS)) as bench_db,
+        serving(bench_db.url, {}, logs / "serve.log") as served,
+        shim_serving(bench_db.url, served.grpc_port, {}, logs / "rest.log") as shim_port,
+        grpc_client(served.grpc_port, bench_db.api_key) as grpc_c,
+        rest_client(served.http_port, bench_db.api_key) as rest_in,
+        rest_client(shim_port, bench_db.api_key) as rest_own,
+        open_floor(bench_db.url) as floor,
+    ):
+        paths: dict[str, Archive] = {
+            "floor": floor.archive,
+            "grpc": grpc_c.archive,
+            "rest_in_process": rest_in.archive,
+            "rest_own_process": rest_own.archive,
+        }
+        return await interleaved(paths, args.rounds, args.batch_size)
 
 
 class _Answer(pb_grpc.LeadArchiveServiceServicer):
@@ -142,11 +109,6 @@ async def hop_alone(blocks: int, batch_size: int) -> dict[str, list[float]]:
     return timings
 
 
-def ratio(timings: dict[str, list[float]], path: str, base: str) -> float:
-    """The median of per-round ratios path / base."""
-    return statistics.median(a / b for a, b in zip(timings[path], timings[base], strict=True))
-
-
 def report(batches: dict[str, list[float]], hops: dict[str, list[float]]) -> str:
     lines = [f"{'path':<18} {'median ms':>10} {'/ floor':>8}"]
     for path in PATHS:
@@ -176,10 +138,4 @@ async def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        import uvloop  # the server's loop (LEAD_ARCHIVE_EVENT_LOOP defaults to uvloop)
-
-        uvloop.install()
-    except ImportError:
-        pass
-    sys.exit(asyncio.run(main(sys.argv[1:])))
+    run_main(main)

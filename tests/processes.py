@@ -67,6 +67,21 @@ async def running(*args: str, env: dict[str, str]) -> AsyncIterator[asyncio.subp
         assert returncode == 0, (await process.stderr.read()).decode()[-2000:]
 
 
+async def finished(*args: str, env: dict[str, str], seconds: float = 120) -> tuple[int, str, str]:
+    """Run the command to its end, stdin closed: its exit code, stdout and stderr."""
+    process = await asyncio.create_subprocess_exec(
+        LEAD_ARCHIVE,
+        *args,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), seconds)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
 async def read_until(stream: asyncio.StreamReader, pattern: str, seconds: float = 60) -> str:
     """Read lines until one matches; return everything read."""
     seen = ""

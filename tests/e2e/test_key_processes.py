@@ -4,7 +4,6 @@ keys that expire soon and writes the keys' last use when it stops, and `keys lis
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import httpx
@@ -12,23 +11,9 @@ import pytest
 from lead_archive_client.vocabulary import ARCHIVE_PATH
 from lead_archive_server.access.keys import Expiry, create_key
 
-from tests.processes import LEAD_ARCHIVE, environment, free_port, serving
+from tests.processes import environment, finished, free_port, serving
 from tests.support import TestDb
 from tests.support_stack import running_stack
-
-
-async def run(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        LEAD_ARCHIVE,
-        *args,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 120)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 @pytest.mark.parametrize(("command", "scope"), [("archive", "restore"), ("restore", "archive")])
@@ -43,7 +28,7 @@ async def test_a_bulk_command_stops_before_the_first_batch_without_its_scope(
         key = await create_key(tdb.db, "nightly", scopes=(scope,))
         env = environment(database_url=tdb.db.url.url(), target=stack.grpc_target, api_key=key)
         before = await tdb.snapshot()
-        code, out, err = await run(command, "--list-id", "1001", env=env)
+        code, out, err = await finished(command, "--list-id", "1001", env=env)
         assert await tdb.snapshot() == before
     assert code == 1, out + err
     [line] = [text for text in err.splitlines() if text.startswith("lead-archive:")]
@@ -80,7 +65,7 @@ async def test_serve_warns_of_keys_expiring_soon_and_writes_last_use_when_it_sto
     logged = log.read_text()
     [warning] = [line for line in logged.splitlines() if "expires at" in line]
     assert "WARNING" in warning and "API user soon" in warning and "keys rotate" in warning
-    code, listed, _ = await run("keys", "list", env=env)  # written when serve stopped
+    code, listed, _ = await finished("keys", "list", env=env)  # written when serve stopped
     assert code == 0
     [row] = [line for line in listed.splitlines() if " soon " in line and "│" in line]
     assert "127.0.0.1" in row

@@ -13,7 +13,7 @@ import pytest
 from lead_archive_server.access.keys import create_key
 
 from tests.invariant import Ledger, assert_no_lead_lost
-from tests.processes import LEAD_ARCHIVE, environment, serve_environment, serving
+from tests.processes import environment, finished, serve_environment, serving
 from tests.support import ARCHIVE, LEADS, TestDb
 
 LEADS_SEEDED = 10_000
@@ -21,18 +21,8 @@ LEADS_SEEDED = 10_000
 
 async def bulk_run(target: str, key: str, tdb: TestDb, *args: str) -> tuple[int, str]:
     env = environment(database_url=tdb.db.url.url(), target=target, api_key=key)
-    process = await asyncio.create_subprocess_exec(
-        LEAD_ARCHIVE,
-        "archive",
-        *args,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await asyncio.wait_for(process.communicate(), 240)
-    assert process.returncode is not None
-    return process.returncode, out.decode()
+    code, out, err = await finished("archive", *args, env=env, seconds=240)
+    return code, out + err
 
 
 @pytest.mark.parametrize("first_locks", ["ranges", "database"])
