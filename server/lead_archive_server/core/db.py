@@ -100,8 +100,9 @@ class ResultSet:
 class NamedLock:
     """A server-side named lock held from a transaction's BEGIN to its end (Session.transaction).
 
-    `acquire` is a GET_LOCK whose %s is the seconds to wait (or `waits` of them, each with its
-    own %s, answering 1 only when all are held); `release` releases them.
+    `acquire` is a GET_LOCK whose %s is the seconds to wait (or `waits` of them in turn, each
+    given the same seconds and all held within them: sql.acquire_locks, answering 1 only when
+    all are held); `release` releases them.
     """
 
     acquire: str

@@ -102,10 +102,18 @@ def lead_ranges(lead_ids: Iterable[int]) -> list[int]:
     return sorted({lead_id // LEAD_RANGE for lead_id in lead_ids})
 
 
+# What is left of a wait of %s seconds that began with the statement: NOW() is the statement's
+# start, SYSDATE() the moment it is read.
+_WAIT_LEFT = "GREATEST(0, %s - TIMESTAMPDIFF(MICROSECOND, NOW(6), SYSDATE(6)) / 1000000)"
+
+
 def acquire_locks(names: Sequence[str]) -> str:
-    """Take each named lock in turn, each waiting at most %s seconds; 1 when all are held
-    (AND stops at the first that gives up)."""
-    return "SELECT " + " AND ".join(f"GET_LOCK({name}, %s)" for name in names)
+    """Take each named lock in turn, all of them within %s seconds (one %s a lock, each the
+    same wait); 1 when all are held (AND stops at the first that gives up)."""
+    waits = ["%s", *[_WAIT_LEFT] * (len(names) - 1)]
+    return "SELECT " + " AND ".join(
+        f"GET_LOCK({n}, {w})" for n, w in zip(names, waits, strict=True)
+    )
 
 
 def release_locks(names: Sequence[str]) -> str:

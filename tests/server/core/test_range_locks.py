@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -32,7 +33,8 @@ def test_a_batch_takes_its_ranges_in_ascending_order() -> None:
     lock = archive_module.batch_lock([RANGE * 3 + 1, 7, RANGE], ranges=True)
     assert lock.waits == 3
     names = [f"CONCAT('lead_archive:', DATABASE(), ':{n}')" for n in (0, 1, 3)]
-    assert lock.acquire == "SELECT " + " AND ".join(f"GET_LOCK({n}, %s)" for n in names)
+    assert lock.acquire == sql.acquire_locks(names)
+    assert lock.acquire.startswith(f"SELECT GET_LOCK({names[0]}, %s) AND GET_LOCK({names[1]}, ")
     assert lock.release == "SELECT " + ", ".join(f"RELEASE_LOCK({n})" for n in names)
     # Under the database's lock a batch takes its ranges too, after the database's.
     database = archive_module.batch_lock([RANGE + 7, 7], ranges=False)
@@ -123,6 +125,24 @@ async def test_a_batch_across_two_ranges_waits_for_either(
         assert await tdb.snapshot() == before
         assert await lock_waiters(tdb) == 0
     assert (await archive_leads(tdb.db, full(ids), range_locks=True)).delete_count == 4
+
+
+async def test_a_batch_waits_for_all_its_ranges_together_at_most_the_lock_timeout(
+    tdb: TestDb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Range 0 comes free after 0.8 s, range 1 never: the wait for range 1 gets what is left of
+    # the one timeout (1 s in all), not a timeout of its own (1.8 s).
+    ids = await tdb.seed_many(4, first_id=RANGE - 2)
+    monkeypatch.setattr(archive_module, "BATCH_LOCK_TIMEOUT_S", 1)
+    async with range_held(tdb, 1):
+        async with range_held(tdb, 0):
+            waiting = asyncio.create_task(archive_leads(tdb.db, full(ids), range_locks=True))
+            await wait_until(lambda: lock_waiters(tdb), 10, "the batch to wait for range 0")
+            started = time.monotonic()
+            await asyncio.sleep(0.8)  # not a wait for something: range 0 is held this long
+        with pytest.raises(ServerError, match="held the archive lock for 1 s"):
+            await waiting
+        assert time.monotonic() - started < 0.8 + 0.6
 
 
 async def test_a_restore_waits_for_its_range_like_an_archive_batch(tdb: TestDb) -> None:
