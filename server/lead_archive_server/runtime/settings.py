@@ -216,7 +216,7 @@ class Settings(BaseSettings):
     dialer_guard: bool = True
     # The named lock a batch holds: the database's (one batch at a time), or one per range of
     # lead IDs (batches on other leads side by side). The bulk commands on this machine keep
-    # more batches in flight under range locks (bulk.job.in_flight).
+    # more batches in flight under range locks (bulk.job.IN_FLIGHT).
     batch_locks: Literal["database", "ranges"] = "database"
     event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
     # Operations: audit, TLS, metrics, logs, health, shutdown.

@@ -58,14 +58,20 @@ async def range_held(tdb: TestDb, lead_range: int) -> AsyncIterator[None]:
         await holder.close()
 
 
+@pytest.mark.parametrize("waiting_locks", ["ranges", "database"])
 async def test_a_batch_on_other_ranges_goes_on_while_one_waits_for_its_range(
-    tdb: TestDb,
+    tdb: TestDb, waiting_locks: str
 ) -> None:
+    # The waiting batch under range locks, or under the database's lock as on a replica not
+    # yet switched (replicas are switched one at a time): either way it waits for the range
+    # another holds, and a batch under range locks on another range goes on beside it.
     ids = await tdb.seed_many(10, first_id=RANGE * 2 + 1) + await tdb.seed_many(10, first_id=1)
     waiting_ids, other_ids = ids[:10], ids[10:]  # range 2, range 0
     ledger = await Ledger.snapshot(tdb.db)
     async with range_held(tdb, 2):
-        waiting = asyncio.create_task(archive_leads(tdb.db, full(waiting_ids), range_locks=True))
+        waiting = asyncio.create_task(
+            archive_leads(tdb.db, full(waiting_ids), range_locks=waiting_locks == "ranges")
+        )
         await wait_until(lambda: lock_waiters(tdb), 10, "the batch to wait for its range")
         other = await asyncio.wait_for(archive_leads(tdb.db, full(other_ids), range_locks=True), 10)
         assert other.delete_count == 10
@@ -92,24 +98,6 @@ async def test_under_the_database_lock_the_other_batch_waits_too(
             await session.fetch_all(sql.RELEASE_BATCH_LOCK)
     finally:
         await holder.close()
-
-
-async def test_replicas_in_either_mode_never_run_two_batches_on_one_range(
-    tdb: TestDb,
-) -> None:
-    # A replica under the database's lock and one under range locks, as while replicas are
-    # switched one at a time: the database-lock batch waits for the range another holds, and
-    # goes on beside a batch on another range.
-    ids = await tdb.seed_many(10, first_id=RANGE * 2 + 1) + await tdb.seed_many(10, first_id=1)
-    waiting_ids, other_ids = ids[:10], ids[10:]  # range 2, range 0
-    async with range_held(tdb, 2):
-        waiting = asyncio.create_task(archive_leads(tdb.db, full(waiting_ids)))
-        await wait_until(lambda: lock_waiters(tdb), 10, "the batch to wait for its range")
-        other = await asyncio.wait_for(archive_leads(tdb.db, full(other_ids), range_locks=True), 10)
-        assert other.delete_count == 10
-        assert not waiting.done()
-        assert sorted(await tdb.rows(LEADS)) == waiting_ids
-    assert (await asyncio.wait_for(waiting, 10)).delete_count == 10
 
 
 async def test_a_batch_across_two_ranges_waits_for_either(
